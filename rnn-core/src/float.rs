@@ -1,0 +1,102 @@
+//! The scalar types the library computes in: `f32` and `f64`.
+
+use nalgebra::RealField;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// A floating-point scalar: implemented for `f32` and `f64` only (the trait is sealed).
+///
+/// Sealing is what lets parameter storage be created zeroed in place on the heap: the all-zero
+/// bit pattern is `0.0` for both types.
+pub trait Float: RealField + Copy + Default + core::fmt::Debug + sealed::Sealed + 'static {
+    /// The safetensors dtype name: `"F32"` or `"F64"`.
+    const DTYPE: &'static str;
+
+    /// Converts from `f64` (rounding to nearest for `f32`). (Named `cast` rather than
+    /// `from_f64`, which `num_traits::FromPrimitive` already uses with another signature.)
+    fn cast(x: f64) -> Self;
+
+    /// Converts to `f64` (exact).
+    fn to_f64(self) -> f64;
+
+    /// The logistic sigmoid `1 / (1 + exp(-x))`.
+    #[inline]
+    fn sigmoid(self) -> Self {
+        Self::one() / (Self::one() + (-self).exp())
+    }
+}
+
+/// `f64` maths that also works without `std` (through libm).
+pub(crate) mod f64m {
+    use nalgebra::ComplexField;
+    /// Square root.
+    pub(crate) fn sqrt(x: f64) -> f64 {
+        ComplexField::sqrt(x)
+    }
+    /// Natural logarithm.
+    pub(crate) fn ln(x: f64) -> f64 {
+        ComplexField::ln(x)
+    }
+    /// `x^y`.
+    pub(crate) fn powf(x: f64, y: f64) -> f64 {
+        ComplexField::powf(x, y)
+    }
+}
+
+/// A zero value of a per-step type (states, caches, activations), built without `Default`
+/// (which nalgebra provides only for small matrices).
+pub trait ZeroInit {
+    /// All zeros.
+    fn zero_init() -> Self;
+}
+
+impl ZeroInit for () {
+    fn zero_init() -> Self {}
+}
+
+impl<S: Float, const R: usize, const C: usize> ZeroInit for nalgebra::SMatrix<S, R, C> {
+    fn zero_init() -> Self {
+        Self::zeros()
+    }
+}
+
+impl Float for f32 {
+    const DTYPE: &'static str = "F32";
+    #[inline]
+    fn cast(x: f64) -> Self {
+        x as f32
+    }
+    #[inline]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Float for f64 {
+    const DTYPE: &'static str = "F64";
+    #[inline]
+    fn cast(x: f64) -> Self {
+        x
+    }
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigmoid_is_stable_at_the_extremes() {
+        assert_eq!(Float::sigmoid(-1000.0f64), 0.0);
+        assert_eq!(Float::sigmoid(1000.0f64), 1.0);
+        assert!((Float::sigmoid(0.0f32) - 0.5).abs() < 1e-7);
+        assert!((Float::sigmoid(1.0f64) - 0.731_058_578_630_004_9).abs() < 1e-15);
+    }
+}

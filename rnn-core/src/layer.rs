@@ -1,0 +1,137 @@
+//! The step interface every layer implements.
+
+use crate::float::ZeroInit;
+use crate::{Float, Parameterized};
+use nalgebra::SMatrix;
+
+/// One layer, seen one time step at a time, for inputs of `I` features and outputs of `O`
+/// features in batches of `B` columns.
+///
+/// A feed-forward layer has `State = ()`. A recurrent cell carries its state (hidden, and cell
+/// for LSTMs) from step `t - 1` to step `t`; the caller owns the per-step states and caches, so a
+/// layer has no notion of time itself and a sequence is a loop over [`Layer::forward_step`]
+/// followed by a reverse loop over [`Layer::backward_step`].
+pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
+    Parameterized<S>
+{
+    /// The recurrent state carried between steps (`()` for feed-forward layers). Its gradient has
+    /// the same type.
+    type State: Clone + ZeroInit;
+    /// What one step keeps for its backward beyond its input, output and states.
+    type Cache: ZeroInit;
+
+    /// Computes one step: `y` from `x` and the previous state `prev`, writing the new state to
+    /// `next` and what backward needs to `cache`. `training` switches dropout on.
+    fn forward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        prev: &Self::State,
+        next: &mut Self::State,
+        cache: &mut Self::Cache,
+        y: &mut SMatrix<S, O, B>,
+        training: bool,
+    );
+
+    /// Back-propagates one step and **accumulates** the parameter gradients.
+    ///
+    /// `x`, `y`, `prev`, `next` and `cache` are what the forward of this step saw and wrote.
+    /// `gy` is the gradient arriving at `y` from the layers above; `g_next` the gradient with
+    /// respect to `next` arriving from step `t + 1` (zero at the last step). Writes the gradient
+    /// with respect to `prev` to `g_prev` and with respect to `x` to `gx`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        y: &SMatrix<S, O, B>,
+        prev: &Self::State,
+        next: &Self::State,
+        cache: &Self::Cache,
+        gy: &SMatrix<S, O, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        gx: &mut SMatrix<S, I, B>,
+    );
+}
+
+/// Implements [`Parameterized`] for a layer without parameters.
+macro_rules! no_parameters {
+    ($ty:ident < $($g:tt),* >) => {
+        impl<S: $crate::Float, $(const $g: usize),*> $crate::Parameterized<S> for $ty<S, $($g),*> {
+            fn visit_parameters(&self, _f: &mut dyn FnMut($crate::ParamRef<'_, S>)) {}
+            fn visit_parameters_mut(&mut self, _f: &mut dyn FnMut($crate::ParamMut<'_, S>)) {}
+        }
+    };
+}
+pub(crate) use no_parameters;
+
+/// `out[k] = f(inp[k])` over two equally long slices.
+#[inline]
+pub(crate) fn map_slices<S: Copy>(inp: &[S], out: &mut [S], f: impl Fn(S) -> S) {
+    for (o, &i) in out.iter_mut().zip(inp) {
+        *o = f(i);
+    }
+}
+
+/// `gx[k] = gy[k] * f(y[k])`: the backward of an element-wise activation whose derivative is
+/// a function of its output.
+#[inline]
+pub(crate) fn scale_by_output<S: Float>(y: &[S], gy: &[S], gx: &mut [S], df: impl Fn(S) -> S) {
+    for ((g, &yk), &gyk) in gx.iter_mut().zip(y).zip(gy) {
+        *g = gyk * df(yk);
+    }
+}
+
+/// Defines a parameter-free element-wise layer `y = f(x)` whose derivative is a function of its
+/// output `y` (true of tanh, sigmoid, ReLU and identity), with its `Layer` impl.
+macro_rules! elementwise_layer {
+    ($(#[$doc:meta])* $name:ident, forward: $f:expr, derivative_from_output: $df:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name<S, const N: usize>(core::marker::PhantomData<S>);
+
+        impl<S: $crate::Float, const N: usize> $name<S, N> {
+            /// The layer (it has no parameters).
+            #[must_use]
+            pub fn new() -> Self {
+                Self(core::marker::PhantomData)
+            }
+        }
+
+        $crate::layer::no_parameters!($name<N>);
+
+        impl<S: $crate::Float, const N: usize, const B: usize> $crate::Layer<S, N, N, B>
+            for $name<S, N>
+        {
+            type State = ();
+            type Cache = ();
+
+            fn forward_step(
+                &mut self,
+                x: &nalgebra::SMatrix<S, N, B>,
+                _prev: &(),
+                _next: &mut (),
+                _cache: &mut (),
+                y: &mut nalgebra::SMatrix<S, N, B>,
+                _training: bool,
+            ) {
+                $crate::layer::map_slices(x.as_slice(), y.as_mut_slice(), $f);
+            }
+
+            fn backward_step(
+                &mut self,
+                _x: &nalgebra::SMatrix<S, N, B>,
+                y: &nalgebra::SMatrix<S, N, B>,
+                _prev: &(),
+                _next: &(),
+                _cache: &(),
+                gy: &nalgebra::SMatrix<S, N, B>,
+                _g_next: &(),
+                _g_prev: &mut (),
+                gx: &mut nalgebra::SMatrix<S, N, B>,
+            ) {
+                $crate::layer::scale_by_output(y.as_slice(), gy.as_slice(), gx.as_mut_slice(), $df);
+            }
+        }
+    };
+}
+pub(crate) use elementwise_layer;

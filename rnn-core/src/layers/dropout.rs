@@ -1,0 +1,138 @@
+//! `Dropout(p)`: inverted dropout, active in training mode only.
+//!
+//! Shapes: `x, y: N x B`; the per-step mask `m: N x B` is kept in the cache.
+//!
+//! Training: `m_k = 1 / (1 - p)` with probability `1 - p`, else `0`; `y = x ⊙ m`.
+//! Evaluation: `y = x` (and `m = 1`). Backward: `gx = gy ⊙ m`.
+//!
+//! Masks come from the layer's own seeded generator, so a network built from the same seed
+//! draws the same masks. A new mask is drawn at every training step.
+
+use crate::layer::{Layer, no_parameters};
+use crate::{Float, Rng};
+use nalgebra::SMatrix;
+
+/// Inverted dropout over `N` features. See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Dropout<S, const N: usize> {
+    p: S,
+    rng: Rng,
+}
+
+impl<S: Float, const N: usize> Dropout<S, N> {
+    /// Dropout with drop probability `p`, drawing masks from a generator forked off `rng`.
+    ///
+    /// # Panics
+    /// If `p` is not in `[0, 1)` (the `network!` macro rejects such `p` at compile time; use
+    /// [`Dropout::try_new`] for values known only at run time).
+    #[must_use]
+    pub fn new(p: f64, rng: &mut Rng) -> Self {
+        match Self::try_new(p, rng) {
+            Some(d) => d,
+            None => panic!("Dropout: p must be in [0, 1), got {p}"),
+        }
+    }
+
+    /// Like [`Dropout::new`], but `None` if `p` is not in `[0, 1)`.
+    #[must_use]
+    pub fn try_new(p: f64, rng: &mut Rng) -> Option<Self> {
+        (0.0..1.0).contains(&p).then(|| Self {
+            p: S::cast(p),
+            rng: rng.fork(),
+        })
+    }
+
+    /// The drop probability.
+    #[must_use]
+    pub fn p(&self) -> S {
+        self.p
+    }
+}
+
+no_parameters!(Dropout<N>);
+
+impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for Dropout<S, N> {
+    type State = ();
+    type Cache = SMatrix<S, N, B>;
+
+    fn forward_step(
+        &mut self,
+        x: &SMatrix<S, N, B>,
+        _prev: &(),
+        _next: &mut (),
+        mask: &mut SMatrix<S, N, B>,
+        y: &mut SMatrix<S, N, B>,
+        training: bool,
+    ) {
+        if training && self.p > S::zero() {
+            let keep = S::one() / (S::one() - self.p);
+            let p = self.p.to_f64();
+            for m in mask.iter_mut() {
+                *m = if self.rng.uniform01() >= p {
+                    keep
+                } else {
+                    S::zero()
+                };
+            }
+        } else {
+            mask.fill(S::one());
+        }
+        y.copy_from(&x.component_mul(mask));
+    }
+
+    fn backward_step(
+        &mut self,
+        _x: &SMatrix<S, N, B>,
+        _y: &SMatrix<S, N, B>,
+        _prev: &(),
+        _next: &(),
+        mask: &SMatrix<S, N, B>,
+        gy: &SMatrix<S, N, B>,
+        _g_next: &(),
+        _g_prev: &mut (),
+        gx: &mut SMatrix<S, N, B>,
+    ) {
+        gx.copy_from(&gy.component_mul(mask));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_layer, random_matrix};
+
+    #[test]
+    fn evaluation_is_identity_with_exact_gradient() {
+        check_layer::<_, 4, 4, 2>(&mut Dropout::<f64, 4>::new(0.5, &mut Rng::new(1)), 3, 2);
+    }
+
+    #[test]
+    fn training_masks_scale_and_backward_uses_the_same_mask() {
+        let mut rng = Rng::new(3);
+        let mut d = Dropout::<f64, 50>::new(0.3, &mut rng);
+        let x: SMatrix<f64, 50, 20> = random_matrix(&mut rng);
+        let gy: SMatrix<f64, 50, 20> = random_matrix(&mut rng);
+        let (mut mask, mut y, mut gx) = (SMatrix::zeros(), SMatrix::zeros(), SMatrix::zeros());
+        d.forward_step(&x, &(), &mut (), &mut mask, &mut y, true);
+        let dropped = mask.iter().filter(|&&m| m == 0.0).count();
+        assert!(
+            mask.iter()
+                .all(|&m| m == 0.0 || (m - 1.0 / 0.7).abs() < 1e-15)
+        );
+        assert!((250..350).contains(&dropped), "dropped {dropped} of 1000");
+        assert_eq!(y, x.component_mul(&mask));
+        d.backward_step(&x, &y, &(), &(), &mask, &gy, &(), &mut (), &mut gx);
+        assert_eq!(gx, gy.component_mul(&mask));
+        // A new step draws a new mask.
+        let mut mask2 = SMatrix::zeros();
+        d.forward_step(&x, &(), &mut (), &mut mask2, &mut y, true);
+        assert_ne!(mask, mask2);
+    }
+
+    #[test]
+    fn invalid_probability_is_rejected() {
+        assert!(Dropout::<f32, 3>::try_new(1.0, &mut Rng::new(0)).is_none());
+        assert!(Dropout::<f32, 3>::try_new(-0.1, &mut Rng::new(0)).is_none());
+        assert!(Dropout::<f32, 3>::try_new(f64::NAN, &mut Rng::new(0)).is_none());
+    }
+}

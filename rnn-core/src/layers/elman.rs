@@ -1,0 +1,111 @@
+//! `RNN(in, hidden)`: the Elman recurrent cell with tanh, in PyTorch's layout
+//! (`torch.nn.RNN(nonlinearity="tanh")`).
+//!
+//! Shapes: `x: I x B`; state `h: H x B`; `weight_ih: H x I`, `weight_hh: H x H`,
+//! `bias_ih, bias_hh: H`.
+//!
+//! Forward: `h_t = tanh(W_ih x + b_ih + W_hh h_{t-1} + b_hh)`, starting from `h_0 = 0`
+//! (unlike Torch7's `nn.Recurrent`, whose first step is a separate graph with a start bias).
+//!
+//! Backward, with `da = (gy + g_next) ⊙ (1 - h_t²)`: `gx = W_ihᵀ da`, `g_prev = W_hhᵀ da`,
+//! `gW_ih += da xᵀ`, `gW_hh += da h_{t-1}ᵀ`, `gb_ih = gb_hh += Σ_b da`.
+//!
+//! Initialisation (fan-in of each product): `W_ih, b_ih ~ U(±1/√I)`, `W_hh, b_hh ~ U(±1/√H)`.
+
+use super::cell_params::CellParams;
+use crate::layer::Layer;
+use crate::ops;
+use crate::param::{ParamMut, ParamRef, Parameterized};
+use crate::{Float, Rng};
+use nalgebra::SMatrix;
+
+/// An Elman (tanh) recurrent cell from `I` inputs to `H` hidden units. See the
+/// [module docs](self).
+pub struct Rnn<S: Float, const I: usize, const H: usize> {
+    /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` (see the module docs for the layout).
+    pub params: CellParams<S, I, H, H>,
+}
+
+impl<S: Float, const I: usize, const H: usize> Rnn<S, I, H> {
+    /// Torch's default initialisation from `rng`.
+    #[must_use]
+    pub fn new(rng: &mut Rng) -> Self {
+        Self {
+            params: CellParams::new(rng),
+        }
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize> Parameterized<S> for Rnn<S, I, H> {
+    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, S>)) {
+        self.params.visit_parameters(f);
+    }
+    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, S>)) {
+        self.params.visit_parameters_mut(f);
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B> for Rnn<S, I, H> {
+    type State = SMatrix<S, H, B>;
+    type Cache = ();
+
+    fn forward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        prev: &SMatrix<S, H, B>,
+        next: &mut SMatrix<S, H, B>,
+        _cache: &mut (),
+        y: &mut SMatrix<S, H, B>,
+        _training: bool,
+    ) {
+        ops::affine(
+            next,
+            &self.params.weight_ih.value,
+            x,
+            Some(&self.params.bias_ih.value),
+            false,
+        );
+        ops::affine(
+            next,
+            &self.params.weight_hh.value,
+            prev,
+            Some(&self.params.bias_hh.value),
+            true,
+        );
+        next.apply(|v| *v = v.tanh());
+        y.copy_from(next);
+    }
+
+    fn backward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        y: &SMatrix<S, H, B>,
+        prev: &SMatrix<S, H, B>,
+        _next: &SMatrix<S, H, B>,
+        _cache: &(),
+        gy: &SMatrix<S, H, B>,
+        g_next: &SMatrix<S, H, B>,
+        g_prev: &mut SMatrix<S, H, B>,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        let da = (gy + g_next).zip_map(y, |g, h| g * (S::one() - h * h));
+        ops::transpose_mul(gx, &self.params.weight_ih.value, &da, false);
+        ops::transpose_mul(g_prev, &self.params.weight_hh.value, &da, false);
+        ops::acc_outer(&mut self.params.weight_ih.grad, &da, x);
+        ops::acc_outer(&mut self.params.weight_hh.grad, &da, prev);
+        ops::acc_bias(&mut self.params.bias_ih.grad, &da);
+        ops::acc_bias(&mut self.params.bias_hh.grad, &da);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::check_layer;
+
+    #[test]
+    fn gradients_match_finite_differences_through_four_steps() {
+        let mut l = Rnn::<f64, 3, 5>::new(&mut Rng::new(4));
+        check_layer::<_, 3, 5, 2>(&mut l, 4, 14);
+    }
+}

@@ -1,0 +1,179 @@
+//! `GRU(in, hidden)`: gated recurrent unit in PyTorch's form (reset gate applied after the
+//! hidden product).
+//!
+//! Shapes: `x: I x B`; state `h: H x B`; `weight_ih: 3H x I`, `weight_hh: 3H x H`,
+//! `bias_ih, bias_hh: 3H`, gate blocks **r, z, n** as in `torch.nn.GRU`; the type parameter
+//! `G` must equal `3 * H` (checked at compile time).
+//!
+//! ```text
+//! r = σ(W_ir x + b_ir + W_hr h + b_hr)
+//! z = σ(W_iz x + b_iz + W_hz h + b_hz)
+//! n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+//! h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
+//! ```
+//!
+//! Torch7's `nn.GRU` applies `r` before the product (`U_n (r ⊙ h)`); we follow PyTorch so that
+//! weights convert exactly. Backward, with `dh = gy + g_next` and `hn = W_hn h + b_hn`:
+//! `da_n = dh ⊙ (1-z) ⊙ (1-n²)`, `da_r = da_n ⊙ hn ⊙ r(1-r)`,
+//! `da_z = dh ⊙ (h_{t-1} - n) ⊙ z(1-z)`; the input side sees `[da_r; da_z; da_n]`, the hidden
+//! side `[da_r; da_z; da_n ⊙ r]`, and `g_prev = dh ⊙ z + W_hhᵀ (hidden side)`.
+//!
+//! Initialisation (fan-in of each product): `W_ih, b_ih ~ U(±1/√I)`, `W_hh, b_hh ~ U(±1/√H)`.
+
+use super::cell_params::CellParams;
+use crate::float::ZeroInit;
+use crate::layer::Layer;
+use crate::ops;
+use crate::param::{ParamMut, ParamRef, Parameterized};
+use crate::{Float, Rng};
+use nalgebra::SMatrix;
+
+/// What one GRU step keeps for its backward.
+#[derive(Clone, Debug)]
+pub struct GruCache<S: Float, const H: usize, const G: usize, const B: usize> {
+    /// The activated gates `[r; z; n]`, `3H x B`.
+    pub gates: SMatrix<S, G, B>,
+    /// `W_hn h_{t-1} + b_hn`, the hidden part of the candidate before the reset gate.
+    pub hn: SMatrix<S, H, B>,
+}
+
+impl<S: Float, const H: usize, const G: usize, const B: usize> ZeroInit for GruCache<S, H, G, B> {
+    fn zero_init() -> Self {
+        Self {
+            gates: SMatrix::zeros(),
+            hn: SMatrix::zeros(),
+        }
+    }
+}
+
+/// A GRU cell from `I` inputs to `H` hidden units; `G = 3 * H`. See the [module docs](self).
+pub struct Gru<S: Float, const I: usize, const H: usize, const G: usize> {
+    /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` (see the module docs for the layout).
+    pub params: CellParams<S, I, H, G>,
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
+    const SHAPE_OK: () = assert!(G == 3 * H, "Gru<S, I, H, G> needs G == 3 * H");
+
+    /// Torch's default initialisation from `rng`.
+    #[must_use]
+    pub fn new(rng: &mut Rng) -> Self {
+        let () = Self::SHAPE_OK;
+        Self {
+            params: CellParams::new(rng),
+        }
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
+    for Gru<S, I, H, G>
+{
+    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, S>)) {
+        self.params.visit_parameters(f);
+    }
+    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, S>)) {
+        self.params.visit_parameters_mut(f);
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> Layer<S, I, H, B>
+    for Gru<S, I, H, G>
+{
+    type State = SMatrix<S, H, B>;
+    type Cache = GruCache<S, H, G, B>;
+
+    fn forward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        prev: &SMatrix<S, H, B>,
+        next: &mut SMatrix<S, H, B>,
+        cache: &mut Self::Cache,
+        y: &mut SMatrix<S, H, B>,
+        _training: bool,
+    ) {
+        let () = Self::SHAPE_OK;
+        let one = S::one();
+        let a = &mut cache.gates;
+        ops::affine(
+            a,
+            &self.params.weight_ih.value,
+            x,
+            Some(&self.params.bias_ih.value),
+            false,
+        );
+        let mut ah = SMatrix::<S, G, B>::zeros();
+        ops::affine(
+            &mut ah,
+            &self.params.weight_hh.value,
+            prev,
+            Some(&self.params.bias_hh.value),
+            false,
+        );
+        for b in 0..B {
+            for j in 0..H {
+                let r = (a[(j, b)] + ah[(j, b)]).sigmoid();
+                let z = (a[(H + j, b)] + ah[(H + j, b)]).sigmoid();
+                let hn = ah[(2 * H + j, b)];
+                let n = (a[(2 * H + j, b)] + r * hn).tanh();
+                a[(j, b)] = r;
+                a[(H + j, b)] = z;
+                a[(2 * H + j, b)] = n;
+                cache.hn[(j, b)] = hn;
+                next[(j, b)] = (one - z) * n + z * prev[(j, b)];
+            }
+        }
+        y.copy_from(next);
+    }
+
+    fn backward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        _y: &SMatrix<S, H, B>,
+        prev: &SMatrix<S, H, B>,
+        _next: &SMatrix<S, H, B>,
+        cache: &Self::Cache,
+        gy: &SMatrix<S, H, B>,
+        g_next: &SMatrix<S, H, B>,
+        g_prev: &mut SMatrix<S, H, B>,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        let one = S::one();
+        let gates = &cache.gates;
+        let mut dai = SMatrix::<S, G, B>::zeros();
+        let mut dah = SMatrix::<S, G, B>::zeros();
+        for b in 0..B {
+            for j in 0..H {
+                let (r, z, n) = (gates[(j, b)], gates[(H + j, b)], gates[(2 * H + j, b)]);
+                let dh = gy[(j, b)] + g_next[(j, b)];
+                let dan = dh * (one - z) * (one - n * n);
+                let dar = dan * cache.hn[(j, b)] * r * (one - r);
+                let daz = dh * (prev[(j, b)] - n) * z * (one - z);
+                dai[(j, b)] = dar;
+                dai[(H + j, b)] = daz;
+                dai[(2 * H + j, b)] = dan;
+                dah[(j, b)] = dar;
+                dah[(H + j, b)] = daz;
+                dah[(2 * H + j, b)] = dan * r;
+                g_prev[(j, b)] = dh * z;
+            }
+        }
+        ops::transpose_mul(gx, &self.params.weight_ih.value, &dai, false);
+        ops::transpose_mul(g_prev, &self.params.weight_hh.value, &dah, true);
+        ops::acc_outer(&mut self.params.weight_ih.grad, &dai, x);
+        ops::acc_outer(&mut self.params.weight_hh.grad, &dah, prev);
+        ops::acc_bias(&mut self.params.bias_ih.grad, &dai);
+        ops::acc_bias(&mut self.params.bias_hh.grad, &dah);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::check_layer;
+
+    #[test]
+    fn gradients_match_finite_differences_through_four_steps() {
+        let mut l = Gru::<f64, 3, 4, 12>::new(&mut Rng::new(3));
+        check_layer::<_, 3, 4, 2>(&mut l, 4, 13);
+    }
+}

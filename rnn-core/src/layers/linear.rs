@@ -1,0 +1,113 @@
+//! `Linear(in, out)`: a fully connected layer.
+//!
+//! Shapes: `x: I x B`, `W: O x I` (`weight`), `b: O` (`bias`), `y: O x B`.
+//!
+//! Forward: `y = W x + b` (bias added to every column).
+//!
+//! Backward: `gx = Wᵀ gy`, `gW += gy xᵀ`, `gb += Σ_b gy[:, b]`.
+//!
+//! Initialisation (Torch `nn.Linear`): `W, b ~ U(-1/√I, 1/√I)`.
+
+use crate::float::f64m;
+use crate::layer::Layer;
+use crate::ops;
+use crate::param::{Param, ParamMut, ParamRef, Parameterized};
+use crate::{Float, Rng};
+use nalgebra::SMatrix;
+
+/// A fully connected layer from `I` to `O` features. See the [module docs](self).
+pub struct Linear<S: Float, const I: usize, const O: usize> {
+    /// `weight`, `O x I`.
+    pub weight: Param<S, O, I>,
+    /// `bias`, `O`.
+    pub bias: Param<S, O, 1>,
+}
+
+impl<S: Float, const I: usize, const O: usize> Linear<S, I, O> {
+    /// Torch's default initialisation from `rng`.
+    #[must_use]
+    pub fn new(rng: &mut Rng) -> Self {
+        let bound = 1.0 / f64m::sqrt(I as f64);
+        Self {
+            weight: Param::uniform(rng, bound),
+            bias: Param::uniform(rng, bound),
+        }
+    }
+}
+
+impl<S: Float, const I: usize, const O: usize> Parameterized<S> for Linear<S, I, O> {
+    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, S>)) {
+        f(self.weight.as_ref("weight"));
+        f(self.bias.as_ref("bias"));
+    }
+    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, S>)) {
+        f(self.weight.as_mut("weight"));
+        f(self.bias.as_mut("bias"));
+    }
+}
+
+impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
+    for Linear<S, I, O>
+{
+    type State = ();
+    type Cache = ();
+
+    fn forward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        _prev: &(),
+        _next: &mut (),
+        _cache: &mut (),
+        y: &mut SMatrix<S, O, B>,
+        _training: bool,
+    ) {
+        ops::affine(y, &self.weight.value, x, Some(&self.bias.value), false);
+    }
+
+    fn backward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        _y: &SMatrix<S, O, B>,
+        _prev: &(),
+        _next: &(),
+        _cache: &(),
+        gy: &SMatrix<S, O, B>,
+        _g_next: &(),
+        _g_prev: &mut (),
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        ops::transpose_mul(gx, &self.weight.value, gy, false);
+        ops::acc_outer(&mut self.weight.grad, gy, x);
+        ops::acc_bias(&mut self.bias.grad, gy);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::check_layer;
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let mut l = Linear::<f64, 4, 3>::new(&mut Rng::new(1));
+        check_layer::<_, 4, 3, 2>(&mut l, 3, 11);
+    }
+
+    #[test]
+    fn forward_is_wx_plus_b() {
+        let mut l = Linear::<f64, 2, 1>::new(&mut Rng::new(0));
+        l.weight.value.copy_from_slice(&[2.0, -1.0]);
+        l.bias.value[0] = 0.5;
+        let x = SMatrix::<f64, 2, 1>::new(3.0, 4.0);
+        let mut y = SMatrix::<f64, 1, 1>::zeros();
+        Layer::<f64, 2, 1, 1>::forward_step(&mut l, &x, &(), &mut (), &mut (), &mut y, false);
+        assert_eq!(y[0], 2.0 * 3.0 - 4.0 + 0.5);
+    }
+
+    #[test]
+    fn init_is_within_torch_bounds() {
+        let l = Linear::<f32, 16, 8>::new(&mut Rng::new(3));
+        assert!(l.weight.value.iter().all(|w| w.abs() <= 0.25));
+        assert!(l.weight.value.iter().any(|w| w.abs() > 0.2));
+    }
+}

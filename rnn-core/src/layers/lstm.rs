@@ -1,0 +1,210 @@
+//! `LSTM(in, hidden)` (alias `FastLSTM`): long short-term memory without peepholes, in
+//! PyTorch's layout.
+//!
+//! Shapes: `x: I x B`; state `h, c: H x B`; `weight_ih: 4H x I`, `weight_hh: 4H x H`,
+//! `bias_ih, bias_hh: 4H`; the type parameter `G` must equal `4 * H` (checked at compile time;
+//! stable Rust cannot compute `4 * H` in a type, the `network!` macro passes it for you).
+//!
+//! The `4H` rows are the gates in PyTorch's order **i, f, g, o** (Torch's FastLSTM uses
+//! i, g, f, o and one bias; the maths is the same with `b = b_ih + b_hh`):
+//!
+//! ```text
+//! a = W_ih x + b_ih + W_hh h_{t-1} + b_hh          (4H x B)
+//! i = σ(a_i)   f = σ(a_f)   g = tanh(a_g)   o = σ(a_o)
+//! c_t = f ⊙ c_{t-1} + i ⊙ g
+//! h_t = o ⊙ tanh(c_t)                              (the output y_t)
+//! ```
+//!
+//! Backward, with `dh = gy + g_next.h` and `dc = g_next.c + dh ⊙ o ⊙ (1 - tanh²c_t)`:
+//! `da_i = dc ⊙ g ⊙ i(1-i)`, `da_f = dc ⊙ c_{t-1} ⊙ f(1-f)`, `da_g = dc ⊙ i ⊙ (1-g²)`,
+//! `da_o = dh ⊙ tanh(c_t) ⊙ o(1-o)`; then `g_prev.c = dc ⊙ f`, `g_prev.h = W_hhᵀ da`,
+//! `gx = W_ihᵀ da`, `gW_ih += da xᵀ`, `gW_hh += da h_{t-1}ᵀ`, `gb_ih = gb_hh += Σ_b da`.
+//!
+//! Initialisation (Torch FastLSTM, fan-in of each product): `W_ih, b_ih ~ U(±1/√I)`,
+//! `W_hh, b_hh ~ U(±1/√H)`. No forget-gate bias.
+
+use super::cell_params::CellParams;
+use crate::float::ZeroInit;
+use crate::layer::Layer;
+use crate::ops;
+use crate::param::{ParamMut, ParamRef, Parameterized};
+use crate::{Float, Rng};
+use nalgebra::SMatrix;
+
+/// The state of an LSTM cell: hidden output `h` and cell `c`, one column per sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LstmState<S: Float, const H: usize, const B: usize> {
+    /// Hidden state (the layer's output).
+    pub h: SMatrix<S, H, B>,
+    /// Cell state.
+    pub c: SMatrix<S, H, B>,
+}
+
+impl<S: Float, const H: usize, const B: usize> ZeroInit for LstmState<S, H, B> {
+    fn zero_init() -> Self {
+        Self {
+            h: SMatrix::zeros(),
+            c: SMatrix::zeros(),
+        }
+    }
+}
+
+/// What one LSTM step keeps for its backward.
+#[derive(Clone, Debug)]
+pub struct LstmCache<S: Float, const H: usize, const G: usize, const B: usize> {
+    /// The activated gates `[i; f; g; o]`, `4H x B`.
+    pub gates: SMatrix<S, G, B>,
+    /// `tanh(c_t)`.
+    pub tanh_c: SMatrix<S, H, B>,
+}
+
+impl<S: Float, const H: usize, const G: usize, const B: usize> ZeroInit for LstmCache<S, H, G, B> {
+    fn zero_init() -> Self {
+        Self {
+            gates: SMatrix::zeros(),
+            tanh_c: SMatrix::zeros(),
+        }
+    }
+}
+
+/// An LSTM cell from `I` inputs to `H` hidden units; `G = 4 * H`. See the [module docs](self).
+pub struct Lstm<S: Float, const I: usize, const H: usize, const G: usize> {
+    /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` (see the module docs for the layout).
+    pub params: CellParams<S, I, H, G>,
+}
+
+/// Torch's name for this cell.
+pub type FastLstm<S, const I: usize, const H: usize, const G: usize> = Lstm<S, I, H, G>;
+
+impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> {
+    const SHAPE_OK: () = assert!(G == 4 * H, "Lstm<S, I, H, G> needs G == 4 * H");
+
+    /// Torch's default initialisation from `rng`.
+    #[must_use]
+    pub fn new(rng: &mut Rng) -> Self {
+        let () = Self::SHAPE_OK;
+        Self {
+            params: CellParams::new(rng),
+        }
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
+    for Lstm<S, I, H, G>
+{
+    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, S>)) {
+        self.params.visit_parameters(f);
+    }
+    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, S>)) {
+        self.params.visit_parameters_mut(f);
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> Layer<S, I, H, B>
+    for Lstm<S, I, H, G>
+{
+    type State = LstmState<S, H, B>;
+    type Cache = LstmCache<S, H, G, B>;
+
+    fn forward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        prev: &Self::State,
+        next: &mut Self::State,
+        cache: &mut Self::Cache,
+        y: &mut SMatrix<S, H, B>,
+        _training: bool,
+    ) {
+        let () = Self::SHAPE_OK;
+        let a = &mut cache.gates;
+        ops::affine(
+            a,
+            &self.params.weight_ih.value,
+            x,
+            Some(&self.params.bias_ih.value),
+            false,
+        );
+        ops::affine(
+            a,
+            &self.params.weight_hh.value,
+            &prev.h,
+            Some(&self.params.bias_hh.value),
+            true,
+        );
+        for b in 0..B {
+            for j in 0..H {
+                let i = a[(j, b)].sigmoid();
+                let f = a[(H + j, b)].sigmoid();
+                let g = a[(2 * H + j, b)].tanh();
+                let o = a[(3 * H + j, b)].sigmoid();
+                a[(j, b)] = i;
+                a[(H + j, b)] = f;
+                a[(2 * H + j, b)] = g;
+                a[(3 * H + j, b)] = o;
+                let c = f * prev.c[(j, b)] + i * g;
+                let tc = c.tanh();
+                next.c[(j, b)] = c;
+                cache.tanh_c[(j, b)] = tc;
+                next.h[(j, b)] = o * tc;
+            }
+        }
+        y.copy_from(&next.h);
+    }
+
+    fn backward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        _y: &SMatrix<S, H, B>,
+        prev: &Self::State,
+        _next: &Self::State,
+        cache: &Self::Cache,
+        gy: &SMatrix<S, H, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        let one = S::one();
+        let gates = &cache.gates;
+        let mut da = SMatrix::<S, G, B>::zeros();
+        for b in 0..B {
+            for j in 0..H {
+                let (i, f) = (gates[(j, b)], gates[(H + j, b)]);
+                let (g, o) = (gates[(2 * H + j, b)], gates[(3 * H + j, b)]);
+                let tc = cache.tanh_c[(j, b)];
+                let dh = gy[(j, b)] + g_next.h[(j, b)];
+                let dc = g_next.c[(j, b)] + dh * o * (one - tc * tc);
+                da[(j, b)] = dc * g * i * (one - i);
+                da[(H + j, b)] = dc * prev.c[(j, b)] * f * (one - f);
+                da[(2 * H + j, b)] = dc * i * (one - g * g);
+                da[(3 * H + j, b)] = dh * tc * o * (one - o);
+                g_prev.c[(j, b)] = dc * f;
+            }
+        }
+        ops::transpose_mul(gx, &self.params.weight_ih.value, &da, false);
+        ops::transpose_mul(&mut g_prev.h, &self.params.weight_hh.value, &da, false);
+        ops::acc_outer(&mut self.params.weight_ih.grad, &da, x);
+        ops::acc_outer(&mut self.params.weight_hh.grad, &da, &prev.h);
+        ops::acc_bias(&mut self.params.bias_ih.grad, &da);
+        ops::acc_bias(&mut self.params.bias_hh.grad, &da);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::check_layer;
+
+    #[test]
+    fn gradients_match_finite_differences_through_four_steps() {
+        let mut l = Lstm::<f64, 3, 4, 16>::new(&mut Rng::new(2));
+        check_layer::<_, 3, 4, 2>(&mut l, 4, 12);
+    }
+
+    #[test]
+    fn init_uses_fan_in_of_each_product() {
+        let l = Lstm::<f64, 4, 100, 400>::new(&mut Rng::new(5));
+        let max = |m: &[f64]| m.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        assert!(max(l.params.weight_ih.value.as_slice()) > 0.45); // bound 1/√4 = 0.5
+        assert!(max(l.params.weight_hh.value.as_slice()) <= 0.1); // bound 1/√100
+    }
+}

@@ -1,0 +1,233 @@
+//! `PeepholeLSTM(in, hidden)`: Torch7's `nn.LSTM`, an LSTM with diagonal peepholes.
+//!
+//! Shapes: `x: I x B`; state `h, c: H x B`; `weight_ih: 4H x I`, `weight_hh: 4H x H`,
+//! `bias: 4H` (Torch has one bias per gate, on the input side), `peephole_i`, `peephole_f`,
+//! `peephole_o: H`. Gate blocks in the order **i, f, g, o** (as in our `LSTM`); `G = 4 * H`.
+//!
+//! ```text
+//! a = W_ih x + b + W_hh h_{t-1}
+//! i = σ(a_i + p_i ⊙ c_{t-1})     f = σ(a_f + p_f ⊙ c_{t-1})     g = tanh(a_g)
+//! c_t = f ⊙ c_{t-1} + i ⊙ g
+//! o = σ(a_o + p_o ⊙ c_t)          (the output gate peeks at the *new* cell)
+//! h_t = o ⊙ tanh(c_t)
+//! ```
+//!
+//! Backward, with `dh = gy + g_next.h`: `da_o = dh ⊙ tanh(c_t) ⊙ o(1-o)`,
+//! `dc = g_next.c + dh ⊙ o ⊙ (1 - tanh²c_t) + da_o ⊙ p_o`, `da_i = dc ⊙ g ⊙ i(1-i)`,
+//! `da_f = dc ⊙ c_{t-1} ⊙ f(1-f)`, `da_g = dc ⊙ i ⊙ (1-g²)`,
+//! `g_prev.c = dc ⊙ f + da_i ⊙ p_i + da_f ⊙ p_f`, `gp_o += Σ_b da_o ⊙ c_t`,
+//! `gp_i += Σ_b da_i ⊙ c_{t-1}`, `gp_f += Σ_b da_f ⊙ c_{t-1}`; the products as in `LSTM`.
+//!
+//! Initialisation (Torch `nn.LSTM`): `W_ih, b ~ U(±1/√I)`; `W_hh` and the peepholes
+//! `~ U(±1/√H)`.
+
+use super::lstm::{LstmCache, LstmState};
+use crate::float::f64m;
+use crate::layer::Layer;
+use crate::ops;
+use crate::param::{Param, ParamMut, ParamRef, Parameterized};
+use crate::{Float, Rng};
+use nalgebra::SMatrix;
+
+/// An LSTM cell with diagonal peepholes (Torch's `nn.LSTM`); `G = 4 * H`. See the
+/// [module docs](self).
+pub struct PeepholeLstm<S: Float, const I: usize, const H: usize, const G: usize> {
+    /// `weight_ih`, `4H x I`, gate blocks i, f, g, o.
+    pub weight_ih: Param<S, G, I>,
+    /// `weight_hh`, `4H x H`.
+    pub weight_hh: Param<S, G, H>,
+    /// `bias`, `4H`.
+    pub bias: Param<S, G, 1>,
+    /// `peephole_i`, `H`: input gate's view of `c_{t-1}`.
+    pub peephole_i: Param<S, H, 1>,
+    /// `peephole_f`, `H`: forget gate's view of `c_{t-1}`.
+    pub peephole_f: Param<S, H, 1>,
+    /// `peephole_o`, `H`: output gate's view of `c_t`.
+    pub peephole_o: Param<S, H, 1>,
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I, H, G> {
+    const SHAPE_OK: () = assert!(G == 4 * H, "PeepholeLstm<S, I, H, G> needs G == 4 * H");
+
+    /// Torch's default initialisation from `rng`.
+    #[must_use]
+    pub fn new(rng: &mut Rng) -> Self {
+        let () = Self::SHAPE_OK;
+        let (bi, bh) = (1.0 / f64m::sqrt(I as f64), 1.0 / f64m::sqrt(H as f64));
+        Self {
+            weight_ih: Param::uniform(rng, bi),
+            weight_hh: Param::uniform(rng, bh),
+            bias: Param::uniform(rng, bi),
+            peephole_i: Param::uniform(rng, bh),
+            peephole_f: Param::uniform(rng, bh),
+            peephole_o: Param::uniform(rng, bh),
+        }
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
+    for PeepholeLstm<S, I, H, G>
+{
+    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, S>)) {
+        f(self.weight_ih.as_ref("weight_ih"));
+        f(self.weight_hh.as_ref("weight_hh"));
+        f(self.bias.as_ref("bias"));
+        f(self.peephole_i.as_ref("peephole_i"));
+        f(self.peephole_f.as_ref("peephole_f"));
+        f(self.peephole_o.as_ref("peephole_o"));
+    }
+    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, S>)) {
+        f(self.weight_ih.as_mut("weight_ih"));
+        f(self.weight_hh.as_mut("weight_hh"));
+        f(self.bias.as_mut("bias"));
+        f(self.peephole_i.as_mut("peephole_i"));
+        f(self.peephole_f.as_mut("peephole_f"));
+        f(self.peephole_o.as_mut("peephole_o"));
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> Layer<S, I, H, B>
+    for PeepholeLstm<S, I, H, G>
+{
+    type State = LstmState<S, H, B>;
+    type Cache = LstmCache<S, H, G, B>;
+
+    fn forward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        prev: &Self::State,
+        next: &mut Self::State,
+        cache: &mut Self::Cache,
+        y: &mut SMatrix<S, H, B>,
+        _training: bool,
+    ) {
+        let () = Self::SHAPE_OK;
+        let a = &mut cache.gates;
+        ops::affine(a, &self.weight_ih.value, x, Some(&self.bias.value), false);
+        ops::affine(a, &self.weight_hh.value, &prev.h, None, true);
+        let (pi, pf, po) = (
+            &self.peephole_i.value,
+            &self.peephole_f.value,
+            &self.peephole_o.value,
+        );
+        for b in 0..B {
+            for j in 0..H {
+                let c_prev = prev.c[(j, b)];
+                let i = (a[(j, b)] + pi[j] * c_prev).sigmoid();
+                let f = (a[(H + j, b)] + pf[j] * c_prev).sigmoid();
+                let g = a[(2 * H + j, b)].tanh();
+                let c = f * c_prev + i * g;
+                let o = (a[(3 * H + j, b)] + po[j] * c).sigmoid();
+                let tc = c.tanh();
+                a[(j, b)] = i;
+                a[(H + j, b)] = f;
+                a[(2 * H + j, b)] = g;
+                a[(3 * H + j, b)] = o;
+                next.c[(j, b)] = c;
+                cache.tanh_c[(j, b)] = tc;
+                next.h[(j, b)] = o * tc;
+            }
+        }
+        y.copy_from(&next.h);
+    }
+
+    fn backward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        _y: &SMatrix<S, H, B>,
+        prev: &Self::State,
+        next: &Self::State,
+        cache: &Self::Cache,
+        gy: &SMatrix<S, H, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        let one = S::one();
+        let gates = &cache.gates;
+        let (pi, pf, po) = (
+            &self.peephole_i.value,
+            &self.peephole_f.value,
+            &self.peephole_o.value,
+        );
+        let mut da = SMatrix::<S, G, B>::zeros();
+        for b in 0..B {
+            for j in 0..H {
+                let (i, f) = (gates[(j, b)], gates[(H + j, b)]);
+                let (g, o) = (gates[(2 * H + j, b)], gates[(3 * H + j, b)]);
+                let (tc, c_prev) = (cache.tanh_c[(j, b)], prev.c[(j, b)]);
+                let dh = gy[(j, b)] + g_next.h[(j, b)];
+                let dao = dh * tc * o * (one - o);
+                let dc = g_next.c[(j, b)] + dh * o * (one - tc * tc) + dao * po[j];
+                let dai = dc * g * i * (one - i);
+                let daf = dc * c_prev * f * (one - f);
+                da[(j, b)] = dai;
+                da[(H + j, b)] = daf;
+                da[(2 * H + j, b)] = dc * i * (one - g * g);
+                da[(3 * H + j, b)] = dao;
+                g_prev.c[(j, b)] = dc * f + dai * pi[j] + daf * pf[j];
+                self.peephole_o.grad[j] += dao * next.c[(j, b)];
+                self.peephole_i.grad[j] += dai * c_prev;
+                self.peephole_f.grad[j] += daf * c_prev;
+            }
+        }
+        ops::transpose_mul(gx, &self.weight_ih.value, &da, false);
+        ops::transpose_mul(&mut g_prev.h, &self.weight_hh.value, &da, false);
+        ops::acc_outer(&mut self.weight_ih.grad, &da, x);
+        ops::acc_outer(&mut self.weight_hh.grad, &da, &prev.h);
+        ops::acc_bias(&mut self.bias.grad, &da);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::check_layer;
+
+    #[test]
+    fn gradients_match_finite_differences_through_four_steps() {
+        let mut l = PeepholeLstm::<f64, 3, 4, 16>::new(&mut Rng::new(6));
+        check_layer::<_, 3, 4, 2>(&mut l, 4, 15);
+    }
+
+    #[test]
+    fn zero_peepholes_give_the_lstm_with_summed_bias() {
+        use super::super::lstm::Lstm;
+        use crate::float::ZeroInit;
+        use crate::gradcheck::random_matrix;
+        let mut rng = Rng::new(9);
+        let mut p = PeepholeLstm::<f64, 3, 4, 16>::new(&mut rng);
+        let mut l = Lstm::<f64, 3, 4, 16>::new(&mut rng);
+        for q in [&mut p.peephole_i, &mut p.peephole_f, &mut p.peephole_o] {
+            q.value.fill(0.0);
+        }
+        l.params.weight_ih.value.copy_from(&p.weight_ih.value);
+        l.params.weight_hh.value.copy_from(&p.weight_hh.value);
+        l.params.bias_ih.value.copy_from(&p.bias.value);
+        l.params.bias_hh.value.fill(0.0);
+        let (mut sp, mut sl) = (LstmState::zero_init(), LstmState::zero_init());
+        for _ in 0..3 {
+            let x: SMatrix<f64, 3, 2> = random_matrix(&mut rng);
+            let (mut np, mut nl) = (LstmState::zero_init(), LstmState::zero_init());
+            let (mut yp, mut yl) = (SMatrix::zeros(), SMatrix::zeros());
+            p.forward_step(
+                &x,
+                &sp,
+                &mut np,
+                &mut LstmCache::zero_init(),
+                &mut yp,
+                false,
+            );
+            l.forward_step(
+                &x,
+                &sl,
+                &mut nl,
+                &mut LstmCache::zero_init(),
+                &mut yl,
+                false,
+            );
+            assert!((yp - yl).abs().max() < 1e-15);
+            (sp, sl) = (np, nl);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Gradient clipping by global norm (`torch.nn.utils.clip_grad_norm_`).
+
+use crate::{Float, Parameterized};
+
+/// Scales every gradient by `max_norm / (norm + 1e-6)` when the global L2 norm `norm` of all
+/// gradients together exceeds `max_norm`, as `torch.nn.utils.clip_grad_norm_`. Returns the norm
+/// before clipping (accumulated in `f64`).
+pub fn clip_grad_norm<S: Float, P: Parameterized<S> + ?Sized>(
+    params: &mut P,
+    max_norm: f64,
+) -> f64 {
+    let mut sum = 0.0f64;
+    params.visit_parameters(&mut |p| {
+        sum += p.grad.iter().map(|g| g.to_f64() * g.to_f64()).sum::<f64>();
+    });
+    let norm = crate::float::f64m::sqrt(sum);
+    let coef = max_norm / (norm + 1e-6);
+    if coef < 1.0 {
+        let c = S::cast(coef);
+        params.visit_parameters_mut(&mut |mut p| p.grad.iter_mut().for_each(|g| *g *= c));
+    }
+    norm
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::Quadratic;
+    use super::*;
+
+    #[test]
+    fn clips_to_the_global_norm_and_leaves_small_gradients() {
+        let mut q = Quadratic::new();
+        q.p.grad.copy_from_slice(&[3.0, 4.0, 0.0]);
+        assert_eq!(clip_grad_norm(&mut q, 10.0), 5.0);
+        assert_eq!(q.p.grad.as_slice(), &[3.0, 4.0, 0.0]);
+        assert_eq!(clip_grad_norm(&mut q, 1.0), 5.0);
+        let n = q.p.grad.norm();
+        assert!((n - 5.0 / (5.0 + 1e-6)).abs() < 1e-12, "{n}");
+        assert!((q.p.grad[0] / q.p.grad[1] - 0.75).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,118 @@
+//! Stochastic gradient descent with momentum, weight decay and Nesterov momentum, as
+//! `torch.optim.SGD` (dampening 0).
+
+use super::Optimizer;
+use crate::{Float, Parameterized};
+
+/// SGD as in `torch.optim.SGD` with `dampening = 0`:
+///
+/// ```text
+/// g = grad + weight_decay * p
+/// buf = g                      (first step)      buf = momentum * buf + g   (later steps)
+/// g = g + momentum * buf       (nesterov)        g = buf                     (otherwise)
+/// p = p - lr * g
+/// ```
+/// With `momentum = 0` this is `p -= lr * (grad + weight_decay * p)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sgd {
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum factor (0 for none).
+    pub momentum: f64,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
+    /// Nesterov momentum (needs `momentum > 0`).
+    pub nesterov: bool,
+}
+
+impl Default for Sgd {
+    /// `lr = 0.01`, no momentum, no weight decay.
+    fn default() -> Self {
+        Self {
+            lr: 0.01,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+        }
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step<S: Float, P: Parameterized<S> + ?Sized>(&self, params: &mut P) {
+        let (lr, mom, wd) = (
+            S::cast(self.lr),
+            S::cast(self.momentum),
+            S::cast(self.weight_decay),
+        );
+        let use_momentum = self.momentum != 0.0;
+        params.visit_parameters_mut(&mut |mut p| {
+            let first = *p.state.steps == 0;
+            *p.state.steps += 1;
+            for ((w, &g0), buf) in p
+                .value
+                .iter_mut()
+                .zip(p.grad.iter())
+                .zip(p.state.m.iter_mut())
+            {
+                let mut g = g0 + wd * *w;
+                if use_momentum {
+                    *buf = if first { g } else { mom * *buf + g };
+                    g = if self.nesterov { g + mom * *buf } else { *buf };
+                }
+                *w -= lr * g;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{Quadratic, assert_reaches_minimum};
+    use super::*;
+
+    #[test]
+    fn steps_a_quadratic_to_its_minimum() {
+        for opt in [
+            Sgd {
+                lr: 0.1,
+                ..Sgd::default()
+            },
+            Sgd {
+                lr: 0.05,
+                momentum: 0.9,
+                ..Sgd::default()
+            },
+            Sgd {
+                lr: 0.05,
+                momentum: 0.9,
+                nesterov: true,
+                ..Sgd::default()
+            },
+        ] {
+            assert_reaches_minimum(&opt, 1000, 1e-8);
+        }
+    }
+
+    #[test]
+    fn weight_decay_shrinks_towards_zero() {
+        let mut q = Quadratic::new();
+        let opt = Sgd {
+            lr: 0.1,
+            weight_decay: 1.0,
+            ..Sgd::default()
+        };
+        for _ in 0..500 {
+            q.eval_grad();
+            opt.step(&mut q);
+        }
+        // Minimum of Σ a_k (p_k - c_k)² + ½ Σ p_k²: p_k = 2 a_k c_k / (2 a_k + 1).
+        for k in 0..3 {
+            let want = 2.0 * q.a[k] * q.c[k] / (2.0 * q.a[k] + 1.0);
+            assert!(
+                (q.p.value[k] - want).abs() < 1e-9,
+                "{} vs {want}",
+                q.p.value[k]
+            );
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Parameter storage and the visitor through which optimisers, I/O and users reach parameters.
+
+use crate::{Float, Rng};
+use alloc::boxed::Box;
+use core::fmt;
+use nalgebra::{DMatrixView, DMatrixViewMut, SMatrix};
+
+/// A zeroed `R x C` matrix created directly on the heap, never on the stack.
+///
+/// `Box::new(SMatrix::zeros())` builds the matrix on the stack first and overflows it for
+/// large layers; this does not.
+#[must_use]
+pub fn boxed_zeros<S: Float, const R: usize, const C: usize>() -> Box<SMatrix<S, R, C>> {
+    let b = Box::<SMatrix<S, R, C>>::new_zeroed();
+    // SAFETY: `S` is `f32` or `f64` (`Float` is sealed), whose all-zero bit pattern is `0.0`,
+    // and an `SMatrix` is a `repr(C)` array of `S` plus zero-sized markers.
+    unsafe { b.assume_init() }
+}
+
+/// One parameter tensor: its value, its accumulated gradient and the optimiser state beside it.
+///
+/// All four matrices live on the heap. `m` and `v` are the first and second moment buffers of
+/// the optimisers (SGD momentum uses `m`; Adam uses both), so that stepping an optimiser never
+/// allocates.
+pub struct Param<S: Float, const R: usize, const C: usize> {
+    /// The value, `R x C` (`out x in` for weights, a column for biases).
+    pub value: Box<SMatrix<S, R, C>>,
+    /// The accumulated gradient of the loss with respect to `value`.
+    pub grad: Box<SMatrix<S, R, C>>,
+    m: Box<SMatrix<S, R, C>>,
+    v: Box<SMatrix<S, R, C>>,
+    steps: u64,
+}
+
+impl<S: Float, const R: usize, const C: usize> Param<S, R, C> {
+    /// A zero parameter with zero gradient and optimiser state.
+    #[must_use]
+    pub fn zeros() -> Self {
+        Self {
+            value: boxed_zeros(),
+            grad: boxed_zeros(),
+            m: boxed_zeros(),
+            v: boxed_zeros(),
+            steps: 0,
+        }
+    }
+
+    /// A parameter drawn from `U(-bound, bound)`, Torch's default initialisation.
+    #[must_use]
+    pub fn uniform(rng: &mut Rng, bound: f64) -> Self {
+        let mut p = Self::zeros();
+        for x in p.value.iter_mut() {
+            *x = S::cast(rng.uniform(-bound, bound));
+        }
+        p
+    }
+
+    /// A read-only view for [`Parameterized::visit_parameters`].
+    pub fn as_ref(&self, name: &'static str) -> ParamRef<'_, S> {
+        ParamRef {
+            name: ParamName::new(name),
+            value: DMatrixView::from_slice(self.value.as_slice(), R, C),
+            grad: DMatrixView::from_slice(self.grad.as_slice(), R, C),
+            is_vector: C == 1,
+        }
+    }
+
+    /// A mutable view for [`Parameterized::visit_parameters_mut`].
+    pub fn as_mut(&mut self, name: &'static str) -> ParamMut<'_, S> {
+        ParamMut {
+            name: ParamName::new(name),
+            value: DMatrixViewMut::from_slice(self.value.as_mut_slice(), R, C),
+            grad: DMatrixViewMut::from_slice(self.grad.as_mut_slice(), R, C),
+            is_vector: C == 1,
+            state: OptimState {
+                m: self.m.as_mut_slice(),
+                v: self.v.as_mut_slice(),
+                steps: &mut self.steps,
+            },
+        }
+    }
+}
+
+/// The longest parameter name (path and tensor name) that [`ParamName`] holds.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// A parameter's PyTorch-style name such as `0.weight_ih` or `2.0.bias`, stored inline (no heap).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ParamName {
+    buf: [u8; MAX_NAME_LEN],
+    len: u8,
+}
+
+impl ParamName {
+    /// A name made of one part. Names longer than [`MAX_NAME_LEN`] bytes are truncated (at a
+    /// character boundary); the macro keeps generated names far shorter.
+    #[must_use]
+    pub fn new(name: &str) -> Self {
+        Self {
+            buf: [0; MAX_NAME_LEN],
+            len: 0,
+        }
+        .with_suffix(name)
+    }
+
+    /// This name with `prefix` in front, e.g. `"0."` + `"weight"`.
+    #[must_use]
+    pub fn with_prefix(self, prefix: &str) -> Self {
+        ParamName::new(prefix).with_suffix(self.as_str())
+    }
+
+    fn with_suffix(mut self, s: &str) -> Self {
+        let mut take = s.len().min(MAX_NAME_LEN - self.len as usize);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        let start = self.len as usize;
+        self.buf[start..start + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len = (start + take) as u8;
+        self
+    }
+
+    /// The name as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only whole UTF-8 characters are ever copied in, so this cannot fail.
+        core::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl core::ops::Deref for ParamName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for ParamName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ParamName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Display for ParamName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for ParamName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// A read-only view of one parameter: name, value and gradient, `out x in` as in PyTorch.
+pub struct ParamRef<'a, S: Float> {
+    /// PyTorch-style name, e.g. `0.weight_ih`.
+    pub name: ParamName,
+    /// The value.
+    pub value: DMatrixView<'a, S>,
+    /// The accumulated gradient.
+    pub grad: DMatrixView<'a, S>,
+    /// `true` for 1-D tensors (biases, peepholes), stored here as one column.
+    pub is_vector: bool,
+}
+
+/// A mutable view of one parameter, with the optimiser state that lives beside it.
+pub struct ParamMut<'a, S: Float> {
+    /// PyTorch-style name, e.g. `0.weight_ih`.
+    pub name: ParamName,
+    /// The value.
+    pub value: DMatrixViewMut<'a, S>,
+    /// The accumulated gradient.
+    pub grad: DMatrixViewMut<'a, S>,
+    /// `true` for 1-D tensors (biases, peepholes), stored here as one column.
+    pub is_vector: bool,
+    /// Optimiser buffers, column-major like `value`.
+    pub state: OptimState<'a, S>,
+}
+
+/// Optimiser buffers of one parameter (see [`crate::optim`]).
+pub struct OptimState<'a, S> {
+    /// First moment (SGD momentum buffer, Adam's `m`).
+    pub m: &'a mut [S],
+    /// Second moment (Adam's `v`).
+    pub v: &'a mut [S],
+    /// How many optimiser steps have touched this parameter (Adam's bias correction, SGD's
+    /// first momentum step).
+    pub steps: &'a mut u64,
+}
+
+/// Anything that owns parameters: a layer, a network.
+///
+/// Parameters are visited in a fixed order (PyTorch's order for each layer, layers in sequence
+/// order), which is the order of `parameters()` and of the weight files.
+pub trait Parameterized<S: Float> {
+    /// Calls `f` on every parameter, in order.
+    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, S>));
+
+    /// Calls `f` on every parameter, in order, with mutable access.
+    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, S>));
+
+    /// Sets every gradient to zero (Torch's `zeroGradParameters`).
+    fn zero_grad(&mut self) {
+        self.visit_parameters_mut(&mut |mut p| p.grad.fill(S::zero()));
+    }
+
+    /// Plain gradient descent `p -= lr * g` (Torch's `updateParameters`).
+    fn update(&mut self, lr: S) {
+        self.visit_parameters_mut(&mut |mut p| p.value.zip_apply(&p.grad, |w, g| *w -= lr * g));
+    }
+
+    /// The number of scalar parameters.
+    fn num_parameters(&self) -> usize {
+        let mut n = 0;
+        self.visit_parameters(&mut |p| n += p.value.len());
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_concatenate_and_truncate_on_char_boundaries() {
+        let n = ParamName::new("weight_ih").with_prefix("2.0.");
+        assert_eq!(n, "2.0.weight_ih");
+        assert_eq!(alloc::format!("{n}"), "2.0.weight_ih");
+        let long = "é".repeat(40); // 80 bytes
+        let t = ParamName::new(&long);
+        assert_eq!(t.len(), 64);
+        assert!(long.starts_with(t.as_str()));
+    }
+
+    #[test]
+    fn views_are_out_by_in_and_update_subtracts() {
+        let mut p = Param::<f64, 2, 3>::zeros();
+        p.value[(1, 2)] = 5.0;
+        p.grad[(1, 2)] = 2.0;
+        let r = p.as_ref("w");
+        assert_eq!(r.value.shape(), (2, 3));
+        assert_eq!(r.value[(1, 2)], 5.0);
+        let mut m = p.as_mut("w");
+        m.value.zip_apply(&m.grad, |w, g| *w -= 0.5 * g);
+        assert_eq!(p.value[(1, 2)], 4.0);
+    }
+}

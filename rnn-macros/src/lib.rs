@@ -1,0 +1,1 @@
+//! The `network!` macro of `rnn`. Use it through `rnn_core::network!`.
