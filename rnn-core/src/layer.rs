@@ -57,8 +57,8 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
 macro_rules! no_parameters {
     ($ty:ident < $($g:tt),* >) => {
         impl<S: $crate::Float, $(const $g: usize),*> $crate::Parameterized<S> for $ty<S, $($g),*> {
-            fn visit_parameters(&self, _f: &mut dyn FnMut($crate::ParamRef<'_, S>)) {}
-            fn visit_parameters_mut(&mut self, _f: &mut dyn FnMut($crate::ParamMut<'_, S>)) {}
+            fn visit_parameters<'a>(&'a self, _f: &mut dyn FnMut($crate::ParamRef<'a, S>)) {}
+            fn visit_parameters_mut<'a>(&'a mut self, _f: &mut dyn FnMut($crate::ParamMut<'a, S>)) {}
         }
     };
 }

@@ -20,23 +20,33 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
+// Lets the `network!` expansion name `::rnn_core` inside this crate's own tests too.
+extern crate self as rnn_core;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 pub mod criterion;
+pub mod dsl;
 pub mod float;
 pub mod gradcheck;
 pub mod layer;
 pub mod layers;
+pub mod network;
 mod ops;
 pub mod optim;
 pub mod param;
 pub mod rng;
+pub mod sequential;
 
 pub use float::{Float, ZeroInit};
 pub use layer::Layer;
+pub use network::{BpttError, Network, Remember, Sequencer};
 pub use param::{ParamMut, ParamName, ParamRef, Parameterized};
 pub use rng::Rng;
+pub use rnn_macros::network;
 
 /// Re-exports for `use rnn_core::prelude::*;`.
 pub mod prelude {
@@ -44,6 +54,8 @@ pub mod prelude {
     pub use crate::float::Float;
     pub use crate::layer::Layer;
     pub use crate::layers::*;
+    pub use crate::network;
+    pub use crate::network::{BpttError, Network, Remember};
     pub use crate::optim::{Adam, Optimizer, Sgd, clip_grad_norm};
     pub use crate::param::{ParamMut, ParamRef, Parameterized};
     pub use nalgebra::{SMatrix, SVector};

@@ -103,6 +103,26 @@ impl ParamName {
         .with_suffix(name)
     }
 
+    /// This name with `index.` in front, e.g. `2` and `0.weight` give `2.0.weight`.
+    #[must_use]
+    pub fn with_index_prefix(self, index: usize) -> Self {
+        let mut digits = [0u8; 21];
+        let mut at = digits.len() - 1;
+        digits[at] = b'.';
+        let mut k = index;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (k % 10) as u8;
+            k /= 10;
+            if k == 0 {
+                break;
+            }
+        }
+        // ASCII digits and a dot: always valid UTF-8.
+        let prefix = core::str::from_utf8(&digits[at..]).unwrap_or("");
+        ParamName::new(prefix).with_suffix(self.as_str())
+    }
+
     /// This name with `prefix` in front, e.g. `"0."` + `"weight"`.
     #[must_use]
     pub fn with_prefix(self, prefix: &str) -> Self {
@@ -202,10 +222,10 @@ pub struct OptimState<'a, S> {
 /// order), which is the order of `parameters()` and of the weight files.
 pub trait Parameterized<S: Float> {
     /// Calls `f` on every parameter, in order.
-    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, S>));
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>));
 
     /// Calls `f` on every parameter, in order, with mutable access.
-    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, S>));
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>));
 
     /// Sets every gradient to zero (Torch's `zeroGradParameters`).
     fn zero_grad(&mut self) {
@@ -215,6 +235,22 @@ pub trait Parameterized<S: Float> {
     /// Plain gradient descent `p -= lr * g` (Torch's `updateParameters`).
     fn update(&mut self, lr: S) {
         self.visit_parameters_mut(&mut |mut p| p.value.zip_apply(&p.grad, |w, g| *w -= lr * g));
+    }
+
+    /// Every parameter, in order, as a list of views (this allocates the list; use
+    /// [`Parameterized::visit_parameters`] in allocation-free code).
+    fn parameters(&self) -> alloc::vec::Vec<ParamRef<'_, S>> {
+        let mut v = alloc::vec::Vec::new();
+        self.visit_parameters(&mut |p| v.push(p));
+        v
+    }
+
+    /// Every parameter, in order, with mutable access (allocates the list, like
+    /// [`Parameterized::parameters`]).
+    fn parameters_mut(&mut self) -> alloc::vec::Vec<ParamMut<'_, S>> {
+        let mut v = alloc::vec::Vec::new();
+        self.visit_parameters_mut(&mut |p| v.push(p));
+        v
     }
 
     /// The number of scalar parameters.
@@ -234,6 +270,12 @@ mod tests {
         let n = ParamName::new("weight_ih").with_prefix("2.0.");
         assert_eq!(n, "2.0.weight_ih");
         assert_eq!(alloc::format!("{n}"), "2.0.weight_ih");
+        assert_eq!(
+            ParamName::new("bias")
+                .with_index_prefix(0)
+                .with_index_prefix(17),
+            "17.0.bias"
+        );
         let long = "é".repeat(40); // 80 bytes
         let t = ParamName::new(&long);
         assert_eq!(t.len(), 64);

@@ -222,10 +222,10 @@ fn log_softmax_and_class_nll_match_pytorch() {
 struct One(Param<f64, 3, 2>);
 
 impl Parameterized<f64> for One {
-    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, f64>)) {
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, f64>)) {
         f(self.0.as_ref("p"));
     }
-    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, f64>)) {
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, f64>)) {
         f(self.0.as_mut("p"));
     }
 }

@@ -35,13 +35,13 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> CellParams<S, I, 
 impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
     for CellParams<S, I, H, G>
 {
-    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, S>)) {
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
         f(self.weight_ih.as_ref("weight_ih"));
         f(self.weight_hh.as_ref("weight_hh"));
         f(self.bias_ih.as_ref("bias_ih"));
         f(self.bias_hh.as_ref("bias_hh"));
     }
-    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, S>)) {
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
         f(self.weight_ih.as_mut("weight_ih"));
         f(self.weight_hh.as_mut("weight_hh"));
         f(self.bias_ih.as_mut("bias_ih"));

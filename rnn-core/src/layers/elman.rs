@@ -37,10 +37,10 @@ impl<S: Float, const I: usize, const H: usize> Rnn<S, I, H> {
 }
 
 impl<S: Float, const I: usize, const H: usize> Parameterized<S> for Rnn<S, I, H> {
-    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, S>)) {
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
         self.params.visit_parameters(f);
     }
-    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, S>)) {
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
         self.params.visit_parameters_mut(f);
     }
 }

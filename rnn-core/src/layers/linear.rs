@@ -36,11 +36,11 @@ impl<S: Float, const I: usize, const O: usize> Linear<S, I, O> {
 }
 
 impl<S: Float, const I: usize, const O: usize> Parameterized<S> for Linear<S, I, O> {
-    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, S>)) {
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
         f(self.weight.as_ref("weight"));
         f(self.bias.as_ref("bias"));
     }
-    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, S>)) {
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
         f(self.weight.as_mut("weight"));
         f(self.bias.as_mut("bias"));
     }

@@ -92,10 +92,10 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
 impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
     for Lstm<S, I, H, G>
 {
-    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, S>)) {
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
         self.params.visit_parameters(f);
     }
-    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, S>)) {
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
         self.params.visit_parameters_mut(f);
     }
 }

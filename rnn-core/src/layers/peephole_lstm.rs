@@ -68,7 +68,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
 impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
     for PeepholeLstm<S, I, H, G>
 {
-    fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, S>)) {
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
         f(self.weight_ih.as_ref("weight_ih"));
         f(self.weight_hh.as_ref("weight_hh"));
         f(self.bias.as_ref("bias"));
@@ -76,7 +76,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
         f(self.peephole_f.as_ref("peephole_f"));
         f(self.peephole_o.as_ref("peephole_o"));
     }
-    fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, S>)) {
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
         f(self.weight_ih.as_mut("weight_ih"));
         f(self.weight_hh.as_mut("weight_hh"));
         f(self.bias.as_mut("bias"));

@@ -51,10 +51,10 @@ pub(crate) mod tests {
     }
 
     impl Parameterized<f64> for Quadratic {
-        fn visit_parameters(&self, f: &mut dyn FnMut(ParamRef<'_, f64>)) {
+        fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, f64>)) {
             f(self.p.as_ref("p"));
         }
-        fn visit_parameters_mut(&mut self, f: &mut dyn FnMut(ParamMut<'_, f64>)) {
+        fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, f64>)) {
             f(self.p.as_mut("p"));
         }
     }

@@ -1,0 +1,557 @@
+//! The [`Network`] trait that every `network!` struct implements, and [`Sequencer`], the
+//! generic engine behind it: per-step storage for `T` steps, forward and backward through time,
+//! online stepping, remember/forget and truncated BPTT.
+
+use crate::float::ZeroInit;
+use crate::layer::Layer;
+use crate::{Float, ParamMut, ParamRef, Parameterized};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+use nalgebra::SMatrix;
+
+/// When a network keeps its state from one `forward` call to the next (Torch's `remember`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Remember {
+    /// In training and in evaluation mode.
+    Both,
+    /// In training mode only.
+    Train,
+    /// In evaluation mode only.
+    Eval,
+    /// Never: every `forward` starts from the initial state (the default, as Torch's Sequencer).
+    #[default]
+    Neither,
+}
+
+/// Misuse of backward through time, reported instead of computing a wrong gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BpttError {
+    /// `backward` or `backward_step` without a forward since the last `forget`.
+    NoForward,
+    /// `backward` (whole sequence) when the last forward was `step`, not `forward`.
+    NotAfterForward,
+    /// More `backward_step` calls than steps kept: only `kept` steps can be back-propagated
+    /// (at most `seq_len`, `max_bptt_steps` and the steps since the last `forward`/`forget`).
+    StepsExhausted {
+        /// How many steps could be back-propagated.
+        kept: usize,
+    },
+    /// The input given to backward for step `step` (0-based since the last `forget`) is not the
+    /// one that step was forwarded with: calls out of order, or the wrong data.
+    InputMismatch {
+        /// The step being back-propagated.
+        step: u64,
+    },
+}
+
+impl fmt::Display for BpttError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoForward => f.write_str("backward called with no forward since the last forget"),
+            Self::NotAfterForward => f.write_str(
+                "backward (whole sequence) needs a forward first; after step, use backward_step",
+            ),
+            Self::StepsExhausted { kept } => write!(
+                f,
+                "backward_step called more often than steps kept: only {kept} step(s) can be \
+                 back-propagated (seq_len, max_bptt_steps and the last forward/forget bound it)"
+            ),
+            Self::InputMismatch { step } => write!(
+                f,
+                "the input given to backward for step {step} is not the one it was forwarded with \
+                 (backward_step must be called in reverse order of the steps)"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for BpttError {}
+
+/// A recurrent network over sequences of `SEQ_LEN` steps: what the `network!` macro generates.
+///
+/// Inputs are `SEQ_LEN` matrices `INPUT x BATCH` (one column per sample), outputs `SEQ_LEN`
+/// matrices `OUTPUT x BATCH`. Method names follow Torch's `nn`/`rnn`; see each method.
+pub trait Network: Parameterized<Self::Scalar> {
+    /// `f32` or `f64`.
+    type Scalar: Float;
+    /// One step's input, `SMatrix<Scalar, INPUT, BATCH>`.
+    type Input;
+    /// One step's output, `SMatrix<Scalar, OUTPUT, BATCH>`.
+    type Output;
+    /// A sequence of inputs, `[Input; SEQ_LEN]`.
+    type Inputs;
+    /// A sequence of outputs, `[Output; SEQ_LEN]`.
+    type Outputs;
+    /// Steps per sequence.
+    const SEQ_LEN: usize;
+    /// Samples per batch (columns).
+    const BATCH: usize;
+    /// Input features.
+    const INPUT: usize;
+    /// Output features.
+    const OUTPUT: usize;
+
+    /// [Sequencer:forward] Runs the whole sequence and returns the outputs. Forgets first unless
+    /// remembering in the current mode (see [`Network::remember`]).
+    fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs;
+
+    /// [backward] Back-propagates through the sequence of the last `forward`,
+    /// **accumulating** parameter gradients, and returns the gradients of the inputs.
+    ///
+    /// # Panics
+    /// On misuse, with the message of [`Network::try_backward`]'s error.
+    fn backward(&mut self, inputs: &Self::Inputs, grad_outputs: &Self::Outputs) -> &Self::Inputs;
+
+    /// [`Network::backward`] returning misuse as an error: no forward, the last forward was
+    /// `step`, or `inputs` differ from those forwarded. Nothing changes on error.
+    fn try_backward(
+        &mut self,
+        inputs: &Self::Inputs,
+        grad_outputs: &Self::Outputs,
+    ) -> Result<&Self::Inputs, BpttError>;
+
+    /// [Recursor/online forward] Runs one step from the current state. At most `SEQ_LEN` steps
+    /// are kept for back-propagation; older ones are dropped.
+    fn step(&mut self, input: &Self::Input) -> &Self::Output;
+
+    /// [online backward] Back-propagates the most recent step not yet back-propagated: call it
+    /// once per step in reverse order, with that step's input and output gradient.
+    ///
+    /// # Panics
+    /// On misuse, with the message of [`Network::try_backward_step`]'s error.
+    fn backward_step(&mut self, input: &Self::Input, grad_output: &Self::Output) -> &Self::Input;
+
+    /// [`Network::backward_step`] returning misuse as an error: too many calls, or an input that
+    /// is not the one the step was forwarded with (wrong order). Nothing changes on error.
+    fn try_backward_step(
+        &mut self,
+        input: &Self::Input,
+        grad_output: &Self::Output,
+    ) -> Result<&Self::Input, BpttError>;
+
+    /// [zeroGradParameters] Sets every gradient to zero.
+    fn zero_grad_parameters(&mut self) {
+        self.zero_grad();
+    }
+
+    /// [updateParameters] `p -= lr * g` for every parameter.
+    fn update_parameters(&mut self, lr: Self::Scalar) {
+        self.update(lr);
+    }
+
+    /// [forget] The next step starts from the initial state (zeros).
+    fn forget(&mut self);
+
+    /// [remember] Keep the state across `forward` calls in the given modes; gradients stop at
+    /// the call boundary (truncated BPTT). The default is [`Remember::Neither`].
+    fn remember(&mut self, mode: Remember);
+
+    /// [training] Training mode (dropout on). Switching mode forgets.
+    fn training(&mut self);
+
+    /// [evaluate] Evaluation mode (dropout off). Switching mode forgets.
+    fn evaluate(&mut self);
+
+    /// `true` in training mode (the default).
+    fn is_training(&self) -> bool;
+
+    /// [maxBPTTstep / rho] Back-propagate through at most the last `n` steps (clamped to
+    /// `1..=SEQ_LEN`). Earlier steps get zero input gradients. Does not change forward values.
+    fn max_bptt_steps(&mut self, n: usize);
+}
+
+/// Runs a layer (usually a `Sequential` chain) over sequences of `T` steps: the engine that
+/// implements [`Network`] for every `network!` struct.
+///
+/// Storage for all `T` steps (inputs, outputs, states, caches) is created on the heap in
+/// [`Sequencer::new`]; nothing allocates afterwards.
+pub struct Sequencer<S, L, const I: usize, const O: usize, const B: usize, const T: usize>
+where
+    S: Float,
+    L: Layer<S, I, O, B>,
+{
+    layer: L,
+    records: Box<[StepRecord<S, L::Cache, I, O, B>]>,
+    /// Ring of `T + 1` states: the state after absolute step `t` is at `(t + 1) % (T + 1)`.
+    states: Box<[L::State]>,
+    outputs: Box<[SMatrix<S, O, B>; T]>,
+    grad_inputs: Box<[SMatrix<S, I, B>; T]>,
+    step_grad_input: SMatrix<S, I, B>,
+    g_state: L::State,
+    g_prev: L::State,
+    /// Steps forwarded since the last forget.
+    pos: u64,
+    /// `pos` at the start of the last whole-sequence `forward`, if that was the last forward.
+    call_start: Option<u64>,
+    /// One past the next step to back-propagate.
+    cursor: u64,
+    remember: Remember,
+    training: bool,
+    max_bptt: usize,
+}
+
+struct StepRecord<S: Float, C, const I: usize, const O: usize, const B: usize> {
+    x: SMatrix<S, I, B>,
+    y: SMatrix<S, O, B>,
+    cache: C,
+}
+
+fn boxed_array<X, const N: usize>(mut make: impl FnMut() -> X) -> Box<[X; N]> {
+    let v: Vec<X> = (0..N).map(|_| make()).collect();
+    match v.into_boxed_slice().try_into() {
+        Ok(b) => b,
+        Err(_) => unreachable!("the vector has exactly N elements"),
+    }
+}
+
+/// Equal values, treating NaN as equal to NaN (inputs are compared bit for bit in spirit).
+fn same_input<S: Float, const R: usize, const C: usize>(
+    a: &SMatrix<S, R, C>,
+    b: &SMatrix<S, R, C>,
+) -> bool {
+    #[allow(clippy::eq_op)]
+    a.iter()
+        .zip(b.iter())
+        .all(|(x, y)| x == y || (x != x && y != y))
+}
+
+impl<S, L, const I: usize, const O: usize, const B: usize, const T: usize>
+    Sequencer<S, L, I, O, B, T>
+where
+    S: Float,
+    L: Layer<S, I, O, B>,
+{
+    const T_OK: () = assert!(T >= 1, "seq_len must be at least 1");
+
+    /// A sequencer around `layer`, in training mode, remembering nothing.
+    #[must_use]
+    pub fn new(layer: L) -> Self {
+        let () = Self::T_OK;
+        let records = (0..T)
+            .map(|_| StepRecord {
+                x: SMatrix::zeros(),
+                y: SMatrix::zeros(),
+                cache: L::Cache::zero_init(),
+            })
+            .collect();
+        let states = (0..=T).map(|_| L::State::zero_init()).collect();
+        Self {
+            layer,
+            records,
+            states,
+            outputs: boxed_array(SMatrix::zeros),
+            grad_inputs: boxed_array(SMatrix::zeros),
+            step_grad_input: SMatrix::zeros(),
+            g_state: L::State::zero_init(),
+            g_prev: L::State::zero_init(),
+            pos: 0,
+            call_start: None,
+            cursor: 0,
+            remember: Remember::Neither,
+            training: true,
+            max_bptt: T,
+        }
+    }
+
+    /// The wrapped layer.
+    pub fn layer(&self) -> &L {
+        &self.layer
+    }
+
+    /// The wrapped layer, mutably (e.g. to set weights).
+    pub fn layer_mut(&mut self) -> &mut L {
+        &mut self.layer
+    }
+
+    /// The state after the most recent step (the initial state after `forget`).
+    pub fn state(&self) -> &L::State {
+        &self.states[(self.pos % (T as u64 + 1)) as usize]
+    }
+
+    /// The gradient with respect to the state before the earliest step of the last backward
+    /// (Torch's `getGradHiddenState(0)`), e.g. to hand on to an encoder.
+    pub fn grad_initial_state(&self) -> &L::State {
+        &self.g_state
+    }
+
+    /// Forgets unless remembering in the current mode, and starts a whole-sequence forward.
+    #[inline(always)]
+    pub fn forward_begin(&mut self) {
+        let keep = match self.remember {
+            Remember::Both => true,
+            Remember::Train => self.training,
+            Remember::Eval => !self.training,
+            Remember::Neither => false,
+        };
+        if !keep {
+            self.forget_state();
+        }
+        self.call_start = Some(self.pos);
+    }
+
+    /// Step `k` of a whole-sequence forward (`forward_begin` first, `k` from 0 up).
+    #[inline(always)]
+    pub fn forward_at(&mut self, k: usize, x: &SMatrix<S, I, B>) {
+        let slot = self.record_step(x);
+        self.outputs[k].copy_from(&self.records[slot].y);
+    }
+
+    /// Ends a whole-sequence forward and returns its outputs.
+    #[inline(always)]
+    pub fn forward_end(&mut self) -> &[SMatrix<S, O, B>; T] {
+        self.cursor = self.pos;
+        &self.outputs
+    }
+
+    /// Runs one step from the current state; returns the record slot.
+    #[inline(always)]
+    fn record_step(&mut self, x: &SMatrix<S, I, B>) -> usize {
+        let t = self.pos;
+        let slot = (t % T as u64) as usize;
+        let (p, n) = (
+            (t % (T as u64 + 1)) as usize,
+            ((t + 1) % (T as u64 + 1)) as usize,
+        );
+        let rec = &mut self.records[slot];
+        rec.x.copy_from(x);
+        let [prev, next] = match self.states.get_disjoint_mut([p, n]) {
+            Ok(pair) => pair,
+            Err(_) => unreachable!("p != n because the ring has T + 1 >= 2 slots"),
+        };
+        self.layer.forward_step(
+            &rec.x,
+            prev,
+            next,
+            &mut rec.cache,
+            &mut rec.y,
+            self.training,
+        );
+        self.pos += 1;
+        slot
+    }
+
+    /// The earliest step that backward may reach.
+    fn floor(&self) -> u64 {
+        let window = self.max_bptt.min(T) as u64;
+        self.call_start
+            .unwrap_or(0)
+            .max(self.pos.saturating_sub(window))
+    }
+
+    /// Checks a whole-sequence backward may run and returns `(start, floor)`.
+    #[inline(always)]
+    pub fn backward_begin(
+        &mut self,
+        inputs: &[SMatrix<S, I, B>; T],
+    ) -> Result<(u64, u64), BpttError> {
+        if self.pos == 0 {
+            return Err(BpttError::NoForward);
+        }
+        let start = self.call_start.ok_or(BpttError::NotAfterForward)?;
+        let floor = self.floor();
+        for t in floor..self.pos {
+            let rec = &self.records[(t % T as u64) as usize];
+            if !same_input(&rec.x, &inputs[(t - start) as usize]) {
+                return Err(BpttError::InputMismatch { step: t });
+            }
+        }
+        self.g_state = L::State::zero_init();
+        for g in &mut self.grad_inputs[..(floor - start) as usize] {
+            g.fill(S::zero());
+        }
+        Ok((start, floor))
+    }
+
+    /// Step `k` (0-based in the call) of a whole-sequence backward, if it is within reach.
+    #[inline(always)]
+    pub fn backward_at(&mut self, k: usize, range: (u64, u64), gy: &SMatrix<S, O, B>) {
+        let t = range.0 + k as u64;
+        if t >= range.1 {
+            Self::backward_one(
+                &mut self.layer,
+                &self.records,
+                &self.states,
+                &mut self.g_state,
+                &mut self.g_prev,
+                t,
+                gy,
+                &mut self.grad_inputs[k],
+            );
+        }
+    }
+
+    /// Ends a whole-sequence backward and returns the input gradients.
+    #[inline(always)]
+    pub fn backward_end(&mut self, range: (u64, u64)) -> &[SMatrix<S, I, B>; T] {
+        self.cursor = range.1;
+        &self.grad_inputs
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn backward_one(
+        layer: &mut L,
+        records: &[StepRecord<S, L::Cache, I, O, B>],
+        states: &[L::State],
+        g_state: &mut L::State,
+        g_prev: &mut L::State,
+        t: u64,
+        gy: &SMatrix<S, O, B>,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        let rec = &records[(t % T as u64) as usize];
+        let (p, n) = (
+            (t % (T as u64 + 1)) as usize,
+            ((t + 1) % (T as u64 + 1)) as usize,
+        );
+        layer.backward_step(
+            &rec.x, &rec.y, &states[p], &states[n], &rec.cache, gy, g_state, g_prev, gx,
+        );
+        core::mem::swap(g_state, g_prev);
+    }
+
+    fn forget_state(&mut self) {
+        self.pos = 0;
+        self.call_start = None;
+        self.cursor = 0;
+        self.states[0] = L::State::zero_init();
+    }
+}
+
+impl<S, L, const I: usize, const O: usize, const B: usize, const T: usize> Parameterized<S>
+    for Sequencer<S, L, I, O, B, T>
+where
+    S: Float,
+    L: Layer<S, I, O, B>,
+{
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
+        self.layer.visit_parameters(f);
+    }
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
+        self.layer.visit_parameters_mut(f);
+    }
+}
+
+impl<S, L, const I: usize, const O: usize, const B: usize, const T: usize> Network
+    for Sequencer<S, L, I, O, B, T>
+where
+    S: Float,
+    L: Layer<S, I, O, B>,
+{
+    type Scalar = S;
+    type Input = SMatrix<S, I, B>;
+    type Output = SMatrix<S, O, B>;
+    type Inputs = [SMatrix<S, I, B>; T];
+    type Outputs = [SMatrix<S, O, B>; T];
+    const SEQ_LEN: usize = T;
+    const BATCH: usize = B;
+    const INPUT: usize = I;
+    const OUTPUT: usize = O;
+
+    fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs {
+        self.forward_begin();
+        for (k, x) in inputs.iter().enumerate() {
+            self.forward_at(k, x);
+        }
+        self.forward_end()
+    }
+
+    fn backward(&mut self, inputs: &Self::Inputs, grad_outputs: &Self::Outputs) -> &Self::Inputs {
+        match self.try_backward(inputs, grad_outputs) {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn try_backward(
+        &mut self,
+        inputs: &Self::Inputs,
+        grad_outputs: &Self::Outputs,
+    ) -> Result<&Self::Inputs, BpttError> {
+        let range = self.backward_begin(inputs)?;
+        for k in (0..T).rev() {
+            self.backward_at(k, range, &grad_outputs[k]);
+        }
+        Ok(self.backward_end(range))
+    }
+
+    fn step(&mut self, input: &Self::Input) -> &Self::Output {
+        let slot = self.record_step(input);
+        self.call_start = None;
+        self.cursor = self.pos;
+        &self.records[slot].y
+    }
+
+    fn backward_step(&mut self, input: &Self::Input, grad_output: &Self::Output) -> &Self::Input {
+        match self.try_backward_step(input, grad_output) {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn try_backward_step(
+        &mut self,
+        input: &Self::Input,
+        grad_output: &Self::Output,
+    ) -> Result<&Self::Input, BpttError> {
+        if self.pos == 0 {
+            return Err(BpttError::NoForward);
+        }
+        let floor = self.floor();
+        if self.cursor <= floor {
+            return Err(BpttError::StepsExhausted {
+                kept: (self.pos - floor) as usize,
+            });
+        }
+        let t = self.cursor - 1;
+        if !same_input(&self.records[(t % T as u64) as usize].x, input) {
+            return Err(BpttError::InputMismatch { step: t });
+        }
+        if self.cursor == self.pos {
+            self.g_state = L::State::zero_init();
+        }
+        Self::backward_one(
+            &mut self.layer,
+            &self.records,
+            &self.states,
+            &mut self.g_state,
+            &mut self.g_prev,
+            t,
+            grad_output,
+            &mut self.step_grad_input,
+        );
+        self.cursor = t;
+        Ok(&self.step_grad_input)
+    }
+
+    fn forget(&mut self) {
+        self.forget_state();
+    }
+
+    fn remember(&mut self, mode: Remember) {
+        self.remember = mode;
+    }
+
+    fn training(&mut self) {
+        if !self.training {
+            self.training = true;
+            self.forget_state();
+        }
+    }
+
+    fn evaluate(&mut self) {
+        if self.training {
+            self.training = false;
+            self.forget_state();
+        }
+    }
+
+    fn is_training(&self) -> bool {
+        self.training
+    }
+
+    fn max_bptt_steps(&mut self, n: usize) {
+        self.max_bptt = n.clamp(1, T);
+    }
+}

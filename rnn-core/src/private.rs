@@ -1,0 +1,121 @@
+//! Support for the code that `network!` generates. Not a public API: it may change at any time.
+
+pub use crate::network::{BpttError, Network, Remember, Sequencer};
+pub use crate::sequential::{Chain, Named};
+pub use crate::{Float, ParamMut, ParamRef, Parameterized, Rng};
+pub use nalgebra::SMatrix;
+
+/// Implements `Parameterized` and `Network` for a `network!` struct `$name { inner: Sequencer }`
+/// by forwarding to the sequencer; `unroll [0 1 ...]` emits the time steps as straight-line
+/// code instead of a loop.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_network {
+    ($name:ident, $s:ty, $i:literal, $o:literal, $b:literal, $t:literal, loop) => {
+        $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
+        impl $crate::__private::Network for $name {
+            $crate::__impl_network!(@types $s, $i, $o, $b, $t);
+            fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs {
+                $crate::__private::Network::forward(&mut self.inner, inputs)
+            }
+            fn try_backward(
+                &mut self,
+                inputs: &Self::Inputs,
+                grad_outputs: &Self::Outputs,
+            ) -> ::core::result::Result<&Self::Inputs, $crate::__private::BpttError> {
+                $crate::__private::Network::try_backward(&mut self.inner, inputs, grad_outputs)
+            }
+            $crate::__impl_network!(@methods);
+        }
+    };
+    ($name:ident, $s:ty, $i:literal, $o:literal, $b:literal, $t:literal, unroll [$($k:literal)*]) => {
+        $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
+        impl $crate::__private::Network for $name {
+            $crate::__impl_network!(@types $s, $i, $o, $b, $t);
+            fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs {
+                self.inner.forward_begin();
+                $( self.inner.forward_at($k, &inputs[$k]); )*
+                self.inner.forward_end()
+            }
+            fn try_backward(
+                &mut self,
+                inputs: &Self::Inputs,
+                grad_outputs: &Self::Outputs,
+            ) -> ::core::result::Result<&Self::Inputs, $crate::__private::BpttError> {
+                let range = self.inner.backward_begin(inputs)?;
+                $crate::__impl_network!(@reverse self, range, grad_outputs, [$($k)*] []);
+                ::core::result::Result::Ok(self.inner.backward_end(range))
+            }
+            $crate::__impl_network!(@methods);
+        }
+    };
+    (@reverse $self:ident, $range:ident, $g:ident, [$first:literal $($rest:literal)*] [$($rev:literal)*]) => {
+        $crate::__impl_network!(@reverse $self, $range, $g, [$($rest)*] [$first $($rev)*])
+    };
+    (@reverse $self:ident, $range:ident, $g:ident, [] [$($rev:literal)*]) => {
+        $( $self.inner.backward_at($rev, $range, &$g[$rev]); )*
+    };
+    (@types $s:ty, $i:literal, $o:literal, $b:literal, $t:literal) => {
+        type Scalar = $s;
+        type Input = $crate::__private::SMatrix<$s, $i, $b>;
+        type Output = $crate::__private::SMatrix<$s, $o, $b>;
+        type Inputs = [$crate::__private::SMatrix<$s, $i, $b>; $t];
+        type Outputs = [$crate::__private::SMatrix<$s, $o, $b>; $t];
+        const SEQ_LEN: usize = $t;
+        const BATCH: usize = $b;
+        const INPUT: usize = $i;
+        const OUTPUT: usize = $o;
+    };
+    (@methods) => {
+        fn backward(&mut self, inputs: &Self::Inputs, grad_outputs: &Self::Outputs) -> &Self::Inputs {
+            match $crate::__private::Network::try_backward(self, inputs, grad_outputs) {
+                ::core::result::Result::Ok(g) => g,
+                ::core::result::Result::Err(e) => ::core::panic!("{}", e),
+            }
+        }
+        fn step(&mut self, input: &Self::Input) -> &Self::Output {
+            $crate::__private::Network::step(&mut self.inner, input)
+        }
+        fn backward_step(&mut self, input: &Self::Input, grad_output: &Self::Output) -> &Self::Input {
+            $crate::__private::Network::backward_step(&mut self.inner, input, grad_output)
+        }
+        fn try_backward_step(
+            &mut self,
+            input: &Self::Input,
+            grad_output: &Self::Output,
+        ) -> ::core::result::Result<&Self::Input, $crate::__private::BpttError> {
+            $crate::__private::Network::try_backward_step(&mut self.inner, input, grad_output)
+        }
+        fn forget(&mut self) {
+            $crate::__private::Network::forget(&mut self.inner)
+        }
+        fn remember(&mut self, mode: $crate::__private::Remember) {
+            $crate::__private::Network::remember(&mut self.inner, mode)
+        }
+        fn training(&mut self) {
+            $crate::__private::Network::training(&mut self.inner)
+        }
+        fn evaluate(&mut self) {
+            $crate::__private::Network::evaluate(&mut self.inner)
+        }
+        fn is_training(&self) -> bool {
+            $crate::__private::Network::is_training(&self.inner)
+        }
+        fn max_bptt_steps(&mut self, n: usize) {
+            $crate::__private::Network::max_bptt_steps(&mut self.inner, n)
+        }
+    };
+    (@common $name:ident, $s:ty, $i:literal, $o:literal, $b:literal, $t:literal) => {
+        impl $crate::__private::Parameterized<$s> for $name {
+            fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut($crate::__private::ParamRef<'a, $s>)) {
+                self.inner.visit_parameters(f)
+            }
+            fn visit_parameters_mut<'a>(
+                &'a mut self,
+                f: &mut dyn FnMut($crate::__private::ParamMut<'a, $s>),
+            ) {
+                self.inner.visit_parameters_mut(f)
+            }
+        }
+    };
+}

@@ -1,0 +1,240 @@
+//! `Sequential[ ... ]`: layers composed into one [`Layer`], with PyTorch-style parameter names.
+//!
+//! `Sequential[ L0, L1, L2 ]` is `Chain<Named<L0, 0>, Chain<Named<L1, 1>, Named<L2, 2>, M2>, M1>`,
+//! where `M1`, `M2` are the sizes between the layers. A chain is itself a layer, so sequentials
+//! nest, and the whole network is monomorphised into straight calls from layer to layer.
+
+use crate::float::ZeroInit;
+use crate::layer::Layer;
+use crate::{Float, ParamMut, ParamRef, Parameterized};
+use nalgebra::SMatrix;
+
+/// Layer `L` at position `K` of its `Sequential`: parameter names get the prefix `K.`
+/// (`0.weight_ih`, and `2.0.bias` inside a nested sequential at position 2).
+pub struct Named<L, const K: usize>(pub L);
+
+impl<S: Float, L: Parameterized<S>, const K: usize> Parameterized<S> for Named<L, K> {
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
+        self.0.visit_parameters(&mut |p| {
+            f(ParamRef {
+                name: p.name.with_index_prefix(K),
+                ..p
+            })
+        });
+    }
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
+        self.0.visit_parameters_mut(&mut |p| {
+            f(ParamMut {
+                name: p.name.with_index_prefix(K),
+                ..p
+            })
+        });
+    }
+}
+
+impl<S: Float, L, const I: usize, const O: usize, const B: usize, const K: usize> Layer<S, I, O, B>
+    for Named<L, K>
+where
+    L: Layer<S, I, O, B>,
+{
+    type State = L::State;
+    type Cache = L::Cache;
+
+    #[inline(always)]
+    fn forward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        prev: &Self::State,
+        next: &mut Self::State,
+        cache: &mut Self::Cache,
+        y: &mut SMatrix<S, O, B>,
+        training: bool,
+    ) {
+        self.0.forward_step(x, prev, next, cache, y, training);
+    }
+
+    #[inline(always)]
+    fn backward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        y: &SMatrix<S, O, B>,
+        prev: &Self::State,
+        next: &Self::State,
+        cache: &Self::Cache,
+        gy: &SMatrix<S, O, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        self.0
+            .backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
+    }
+}
+
+/// `first` then `rest`, joined by `M` features. See the [module docs](self).
+pub struct Chain<A, R, const M: usize> {
+    /// The first layer.
+    pub first: A,
+    /// The layers after it.
+    pub rest: R,
+}
+
+/// The cache of a [`Chain`]: both parts' caches and the activation between them.
+pub struct ChainCache<CA, CR, Mid> {
+    /// Cache of the first layer.
+    pub first: CA,
+    /// Cache of the rest.
+    pub rest: CR,
+    /// The first layer's output, the rest's input.
+    pub mid: Mid,
+}
+
+impl<CA: ZeroInit, CR: ZeroInit, Mid: ZeroInit> ZeroInit for ChainCache<CA, CR, Mid> {
+    fn zero_init() -> Self {
+        Self {
+            first: CA::zero_init(),
+            rest: CR::zero_init(),
+            mid: Mid::zero_init(),
+        }
+    }
+}
+
+impl<A: ZeroInit, R: ZeroInit> ZeroInit for (A, R) {
+    fn zero_init() -> Self {
+        (A::zero_init(), R::zero_init())
+    }
+}
+
+impl<S: Float, A: Parameterized<S>, R: Parameterized<S>, const M: usize> Parameterized<S>
+    for Chain<A, R, M>
+{
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
+        self.first.visit_parameters(f);
+        self.rest.visit_parameters(f);
+    }
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
+        self.first.visit_parameters_mut(f);
+        self.rest.visit_parameters_mut(f);
+    }
+}
+
+impl<S, A, R, const I: usize, const M: usize, const O: usize, const B: usize> Layer<S, I, O, B>
+    for Chain<A, R, M>
+where
+    S: Float,
+    A: Layer<S, I, M, B>,
+    R: Layer<S, M, O, B>,
+{
+    type State = (A::State, R::State);
+    type Cache = ChainCache<A::Cache, R::Cache, SMatrix<S, M, B>>;
+
+    #[inline(always)]
+    fn forward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        prev: &Self::State,
+        next: &mut Self::State,
+        cache: &mut Self::Cache,
+        y: &mut SMatrix<S, O, B>,
+        training: bool,
+    ) {
+        self.first.forward_step(
+            x,
+            &prev.0,
+            &mut next.0,
+            &mut cache.first,
+            &mut cache.mid,
+            training,
+        );
+        self.rest.forward_step(
+            &cache.mid,
+            &prev.1,
+            &mut next.1,
+            &mut cache.rest,
+            y,
+            training,
+        );
+    }
+
+    #[inline(always)]
+    fn backward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        y: &SMatrix<S, O, B>,
+        prev: &Self::State,
+        next: &Self::State,
+        cache: &Self::Cache,
+        gy: &SMatrix<S, O, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        let mut g_mid = SMatrix::<S, M, B>::zeros();
+        self.rest.backward_step(
+            &cache.mid,
+            y,
+            &prev.1,
+            &next.1,
+            &cache.rest,
+            gy,
+            &g_next.1,
+            &mut g_prev.1,
+            &mut g_mid,
+        );
+        self.first.backward_step(
+            x,
+            &cache.mid,
+            &prev.0,
+            &next.0,
+            &cache.first,
+            &g_mid,
+            &g_next.0,
+            &mut g_prev.0,
+            gx,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rng;
+    use crate::gradcheck::check_layer;
+    use crate::layers::{Gru, Linear, LogSoftMax, Lstm, Tanh};
+
+    #[test]
+    fn a_chain_is_gradient_checked_through_the_state_of_both_cells() {
+        let rng = &mut Rng::new(21);
+        // Sequential[ LSTM(3, 4), Sequential[ GRU(4, 3), Tanh ], Linear(3, 2), LogSoftMax ]
+        let mut net = Chain::<_, _, 4> {
+            first: Named::<_, 0>(Lstm::<f64, 3, 4, 16>::new(rng)),
+            rest: Chain::<_, _, 3> {
+                first: Named::<_, 1>(Chain::<_, _, 3> {
+                    first: Named::<_, 0>(Gru::<f64, 4, 3, 9>::new(rng)),
+                    rest: Named::<_, 1>(Tanh::<f64, 3>::new()),
+                }),
+                rest: Chain::<_, _, 2> {
+                    first: Named::<_, 2>(Linear::<f64, 3, 2>::new(rng)),
+                    rest: Named::<_, 3>(LogSoftMax::<f64, 2>::new()),
+                },
+            },
+        };
+        check_layer::<_, 3, 2, 2>(&mut net, 4, 33);
+        let names: alloc::vec::Vec<_> = net.parameters().iter().map(|p| p.name).collect();
+        assert_eq!(
+            names,
+            [
+                "0.weight_ih",
+                "0.weight_hh",
+                "0.bias_ih",
+                "0.bias_hh",
+                "1.0.weight_ih",
+                "1.0.weight_hh",
+                "1.0.bias_ih",
+                "1.0.bias_hh",
+                "2.weight",
+                "2.bias"
+            ]
+        );
+    }
+}

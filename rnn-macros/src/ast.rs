@@ -1,0 +1,123 @@
+//! Parsing: the DSL's syntax tree, with every token kept for error spans.
+
+use proc_macro2::TokenTree;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Expr, Ident, Token, Visibility, bracketed, parenthesized, token};
+
+/// The whole macro input: one or more network definitions.
+pub struct Input {
+    pub networks: Vec<NetworkDef>,
+}
+
+/// `#[attrs] vis Name<options> = body;`
+pub struct NetworkDef {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub options: Vec<OptionDef>,
+    pub body: LayerExpr,
+}
+
+/// `key = value`, where the value is a single token (`8`, `f64`, `full`).
+pub struct OptionDef {
+    pub key: Ident,
+    pub value: TokenTree,
+}
+
+/// A layer or a container.
+pub enum LayerExpr {
+    /// `Sequential[ items ]`.
+    Sequential {
+        name: Ident,
+        bracket: token::Bracket,
+        items: Vec<LayerExpr>,
+    },
+    /// `Name` or `Name(args)`.
+    Layer { name: Ident, args: Option<Args> },
+}
+
+/// `( a, b, ... )` after a layer name.
+pub struct Args {
+    pub paren: token::Paren,
+    pub values: Vec<Expr>,
+}
+
+impl Parse for Input {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut networks = Vec::new();
+        while !input.is_empty() {
+            networks.push(input.parse()?);
+        }
+        if networks.is_empty() {
+            return Err(
+                input.error("expected a network: `pub Name<seq_len = N> = Sequential[ ... ];`")
+            );
+        }
+        Ok(Self { networks })
+    }
+}
+
+impl Parse for NetworkDef {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        let name: Ident = input.parse()?;
+        let mut options = Vec::new();
+        if input.peek(Token![<]) {
+            input.parse::<Token![<]>()?;
+            while !input.peek(Token![>]) {
+                let key: Ident = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let value: TokenTree = input.parse()?;
+                options.push(OptionDef { key, value });
+                if input.peek(Token![,]) {
+                    input.parse::<Token![,]>()?;
+                } else if !input.peek(Token![>]) {
+                    return Err(input.error("expected `,` or `>` after an option"));
+                }
+            }
+            input.parse::<Token![>]>()?;
+        }
+        input.parse::<Token![=]>()?;
+        let body: LayerExpr = input.parse()?;
+        input.parse::<Token![;]>()?;
+        Ok(Self {
+            attrs,
+            vis,
+            name,
+            options,
+            body,
+        })
+    }
+}
+
+impl Parse for LayerExpr {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let name: Ident = input.parse()?;
+        if input.peek(token::Bracket) {
+            let content;
+            let bracket = bracketed!(content in input);
+            let items: Punctuated<LayerExpr, Token![,]> =
+                content.parse_terminated(LayerExpr::parse, Token![,])?;
+            return Ok(Self::Sequential {
+                name,
+                bracket,
+                items: items.into_iter().collect(),
+            });
+        }
+        let args = if input.peek(token::Paren) {
+            let content;
+            let paren = parenthesized!(content in input);
+            let values: Punctuated<Expr, Token![,]> =
+                content.parse_terminated(Expr::parse, Token![,])?;
+            Some(Args {
+                paren,
+                values: values.into_iter().collect(),
+            })
+        } else {
+            None
+        };
+        Ok(Self::Layer { name, args })
+    }
+}

@@ -1,0 +1,217 @@
+//! Expansion: a struct per network wrapping `rnn_core`'s `Sequencer` around a chain of the
+//! layers, its constructor, its `Network` impl, and one type-level shape check per adjacent
+//! pair of layers (spanned at the second layer).
+
+use crate::registry::Kind;
+use crate::validate::{Item, Leaf, Network, Validated};
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+pub fn expand(v: Validated) -> TokenStream {
+    let mut out = TokenStream::new();
+    for e in v.errors {
+        out.extend(e.to_compile_error());
+    }
+    for name in v.unknown {
+        // Let the compiler report it: it names the module and suggests similar names.
+        out.extend(quote_spanned! {name.span()=>
+            const _: ::core::marker::PhantomData<::rnn_core::dsl::#name> = ::core::marker::PhantomData;
+        });
+    }
+    for net in v.networks {
+        out.extend(network(net));
+    }
+    out
+}
+
+fn lit(n: usize) -> Literal {
+    Literal::usize_unsuffixed(n)
+}
+
+/// A built element: its type, its constructor expression, its input and output sizes.
+struct Built {
+    ty: TokenStream,
+    ctor: TokenStream,
+    n_in: usize,
+    n_out: usize,
+}
+
+/// Walks the layers in order, tracking the previous layer's output size and marker.
+struct Builder<'a> {
+    scalar: &'a syn::Ident,
+    prev: Option<(usize, TokenStream)>,
+    checks: Vec<TokenStream>,
+}
+
+impl Builder<'_> {
+    fn leaf(&mut self, leaf: &Leaf) -> Built {
+        let s = self.scalar;
+        let ty_name = format_ident!("{}", leaf.entry.ty, span = leaf.name.span());
+        let marker_name = &leaf.name;
+        let given = self.prev.as_ref().map(|(n, _)| *n);
+        let (built, marker) = match (leaf.entry.kind, leaf.sizes) {
+            (Kind::Sized { gates }, Some((a, b))) => {
+                // The real input size is what the previous layer gives; a mismatch with the
+                // declared `a` is reported by the `Follows` check below, and only there.
+                let n_in = given.unwrap_or(a);
+                let (i, o) = (lit(n_in), lit(b));
+                let ty = if gates > 0 {
+                    let g = lit(gates * b);
+                    quote!(::rnn_core::layers::#ty_name<#s, #i, #o, #g>)
+                } else {
+                    quote!(::rnn_core::layers::#ty_name<#s, #i, #o>)
+                };
+                let ctor = quote!(<#ty>::new(rng));
+                let (la, lb) = (lit(a), lit(b));
+                let start = leaf.name.span();
+                let mut marker = quote_spanned!(start=> ::rnn_core::dsl::#marker_name<#la, #lb);
+                marker.extend(quote_spanned!(leaf.end=> >));
+                (
+                    Built {
+                        ty,
+                        ctor,
+                        n_in,
+                        n_out: b,
+                    },
+                    marker,
+                )
+            }
+            _ => {
+                // Validation guarantees a size-free layer has a predecessor.
+                let n = given.unwrap_or(1);
+                let l = lit(n);
+                let ty = quote!(::rnn_core::layers::#ty_name<#s, #l>);
+                let ctor = match leaf.p {
+                    Some(p) => {
+                        let p = Literal::f64_suffixed(p);
+                        quote!(<#ty>::new(#p, rng))
+                    }
+                    None => quote!(<#ty>::new()),
+                };
+                (
+                    Built {
+                        ty,
+                        ctor,
+                        n_in: n,
+                        n_out: n,
+                    },
+                    quote!(::rnn_core::dsl::#marker_name<#l>),
+                )
+            }
+        };
+        if let (Some((n, prev_marker)), Some(_)) = (&self.prev, leaf.sizes) {
+            let n = lit(*n);
+            self.checks.push(quote_spanned! {leaf.name.span()=>
+                let () = <#marker as ::rnn_core::dsl::Follows<#prev_marker, #n>>::OK;
+            });
+        }
+        self.prev = Some((
+            built.n_out,
+            marker
+                .into_iter()
+                .map(|mut t| {
+                    t.set_span(Span::call_site());
+                    t
+                })
+                .collect(),
+        ));
+        built
+    }
+
+    /// `Sequential[ items ]` as nested `Chain`s of `Named` layers.
+    fn sequential(&mut self, items: &[Item]) -> Built {
+        let parts: Vec<Built> = items
+            .iter()
+            .map(|it| match it {
+                Item::Leaf(l) => self.leaf(l),
+                Item::Seq(inner) => self.sequential(inner),
+            })
+            .collect();
+        let named = |k: usize, b: &Built| {
+            let (ty, ctor, k) = (&b.ty, &b.ctor, lit(k));
+            (
+                quote!(::rnn_core::__private::Named<#ty, #k>),
+                quote!(::rnn_core::__private::Named(#ctor)),
+            )
+        };
+        let n_in = parts.first().map_or(0, |p| p.n_in);
+        let n_out = parts.last().map_or(0, |p| p.n_out);
+        let Some(last) = parts.last() else {
+            return Built {
+                ty: quote!(()),
+                ctor: quote!(()),
+                n_in,
+                n_out,
+            };
+        };
+        let (mut ty, mut ctor) = named(parts.len() - 1, last);
+        for (k, part) in parts.iter().enumerate().rev().skip(1) {
+            let (first_ty, first_ctor) = named(k, part);
+            let m = lit(part.n_out);
+            ty = quote!(::rnn_core::__private::Chain<#first_ty, #ty, #m>);
+            ctor = quote!(::rnn_core::__private::Chain { first: #first_ctor, rest: #ctor });
+        }
+        Built {
+            ty,
+            ctor,
+            n_in,
+            n_out,
+        }
+    }
+}
+
+fn network(net: Network) -> TokenStream {
+    let Network {
+        attrs,
+        vis,
+        name,
+        seq_len,
+        batch,
+        scalar,
+        unroll,
+        body,
+    } = net;
+    let mut b = Builder {
+        scalar: &scalar,
+        prev: None,
+        checks: Vec::new(),
+    };
+    let built = b.sequential(&body);
+    let (layer_ty, ctor) = (&built.ty, &built.ctor);
+    let (i, o, bt, t) = (lit(built.n_in), lit(built.n_out), lit(batch), lit(seq_len));
+    let has_doc = attrs.iter().any(|a| a.path().is_ident("doc"));
+    let default_doc = (!has_doc).then(|| {
+        let doc = format!("A recurrent network generated by `network!` ({seq_len} steps, batch {batch}, {scalar}).");
+        quote!(#[doc = #doc])
+    });
+    let mode = if unroll {
+        let steps = (0..seq_len).map(lit);
+        quote!(unroll [#(#steps)*])
+    } else {
+        quote!(loop)
+    };
+    let checks = &b.checks;
+    quote! {
+        #(#attrs)*
+        #default_doc
+        #vis struct #name {
+            inner: ::rnn_core::__private::Sequencer<#scalar, #layer_ty, #i, #o, #bt, #t>,
+        }
+
+        impl #name {
+            /// Builds the network with Torch's default initialisation, deterministic for `seed`.
+            #[must_use]
+            pub fn new(seed: u64) -> Self {
+                let mut rng = ::rnn_core::__private::Rng::new(seed);
+                let rng = &mut rng;
+                Self { inner: ::rnn_core::__private::Sequencer::new(#ctor) }
+            }
+        }
+
+        ::rnn_core::__impl_network!(#name, #scalar, #i, #o, #bt, #t, #mode);
+
+        const _: () = {
+            #(#checks)*
+        };
+    }
+}

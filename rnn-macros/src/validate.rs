@@ -1,0 +1,340 @@
+//! Validation: everything that needs no types, with every error collected and spanned at the
+//! user's tokens. What needs types (sizes matching between layers) is left to the compiler.
+
+use crate::ast::{Args, Input, LayerExpr, NetworkDef};
+use crate::registry::{self, Entry, Kind};
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote_spanned};
+use syn::{Attribute, Error, Expr, Ident, Lit, Visibility};
+
+/// The checked input: the networks that are well formed, every error found, and the layer names
+/// the registry does not know (left for the compiler to report, with its "similar name" hint).
+pub struct Validated {
+    pub networks: Vec<Network>,
+    pub errors: Vec<Error>,
+    pub unknown: Vec<Ident>,
+}
+
+/// A well-formed network.
+pub struct Network {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub seq_len: usize,
+    pub batch: usize,
+    pub scalar: Ident,
+    pub unroll: bool,
+    pub body: Vec<Item>,
+}
+
+/// A layer or a nested `Sequential`.
+pub enum Item {
+    Leaf(Leaf),
+    Seq(Vec<Item>),
+}
+
+/// A known layer with its checked arguments.
+pub struct Leaf {
+    pub entry: &'static Entry,
+    /// The layer's name token (start of its span).
+    pub name: Ident,
+    /// The end of the layer's tokens (the closing parenthesis, or the name).
+    pub end: Span,
+    /// `(in, out)` for sized layers.
+    pub sizes: Option<(usize, usize)>,
+    /// The probability of `Dropout(p)`.
+    pub p: Option<f64>,
+}
+
+/// Tokens spanning `start..end`, for errors that underline a whole layer.
+fn spanning(start: Span, end: Span) -> TokenStream {
+    let mut t = quote_spanned!(start=> a);
+    t.extend(quote_spanned!(end=> ;));
+    t
+}
+
+pub fn validate(input: Input) -> Validated {
+    let mut v = Validated {
+        networks: Vec::new(),
+        errors: Vec::new(),
+        unknown: Vec::new(),
+    };
+    for def in input.networks {
+        let before = (v.errors.len(), v.unknown.len());
+        if let Some(net) = network(def, &mut v) {
+            if (v.errors.len(), v.unknown.len()) == before {
+                v.networks.push(net);
+            }
+        }
+    }
+    v
+}
+
+fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
+    let NetworkDef {
+        attrs,
+        vis,
+        name,
+        options,
+        body,
+    } = def;
+    let (mut seq_len, mut batch, mut scalar, mut unroll) = (None, None, None, None);
+    for opt in options {
+        let key = opt.key.to_string();
+        let slot_taken = match key.as_str() {
+            "seq_len" => seq_len
+                .replace(positive(&opt.value, "seq_len", v))
+                .is_some(),
+            "batch" => batch.replace(positive(&opt.value, "batch", v)).is_some(),
+            "scalar" => scalar.replace(scalar_type(&opt.value, v)).is_some(),
+            "unroll" => unroll.replace(unroll_mode(&opt.value, v)).is_some(),
+            _ => {
+                v.errors.push(Error::new(
+                    opt.key.span(),
+                    format!(
+                        "unknown option `{key}`: expected `seq_len`, `batch`, `scalar` or `unroll`"
+                    ),
+                ));
+                false
+            }
+        };
+        if slot_taken {
+            v.errors.push(Error::new(
+                opt.key.span(),
+                format!("option `{key}` is given twice"),
+            ));
+        }
+    }
+    if seq_len.is_none() {
+        v.errors.push(Error::new(
+            name.span(),
+            format!("missing `seq_len`: write `{name}<seq_len = N>` (the number of time steps)"),
+        ));
+    }
+    let items = match body {
+        LayerExpr::Sequential {
+            name: kw,
+            bracket,
+            items,
+        } => container(&kw, bracket.span.close(), items, v, &mut false),
+        leaf @ LayerExpr::Layer { .. } => vec![item(leaf, v, &mut false)?],
+    };
+    Some(Network {
+        attrs,
+        vis,
+        name,
+        seq_len: seq_len.flatten()?,
+        batch: batch.flatten().unwrap_or(1),
+        scalar: scalar
+            .flatten()
+            .unwrap_or_else(|| Ident::new("f32", Span::call_site())),
+        unroll: unroll.flatten().unwrap_or(false),
+        body: items,
+    })
+}
+
+fn positive(value: &TokenTree, what: &str, v: &mut Validated) -> Option<usize> {
+    match syn::parse2::<syn::LitInt>(value.to_token_stream())
+        .and_then(|l| l.base10_parse::<usize>())
+    {
+        Ok(0) => v.errors.push(Error::new_spanned(
+            value,
+            format!("`{what}` must be at least 1"),
+        )),
+        Ok(n) => return Some(n),
+        Err(_) => v.errors.push(Error::new_spanned(
+            value,
+            format!("`{what}` must be a positive integer literal, found `{value}`"),
+        )),
+    }
+    None
+}
+
+fn scalar_type(value: &TokenTree, v: &mut Validated) -> Option<Ident> {
+    match value {
+        TokenTree::Ident(i) if i == "f32" || i == "f64" => Some(i.clone()),
+        _ => {
+            v.errors.push(Error::new_spanned(
+                value,
+                format!("`scalar` must be `f32` or `f64`, found `{value}`"),
+            ));
+            None
+        }
+    }
+}
+
+fn unroll_mode(value: &TokenTree, v: &mut Validated) -> Option<bool> {
+    match value {
+        TokenTree::Ident(i) if i == "full" => Some(true),
+        _ => {
+            v.errors.push(Error::new_spanned(
+                value,
+                format!("`unroll` takes `full` (straight-line time steps), found `{value}`"),
+            ));
+            None
+        }
+    }
+}
+
+/// `kw[ items ]`. `sized` tracks whether some earlier layer fixed a size.
+fn container(
+    kw: &Ident,
+    close: Span,
+    items: Vec<LayerExpr>,
+    v: &mut Validated,
+    sized: &mut bool,
+) -> Vec<Item> {
+    if kw != "Sequential" {
+        v.errors.push(Error::new(
+            kw.span(),
+            format!("unknown container `{kw}`: expected `Sequential[ ... ]`"),
+        ));
+    }
+    if items.is_empty() {
+        v.errors.push(Error::new_spanned(
+            spanning(kw.span(), close),
+            format!("empty `{kw}[]`: a container needs at least one layer"),
+        ));
+    }
+    items
+        .into_iter()
+        .filter_map(|e| item(e, v, sized))
+        .collect()
+}
+
+fn item(expr: LayerExpr, v: &mut Validated, sized: &mut bool) -> Option<Item> {
+    match expr {
+        LayerExpr::Sequential {
+            name,
+            bracket,
+            items,
+        } => Some(Item::Seq(container(
+            &name,
+            bracket.span.close(),
+            items,
+            v,
+            sized,
+        ))),
+        LayerExpr::Layer { name, args } => leaf(name, args, v, sized).map(Item::Leaf),
+    }
+}
+
+fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) -> Option<Leaf> {
+    let end = args.as_ref().map_or(name.span(), |a| a.paren.span.close());
+    let whole = spanning(name.span(), end);
+    let label = name.to_string();
+    if label == "Sequential" {
+        v.errors.push(Error::new_spanned(
+            whole,
+            "`Sequential` takes its layers in brackets: `Sequential[ ... ]`",
+        ));
+        return None;
+    }
+    let Some(entry) = registry::lookup(&label) else {
+        v.unknown.push(name);
+        *sized = true; // do not also blame the next layer for coming first
+        return None;
+    };
+    let values: &[Expr] = args.as_ref().map_or(&[], |a| &a.values);
+    let mut out = Leaf {
+        entry,
+        name: name.clone(),
+        end,
+        sizes: None,
+        p: None,
+    };
+    match entry.kind {
+        Kind::Sized { .. } => {
+            if values.len() != 2 {
+                v.errors.push(Error::new_spanned(
+                    whole,
+                    format!(
+                        "`{label}` takes 2 sizes `{label}({})`, got {}",
+                        entry.args,
+                        values.len()
+                    ),
+                ));
+                *sized = true;
+                return None;
+            }
+            let (a, b) = (size(&values[0], v), size(&values[1], v));
+            *sized = true;
+            out.sizes = Some((a?, b?));
+        }
+        Kind::SizeFree | Kind::Dropout => {
+            if !*sized {
+                v.errors.push(Error::new_spanned(
+                    whole.clone(),
+                    format!(
+                        "`{label}` takes its size from the previous layer, so it cannot come first: \
+                         start with a layer that has sizes, such as `Linear(in, out)`"
+                    ),
+                ));
+            }
+            if entry.kind == Kind::Dropout {
+                out.p = probability(&label, values, whole, v);
+                out.p?;
+            } else if args.is_some() {
+                v.errors.push(Error::new_spanned(
+                    whole,
+                    format!("`{label}` takes no arguments: its size is the previous layer's"),
+                ));
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn size(e: &Expr, v: &mut Validated) -> Option<usize> {
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Int(i), ..
+    }) = e
+    {
+        match i.base10_parse::<usize>() {
+            Ok(0) => v.errors.push(Error::new_spanned(
+                e,
+                "a size must be at least 1, found `0`",
+            )),
+            Ok(n) => return Some(n),
+            Err(err) => v.errors.push(err),
+        }
+    } else {
+        let shown = e.to_token_stream().to_string();
+        v.errors.push(Error::new_spanned(
+            e,
+            format!("a size must be an integer literal, found `{shown}`"),
+        ));
+    }
+    None
+}
+
+fn probability(label: &str, values: &[Expr], whole: TokenStream, v: &mut Validated) -> Option<f64> {
+    let [e] = values else {
+        v.errors.push(Error::new_spanned(
+            whole,
+            format!("`{label}` takes one probability `{label}(p)`"),
+        ));
+        return None;
+    };
+    let p = match e {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Float(f), ..
+        }) => f.base10_parse::<f64>().ok(),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse::<f64>().ok(),
+        _ => None,
+    };
+    match p {
+        Some(p) if (0.0..1.0).contains(&p) => Some(p),
+        _ => {
+            let shown = e.to_token_stream().to_string();
+            v.errors.push(Error::new_spanned(
+                e,
+                format!("`{label}(p)` needs a number in [0, 1), found `{shown}`"),
+            ));
+            None
+        }
+    }
+}
