@@ -58,5 +58,6 @@ pub mod prelude {
     pub use crate::network::{BpttError, Network, Remember};
     pub use crate::optim::{Adam, Optimizer, Sgd, clip_grad_norm};
     pub use crate::param::{ParamMut, ParamRef, Parameterized};
+    pub use crate::rng::Rng;
     pub use nalgebra::{SMatrix, SVector};
 }

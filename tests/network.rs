@@ -1,0 +1,291 @@
+//! Whole generated networks: gradients against finite differences, unrolled and looped code
+//! agreeing bit for bit, online stepping, remember/forget, truncated BPTT and misuse errors.
+
+use rnn_core::gradcheck::{STEP, TOLERANCE, nudge_parameter, parameter_vectors, relative_error};
+use rnn_core::prelude::*;
+
+network! {
+    /// The seed network in f64, batch 2, over 4 steps.
+    Seed64<seq_len = 4, batch = 2, scalar = f64> =
+        Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
+
+    /// A GRU network.
+    GruNet<seq_len = 3, batch = 2, scalar = f64> = Sequential[ GRU(3, 6), Tanh, Linear(6, 2) ];
+
+    /// Every layer, nested.
+    Everything<seq_len = 3, batch = 2, scalar = f64> = Sequential[
+        RNN(3, 5),
+        Sequential[ PeepholeLSTM(5, 4), Sigmoid, Dropout(0.25) ],
+        FastLSTM(4, 4), ReLU, Identity, Linear(4, 3), SoftMax
+    ];
+
+    /// Same as `Seed64`, time steps unrolled.
+    Seed64Unrolled<seq_len = 4, batch = 2, scalar = f64, unroll = full> =
+        Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
+
+    /// Small, for the stepping tests.
+    Small<seq_len = 4, scalar = f64> = Sequential[ LSTM(2, 3), Linear(3, 2) ];
+
+    /// Small over 8 steps.
+    Small8<seq_len = 8, scalar = f64> = Sequential[ LSTM(2, 3), Linear(3, 2) ];
+}
+
+fn rng_matrix<const R: usize, const C: usize>(rng: &mut Rng) -> SMatrix<f64, R, C> {
+    SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0))
+}
+
+fn inputs<const I: usize, const B: usize, const T: usize>(seed: u64) -> [SMatrix<f64, I, B>; T] {
+    let mut rng = Rng::new(seed);
+    std::array::from_fn(|_| rng_matrix(&mut rng))
+}
+
+/// Checks every parameter and input gradient of `net` for `loss` against central differences.
+fn check_network<N, const I: usize, const O: usize, const B: usize, const T: usize>(
+    net: &mut N,
+    mut xs: [SMatrix<f64, I, B>; T],
+    loss: impl Fn(&[SMatrix<f64, O, B>; T]) -> (f64, [SMatrix<f64, O, B>; T]),
+) -> f64
+where
+    N: Network<Scalar = f64, Inputs = [SMatrix<f64, I, B>; T], Outputs = [SMatrix<f64, O, B>; T]>,
+{
+    net.evaluate(); // no dropout: the loss must be a function of the parameters
+    net.zero_grad_parameters();
+    let grads = loss(net.forward(&xs)).1;
+    let gx = *net.backward(&xs, &grads);
+    let analytic = parameter_vectors(net, true);
+    let values = parameter_vectors(net, false);
+    let names: Vec<String> = net.parameters().iter().map(|p| p.name.to_string()).collect();
+    let mut worst = 0.0f64;
+    for (which, vals) in values.iter().enumerate() {
+        let numeric: Vec<f64> = (0..vals.len())
+            .map(|k| {
+                nudge_parameter(net, which, k, STEP);
+                let up = loss(net.forward(&xs)).0;
+                nudge_parameter(net, which, k, -2.0 * STEP);
+                let down = loss(net.forward(&xs)).0;
+                nudge_parameter(net, which, k, STEP);
+                (up - down) / (2.0 * STEP)
+            })
+            .collect();
+        let err = relative_error(&analytic[which], &numeric);
+        assert!(err <= TOLERANCE, "{}: relative error {err:e}", names[which]);
+        worst = worst.max(err);
+    }
+    for t in 0..T {
+        let mut numeric = Vec::new();
+        for k in 0..I * B {
+            let x0 = xs[t][k];
+            xs[t][k] = x0 + STEP;
+            let up = loss(net.forward(&xs)).0;
+            xs[t][k] = x0 - STEP;
+            let down = loss(net.forward(&xs)).0;
+            xs[t][k] = x0;
+            numeric.push((up - down) / (2.0 * STEP));
+        }
+        let err = relative_error(gx[t].as_slice(), &numeric);
+        assert!(err <= TOLERANCE, "input at step {t}: relative error {err:e}");
+        worst = worst.max(err);
+    }
+    worst
+}
+
+#[test]
+fn seed_network_gradients_match_finite_differences() {
+    let mut net = Seed64::new(3);
+    let targets: [[Class<5>; 2]; 4] =
+        std::array::from_fn(|t| [Class::new(t % 5).unwrap(), Class::new((3 * t + 1) % 5).unwrap()]);
+    let crit = SequencerCriterion::new(ClassNll::default());
+    let worst = check_network(&mut net, inputs(1), |ys| (crit.forward(ys, &targets), crit.backward(ys, &targets)));
+    println!("seed network: worst relative error {worst:e}");
+}
+
+#[test]
+fn gru_tanh_linear_gradients_match_finite_differences() {
+    let mut net = GruNet::new(4);
+    let targets: [SMatrix<f64, 2, 2>; 3] = inputs::<2, 2, 3>(9);
+    let crit = SequencerCriterion::new(Mse::default());
+    check_network(&mut net, inputs(2), |ys| (crit.forward(ys, &targets), crit.backward(ys, &targets)));
+}
+
+#[test]
+fn every_layer_nested_gradients_match_finite_differences() {
+    let mut net = Everything::new(5);
+    let targets: [SMatrix<f64, 3, 2>; 3] = inputs::<3, 2, 3>(10);
+    let crit = SequencerCriterion::new(Mse::default());
+    check_network(&mut net, inputs(3), |ys| (crit.forward(ys, &targets), crit.backward(ys, &targets)));
+    let names: Vec<String> = net.parameters().iter().map(|p| p.name.to_string()).collect();
+    assert_eq!(names[4..7], ["1.0.weight_ih", "1.0.weight_hh", "1.0.bias"]);
+    assert_eq!(names[7..10], ["1.0.peephole_i", "1.0.peephole_f", "1.0.peephole_o"]);
+    assert_eq!(names.last().map(String::as_str), Some("5.bias"));
+}
+
+#[test]
+fn unrolled_and_looped_networks_are_bit_identical() {
+    let (mut a, mut b) = (Seed64::new(11), Seed64Unrolled::new(11));
+    let xs = inputs::<10, 2, 4>(12);
+    let gys = inputs::<5, 2, 4>(13);
+    assert_eq!(a.forward(&xs), b.forward(&xs));
+    assert_eq!(a.backward(&xs, &gys), b.backward(&xs, &gys));
+    assert_eq!(parameter_vectors(&a, true), parameter_vectors(&b, true));
+    // And again with remembered state, so the state ring wraps.
+    a.remember(Remember::Both);
+    b.remember(Remember::Both);
+    for _ in 0..3 {
+        assert_eq!(a.forward(&xs), b.forward(&xs));
+        assert_eq!(a.backward(&xs, &gys), b.backward(&xs, &gys));
+    }
+    assert_eq!(parameter_vectors(&a, true), parameter_vectors(&b, true));
+}
+
+#[test]
+fn online_steps_equal_the_whole_sequence() {
+    let (mut a, mut b) = (Small::new(7), Small::new(7));
+    let xs = inputs::<2, 1, 4>(1);
+    let gys = inputs::<2, 1, 4>(2);
+    let ys = *a.forward(&xs);
+    let gxs = *a.backward(&xs, &gys);
+    b.forget();
+    for t in 0..4 {
+        assert_eq!(*b.step(&xs[t]), ys[t]);
+    }
+    for t in (0..4).rev() {
+        assert_eq!(*b.backward_step(&xs[t], &gys[t]), gxs[t]);
+    }
+    assert_eq!(parameter_vectors(&a, true), parameter_vectors(&b, true));
+}
+
+#[test]
+fn remember_continues_the_state_and_truncates_bptt_at_the_call_boundary() {
+    let xs = inputs::<2, 1, 8>(3);
+    let gys = inputs::<2, 1, 4>(4);
+    let (first, second): ([SMatrix<f64, 2, 1>; 4], [SMatrix<f64, 2, 1>; 4]) =
+        (xs[..4].try_into().unwrap(), xs[4..].try_into().unwrap());
+    let mut long = Small8::new(5);
+    let ys_long = *long.forward(&xs);
+
+    let mut net = Small::new(5);
+    net.remember(Remember::Both);
+    assert_eq!(net.forward(&first)[..], ys_long[..4]);
+    assert_eq!(net.forward(&second)[..], ys_long[4..]);
+    net.zero_grad_parameters();
+    net.backward(&second, &gys);
+
+    // The same gradient by online steps: eight steps, back-propagate the last four.
+    let mut online = Small::new(5);
+    for x in &xs {
+        online.step(x);
+    }
+    for t in (0..4).rev() {
+        online.backward_step(&second[t], &gys[t]);
+    }
+    assert_eq!(parameter_vectors(&net, true), parameter_vectors(&online, true));
+    let err = online.try_backward_step(&second[3], &gys[0]).unwrap_err();
+    assert_eq!(err, BpttError::StepsExhausted { kept: 4 });
+
+    // Without remember, the second call starts from zero again.
+    net.remember(Remember::Neither);
+    let fresh = *net.forward(&second);
+    let mut other = Small::new(5);
+    assert_eq!(fresh, *other.forward(&second));
+    assert_ne!(fresh[..], ys_long[4..]);
+}
+
+#[test]
+fn remember_modes_and_mode_switches_forget() {
+    let xs = inputs::<2, 1, 4>(6);
+    let mut net = Small::new(8);
+    let first = *net.forward(&xs);
+    net.remember(Remember::Train);
+    net.forward(&xs);
+    assert_ne!(*net.forward(&xs), first, "training remembers");
+    net.evaluate(); // switching forgets, and Train does not remember in evaluation
+    assert_eq!(*net.forward(&xs), first);
+    assert_eq!(*net.forward(&xs), first);
+    net.remember(Remember::Eval);
+    net.forward(&xs);
+    assert_ne!(*net.forward(&xs), first, "evaluation remembers");
+    net.training();
+    assert_eq!(*net.forward(&xs), first, "switching to training forgets");
+    net.remember(Remember::Both);
+    net.forward(&xs);
+    net.forget();
+    assert_eq!(*net.forward(&xs), first, "forget resets the state");
+}
+
+#[test]
+fn max_bptt_steps_limits_how_far_back_gradients_flow() {
+    let xs = inputs::<2, 1, 4>(7);
+    let gys = inputs::<2, 1, 4>(8);
+    let mut net = Small::new(9);
+    net.max_bptt_steps(2);
+    let ys = *net.forward(&xs);
+    let gxs = *net.backward(&xs, &gys);
+    assert_eq!(gxs[0], SMatrix::<f64, 2, 1>::zeros());
+    assert_eq!(gxs[1], SMatrix::<f64, 2, 1>::zeros());
+    assert_ne!(gxs[2], SMatrix::<f64, 2, 1>::zeros());
+    let mut reference = Small::new(9);
+    assert_eq!(*reference.forward(&xs), ys, "forward values do not depend on max_bptt_steps");
+    reference.zero_grad_parameters();
+    reference.forget();
+    for x in &xs {
+        reference.step(x);
+    }
+    for t in [3, 2] {
+        reference.backward_step(&xs[t], &gys[t]);
+    }
+    assert_eq!(parameter_vectors(&net, true), parameter_vectors(&reference, true));
+}
+
+#[test]
+fn misuse_is_an_error_not_a_wrong_gradient() {
+    let xs = inputs::<2, 1, 4>(9);
+    let gys = inputs::<2, 1, 4>(10);
+    let mut net = Small::new(1);
+    assert_eq!(net.try_backward(&xs, &gys).unwrap_err(), BpttError::NoForward);
+    assert_eq!(net.try_backward_step(&xs[0], &gys[0]).unwrap_err(), BpttError::NoForward);
+    net.step(&xs[0]);
+    assert_eq!(net.try_backward(&xs, &gys).unwrap_err(), BpttError::NotAfterForward);
+    net.step(&xs[1]);
+    let before = parameter_vectors(&net, true);
+    assert_eq!(net.try_backward_step(&xs[0], &gys[0]).unwrap_err(), BpttError::InputMismatch { step: 1 });
+    assert_eq!(parameter_vectors(&net, true), before, "an error changes nothing");
+    net.backward_step(&xs[1], &gys[1]);
+    net.backward_step(&xs[0], &gys[0]);
+    assert_eq!(net.try_backward_step(&xs[0], &gys[0]).unwrap_err(), BpttError::StepsExhausted { kept: 2 });
+    net.forward(&xs);
+    let mut wrong = xs;
+    wrong[2][0] += 1.0;
+    assert_eq!(net.try_backward(&wrong, &gys).unwrap_err(), BpttError::InputMismatch { step: 2 });
+}
+
+#[test]
+#[should_panic(expected = "backward_step called more often than steps kept: only 1 step(s)")]
+fn too_many_backward_steps_panic_with_a_clear_message() {
+    let x = SMatrix::<f64, 2, 1>::new(0.5, -0.5);
+    let g = SMatrix::<f64, 2, 1>::new(1.0, 0.0);
+    let mut net = Small::new(1);
+    net.step(&x);
+    net.backward_step(&x, &g);
+    net.backward_step(&x, &g);
+}
+
+#[test]
+fn dropout_is_active_in_training_only_and_seeded() {
+    let xs = inputs::<3, 2, 3>(11);
+    let (mut a, mut b) = (Everything::new(2), Everything::new(2));
+    let train_a = *a.forward(&xs);
+    assert_eq!(train_a, *b.forward(&xs), "same seed, same masks");
+    assert_ne!(train_a, *a.forward(&xs), "a new mask each forward");
+    a.evaluate();
+    let eval = *a.forward(&xs);
+    assert_eq!(eval, *a.forward(&xs), "no dropout in evaluation");
+}
+
+#[test]
+fn new_is_deterministic_per_seed_and_counts_parameters() {
+    let (a, b, c) = (Seed64::new(1), Seed64::new(1), Seed64::new(2));
+    assert_eq!(parameter_vectors(&a, false), parameter_vectors(&b, false));
+    assert_ne!(parameter_vectors(&a, false), parameter_vectors(&c, false));
+    assert_eq!(a.num_parameters(), 4 * 20 * (10 + 20 + 2) + 5 * 20 + 5);
+    assert_eq!((Seed64::SEQ_LEN, Seed64::BATCH, Seed64::INPUT, Seed64::OUTPUT), (4, 2, 10, 5));
+}
