@@ -14,50 +14,57 @@ pub trait Follows<Prev, const N: usize> {
     const OK: () = ();
 }
 
-macro_rules! sized_markers {
-    ($($(#[$doc:meta])* $name:ident;)*) => {$(
-        $(#[$doc])*
-        pub struct $name<const IN: usize, const OUT: usize>;
-        impl<P, const IN: usize, const OUT: usize> Follows<P, IN> for $name<IN, OUT> {}
-    )*};
-}
+// Written out rather than generated, so that the compiler's "but `Follows<_, 30>` is
+// implemented" help points at one plain line.
 
-macro_rules! size_free_markers {
-    ($($(#[$doc:meta])* $name:ident;)*) => {$(
-        $(#[$doc])*
-        pub struct $name<const N: usize>;
-        impl<P, const N: usize> Follows<P, N> for $name<N> {}
-    )*};
-}
+/// `Linear(in, out)`: [`crate::layers::Linear`].
+pub struct Linear<const IN: usize, const OUT: usize>;
+impl<P, const IN: usize, const OUT: usize> Follows<P, IN> for Linear<IN, OUT> {}
 
-sized_markers! {
-    /// `Linear(in, out)`: [`crate::layers::Linear`].
-    Linear;
-    /// `LSTM(in, hidden)`: [`crate::layers::Lstm`].
-    LSTM;
-    /// `FastLSTM(in, hidden)`: alias of `LSTM`.
-    FastLSTM;
-    /// `PeepholeLSTM(in, hidden)`: [`crate::layers::PeepholeLstm`] (Torch's `nn.LSTM`).
-    PeepholeLSTM;
-    /// `GRU(in, hidden)`: [`crate::layers::Gru`].
-    GRU;
-    /// `RNN(in, hidden)`: [`crate::layers::Rnn`] (Elman, tanh).
-    RNN;
-}
+/// `LSTM(in, hidden)`: [`crate::layers::Lstm`].
+pub struct LSTM<const IN: usize, const OUT: usize>;
+impl<P, const IN: usize, const OUT: usize> Follows<P, IN> for LSTM<IN, OUT> {}
 
-size_free_markers! {
-    /// `LogSoftMax`: [`crate::layers::LogSoftMax`].
-    LogSoftMax;
-    /// `SoftMax`: [`crate::layers::SoftMax`].
-    SoftMax;
-    /// `Tanh`: [`crate::layers::Tanh`].
-    Tanh;
-    /// `Sigmoid`: [`crate::layers::Sigmoid`].
-    Sigmoid;
-    /// `ReLU`: [`crate::layers::ReLU`].
-    ReLU;
-    /// `Identity`: [`crate::layers::Identity`].
-    Identity;
-    /// `Dropout(p)`: [`crate::layers::Dropout`].
-    Dropout;
-}
+/// `FastLSTM(in, hidden)`: alias of `LSTM`.
+pub struct FastLSTM<const IN: usize, const OUT: usize>;
+impl<P, const IN: usize, const OUT: usize> Follows<P, IN> for FastLSTM<IN, OUT> {}
+
+/// `PeepholeLSTM(in, hidden)`: [`crate::layers::PeepholeLstm`] (Torch's `nn.LSTM`).
+pub struct PeepholeLSTM<const IN: usize, const OUT: usize>;
+impl<P, const IN: usize, const OUT: usize> Follows<P, IN> for PeepholeLSTM<IN, OUT> {}
+
+/// `GRU(in, hidden)`: [`crate::layers::Gru`].
+pub struct GRU<const IN: usize, const OUT: usize>;
+impl<P, const IN: usize, const OUT: usize> Follows<P, IN> for GRU<IN, OUT> {}
+
+/// `RNN(in, hidden)`: [`crate::layers::Rnn`] (Elman, tanh).
+pub struct RNN<const IN: usize, const OUT: usize>;
+impl<P, const IN: usize, const OUT: usize> Follows<P, IN> for RNN<IN, OUT> {}
+
+/// `LogSoftMax`: [`crate::layers::LogSoftMax`].
+pub struct LogSoftMax<const N: usize>;
+impl<P, const N: usize> Follows<P, N> for LogSoftMax<N> {}
+
+/// `SoftMax`: [`crate::layers::SoftMax`].
+pub struct SoftMax<const N: usize>;
+impl<P, const N: usize> Follows<P, N> for SoftMax<N> {}
+
+/// `Tanh`: [`crate::layers::Tanh`].
+pub struct Tanh<const N: usize>;
+impl<P, const N: usize> Follows<P, N> for Tanh<N> {}
+
+/// `Sigmoid`: [`crate::layers::Sigmoid`].
+pub struct Sigmoid<const N: usize>;
+impl<P, const N: usize> Follows<P, N> for Sigmoid<N> {}
+
+/// `ReLU`: [`crate::layers::ReLU`].
+pub struct ReLU<const N: usize>;
+impl<P, const N: usize> Follows<P, N> for ReLU<N> {}
+
+/// `Identity`: [`crate::layers::Identity`].
+pub struct Identity<const N: usize>;
+impl<P, const N: usize> Follows<P, N> for Identity<N> {}
+
+/// `Dropout(p)`: [`crate::layers::Dropout`].
+pub struct Dropout<const N: usize>;
+impl<P, const N: usize> Follows<P, N> for Dropout<N> {}
