@@ -54,7 +54,11 @@ where
     let gx = *net.backward(&xs, &grads);
     let analytic = parameter_vectors(net, true);
     let values = parameter_vectors(net, false);
-    let names: Vec<String> = net.parameters().iter().map(|p| p.name.to_string()).collect();
+    let names: Vec<String> = net
+        .parameters()
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
     let mut worst = 0.0f64;
     for (which, vals) in values.iter().enumerate() {
         let numeric: Vec<f64> = (0..vals.len())
@@ -83,7 +87,10 @@ where
             numeric.push((up - down) / (2.0 * STEP));
         }
         let err = relative_error(gx[t].as_slice(), &numeric);
-        assert!(err <= TOLERANCE, "input at step {t}: relative error {err:e}");
+        assert!(
+            err <= TOLERANCE,
+            "input at step {t}: relative error {err:e}"
+        );
         worst = worst.max(err);
     }
     worst
@@ -92,10 +99,16 @@ where
 #[test]
 fn seed_network_gradients_match_finite_differences() {
     let mut net = Seed64::new(3);
-    let targets: [[Class<5>; 2]; 4] =
-        std::array::from_fn(|t| [Class::new(t % 5).unwrap(), Class::new((3 * t + 1) % 5).unwrap()]);
+    let targets: [[Class<5>; 2]; 4] = std::array::from_fn(|t| {
+        [
+            Class::new(t % 5).unwrap(),
+            Class::new((3 * t + 1) % 5).unwrap(),
+        ]
+    });
     let crit = SequencerCriterion::new(ClassNll::default());
-    let worst = check_network(&mut net, inputs(1), |ys| (crit.forward(ys, &targets), crit.backward(ys, &targets)));
+    let worst = check_network(&mut net, inputs(1), |ys| {
+        (crit.forward(ys, &targets), crit.backward(ys, &targets))
+    });
     println!("seed network: worst relative error {worst:e}");
 }
 
@@ -104,7 +117,9 @@ fn gru_tanh_linear_gradients_match_finite_differences() {
     let mut net = GruNet::new(4);
     let targets: [SMatrix<f64, 2, 2>; 3] = inputs::<2, 2, 3>(9);
     let crit = SequencerCriterion::new(Mse::default());
-    check_network(&mut net, inputs(2), |ys| (crit.forward(ys, &targets), crit.backward(ys, &targets)));
+    check_network(&mut net, inputs(2), |ys| {
+        (crit.forward(ys, &targets), crit.backward(ys, &targets))
+    });
 }
 
 #[test]
@@ -112,10 +127,19 @@ fn every_layer_nested_gradients_match_finite_differences() {
     let mut net = Everything::new(5);
     let targets: [SMatrix<f64, 3, 2>; 3] = inputs::<3, 2, 3>(10);
     let crit = SequencerCriterion::new(Mse::default());
-    check_network(&mut net, inputs(3), |ys| (crit.forward(ys, &targets), crit.backward(ys, &targets)));
-    let names: Vec<String> = net.parameters().iter().map(|p| p.name.to_string()).collect();
+    check_network(&mut net, inputs(3), |ys| {
+        (crit.forward(ys, &targets), crit.backward(ys, &targets))
+    });
+    let names: Vec<String> = net
+        .parameters()
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
     assert_eq!(names[4..7], ["1.0.weight_ih", "1.0.weight_hh", "1.0.bias"]);
-    assert_eq!(names[7..10], ["1.0.peephole_i", "1.0.peephole_f", "1.0.peephole_o"]);
+    assert_eq!(
+        names[7..10],
+        ["1.0.peephole_i", "1.0.peephole_f", "1.0.peephole_o"]
+    );
     assert_eq!(names.last().map(String::as_str), Some("5.bias"));
 }
 
@@ -178,7 +202,10 @@ fn remember_continues_the_state_and_truncates_bptt_at_the_call_boundary() {
     for t in (0..4).rev() {
         online.backward_step(&second[t], &gys[t]);
     }
-    assert_eq!(parameter_vectors(&net, true), parameter_vectors(&online, true));
+    assert_eq!(
+        parameter_vectors(&net, true),
+        parameter_vectors(&online, true)
+    );
     let err = online.try_backward_step(&second[3], &gys[0]).unwrap_err();
     assert_eq!(err, BpttError::StepsExhausted { kept: 4 });
 
@@ -224,7 +251,11 @@ fn max_bptt_steps_limits_how_far_back_gradients_flow() {
     assert_eq!(gxs[1], SMatrix::<f64, 2, 1>::zeros());
     assert_ne!(gxs[2], SMatrix::<f64, 2, 1>::zeros());
     let mut reference = Small::new(9);
-    assert_eq!(*reference.forward(&xs), ys, "forward values do not depend on max_bptt_steps");
+    assert_eq!(
+        *reference.forward(&xs),
+        ys,
+        "forward values do not depend on max_bptt_steps"
+    );
     reference.zero_grad_parameters();
     reference.forget();
     for x in &xs {
@@ -233,7 +264,10 @@ fn max_bptt_steps_limits_how_far_back_gradients_flow() {
     for t in [3, 2] {
         reference.backward_step(&xs[t], &gys[t]);
     }
-    assert_eq!(parameter_vectors(&net, true), parameter_vectors(&reference, true));
+    assert_eq!(
+        parameter_vectors(&net, true),
+        parameter_vectors(&reference, true)
+    );
 }
 
 #[test]
@@ -241,21 +275,43 @@ fn misuse_is_an_error_not_a_wrong_gradient() {
     let xs = inputs::<2, 1, 4>(9);
     let gys = inputs::<2, 1, 4>(10);
     let mut net = Small::new(1);
-    assert_eq!(net.try_backward(&xs, &gys).unwrap_err(), BpttError::NoForward);
-    assert_eq!(net.try_backward_step(&xs[0], &gys[0]).unwrap_err(), BpttError::NoForward);
+    assert_eq!(
+        net.try_backward(&xs, &gys).unwrap_err(),
+        BpttError::NoForward
+    );
+    assert_eq!(
+        net.try_backward_step(&xs[0], &gys[0]).unwrap_err(),
+        BpttError::NoForward
+    );
     net.step(&xs[0]);
-    assert_eq!(net.try_backward(&xs, &gys).unwrap_err(), BpttError::NotAfterForward);
+    assert_eq!(
+        net.try_backward(&xs, &gys).unwrap_err(),
+        BpttError::NotAfterForward
+    );
     net.step(&xs[1]);
     let before = parameter_vectors(&net, true);
-    assert_eq!(net.try_backward_step(&xs[0], &gys[0]).unwrap_err(), BpttError::InputMismatch { step: 1 });
-    assert_eq!(parameter_vectors(&net, true), before, "an error changes nothing");
+    assert_eq!(
+        net.try_backward_step(&xs[0], &gys[0]).unwrap_err(),
+        BpttError::InputMismatch { step: 1 }
+    );
+    assert_eq!(
+        parameter_vectors(&net, true),
+        before,
+        "an error changes nothing"
+    );
     net.backward_step(&xs[1], &gys[1]);
     net.backward_step(&xs[0], &gys[0]);
-    assert_eq!(net.try_backward_step(&xs[0], &gys[0]).unwrap_err(), BpttError::StepsExhausted { kept: 2 });
+    assert_eq!(
+        net.try_backward_step(&xs[0], &gys[0]).unwrap_err(),
+        BpttError::StepsExhausted { kept: 2 }
+    );
     net.forward(&xs);
     let mut wrong = xs;
     wrong[2][0] += 1.0;
-    assert_eq!(net.try_backward(&wrong, &gys).unwrap_err(), BpttError::InputMismatch { step: 2 });
+    assert_eq!(
+        net.try_backward(&wrong, &gys).unwrap_err(),
+        BpttError::InputMismatch { step: 2 }
+    );
 }
 
 #[test]
@@ -287,5 +343,13 @@ fn new_is_deterministic_per_seed_and_counts_parameters() {
     assert_eq!(parameter_vectors(&a, false), parameter_vectors(&b, false));
     assert_ne!(parameter_vectors(&a, false), parameter_vectors(&c, false));
     assert_eq!(a.num_parameters(), 4 * 20 * (10 + 20 + 2) + 5 * 20 + 5);
-    assert_eq!((Seed64::SEQ_LEN, Seed64::BATCH, Seed64::INPUT, Seed64::OUTPUT), (4, 2, 10, 5));
+    assert_eq!(
+        (
+            Seed64::SEQ_LEN,
+            Seed64::BATCH,
+            Seed64::INPUT,
+            Seed64::OUTPUT
+        ),
+        (4, 2, 10, 5)
+    );
 }

@@ -62,7 +62,14 @@ fn a_training_step_makes_no_heap_allocation() {
     let crit = SequencerCriterion::new(ClassNll::default());
     let inputs = [SMatrix::<f32, 10, 1>::from_element(0.25); 8];
     let targets: [[Class<5>; 1]; 8] = std::array::from_fn(|t| [Class::new(t % 5).unwrap()]);
-    let (sgd, adam) = (Sgd { lr: 0.1, momentum: 0.9, ..Sgd::default() }, Adam::default());
+    let (sgd, adam) = (
+        Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+            ..Sgd::default()
+        },
+        Adam::default(),
+    );
     let mut losses = Vec::with_capacity(3);
     let n = allocations(|| {
         for round in 0..3 {

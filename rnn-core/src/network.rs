@@ -92,11 +92,11 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// Output features.
     const OUTPUT: usize;
 
-    /// [Sequencer:forward] Runs the whole sequence and returns the outputs. Forgets first unless
+    /// (Torch: `Sequencer:forward`) Runs the whole sequence and returns the outputs. Forgets first unless
     /// remembering in the current mode (see [`Network::remember`]).
     fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs;
 
-    /// [backward] Back-propagates through the sequence of the last `forward`,
+    /// (Torch: `backward`) Back-propagates through the sequence of the last `forward`,
     /// **accumulating** parameter gradients, and returns the gradients of the inputs.
     ///
     /// # Panics
@@ -111,11 +111,11 @@ pub trait Network: Parameterized<Self::Scalar> {
         grad_outputs: &Self::Outputs,
     ) -> Result<&Self::Inputs, BpttError>;
 
-    /// [Recursor/online forward] Runs one step from the current state. At most `SEQ_LEN` steps
+    /// (Torch: `Recursor/online forward`) Runs one step from the current state. At most `SEQ_LEN` steps
     /// are kept for back-propagation; older ones are dropped.
     fn step(&mut self, input: &Self::Input) -> &Self::Output;
 
-    /// [online backward] Back-propagates the most recent step not yet back-propagated: call it
+    /// (Torch: `online backward`) Back-propagates the most recent step not yet back-propagated: call it
     /// once per step in reverse order, with that step's input and output gradient.
     ///
     /// # Panics
@@ -130,33 +130,33 @@ pub trait Network: Parameterized<Self::Scalar> {
         grad_output: &Self::Output,
     ) -> Result<&Self::Input, BpttError>;
 
-    /// [zeroGradParameters] Sets every gradient to zero.
+    /// (Torch: `zeroGradParameters`) Sets every gradient to zero.
     fn zero_grad_parameters(&mut self) {
         self.zero_grad();
     }
 
-    /// [updateParameters] `p -= lr * g` for every parameter.
+    /// (Torch: `updateParameters`) `p -= lr * g` for every parameter.
     fn update_parameters(&mut self, lr: Self::Scalar) {
         self.update(lr);
     }
 
-    /// [forget] The next step starts from the initial state (zeros).
+    /// (Torch: `forget`) The next step starts from the initial state (zeros).
     fn forget(&mut self);
 
-    /// [remember] Keep the state across `forward` calls in the given modes; gradients stop at
+    /// (Torch: `remember`) Keep the state across `forward` calls in the given modes; gradients stop at
     /// the call boundary (truncated BPTT). The default is [`Remember::Neither`].
     fn remember(&mut self, mode: Remember);
 
-    /// [training] Training mode (dropout on). Switching mode forgets.
+    /// (Torch: `training`) Training mode (dropout on). Switching mode forgets.
     fn training(&mut self);
 
-    /// [evaluate] Evaluation mode (dropout off). Switching mode forgets.
+    /// (Torch: `evaluate`) Evaluation mode (dropout off). Switching mode forgets.
     fn evaluate(&mut self);
 
     /// `true` in training mode (the default).
     fn is_training(&self) -> bool;
 
-    /// [maxBPTTstep / rho] Back-propagate through at most the last `n` steps (clamped to
+    /// (Torch: `maxBPTTstep / rho`) Back-propagate through at most the last `n` steps (clamped to
     /// `1..=SEQ_LEN`). Earlier steps get zero input gradients. Does not change forward values.
     fn max_bptt_steps(&mut self, n: usize);
 }

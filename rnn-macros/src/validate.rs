@@ -61,10 +61,10 @@ pub fn validate(input: Input) -> Validated {
     };
     for def in input.networks {
         let before = (v.errors.len(), v.unknown.len());
-        if let Some(net) = network(def, &mut v) {
-            if (v.errors.len(), v.unknown.len()) == before {
-                v.networks.push(net);
-            }
+        if let Some(net) = network(def, &mut v)
+            && (v.errors.len(), v.unknown.len()) == before
+        {
+            v.networks.push(net);
         }
     }
     v
