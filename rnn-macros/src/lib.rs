@@ -7,7 +7,12 @@
 //! that it is checked where the types are known. This crate knows the grammar, not the maths.
 
 // The macro reports every problem as a spanned compile error; it never panics.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::unreachable)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable
+)]
 
 mod ast;
 mod expand;
