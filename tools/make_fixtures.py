@@ -3,7 +3,7 @@
 PyTorch, which the Rust tests compare against (they need no Python).
 
 Run by hand when a fixture must change:
-    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install torch==2.15.0 numpy
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install torch==2.15.0 safetensors==0.8.0 numpy
     /tmp/venv/bin/python tools/make_fixtures.py
 
 Format: one tensor per line, `name ndim dim... value...`, values row-major (PyTorch's layout),
@@ -92,3 +92,20 @@ for tag, make in [
 
 OUT.write_text("\n".join(lines) + "\n")
 print(f"wrote {len(lines) - 1} tensors to {OUT}")
+
+# A weights file written by the reference safetensors implementation, named as `network!` names
+# the seed network's parameters; its values are also in the text fixture.
+from safetensors.torch import save_file  # noqa: E402
+
+seed = {
+    "0.weight_ih": torch.randn(80, 10), "0.weight_hh": torch.randn(80, 20),
+    "0.bias_ih": torch.randn(80), "0.bias_hh": torch.randn(80),
+    "1.weight": torch.randn(5, 20), "1.bias": torch.randn(5),
+}
+seed = {k: v.to(torch.float32) for k, v in seed.items()}
+save_file(seed, str(OUT.parent / "seed_weights.safetensors"), metadata={"written_by": "tools/make_fixtures.py"})
+extra = [f"seed_weights.{k}" for k in seed]
+for k, v in seed.items():
+    put(f"seed_weights.{k}", v)
+OUT.write_text("\n".join(lines) + "\n")
+print(f"wrote {len(extra)} tensors to seed_weights.safetensors")

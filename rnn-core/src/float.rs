@@ -23,6 +23,12 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + sealed::Sealed 
     /// Converts to `f64` (exact).
     fn to_f64(self) -> f64;
 
+    /// Appends the little-endian bytes (4 or 8) to `out`.
+    fn extend_le_bytes(self, out: &mut alloc::vec::Vec<u8>);
+
+    /// From little-endian bytes; `bytes` has exactly `size_of::<Self>()` bytes.
+    fn from_le_bytes_slice(bytes: &[u8]) -> Self;
+
     /// The logistic sigmoid `1 / (1 + exp(-x))`.
     #[inline]
     fn sigmoid(self) -> Self {
@@ -66,6 +72,14 @@ impl<S: Float, const R: usize, const C: usize> ZeroInit for nalgebra::SMatrix<S,
 
 impl Float for f32 {
     const DTYPE: &'static str = "F32";
+    fn extend_le_bytes(self, out: &mut alloc::vec::Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn from_le_bytes_slice(bytes: &[u8]) -> Self {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(bytes);
+        Self::from_le_bytes(b)
+    }
     #[inline]
     fn cast(x: f64) -> Self {
         x as f32
@@ -78,6 +92,14 @@ impl Float for f32 {
 
 impl Float for f64 {
     const DTYPE: &'static str = "F64";
+    fn extend_le_bytes(self, out: &mut alloc::vec::Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn from_le_bytes_slice(bytes: &[u8]) -> Self {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(bytes);
+        Self::from_le_bytes(b)
+    }
     #[inline]
     fn cast(x: f64) -> Self {
         x

@@ -16,6 +16,56 @@
 //!
 //! The crate is `no_std` (it needs `alloc` for the parameter boxes); the `std` feature (default)
 //! adds file I/O.
+//!
+//! # The `network!` DSL
+//!
+//! ```
+//! use rnn_core::prelude::*;
+//!
+//! network! {
+//!     /// Tags each of 8 steps of a 10-feature sequence with one of 5 classes.
+//!     pub Tagger<seq_len = 8> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
+//!
+//!     /// Same shape, mini-batches of 32, double precision.
+//!     pub(crate) Tagger64<seq_len = 8, batch = 32, scalar = f64> =
+//!         Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
+//! }
+//!
+//! let mut net = Tagger::new(42);
+//! let crit = SequencerCriterion::new(ClassNll::default());
+//! let inputs = [SMatrix::<f32, 10, 1>::from_element(0.5); 8];
+//! let targets = [[Class::<5>::new(3).expect("3 < 5")]; 8];
+//! let mut losses = Vec::new();
+//! for _ in 0..20 {
+//!     net.zero_grad_parameters();
+//!     let outputs = net.forward(&inputs);
+//!     losses.push(crit.forward(outputs, &targets));
+//!     let grads = crit.backward(outputs, &targets);
+//!     net.backward(&inputs, &grads);
+//!     net.update_parameters(0.1);
+//! }
+//! assert!(losses[19] < losses[0] / 2.0);
+//! assert_eq!(net.parameters()[0].name, "0.weight_ih");
+//! assert_eq!(net.num_parameters(), 2665);
+//! ```
+//!
+//! Options inside `< >`, in any order: `seq_len = N` (required), `batch = B` (default 1),
+//! `scalar = f32 | f64` (default `f32`), `unroll = full` (time steps as straight-line code
+//! instead of a loop). Layers with sizes: `Linear(in, out)`, `LSTM(in, hidden)` (alias
+//! `FastLSTM`), `PeepholeLSTM(in, hidden)`, `GRU(in, hidden)`, `RNN(in, hidden)`. Size-free
+//! layers take the previous layer's size: `LogSoftMax`, `SoftMax`, `Tanh`, `Sigmoid`, `ReLU`,
+//! `Identity`, `Dropout(p)`. `Sequential[ ... ]` nests. Each generated struct implements
+//! [`Network`]; see it for the methods (forward, backward, online `step`/`backward_step`,
+//! `forget`, `remember`, `training`/`evaluate`, weights I/O).
+//!
+//! A layer whose input size differs from the previous layer's output does not compile:
+//!
+//! ```compile_fail
+//! use rnn_core::prelude::*;
+//! network! {
+//!     pub Broken<seq_len = 8> = Sequential[ LSTM(10, 20), Linear(30, 5) ];
+//! }
+//! ```
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -32,6 +82,7 @@ pub mod criterion;
 pub mod dsl;
 pub mod float;
 pub mod gradcheck;
+pub mod io;
 pub mod layer;
 pub mod layers;
 pub mod network;

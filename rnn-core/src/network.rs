@@ -156,6 +156,25 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// `true` in training mode (the default).
     fn is_training(&self) -> bool;
 
+    /// Writes every parameter to a safetensors file, by PyTorch-style name (see [`crate::io`]).
+    #[cfg(feature = "std")]
+    fn save_safetensors(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<(), crate::io::WeightsError> {
+        crate::io::save_file(self, path)
+    }
+
+    /// Reads every parameter from a safetensors file. Checks every name, shape and dtype first
+    /// and changes nothing if any is wrong (see [`crate::io`]).
+    #[cfg(feature = "std")]
+    fn load_safetensors(
+        &mut self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<(), crate::io::WeightsError> {
+        crate::io::load_file(self, path)
+    }
+
     /// (Torch: `maxBPTTstep / rho`) Back-propagate through at most the last `n` steps (clamped to
     /// `1..=SEQ_LEN`). Earlier steps get zero input gradients. Does not change forward values.
     fn max_bptt_steps(&mut self, n: usize);
