@@ -24,7 +24,10 @@ fn load() -> Vec<Digit> {
     let text = include_str!("../data/digits.csv");
     text.lines()
         .map(|line| {
-            let v: Vec<u32> = line.split(',').map(|x| x.trim().parse().expect("an integer")).collect();
+            let v: Vec<u32> = line
+                .split(',')
+                .map(|x| x.trim().parse().expect("an integer"))
+                .collect();
             assert_eq!(v.len(), 65, "64 pixels and a class");
             Digit {
                 pixels: std::array::from_fn(|i| v[i] as f32 / 16.0),
@@ -67,12 +70,26 @@ fn main() {
     for i in (1..digits.len()).rev() {
         digits.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
-    let (train, test): (Vec<&Digit>, Vec<&Digit>) = (digits[..1500].iter().collect(), digits[1500..].iter().collect());
+    let (train, test): (Vec<&Digit>, Vec<&Digit>) = (
+        digits[..1500].iter().collect(),
+        digits[1500..].iter().collect(),
+    );
     let mut net = DigitReader::new(1);
     let crit = SequencerCriterion::new(ClassNll::default());
-    let opt = Adam { lr: 0.01, ..Adam::default() };
-    println!("{} parameters; {} training and {} test digits", net.num_parameters(), train.len(), test.len());
-    println!("epoch  0: test accuracy {:.1} %", 100.0 * accuracy(&mut net, &test));
+    let opt = Adam {
+        lr: 0.01,
+        ..Adam::default()
+    };
+    println!(
+        "{} parameters; {} training and {} test digits",
+        net.num_parameters(),
+        train.len(),
+        test.len()
+    );
+    println!(
+        "epoch  0: test accuracy {:.1} %",
+        100.0 * accuracy(&mut net, &test)
+    );
     let mut order: Vec<usize> = (0..train.len()).collect();
     let start = std::time::Instant::now();
     for epoch in 1..=epochs {
@@ -82,7 +99,10 @@ fn main() {
         let mut total = 0.0;
         let batches = order.len() / BATCH;
         for k in 0..batches {
-            let picked: Vec<&Digit> = order[k * BATCH..(k + 1) * BATCH].iter().map(|&i| train[i]).collect();
+            let picked: Vec<&Digit> = order[k * BATCH..(k + 1) * BATCH]
+                .iter()
+                .map(|&i| train[i])
+                .collect();
             let (x, y) = batch(&picked);
             net.zero_grad_parameters();
             let out = net.forward(&x);
