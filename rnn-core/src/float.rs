@@ -29,10 +29,30 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + sealed::Sealed 
     /// From little-endian bytes; `bytes` has exactly `size_of::<Self>()` bytes.
     fn from_le_bytes_slice(bytes: &[u8]) -> Self;
 
-    /// The logistic sigmoid `1 / (1 + exp(-x))`.
+    /// The logistic sigmoid `1 / (1 + exp(-x))` (vectorisable for `f32`, see
+    /// [`crate::fastmath`]; libm for `f64`).
+    fn sigmoid(self) -> Self;
+
+    /// `tanh` (vectorisable for `f32`, see [`crate::fastmath`]; libm for `f64`).
+    fn fast_tanh(self) -> Self;
+
+    /// `exp` (vectorisable for `f32`, see [`crate::fastmath`]; libm for `f64`).
+    fn fast_exp(self) -> Self;
+
+    /// [`Float::sigmoid`] of every element, in place.
     #[inline]
-    fn sigmoid(self) -> Self {
-        Self::one() / (Self::one() + (-self).exp())
+    fn sigmoid_in_place(xs: &mut [Self]) {
+        for x in xs {
+            *x = x.sigmoid();
+        }
+    }
+
+    /// [`Float::fast_tanh`] of every element, in place.
+    #[inline]
+    fn tanh_in_place(xs: &mut [Self]) {
+        for x in xs {
+            *x = x.fast_tanh();
+        }
     }
 }
 
@@ -72,6 +92,18 @@ impl<S: Float, const R: usize, const C: usize> ZeroInit for nalgebra::SMatrix<S,
 
 impl Float for f32 {
     const DTYPE: &'static str = "F32";
+    #[inline(always)]
+    fn sigmoid(self) -> Self {
+        crate::fastmath::sigmoid(self)
+    }
+    #[inline(always)]
+    fn fast_tanh(self) -> Self {
+        crate::fastmath::tanh(self)
+    }
+    #[inline(always)]
+    fn fast_exp(self) -> Self {
+        crate::fastmath::exp(self)
+    }
     fn extend_le_bytes(self, out: &mut alloc::vec::Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
@@ -92,6 +124,18 @@ impl Float for f32 {
 
 impl Float for f64 {
     const DTYPE: &'static str = "F64";
+    #[inline]
+    fn sigmoid(self) -> Self {
+        1.0 / (1.0 + nalgebra::ComplexField::exp(-self))
+    }
+    #[inline]
+    fn fast_tanh(self) -> Self {
+        nalgebra::ComplexField::tanh(self)
+    }
+    #[inline]
+    fn fast_exp(self) -> Self {
+        nalgebra::ComplexField::exp(self)
+    }
     fn extend_le_bytes(self, out: &mut alloc::vec::Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }

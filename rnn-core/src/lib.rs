@@ -80,6 +80,7 @@ extern crate std;
 pub mod __private;
 pub mod criterion;
 pub mod dsl;
+pub mod fastmath;
 pub mod float;
 pub mod gradcheck;
 pub mod io;

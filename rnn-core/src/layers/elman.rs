@@ -72,7 +72,7 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
             Some(&self.params.bias_hh.value),
             true,
         );
-        next.apply(|v| *v = v.tanh());
+        S::tanh_in_place(next.as_mut_slice());
         y.copy_from(next);
     }
 

@@ -109,17 +109,27 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             Some(&self.params.bias_hh.value),
             false,
         );
-        for b in 0..B {
+        let columns = a
+            .as_mut_slice()
+            .chunks_exact_mut(G)
+            .zip(ah.as_slice().chunks_exact(G))
+            .zip(prev.as_slice().chunks_exact(H))
+            .zip(next.as_mut_slice().chunks_exact_mut(H))
+            .zip(cache.hn.as_mut_slice().chunks_exact_mut(H));
+        for ((((gates, ah), h_prev), h), hn) in columns {
+            for (g, a) in gates[..2 * H].iter_mut().zip(&ah[..2 * H]) {
+                *g += *a;
+            }
+            S::sigmoid_in_place(&mut gates[..2 * H]);
+            let (rz, n) = gates.split_at_mut(2 * H);
+            let (r, z) = rz.split_at(H);
+            hn.copy_from_slice(&ah[2 * H..]);
             for j in 0..H {
-                let r = (a[(j, b)] + ah[(j, b)]).sigmoid();
-                let z = (a[(H + j, b)] + ah[(H + j, b)]).sigmoid();
-                let hn = ah[(2 * H + j, b)];
-                let n = (a[(2 * H + j, b)] + r * hn).tanh();
-                a[(j, b)] = r;
-                a[(H + j, b)] = z;
-                a[(2 * H + j, b)] = n;
-                cache.hn[(j, b)] = hn;
-                next[(j, b)] = (one - z) * n + z * prev[(j, b)];
+                n[j] += r[j] * hn[j];
+            }
+            S::tanh_in_place(n);
+            for j in 0..H {
+                h[j] = (one - z[j]) * n[j] + z[j] * h_prev[j];
             }
         }
         y.copy_from(next);
@@ -138,23 +148,48 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         gx: &mut SMatrix<S, I, B>,
     ) {
         let one = S::one();
-        let gates = &cache.gates;
         let mut dai = SMatrix::<S, G, B>::zeros();
         let mut dah = SMatrix::<S, G, B>::zeros();
-        for b in 0..B {
+        let columns = dai
+            .as_mut_slice()
+            .chunks_exact_mut(G)
+            .zip(dah.as_mut_slice().chunks_exact_mut(G))
+            .zip(
+                cache
+                    .gates
+                    .as_slice()
+                    .chunks_exact(G)
+                    .zip(cache.hn.as_slice().chunks_exact(H)),
+            )
+            .zip(
+                gy.as_slice()
+                    .chunks_exact(H)
+                    .zip(g_next.as_slice().chunks_exact(H)),
+            )
+            .zip(
+                prev.as_slice()
+                    .chunks_exact(H)
+                    .zip(g_prev.as_mut_slice().chunks_exact_mut(H)),
+            );
+        for ((((di, dh_), (gates, hn)), (gy, gn)), (h_prev, gp)) in columns {
+            let (r, rest) = gates.split_at(H);
+            let (z, n) = rest.split_at(H);
+            let (dir, rest) = di.split_at_mut(H);
+            let (diz, din) = rest.split_at_mut(H);
+            let (dhr, rest) = dh_.split_at_mut(H);
+            let (dhz, dhn) = rest.split_at_mut(H);
             for j in 0..H {
-                let (r, z, n) = (gates[(j, b)], gates[(H + j, b)], gates[(2 * H + j, b)]);
-                let dh = gy[(j, b)] + g_next[(j, b)];
-                let dan = dh * (one - z) * (one - n * n);
-                let dar = dan * cache.hn[(j, b)] * r * (one - r);
-                let daz = dh * (prev[(j, b)] - n) * z * (one - z);
-                dai[(j, b)] = dar;
-                dai[(H + j, b)] = daz;
-                dai[(2 * H + j, b)] = dan;
-                dah[(j, b)] = dar;
-                dah[(H + j, b)] = daz;
-                dah[(2 * H + j, b)] = dan * r;
-                g_prev[(j, b)] = dh * z;
+                let dh = gy[j] + gn[j];
+                let dan = dh * (one - z[j]) * (one - n[j] * n[j]);
+                let dar = dan * hn[j] * r[j] * (one - r[j]);
+                let daz = dh * (h_prev[j] - n[j]) * z[j] * (one - z[j]);
+                dir[j] = dar;
+                diz[j] = daz;
+                din[j] = dan;
+                dhr[j] = dar;
+                dhz[j] = daz;
+                dhn[j] = dan * r[j];
+                gp[j] = dh * z[j];
             }
         }
         ops::transpose_mul(gx, &self.params.weight_ih.value, &dai, false);

@@ -33,7 +33,7 @@ pub(crate) fn log_softmax_column<S: Float>(x: &[S], y: &mut [S]) {
         .iter()
         .copied()
         .fold(S::min_value().unwrap_or(S::zero()), |a, b| a.max(b));
-    let sum: f64 = x.iter().map(|&v| (v - m).exp().to_f64()).sum();
+    let sum: f64 = x.iter().map(|&v| (v - m).fast_exp().to_f64()).sum();
     let log_sum = S::cast(crate::float::f64m::ln(sum));
     for (yi, &xi) in y.iter_mut().zip(x) {
         *yi = (xi - m) - log_sum;
@@ -73,7 +73,7 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for LogSoftMax<
         for b in 0..B {
             let total = gy.column(b).sum();
             for i in 0..N {
-                gx[(i, b)] = gy[(i, b)] - y[(i, b)].exp() * total;
+                gx[(i, b)] = gy[(i, b)] - y[(i, b)].fast_exp() * total;
             }
         }
     }

@@ -131,21 +131,27 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             Some(&self.params.bias_hh.value),
             true,
         );
-        for b in 0..B {
+        let columns = a
+            .as_mut_slice()
+            .chunks_exact_mut(G)
+            .zip(prev.c.as_slice().chunks_exact(H))
+            .zip(next.c.as_mut_slice().chunks_exact_mut(H))
+            .zip(next.h.as_mut_slice().chunks_exact_mut(H))
+            .zip(cache.tanh_c.as_mut_slice().chunks_exact_mut(H));
+        for ((((gates, c_prev), c), h), tc) in columns {
+            S::sigmoid_in_place(&mut gates[..2 * H]);
+            S::tanh_in_place(&mut gates[2 * H..3 * H]);
+            S::sigmoid_in_place(&mut gates[3 * H..]);
+            let (i, rest) = gates.split_at(H);
+            let (f, rest) = rest.split_at(H);
+            let (g, o) = rest.split_at(H);
             for j in 0..H {
-                let i = a[(j, b)].sigmoid();
-                let f = a[(H + j, b)].sigmoid();
-                let g = a[(2 * H + j, b)].tanh();
-                let o = a[(3 * H + j, b)].sigmoid();
-                a[(j, b)] = i;
-                a[(H + j, b)] = f;
-                a[(2 * H + j, b)] = g;
-                a[(3 * H + j, b)] = o;
-                let c = f * prev.c[(j, b)] + i * g;
-                let tc = c.tanh();
-                next.c[(j, b)] = c;
-                cache.tanh_c[(j, b)] = tc;
-                next.h[(j, b)] = o * tc;
+                c[j] = f[j] * c_prev[j] + i[j] * g[j];
+            }
+            tc.copy_from_slice(c);
+            S::tanh_in_place(tc);
+            for j in 0..H {
+                h[j] = o[j] * tc[j];
             }
         }
         y.copy_from(&next.h);
@@ -164,20 +170,40 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         gx: &mut SMatrix<S, I, B>,
     ) {
         let one = S::one();
-        let gates = &cache.gates;
         let mut da = SMatrix::<S, G, B>::zeros();
-        for b in 0..B {
+        let columns = da
+            .as_mut_slice()
+            .chunks_exact_mut(G)
+            .zip(cache.gates.as_slice().chunks_exact(G))
+            .zip(cache.tanh_c.as_slice().chunks_exact(H))
+            .zip(prev.c.as_slice().chunks_exact(H))
+            .zip(
+                gy.as_slice()
+                    .chunks_exact(H)
+                    .zip(g_next.h.as_slice().chunks_exact(H)),
+            )
+            .zip(
+                g_next
+                    .c
+                    .as_slice()
+                    .chunks_exact(H)
+                    .zip(g_prev.c.as_mut_slice().chunks_exact_mut(H)),
+            );
+        for (((((d, gates), tc), c_prev), (gy, gnh)), (gnc, gpc)) in columns {
+            let (i, rest) = gates.split_at(H);
+            let (f, rest) = rest.split_at(H);
+            let (g, o) = rest.split_at(H);
+            let (di, rest) = d.split_at_mut(H);
+            let (df, rest) = rest.split_at_mut(H);
+            let (dg, d_o) = rest.split_at_mut(H);
             for j in 0..H {
-                let (i, f) = (gates[(j, b)], gates[(H + j, b)]);
-                let (g, o) = (gates[(2 * H + j, b)], gates[(3 * H + j, b)]);
-                let tc = cache.tanh_c[(j, b)];
-                let dh = gy[(j, b)] + g_next.h[(j, b)];
-                let dc = g_next.c[(j, b)] + dh * o * (one - tc * tc);
-                da[(j, b)] = dc * g * i * (one - i);
-                da[(H + j, b)] = dc * prev.c[(j, b)] * f * (one - f);
-                da[(2 * H + j, b)] = dc * i * (one - g * g);
-                da[(3 * H + j, b)] = dh * tc * o * (one - o);
-                g_prev.c[(j, b)] = dc * f;
+                let dh = gy[j] + gnh[j];
+                let dc = gnc[j] + dh * o[j] * (one - tc[j] * tc[j]);
+                di[j] = dc * g[j] * i[j] * (one - i[j]);
+                df[j] = dc * c_prev[j] * f[j] * (one - f[j]);
+                dg[j] = dc * i[j] * (one - g[j] * g[j]);
+                d_o[j] = dh * tc[j] * o[j] * (one - o[j]);
+                gpc[j] = dc * f[j];
             }
         }
         ops::transpose_mul(gx, &self.params.weight_ih.value, &da, false);

@@ -115,10 +115,10 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
                 let c_prev = prev.c[(j, b)];
                 let i = (a[(j, b)] + pi[j] * c_prev).sigmoid();
                 let f = (a[(H + j, b)] + pf[j] * c_prev).sigmoid();
-                let g = a[(2 * H + j, b)].tanh();
+                let g = a[(2 * H + j, b)].fast_tanh();
                 let c = f * c_prev + i * g;
                 let o = (a[(3 * H + j, b)] + po[j] * c).sigmoid();
-                let tc = c.tanh();
+                let tc = c.fast_tanh();
                 a[(j, b)] = i;
                 a[(H + j, b)] = f;
                 a[(2 * H + j, b)] = g;

@@ -39,7 +39,7 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for SoftMax<S, 
     ) {
         for (xc, mut yc) in x.column_iter().zip(y.column_iter_mut()) {
             super::logsoftmax::log_softmax_column(xc.as_slice(), yc.as_mut_slice());
-            yc.apply(|v| *v = v.exp());
+            yc.apply(|v| *v = v.fast_exp());
         }
     }
 

@@ -7,7 +7,7 @@ use crate::layer::elementwise_layer;
 elementwise_layer!(
     /// Element-wise `tanh` over `N` features. See the [module docs](self).
     Tanh,
-    forward: |v: S| v.tanh(),
+    forward: |v: S| v.fast_tanh(),
     derivative_from_output: |y: S| S::one() - y * y
 );
 
