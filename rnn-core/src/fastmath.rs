@@ -7,6 +7,9 @@
 //! `sigmoid` and `tanh` within 3 ulp for normal results; results that underflow below
 //! `f32::MIN_POSITIVE` (subnormals) may be flushed to zero. `f64` keeps libm everywhere.
 
+// The coefficients are Cephes' published values, kept digit for digit.
+#![allow(clippy::excessive_precision)]
+
 /// `2^n` for integral `n` in `[-126, 127]`, from the bits.
 #[inline(always)]
 fn pow2i(n: f32) -> f32 {
@@ -121,9 +124,7 @@ mod tests {
             check(f32::from_bits((-EXP_LOW).to_bits() - k));
             check(-f32::from_bits((-EXP_LOW).to_bits() + k));
         }
-        for x in [f32::MIN] {
-            check(x);
-        }
+        check(f32::MIN);
     }
 
     fn check_against(
