@@ -10,17 +10,15 @@
 // The coefficients are Cephes' published values, kept digit for digit.
 #![allow(clippy::excessive_precision)]
 
-/// `2^n` for integral `n` in `[-126, 127]`, from the bits.
-#[inline(always)]
-fn pow2i(n: f32) -> f32 {
-    f32::from_bits(((n as i32 + 127) as u32) << 23)
-}
+/// `1.5 * 2^23`: adding it rounds an `f32` of magnitude below `2^22` to an integer, which then
+/// sits in the low mantissa bits.
+const MAGIC: f32 = 12_582_912.0;
 
-/// Round to nearest (ties to even) for `|x| < 2^22`, without `std`.
+/// `2^n` from the integer `n` in `[-126, 127]`, built from the bits. (Integer arithmetic only:
+/// Rust's saturating `f32 as i32` does not vectorise.)
 #[inline(always)]
-fn round(x: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
-    (x + MAGIC) - MAGIC
+fn pow2i(n: i32) -> f32 {
+    f32::from_bits(((n + 127) as u32) << 23)
 }
 
 /// Above this `e^x` overflows `f32` (`ln f32::MAX`).
@@ -35,7 +33,10 @@ pub fn exp(x: f32) -> f32 {
     const C1: f32 = 0.693_359_4;
     const C2: f32 = -2.121_944_4e-4;
     let xc = x.clamp(EXP_LOW, EXP_HIGH);
-    let n = round(xc * LOG2E);
+    // n = round(x / ln 2), as a float and as an integer read from the bits.
+    let t = xc * LOG2E + MAGIC;
+    let n = t - MAGIC;
+    let ni = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i32;
     let r = xc - n * C1 - n * C2;
     let z = r * r;
     let p = ((((1.987_569_1e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
@@ -43,8 +44,8 @@ pub fn exp(x: f32) -> f32 {
         * r
         + 5.000_000_1e-1;
     // 2^n in two halves, so that n = 128 (just below overflow) and n = -126 both stay in range.
-    let half = round(n * 0.5 - 0.25);
-    let y = (p * z + r + 1.0) * pow2i(half) * pow2i(n - half);
+    let half = ni >> 1;
+    let y = (p * z + r + 1.0) * pow2i(half) * pow2i(ni - half);
     if x > EXP_HIGH {
         f32::INFINITY
     } else if x < EXP_LOW {

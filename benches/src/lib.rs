@@ -1,0 +1,48 @@
+//! The networks the benchmarks time, and the baselines they are compared with: a dynamic-size
+//! nalgebra implementation of the seed network (what a runtime-shaped library does) and, with
+//! the `candle` feature, candle.
+
+use rnn_core::prelude::*;
+
+pub mod dynamic;
+#[cfg(feature = "candle")]
+pub mod candle_peer;
+
+/// Steps per sequence in every benchmark.
+pub const T: usize = 16;
+
+network! {
+    /// The seed network, batch 1.
+    pub SeedB1<seq_len = 16> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
+    /// The seed network, batch 32.
+    pub SeedB32<seq_len = 16, batch = 32> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
+    /// A bigger LSTM, batch 32.
+    pub Lstm128B32<seq_len = 16, batch = 32> =
+        Sequential[ LSTM(64, 128), Linear(128, 10), LogSoftMax ];
+    /// The same with a GRU.
+    pub Gru128B32<seq_len = 16, batch = 32> =
+        Sequential[ GRU(64, 128), Linear(128, 10), LogSoftMax ];
+}
+
+/// Deterministic inputs in `[-1, 1)`.
+#[must_use]
+pub fn inputs<const I: usize, const B: usize>(seed: u64) -> [SMatrix<f32, I, B>; T] {
+    let mut rng = Rng::new(seed);
+    std::array::from_fn(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0) as f32))
+}
+
+/// Deterministic class targets.
+#[must_use]
+pub fn targets<const C: usize, const B: usize>() -> [[Class<C>; B]; T] {
+    std::array::from_fn(|t| std::array::from_fn(|b| Class::new((t + b) % C).expect("in range")))
+}
+
+/// FLOPs of one training step of an LSTM(I, H) -> Linear(H, O) network over `T` steps with
+/// batch `b` (multiply-adds count 2): forward products, then the four backward products of the
+/// LSTM (inputs, hidden, two weight gradients) and three of the Linear.
+#[must_use]
+pub fn lstm_train_flops(i: usize, h: usize, o: usize, b: usize) -> f64 {
+    let lstm = 2.0 * (4 * h * (i + h) * b) as f64;
+    let linear = 2.0 * (o * h * b) as f64;
+    (3.0 * lstm + 3.0 * linear) * T as f64
+}
