@@ -77,6 +77,46 @@ pub fn tanh(x: f32) -> f32 {
     if a < 0.625 { small } else { large }
 }
 
+/// `x = f(x)` over a slice, compiled for AVX2 + FMA when the CPU has it (with `std` on x86-64).
+macro_rules! slice_fn {
+    ($(#[$doc:meta])* $name:ident, $f:ident) => {
+        $(#[$doc])*
+        #[inline]
+        pub fn $name(xs: &mut [f32]) {
+            #[inline(always)]
+            fn body(xs: &mut [f32]) {
+                for x in xs {
+                    *x = $f(*x);
+                }
+            }
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2(xs: &mut [f32]) {
+                    body(xs)
+                }
+                if crate::ops::use_avx2() {
+                    // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
+                    unsafe { avx2(xs) };
+                    return;
+                }
+            }
+            body(xs)
+        }
+    };
+}
+
+slice_fn!(
+    /// [`sigmoid`] of every element, in place.
+    sigmoid_slice,
+    sigmoid
+);
+slice_fn!(
+    /// [`tanh`] of every element, in place.
+    tanh_slice,
+    tanh
+);
+
 #[cfg(test)]
 mod tests {
     extern crate std;

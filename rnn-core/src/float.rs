@@ -104,6 +104,14 @@ impl Float for f32 {
     fn fast_exp(self) -> Self {
         crate::fastmath::exp(self)
     }
+    #[inline]
+    fn sigmoid_in_place(xs: &mut [Self]) {
+        crate::fastmath::sigmoid_slice(xs);
+    }
+    #[inline]
+    fn tanh_in_place(xs: &mut [Self]) {
+        crate::fastmath::tanh_slice(xs);
+    }
     fn extend_le_bytes(self, out: &mut alloc::vec::Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }

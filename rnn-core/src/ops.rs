@@ -6,26 +6,116 @@
 //! columns), with plain loops for the edges. No packing, so no scratch memory and no
 //! allocation. nalgebra's own fixed-size `gemm` strides through memory element by element and
 //! was 2-5x slower here.
+//!
+//! With the `std` feature on x86-64, the kernels are compiled twice: for the baseline target
+//! (SSE2, what a default build may assume) and for AVX2 + FMA, chosen at run time by CPU
+//! detection. So the library is fast without `-C target-cpu=native`; with it, the AVX2 path is
+//! the only one. The two paths round differently (fused multiply-add), so results can differ in
+//! the last bits between machines, never within one process.
 
 use crate::Float;
 use nalgebra::{SMatrix, SVector};
 
-/// Rows per micro-tile of the `A B` kernel: two vector registers' worth of `f32`, so that the
-/// `MR x NR` accumulators fit the register file (16 registers without AVX, 32 with AVX-512).
-const MR: usize = if cfg!(target_feature = "avx512f") {
-    32
-} else if cfg!(target_feature = "avx") {
-    16
-} else {
-    8
-};
-/// Columns per micro-tile of the `A B` kernel.
+/// Columns per micro-tile of the `A B` kernel. Rows per tile (`MR`) are two vector registers'
+/// worth of `f32` (8 with SSE, 16 with AVX), so the `MR x NR` accumulators fit the registers.
 const NR: usize = 4;
+
+/// `acc + a * b`, fused into one rounding (and one instruction) on the FMA path.
+#[inline(always)]
+fn madd<S: Float, const FUSED: bool>(acc: S, a: S, b: S) -> S {
+    if FUSED {
+        a.mul_add(b, acc)
+    } else {
+        acc + a * b
+    }
+}
+
+/// Whether this CPU runs the AVX2 + FMA kernels (a cached load after the first call).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[inline(always)]
+pub(crate) fn use_avx2() -> bool {
+    cfg!(all(target_feature = "avx2", target_feature = "fma"))
+        || (std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"))
+}
+
+/// `c[M x N] (+)= a[M x K] * b` with `b(kk, j) = b[kk * BRS + j * BCS]`; see [`gemm_nn_body`].
+///
+/// Every size is a const parameter, so that each product of a network is compiled for its exact
+/// shape: loops over 5 or 20 rows unroll instead of running a generic edge loop.
+#[inline]
+fn gemm_nn<
+    S: Float,
+    const M: usize,
+    const K: usize,
+    const N: usize,
+    const BRS: usize,
+    const BCS: usize,
+>(
+    a: &[S],
+    b: &[S],
+    c: &mut [S],
+    accumulate: bool,
+) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<
+            S: Float,
+            const M: usize,
+            const K: usize,
+            const N: usize,
+            const BRS: usize,
+            const BCS: usize,
+        >(
+            a: &[S],
+            b: &[S],
+            c: &mut [S],
+            accumulate: bool,
+        ) {
+            gemm_nn_body::<S, 16, true>(M, K, N, a, b, BRS, BCS, c, accumulate)
+        }
+        if use_avx2() {
+            // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
+            unsafe { avx2::<S, M, K, N, BRS, BCS>(a, b, c, accumulate) };
+            return;
+        }
+    }
+    gemm_nn_body::<S, 8, false>(M, K, N, a, b, BRS, BCS, c, accumulate)
+}
+
+/// `c[M x N] (+)= aᵀ b` for `a: K x M`, `b: K x N`; see [`gemm_tn_body`]. Sizes are const, as in
+/// [`gemm_nn`].
+#[inline]
+fn gemm_tn<S: Float, const M: usize, const K: usize, const N: usize>(
+    a: &[S],
+    b: &[S],
+    c: &mut [S],
+    accumulate: bool,
+) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<S: Float, const M: usize, const K: usize, const N: usize>(
+            a: &[S],
+            b: &[S],
+            c: &mut [S],
+            accumulate: bool,
+        ) {
+            gemm_tn_body::<S, 16, true>(M, K, N, a, b, c, accumulate)
+        }
+        if use_avx2() {
+            // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
+            unsafe { avx2::<S, M, K, N>(a, b, c, accumulate) };
+            return;
+        }
+    }
+    gemm_tn_body::<S, 8, false>(M, K, N, a, b, c, accumulate)
+}
 
 /// `c[m x n] (+)= a[m x k] * b`, where `a` is column-major and `b(kk, j) = b[kk * brs + j * bcs]`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn gemm_nn<S: Float>(
+fn gemm_nn_body<S: Float, const MR: usize, const FUSED: bool>(
     m: usize,
     k: usize,
     n: usize,
@@ -53,7 +143,7 @@ fn gemm_nn<S: Float>(
                 for (jj, col) in acc.iter_mut().enumerate() {
                     let bv = b[kk * brs + (j + jj) * bcs];
                     for (x, &y) in col.iter_mut().zip(av) {
-                        *x += y * bv;
+                        *x = madd::<S, FUSED>(*x, y, bv);
                     }
                 }
             }
@@ -64,7 +154,7 @@ fn gemm_nn<S: Float>(
         }
         if i < m {
             for jj in j..j + NR {
-                edge_column(
+                edge_column::<S, FUSED>(
                     m,
                     k,
                     i,
@@ -80,7 +170,7 @@ fn gemm_nn<S: Float>(
         j += NR;
     }
     for jj in j..n {
-        edge_column(
+        edge_column::<S, FUSED>(
             m,
             k,
             0,
@@ -97,7 +187,7 @@ fn gemm_nn<S: Float>(
 /// Rows `from..m` of one output column: `c (+)= Σ_kk a[:, kk] b(kk)` as axpys.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn edge_column<S: Float>(
+fn edge_column<S: Float, const FUSED: bool>(
     m: usize,
     k: usize,
     from: usize,
@@ -115,41 +205,54 @@ fn edge_column<S: Float>(
     for kk in 0..k {
         let bv = b[boff + kk * brs];
         for (x, &y) in c.iter_mut().zip(&a[kk * m + from..kk * m + m]) {
-            *x += y * bv;
+            *x = madd::<S, FUSED>(*x, y, bv);
         }
     }
 }
 
-/// Lanes of the dot-product accumulators: one vector register of `f32`.
-const L: usize = MR / 2;
-
-/// `Σ_k a[k] b[k]` with `L` independent partial sums, so that it vectorises.
+/// `Σ_k a[k] b[k]` with `L` independent partial sums (one vector register), so that it
+/// vectorises.
 #[inline(always)]
-fn dot<S: Float>(a: &[S], b: &[S]) -> S {
+fn dot<S: Float, const L: usize, const FUSED: bool>(a: &[S], b: &[S]) -> S {
     let mut acc = [S::zero(); L];
     let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
-    let tail: S = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .fold(S::zero(), |t, (&x, &y)| t + x * y);
+    let tail = ac.remainder().iter().zip(bc.remainder());
+    let tail = tail.fold(S::zero(), |t, (&x, &y)| madd::<S, FUSED>(t, x, y));
     for (x, y) in ac.zip(bc) {
         for l in 0..L {
-            acc[l] += x[l] * y[l];
+            acc[l] = madd::<S, FUSED>(acc[l], x[l], y[l]);
         }
     }
     hsum(&acc) + tail
 }
 
 #[inline(always)]
-fn hsum<S: Float>(acc: &[S; L]) -> S {
+fn hsum<S: Float, const L: usize>(acc: &[S; L]) -> S {
     acc.iter().fold(S::zero(), |s, &v| s + v)
+}
+
+/// [`tn`] with `L = MR / 2` lanes (stable Rust cannot compute `MR / 2` in a type).
+#[inline(always)]
+fn gemm_tn_body<S: Float, const MR: usize, const FUSED: bool>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[S],
+    b: &[S],
+    c: &mut [S],
+    accumulate: bool,
+) {
+    if MR == 16 {
+        tn::<S, 8, FUSED>(m, k, n, a, b, c, accumulate)
+    } else {
+        tn::<S, 4, FUSED>(m, k, n, a, b, c, accumulate)
+    }
 }
 
 /// `c[m x n] (+)= aᵀ b`, where `a` is `k x m` and `b` is `k x n`, both column-major: every output
 /// is a dot product of two contiguous columns. Tiles of 4 x 2 outputs share their loads.
 #[inline(always)]
-fn gemm_tn<S: Float>(
+fn tn<S: Float, const L: usize, const FUSED: bool>(
     m: usize,
     k: usize,
     n: usize,
@@ -179,20 +282,19 @@ fn gemm_tn<S: Float>(
                         unreachable!("kk + L <= k")
                     };
                     for l in 0..L {
-                        acc[q][0][l] += w[l] * x0[l];
-                        acc[q][1][l] += w[l] * x1[l];
+                        acc[q][0][l] = madd::<S, FUSED>(acc[q][0][l], w[l], x0[l]);
+                        acc[q][1][l] = madd::<S, FUSED>(acc[q][1][l], w[l], x1[l]);
                     }
                 }
                 kk += L;
             }
             for (q, col) in cols.iter().enumerate() {
-                let (t0, t1) = col[full..]
-                    .iter()
-                    .zip(&b0[full..])
-                    .zip(&b1[full..])
-                    .fold((S::zero(), S::zero()), |(s0, s1), ((&w, &x0), &x1)| {
-                        (s0 + w * x0, s1 + w * x1)
-                    });
+                let (t0, t1) = col[full..].iter().zip(&b0[full..]).zip(&b1[full..]).fold(
+                    (S::zero(), S::zero()),
+                    |(s0, s1), ((&w, &x0), &x1)| {
+                        (madd::<S, FUSED>(s0, w, x0), madd::<S, FUSED>(s1, w, x1))
+                    },
+                );
                 put(&mut c[j * m + i + q], hsum(&acc[q][0]) + t0);
                 put(&mut c[(j + 1) * m + i + q], hsum(&acc[q][1]) + t1);
             }
@@ -200,15 +302,18 @@ fn gemm_tn<S: Float>(
         }
         for ii in i..m {
             let col = &a[ii * k..(ii + 1) * k];
-            put(&mut c[j * m + ii], dot(col, b0));
-            put(&mut c[(j + 1) * m + ii], dot(col, b1));
+            put(&mut c[j * m + ii], dot::<S, L, FUSED>(col, b0));
+            put(&mut c[(j + 1) * m + ii], dot::<S, L, FUSED>(col, b1));
         }
         j += 2;
     }
     for jj in j..n {
         let bj = &b[jj * k..(jj + 1) * k];
         for ii in 0..m {
-            put(&mut c[jj * m + ii], dot(&a[ii * k..(ii + 1) * k], bj));
+            put(
+                &mut c[jj * m + ii],
+                dot::<S, L, FUSED>(&a[ii * k..(ii + 1) * k], bj),
+            );
         }
     }
 }
@@ -222,17 +327,7 @@ pub(crate) fn affine<S: Float, const R: usize, const C: usize, const B: usize>(
     bias: Option<&SVector<S, R>>,
     accumulate: bool,
 ) {
-    gemm_nn(
-        R,
-        C,
-        B,
-        w.as_slice(),
-        x.as_slice(),
-        1,
-        C,
-        out.as_mut_slice(),
-        accumulate,
-    );
+    gemm_nn::<S, R, C, B, 1, C>(w.as_slice(), x.as_slice(), out.as_mut_slice(), accumulate);
     if let Some(bias) = bias {
         let bias = bias.as_slice();
         for o in out.as_mut_slice().chunks_exact_mut(R) {
@@ -251,15 +346,7 @@ pub(crate) fn transpose_mul<S: Float, const R: usize, const C: usize, const B: u
     g: &SMatrix<S, R, B>,
     accumulate: bool,
 ) {
-    gemm_tn(
-        C,
-        R,
-        B,
-        w.as_slice(),
-        g.as_slice(),
-        gx.as_mut_slice(),
-        accumulate,
-    );
+    gemm_tn::<S, C, R, B>(w.as_slice(), g.as_slice(), gx.as_mut_slice(), accumulate);
 }
 
 /// `dw += g * xᵀ` (summed over the batch columns).
@@ -270,17 +357,7 @@ pub(crate) fn acc_outer<S: Float, const R: usize, const C: usize, const B: usize
     x: &SMatrix<S, C, B>,
 ) {
     // dw[r, c] += Σ_b g[r, b] x[c, b]: an `A B` product with B = xᵀ (strides swapped).
-    gemm_nn(
-        R,
-        B,
-        C,
-        g.as_slice(),
-        x.as_slice(),
-        C,
-        1,
-        dw.as_mut_slice(),
-        true,
-    );
+    gemm_nn::<S, R, B, C, C, 1>(g.as_slice(), x.as_slice(), dw.as_mut_slice(), true);
 }
 
 /// `db += Σ_b g[:, b]`.
@@ -336,6 +413,47 @@ mod tests {
             close(dw.as_slice(), (w + g * x.transpose()).as_slice()),
             "acc_outer {R}x{C}x{B}"
         );
+    }
+
+    /// Both compiled variants of the kernel bodies (baseline and FMA tiles), called directly.
+    #[test]
+    fn both_kernel_variants_agree_with_nalgebra() {
+        let mut rng = Rng::new(5);
+        let a: SMatrix<f64, 37, 19> = random_matrix(&mut rng);
+        let b: SMatrix<f64, 19, 6> = random_matrix(&mut rng);
+        let g: SMatrix<f64, 37, 6> = random_matrix(&mut rng);
+        let want_nn = a * b;
+        let want_tn = a.transpose() * g;
+        type Nn = fn(usize, usize, usize, &[f64], &[f64], usize, usize, &mut [f64], bool);
+        type Tn = fn(usize, usize, usize, &[f64], &[f64], &mut [f64], bool);
+        let nn: [Nn; 2] = [gemm_nn_body::<f64, 8, false>, gemm_nn_body::<f64, 16, true>];
+        let tn: [Tn; 2] = [gemm_tn_body::<f64, 8, false>, gemm_tn_body::<f64, 16, true>];
+        for (nn, tn) in nn.into_iter().zip(tn) {
+            let mut c = SMatrix::<f64, 37, 6>::zeros();
+            nn(
+                37,
+                19,
+                6,
+                a.as_slice(),
+                b.as_slice(),
+                1,
+                19,
+                c.as_mut_slice(),
+                false,
+            );
+            assert!((c - want_nn).amax() < 1e-12);
+            let mut d = SMatrix::<f64, 19, 6>::zeros();
+            tn(
+                19,
+                37,
+                6,
+                a.as_slice(),
+                g.as_slice(),
+                d.as_mut_slice(),
+                false,
+            );
+            assert!((d - want_tn).amax() < 1e-12);
+        }
     }
 
     #[test]
