@@ -139,7 +139,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         let two = S::one() + S::one();
         for col in a.as_mut_slice().chunks_exact_mut(G) {
             for v in &mut col[2 * H..3 * H] {
-                *v = *v * two;
+                *v *= two;
             }
         }
         S::sigmoid_in_place(a.as_mut_slice());
