@@ -307,9 +307,37 @@ fn tn<S: Float, const L: usize, const FUSED: bool>(
         }
         j += 2;
     }
+    // A last single column (always the case for batch 1): tiles of 4 dot products sharing the
+    // loads of `b`.
     for jj in j..n {
         let bj = &b[jj * k..(jj + 1) * k];
-        for ii in 0..m {
+        let mut i = 0;
+        while i + 4 <= m {
+            let cols: [&[S]; 4] = core::array::from_fn(|q| &a[(i + q) * k..(i + q + 1) * k]);
+            let mut acc = [[S::zero(); L]; 4];
+            let mut kk = 0;
+            while kk < full {
+                let Some(x) = bj[kk..].first_chunk::<L>() else {
+                    unreachable!("kk + L <= k")
+                };
+                for (q, col) in cols.iter().enumerate() {
+                    let Some(w) = col[kk..].first_chunk::<L>() else {
+                        unreachable!("kk + L <= k")
+                    };
+                    for l in 0..L {
+                        acc[q][l] = madd::<S, FUSED>(acc[q][l], w[l], x[l]);
+                    }
+                }
+                kk += L;
+            }
+            for (q, col) in cols.iter().enumerate() {
+                let tail = col[full..].iter().zip(&bj[full..]);
+                let t = tail.fold(S::zero(), |s, (&w, &x)| madd::<S, FUSED>(s, w, x));
+                put(&mut c[jj * m + i + q], hsum(&acc[q]) + t);
+            }
+            i += 4;
+        }
+        for ii in i..m {
             put(
                 &mut c[jj * m + ii],
                 dot::<S, L, FUSED>(&a[ii * k..(ii + 1) * k], bj),

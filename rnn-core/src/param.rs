@@ -205,6 +205,42 @@ pub struct ParamMut<'a, S: Float> {
     pub state: OptimState<'a, S>,
 }
 
+/// The elements of a view, column-major, if they are contiguous in memory (as every view the
+/// library makes is), so that element-wise loops run over a plain slice.
+pub(crate) fn contiguous_mut<'b, S: Float>(
+    m: &'b mut DMatrixViewMut<'_, S>,
+) -> Option<&'b mut [S]> {
+    use nalgebra::{RawStorage, RawStorageMut};
+    if m.data.is_contiguous() {
+        // SAFETY: the storage reports that its elements are one contiguous run.
+        Some(unsafe { m.data.as_mut_slice_unchecked() })
+    } else {
+        None
+    }
+}
+
+/// Read-only [`contiguous_mut`].
+pub(crate) fn contiguous<'b, S: Float>(m: &'b DMatrixView<'_, S>) -> Option<&'b [S]> {
+    use nalgebra::RawStorage;
+    if m.data.is_contiguous() {
+        // SAFETY: the storage reports that its elements are one contiguous run.
+        Some(unsafe { m.data.as_slice_unchecked() })
+    } else {
+        None
+    }
+}
+
+impl<S: Float> ParamMut<'_, S> {
+    /// Value and gradient as plain slices (column-major), if both are contiguous in memory,
+    /// which they are for every parameter the library itself provides.
+    pub fn slices_mut(&mut self) -> Option<(&mut [S], &mut [S])> {
+        Some((
+            contiguous_mut(&mut self.value)?,
+            contiguous_mut(&mut self.grad)?,
+        ))
+    }
+}
+
 /// Optimiser buffers of one parameter (see [`crate::optim`]).
 pub struct OptimState<'a, S> {
     /// First moment (SGD momentum buffer, Adam's `m`).
@@ -229,12 +265,18 @@ pub trait Parameterized<S: Float> {
 
     /// Sets every gradient to zero (Torch's `zeroGradParameters`).
     fn zero_grad(&mut self) {
-        self.visit_parameters_mut(&mut |mut p| p.grad.fill(S::zero()));
+        self.visit_parameters_mut(&mut |mut p| match contiguous_mut(&mut p.grad) {
+            Some(g) => g.fill(S::zero()),
+            None => p.grad.fill(S::zero()),
+        });
     }
 
     /// Plain gradient descent `p -= lr * g` (Torch's `updateParameters`).
     fn update(&mut self, lr: S) {
-        self.visit_parameters_mut(&mut |mut p| p.value.zip_apply(&p.grad, |w, g| *w -= lr * g));
+        self.visit_parameters_mut(&mut |mut p| match p.slices_mut() {
+            Some((w, g)) => w.iter_mut().zip(g.iter()).for_each(|(w, g)| *w -= lr * *g),
+            None => p.value.zip_apply(&p.grad, |w, g| *w -= lr * g),
+        });
     }
 
     /// Every parameter, in order, as a list of views (this allocates the list; use

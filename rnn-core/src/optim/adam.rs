@@ -2,6 +2,7 @@
 
 use super::Optimizer;
 use crate::float::f64m;
+use crate::param::contiguous_mut;
 use crate::{Float, Parameterized};
 
 /// Adam (Kingma and Ba), computed as `torch.optim.Adam` does:
@@ -46,10 +47,23 @@ impl Optimizer for Adam {
             let step_size = S::cast(self.lr / (1.0 - f64m::powf(self.beta1, t)));
             let bc2_sqrt = S::cast(f64m::sqrt(1.0 - f64m::powf(self.beta2, t)));
             let moments = p.state.m.iter_mut().zip(p.state.v.iter_mut());
-            for ((w, &g), (m, v)) in p.value.iter_mut().zip(p.grad.iter()).zip(moments) {
+            let apply = |(w, g): (&mut S, S), (m, v): (&mut S, &mut S)| {
                 *m = b1 * *m + (one - b1) * g;
                 *v = b2 * *v + (one - b2) * g * g;
                 *w -= step_size * *m / (v.sqrt() / bc2_sqrt + eps);
+            };
+            match (contiguous_mut(&mut p.value), contiguous_mut(&mut p.grad)) {
+                (Some(w), Some(g)) => w
+                    .iter_mut()
+                    .zip(g.iter().copied())
+                    .zip(moments)
+                    .for_each(|(a, b)| apply(a, b)),
+                _ => p
+                    .value
+                    .iter_mut()
+                    .zip(p.grad.iter().copied())
+                    .zip(moments)
+                    .for_each(|(a, b)| apply(a, b)),
             }
         });
     }

@@ -1,5 +1,6 @@
 //! Gradient clipping by global norm (`torch.nn.utils.clip_grad_norm_`).
 
+use crate::param::{contiguous, contiguous_mut};
 use crate::{Float, Parameterized};
 
 /// Scales every gradient by `max_norm / (norm + 1e-6)` when the global L2 norm `norm` of all
@@ -11,13 +12,20 @@ pub fn clip_grad_norm<S: Float, P: Parameterized<S> + ?Sized>(
 ) -> f64 {
     let mut sum = 0.0f64;
     params.visit_parameters(&mut |p| {
-        sum += p.grad.iter().map(|g| g.to_f64() * g.to_f64()).sum::<f64>();
+        let sq = |g: &S| g.to_f64() * g.to_f64();
+        sum += match contiguous(&p.grad) {
+            Some(g) => g.iter().map(sq).sum::<f64>(),
+            None => p.grad.iter().map(sq).sum::<f64>(),
+        };
     });
     let norm = crate::float::f64m::sqrt(sum);
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         let c = S::cast(coef);
-        params.visit_parameters_mut(&mut |mut p| p.grad.iter_mut().for_each(|g| *g *= c));
+        params.visit_parameters_mut(&mut |mut p| match contiguous_mut(&mut p.grad) {
+            Some(g) => g.iter_mut().for_each(|g| *g *= c),
+            None => p.grad.iter_mut().for_each(|g| *g *= c),
+        });
     }
     norm
 }

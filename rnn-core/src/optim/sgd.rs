@@ -2,6 +2,7 @@
 //! `torch.optim.SGD` (dampening 0).
 
 use super::Optimizer;
+use crate::param::contiguous_mut;
 use crate::{Float, Parameterized};
 
 /// SGD as in `torch.optim.SGD` with `dampening = 0`:
@@ -48,18 +49,26 @@ impl Optimizer for Sgd {
         params.visit_parameters_mut(&mut |mut p| {
             let first = *p.state.steps == 0;
             *p.state.steps += 1;
-            for ((w, &g0), buf) in p
-                .value
-                .iter_mut()
-                .zip(p.grad.iter())
-                .zip(p.state.m.iter_mut())
-            {
+            let buf = &mut *p.state.m;
+            let apply = |w: &mut S, g0: S, b: &mut S| {
                 let mut g = g0 + wd * *w;
                 if use_momentum {
-                    *buf = if first { g } else { mom * *buf + g };
-                    g = if self.nesterov { g + mom * *buf } else { *buf };
+                    *b = if first { g } else { mom * *b + g };
+                    g = if self.nesterov { g + mom * *b } else { *b };
                 }
                 *w -= lr * g;
+            };
+            match (contiguous_mut(&mut p.value), contiguous_mut(&mut p.grad)) {
+                (Some(w), Some(g)) => {
+                    for ((w, &g), b) in w.iter_mut().zip(g.iter()).zip(buf.iter_mut()) {
+                        apply(w, g, b);
+                    }
+                }
+                _ => {
+                    for ((w, &g), b) in p.value.iter_mut().zip(p.grad.iter()).zip(buf.iter_mut()) {
+                        apply(w, g, b);
+                    }
+                }
             }
         });
     }
