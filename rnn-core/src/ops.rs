@@ -169,18 +169,31 @@ fn gemm_nn_body<S: Float, const MR: usize, const FUSED: bool>(
         }
         j += NR;
     }
+    // Remaining single columns (all of them for batch 1): MR x 1 tiles whose accumulators stay
+    // in registers across `k`.
     for jj in j..n {
-        edge_column::<S, FUSED>(
-            m,
-            k,
-            0,
-            a,
-            b,
-            brs,
-            jj * bcs,
-            &mut c[jj * m..(jj + 1) * m],
-            accumulate,
-        );
+        let col = &mut c[jj * m..(jj + 1) * m];
+        let mut i = 0;
+        while i + MR <= m {
+            let mut acc = [S::zero(); MR];
+            if accumulate {
+                acc.copy_from_slice(&col[i..i + MR]);
+            }
+            for kk in 0..k {
+                let Some(av) = a[kk * m + i..].first_chunk::<MR>() else {
+                    unreachable!("i + MR <= m")
+                };
+                let bv = b[kk * brs + jj * bcs];
+                for (x, &y) in acc.iter_mut().zip(av) {
+                    *x = madd::<S, FUSED>(*x, y, bv);
+                }
+            }
+            col[i..i + MR].copy_from_slice(&acc);
+            i += MR;
+        }
+        if i < m {
+            edge_column::<S, FUSED>(m, k, i, a, b, brs, jj * bcs, col, accumulate);
+        }
     }
 }
 
