@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Turns the raw outputs of compare.sh (divan trees and `PEER ...` lines) into the markdown
+tables of BENCHMARKS.md: median time per time step and the ratio of each peer to ours."""
+import re
+import sys
+from pathlib import Path
+
+T = 16
+UNITS = {"ns": 1e-3, "µs": 1.0, "us": 1.0, "ms": 1e3, "s": 1e6}
+
+
+def parse_divan(path, tag):
+    """{(peer, case, measure): median_us} from a divan tree."""
+    out, stack = {}, []
+    if not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        m = re.match(r"^([│ ]*)[├╰]─ (.+?)\s{2,}", line)
+        if not m and not re.match(r"^[├╰]─ ", line):
+            continue
+        depth = len(m.group(1)) // 3 if m else 0
+        name = (m.group(2) if m else line[3:].split("│")[0]).strip()
+        stack = stack[:depth] + [name]
+        cols = [c.strip() for c in line.split("│")]
+        if len(cols) < 3 or not cols[2]:
+            continue
+        med = cols[2].split()
+        value = float(med[0]) * UNITS[med[1]]
+        # Keys: ours/<case>/<measure>, dynamic/<measure>/<batch>, candle/<measure>/<dims>.
+        group = stack[0]
+        if group == "ours" and len(stack) == 3:
+            out[(tag, stack[1], stack[2])] = value
+        elif group == "dynamic" and len(stack) == 3:
+            measure = stack[1].replace("seed_", "")
+            out[("dynamic", f"seed_b{stack[2]}", measure)] = value
+        elif group == "candle" and len(stack) == 3:
+            dims = tuple(int(x) for x in re.findall(r"\d+", stack[2]))
+            case = {(10, 20, 5, 1): "seed_b1", (10, 20, 5, 32): "seed_b32", (64, 128, 10, 32): "lstm128_b32"}[dims]
+            out[("candle", case, stack[1].replace("lstm_", ""))] = value
+    return out
+
+
+def parse_peers(path):
+    out = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 5 and parts[0] == "PEER":
+                out[(parts[1], parts[2], parts[3])] = float(parts[4])
+    return out
+
+
+def main(folder):
+    d = Path(folder)
+    results = {}
+    results.update(parse_divan(d / "divan.txt", "ours"))
+    results.update(parse_divan(d / "divan_native.txt", "ours_native"))
+    results.update(parse_peers(d / "torch.txt"))
+    results.update(parse_peers(d / "jax.txt"))
+    peers = ["ours_native", "dynamic", "candle", "torch_eager", "torch_compile", "jax_jit"]
+    peak = None
+    fma = (d / "fma.txt").read_text() if (d / "fma.txt").exists() else ""
+    vals = [float(x) for x in re.findall(r"([\d.]+) GFLOP/s", fma)]
+    if vals:
+        peak = max(vals)
+        print(f"FMA peak (one core, f32): {peak:.1f} GFLOP/s\n")
+    flops = {"lstm128_b32": 2 * 16 * (3 * 4 * 128 * (64 + 128) * 32 + 3 * 10 * 128 * 32)}
+    for case in ["seed_b1", "seed_b32", "lstm128_b32", "gru128_b32"]:
+        rows = []
+        for measure in ["infer_step", "infer_sequence", "train_step"]:
+            ours = results.get(("ours", case, measure))
+            if ours is None:
+                continue
+            per = 1.0 if measure == "infer_step" else T
+            row = [measure, f"{ours / per:.3f}"]
+            for p in peers:
+                v = results.get((p, case, measure))
+                row.append("–" if v is None else f"{v / per:.3f} ({v / ours:.2g}x)")
+            if peak and case in flops and measure == "train_step":
+                row[1] += f" [{flops[case] / (ours * 1e-6) / 1e9 / peak:.0%} of peak]"
+            rows.append(row)
+        if not rows:
+            continue
+        print(f"### {case}\n")
+        print("| measure (us per time step) | ours | " + " | ".join(peers) + " |")
+        print("|---|" + "---:|" * (len(peers) + 1))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+        print()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "target/compare")
