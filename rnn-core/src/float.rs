@@ -39,6 +39,10 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + sealed::Sealed 
     /// `exp` (vectorisable for `f32`, see [`crate::fastmath`]; libm for `f64`).
     fn fast_exp(self) -> Self;
 
+    /// `ln(sum)` for a positive sum accumulated in `f64`, rounded to `Self` (`f32` takes the
+    /// logarithm in `f32`: the sum is at least 1, so this costs at most one rounding of it).
+    fn ln_of_sum(sum: f64) -> Self;
+
     /// [`Float::sigmoid`] of every element, in place.
     #[inline]
     fn sigmoid_in_place(xs: &mut [Self]) {
@@ -62,10 +66,6 @@ pub(crate) mod f64m {
     /// Square root.
     pub(crate) fn sqrt(x: f64) -> f64 {
         ComplexField::sqrt(x)
-    }
-    /// Natural logarithm.
-    pub(crate) fn ln(x: f64) -> f64 {
-        ComplexField::ln(x)
     }
     /// `x^y`.
     pub(crate) fn powf(x: f64, y: f64) -> f64 {
@@ -109,6 +109,10 @@ impl Float for f32 {
         crate::fastmath::sigmoid_slice(xs);
     }
     #[inline]
+    fn ln_of_sum(sum: f64) -> Self {
+        nalgebra::ComplexField::ln(sum as f32)
+    }
+    #[inline]
     fn tanh_in_place(xs: &mut [Self]) {
         crate::fastmath::tanh_slice(xs);
     }
@@ -143,6 +147,10 @@ impl Float for f64 {
     #[inline]
     fn fast_exp(self) -> Self {
         nalgebra::ComplexField::exp(self)
+    }
+    #[inline]
+    fn ln_of_sum(sum: f64) -> Self {
+        nalgebra::ComplexField::ln(sum)
     }
     fn extend_le_bytes(self, out: &mut alloc::vec::Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());

@@ -34,7 +34,7 @@ pub(crate) fn log_softmax_column<S: Float>(x: &[S], y: &mut [S]) {
         .copied()
         .fold(S::min_value().unwrap_or(S::zero()), |a, b| a.max(b));
     let sum: f64 = x.iter().map(|&v| (v - m).fast_exp().to_f64()).sum();
-    let log_sum = S::cast(crate::float::f64m::ln(sum));
+    let log_sum = S::ln_of_sum(sum);
     for (yi, &xi) in y.iter_mut().zip(x) {
         *yi = (xi - m) - log_sum;
     }
