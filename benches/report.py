@@ -21,11 +21,10 @@ def parse_divan(path, tag):
         depth = len(m.group(1)) // 3 if m else 0
         name = (m.group(2) if m else line[3:].split("│")[0]).strip()
         stack = stack[:depth] + [name]
-        cols = [c.strip() for c in line.split("│")]
-        if len(cols) < 3 or not cols[2]:
+        times = re.findall(r"([\d.]+) (ns|µs|ms|s)\b", line)
+        if len(times) < 3:
             continue
-        med = cols[2].split()
-        value = float(med[0]) * UNITS[med[1]]
+        value = float(times[2][0]) * UNITS[times[2][1]]  # fastest, slowest, median, mean
         # Keys: ours/<case>/<measure>, dynamic/<measure>/<batch>, candle/<measure>/<dims>.
         group = stack[0]
         if group == "ours" and len(stack) == 3:

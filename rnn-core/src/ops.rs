@@ -16,9 +16,13 @@
 use crate::Float;
 use nalgebra::{SMatrix, SVector};
 
-/// Columns per micro-tile of the `A B` kernel. Rows per tile (`MR`) are two vector registers'
-/// worth of `f32` (8 with SSE, 16 with AVX), so the `MR x NR` accumulators fit the registers.
-const NR: usize = 4;
+/// Micro-tiles of the `A B` kernel are `MR x NR`: `MR` rows are two vector registers' worth of
+/// `f32` (8 with SSE, 16 with AVX), `NR` columns as many as the register file allows beside them
+/// (4 with SSE's 16 registers of 4 lanes; 6 with AVX2, the classic 16 x 6 FMA tile: 12
+/// accumulators, 2 loads of `A` and one broadcast of `B`).
+const fn nr(mr: usize) -> usize {
+    if mr == 16 { 6 } else { 4 }
+}
 
 /// `acc + a * b`, fused into one rounding (and one instruction) on the FMA path.
 #[inline(always)]
@@ -126,100 +130,104 @@ fn gemm_nn_body<S: Float, const MR: usize, const FUSED: bool>(
     c: &mut [S],
     accumulate: bool,
 ) {
+    if nr(MR) == 6 {
+        nn_tiles::<S, MR, 6, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
+    } else {
+        nn_tiles::<S, MR, 4, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
+    }
+}
+
+/// [`gemm_nn_body`] with `NR` columns per tile (a const parameter: stable Rust cannot compute
+/// `nr(MR)` in a type).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn nn_tiles<S: Float, const MR: usize, const NR: usize, const FUSED: bool>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[S],
+    b: &[S],
+    brs: usize,
+    bcs: usize,
+    c: &mut [S],
+    accumulate: bool,
+) {
     let mut j = 0;
     while j + NR <= n {
         let mut i = 0;
         while i + MR <= m {
-            let mut acc = [[S::zero(); MR]; NR];
-            if accumulate {
-                for (jj, col) in acc.iter_mut().enumerate() {
-                    col.copy_from_slice(&c[(j + jj) * m + i..(j + jj) * m + i + MR]);
-                }
-            }
-            for kk in 0..k {
-                let Some(av) = a[kk * m + i..].first_chunk::<MR>() else {
-                    unreachable!("i + MR <= m")
-                };
-                for (jj, col) in acc.iter_mut().enumerate() {
-                    let bv = b[kk * brs + (j + jj) * bcs];
-                    for (x, &y) in col.iter_mut().zip(av) {
-                        *x = madd::<S, FUSED>(*x, y, bv);
-                    }
-                }
-            }
-            for (jj, col) in acc.iter().enumerate() {
-                c[(j + jj) * m + i..(j + jj) * m + i + MR].copy_from_slice(col);
-            }
+            tile::<S, MR, NR, true, FUSED>(m, k, i, MR, j, a, b, brs, bcs, c, accumulate);
             i += MR;
         }
         if i < m {
-            for jj in j..j + NR {
-                edge_column::<S, FUSED>(
-                    m,
-                    k,
-                    i,
-                    a,
-                    b,
-                    brs,
-                    jj * bcs,
-                    &mut c[jj * m..(jj + 1) * m],
-                    accumulate,
-                );
-            }
+            tile::<S, MR, NR, false, FUSED>(m, k, i, m - i, j, a, b, brs, bcs, c, accumulate);
         }
         j += NR;
     }
-    // Remaining single columns (all of them for batch 1): MR x 1 tiles whose accumulators stay
-    // in registers across `k`.
+    // Remaining single columns (all of them for batch 1).
     for jj in j..n {
-        let col = &mut c[jj * m..(jj + 1) * m];
         let mut i = 0;
         while i + MR <= m {
-            let mut acc = [S::zero(); MR];
-            if accumulate {
-                acc.copy_from_slice(&col[i..i + MR]);
-            }
-            for kk in 0..k {
-                let Some(av) = a[kk * m + i..].first_chunk::<MR>() else {
-                    unreachable!("i + MR <= m")
-                };
-                let bv = b[kk * brs + jj * bcs];
-                for (x, &y) in acc.iter_mut().zip(av) {
-                    *x = madd::<S, FUSED>(*x, y, bv);
-                }
-            }
-            col[i..i + MR].copy_from_slice(&acc);
+            tile::<S, MR, 1, true, FUSED>(m, k, i, MR, jj, a, b, brs, bcs, c, accumulate);
             i += MR;
         }
         if i < m {
-            edge_column::<S, FUSED>(m, k, i, a, b, brs, jj * bcs, col, accumulate);
+            tile::<S, MR, 1, false, FUSED>(m, k, i, m - i, jj, a, b, brs, bcs, c, accumulate);
         }
     }
 }
 
-/// Rows `from..m` of one output column: `c (+)= Σ_kk a[:, kk] b(kk)` as axpys.
+/// One `rows x NT` block of `c` at `(i, j)` with its accumulators in registers across all of
+/// `k`; `FULL` blocks have `rows == MR`. A partial block still computes `MR` lanes: it reads
+/// past its rows into the next column of `a` (discarding those lanes), and only the very end of
+/// `a` goes through a zero-padded copy. So a 10-row output layer runs as vector code too.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn edge_column<S: Float, const FUSED: bool>(
+fn tile<S: Float, const MR: usize, const NT: usize, const FULL: bool, const FUSED: bool>(
     m: usize,
     k: usize,
-    from: usize,
+    i: usize,
+    rows: usize,
+    j: usize,
     a: &[S],
     b: &[S],
     brs: usize,
-    boff: usize,
+    bcs: usize,
     c: &mut [S],
     accumulate: bool,
 ) {
-    let c = &mut c[from..m];
-    if !accumulate {
-        c.fill(S::zero());
-    }
-    for kk in 0..k {
-        let bv = b[boff + kk * brs];
-        for (x, &y) in c.iter_mut().zip(&a[kk * m + from..kk * m + m]) {
-            *x = madd::<S, FUSED>(*x, y, bv);
+    let mut acc = [[S::zero(); MR]; NT];
+    if accumulate {
+        for (jj, col) in acc.iter_mut().enumerate() {
+            let at = (j + jj) * m + i;
+            col[..rows].copy_from_slice(&c[at..at + rows]);
         }
+    }
+    let mut pad = [S::zero(); MR];
+    for kk in 0..k {
+        let start = kk * m + i;
+        let av: &[S; MR] = if FULL {
+            let Some(av) = a[start..].first_chunk::<MR>() else {
+                unreachable!("i + MR <= m")
+            };
+            av
+        } else if let Some(av) = a.get(start..).and_then(<[S]>::first_chunk::<MR>) {
+            av
+        } else {
+            let rest = &a[start..];
+            pad[..rest.len()].copy_from_slice(rest);
+            &pad
+        };
+        for (jj, col) in acc.iter_mut().enumerate() {
+            let bv = b[kk * brs + (j + jj) * bcs];
+            for (x, &y) in col.iter_mut().zip(av) {
+                *x = madd::<S, FUSED>(*x, y, bv);
+            }
+        }
+    }
+    for (jj, col) in acc.iter().enumerate() {
+        let at = (j + jj) * m + i;
+        c[at..at + rows].copy_from_slice(&col[..rows]);
     }
 }
 
