@@ -1,7 +1,7 @@
 //! Whole generated networks: gradients against finite differences, unrolled and looped code
 //! agreeing bit for bit, online stepping, remember/forget, truncated BPTT and misuse errors.
 
-use rnn_core::gradcheck::{STEP, TOLERANCE, nudge_parameter, parameter_vectors, relative_error};
+use rnn_core::gradcheck::{assert_input_gradient, assert_parameter_gradients, parameter_vectors};
 use rnn_core::prelude::*;
 
 network! {
@@ -52,45 +52,12 @@ where
     net.zero_grad_parameters();
     let grads = loss(net.forward(&xs)).1;
     let gx = *net.backward(&xs, &grads);
-    let analytic = parameter_vectors(net, true);
-    let values = parameter_vectors(net, false);
-    let names: Vec<String> = net
-        .parameters()
-        .iter()
-        .map(|p| p.name.to_string())
-        .collect();
-    let mut worst = 0.0f64;
-    for (which, vals) in values.iter().enumerate() {
-        let numeric: Vec<f64> = (0..vals.len())
-            .map(|k| {
-                nudge_parameter(net, which, k, STEP);
-                let up = loss(net.forward(&xs)).0;
-                nudge_parameter(net, which, k, -2.0 * STEP);
-                let down = loss(net.forward(&xs)).0;
-                nudge_parameter(net, which, k, STEP);
-                (up - down) / (2.0 * STEP)
-            })
-            .collect();
-        let err = relative_error(&analytic[which], &numeric);
-        assert!(err <= TOLERANCE, "{}: relative error {err:e}", names[which]);
-        worst = worst.max(err);
-    }
-    for t in 0..T {
-        let mut numeric = Vec::new();
-        for k in 0..I * B {
-            let x0 = xs[t][k];
-            xs[t][k] = x0 + STEP;
-            let up = loss(net.forward(&xs)).0;
-            xs[t][k] = x0 - STEP;
-            let down = loss(net.forward(&xs)).0;
-            xs[t][k] = x0;
-            numeric.push((up - down) / (2.0 * STEP));
-        }
-        let err = relative_error(gx[t].as_slice(), &numeric);
-        assert!(
-            err <= TOLERANCE,
-            "input at step {t}: relative error {err:e}"
-        );
+    let mut worst = assert_parameter_gradients(net, |net| loss(net.forward(&xs)).0);
+    for (t, g) in gx.iter().enumerate() {
+        let err = assert_input_gradient(&mut xs, t, g, |xs| {
+            let xs: &[SMatrix<f64, I, B>; T] = xs.try_into().expect("T steps");
+            loss(net.forward(xs)).0
+        });
         worst = worst.max(err);
     }
     worst

@@ -6,7 +6,7 @@
 //! `max_k |analytic_k - numeric_k| / max(max_k |analytic_k|, max_k |numeric_k|)`.
 
 use crate::float::ZeroInit;
-use crate::{Layer, Parameterized, Rng};
+use crate::{Float, Layer, Parameterized, Rng};
 use alloc::vec::Vec;
 use nalgebra::SMatrix;
 
@@ -67,38 +67,162 @@ pub fn random_matrix<const R: usize, const C: usize>(rng: &mut Rng) -> SMatrix<f
     SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0))
 }
 
-/// Runs `layer` over `xs` from a zero state and returns `Σ_t Σ r_t ⊙ y_t` together with the
-/// per-step outputs, states and caches.
-#[allow(clippy::type_complexity)]
-fn run_sequence<L, const I: usize, const O: usize, const B: usize>(
+/// What a forward pass over a sequence leaves for its backward: outputs, the states before and
+/// after every step (`states[t]` before step `t`), and the caches.
+pub struct Trace<S: Float, L: Layer<S, I, O, B>, const I: usize, const O: usize, const B: usize> {
+    /// Output of every step.
+    pub ys: Vec<SMatrix<S, O, B>>,
+    /// `states[t]` is the state before step `t`; one more than steps.
+    pub states: Vec<L::State>,
+    /// Cache of every step.
+    pub caches: Vec<L::Cache>,
+}
+
+/// Runs `layer` over `xs` from a zero state (a reference sequencer, allocating as it goes; the
+/// generated networks use the allocation-free `Sequencer`).
+pub fn forward_sequence<S, L, const I: usize, const O: usize, const B: usize>(
+    layer: &mut L,
+    xs: &[SMatrix<S, I, B>],
+    training: bool,
+) -> Trace<S, L, I, O, B>
+where
+    S: Float,
+    L: Layer<S, I, O, B>,
+{
+    let mut trace = Trace {
+        ys: Vec::new(),
+        states: alloc::vec![L::State::zero_init()],
+        caches: Vec::new(),
+    };
+    for (t, x) in xs.iter().enumerate() {
+        let (mut next, mut cache, mut y) = (
+            L::State::zero_init(),
+            L::Cache::zero_init(),
+            SMatrix::zeros(),
+        );
+        layer.forward_step(x, &trace.states[t], &mut next, &mut cache, &mut y, training);
+        trace.states.push(next);
+        trace.caches.push(cache);
+        trace.ys.push(y);
+    }
+    trace
+}
+
+/// Back-propagates output gradients `gys` through the sequence of `trace` (zero gradient into
+/// the last state), accumulating parameter gradients; returns the input gradients.
+pub fn backward_sequence<S, L, const I: usize, const O: usize, const B: usize>(
+    layer: &mut L,
+    xs: &[SMatrix<S, I, B>],
+    trace: &Trace<S, L, I, O, B>,
+    gys: &[SMatrix<S, O, B>],
+) -> Vec<SMatrix<S, I, B>>
+where
+    S: Float,
+    L: Layer<S, I, O, B>,
+{
+    let mut gxs = alloc::vec![SMatrix::<S, I, B>::zeros(); xs.len()];
+    let mut g_state = L::State::zero_init();
+    for t in (0..xs.len()).rev() {
+        let mut g_prev = L::State::zero_init();
+        let (states, y) = (&trace.states, &trace.ys[t]);
+        let (prev, next, cache) = (&states[t], &states[t + 1], &trace.caches[t]);
+        layer.backward_step(
+            &xs[t],
+            y,
+            prev,
+            next,
+            cache,
+            &gys[t],
+            &g_state,
+            &mut g_prev,
+            &mut gxs[t],
+        );
+        g_state = g_prev;
+    }
+    gxs
+}
+
+/// `Σ_t Σ r_t ⊙ y_t` over a forward pass from a zero state, in evaluation mode.
+fn projected_loss<L, const I: usize, const O: usize, const B: usize>(
     layer: &mut L,
     xs: &[SMatrix<f64, I, B>],
     rs: &[SMatrix<f64, O, B>],
-) -> (f64, Vec<SMatrix<f64, O, B>>, Vec<L::State>, Vec<L::Cache>)
+) -> f64
 where
     L: Layer<f64, I, O, B>,
 {
-    let mut states = Vec::with_capacity(xs.len() + 1);
-    states.push(L::State::zero_init());
-    let mut caches = Vec::with_capacity(xs.len());
-    let mut ys = Vec::with_capacity(xs.len());
-    let mut loss = 0.0;
-    for (t, x) in xs.iter().enumerate() {
-        let mut next = L::State::zero_init();
-        let mut cache = L::Cache::zero_init();
-        let mut y = SMatrix::zeros();
-        layer.forward_step(x, &states[t], &mut next, &mut cache, &mut y, false);
-        loss += y.dot(&rs[t]);
-        states.push(next);
-        caches.push(cache);
-        ys.push(y);
+    forward_sequence(layer, xs, false)
+        .ys
+        .iter()
+        .zip(rs)
+        .map(|(y, r)| y.dot(r))
+        .sum()
+}
+
+/// Compares the gradients `p` holds (computed by the caller for `loss`) with central
+/// differences of `loss`, tensor by tensor. Returns the largest relative error; panics with the
+/// tensor's name if one exceeds [`TOLERANCE`].
+pub fn assert_parameter_gradients<P: Parameterized<f64> + ?Sized>(
+    p: &mut P,
+    mut loss: impl FnMut(&mut P) -> f64,
+) -> f64 {
+    let analytic = parameter_vectors(p, true);
+    let mut names = Vec::new();
+    p.visit_parameters(&mut |q| names.push(q.name));
+    let mut worst = 0.0f64;
+    for (which, grad) in analytic.iter().enumerate() {
+        let numeric: Vec<f64> = (0..grad.len())
+            .map(|k| {
+                nudge_parameter(p, which, k, STEP);
+                let up = loss(p);
+                nudge_parameter(p, which, k, -2.0 * STEP);
+                let down = loss(p);
+                nudge_parameter(p, which, k, STEP);
+                (up - down) / (2.0 * STEP)
+            })
+            .collect();
+        let err = relative_error(grad, &numeric);
+        assert!(
+            err <= TOLERANCE,
+            "parameter {}: relative error {err:e}",
+            names[which]
+        );
+        worst = worst.max(err);
     }
-    (loss, ys, states, caches)
+    worst
+}
+
+/// Compares `analytic`, the gradient of `loss` with respect to the inputs of step `t`, with
+/// central differences. Returns the relative error; panics if it exceeds [`TOLERANCE`].
+pub fn assert_input_gradient<const R: usize, const C: usize>(
+    xs: &mut [SMatrix<f64, R, C>],
+    t: usize,
+    analytic: &SMatrix<f64, R, C>,
+    mut loss: impl FnMut(&[SMatrix<f64, R, C>]) -> f64,
+) -> f64 {
+    let numeric: Vec<f64> = (0..R * C)
+        .map(|k| {
+            let x0 = xs[t][k];
+            xs[t][k] = x0 + STEP;
+            let up = loss(xs);
+            xs[t][k] = x0 - STEP;
+            let down = loss(xs);
+            xs[t][k] = x0;
+            (up - down) / (2.0 * STEP)
+        })
+        .collect();
+    let err = relative_error(analytic.as_slice(), &numeric);
+    assert!(
+        err <= TOLERANCE,
+        "input at step {t}: relative error {err:e}"
+    );
+    err
 }
 
 /// Checks every parameter gradient and every input gradient of `layer` against central
 /// differences, through a sequence of `steps` steps from a zero state (so that for recurrent
-/// cells the gradient flows through the state), in evaluation mode.
+/// cells the gradient flows through the state), in evaluation mode, for the loss
+/// `Σ_t Σ r_t ⊙ y_t` with random `r_t`.
 ///
 /// Returns the largest relative error found. Panics with the offending tensor's name if any
 /// error exceeds [`TOLERANCE`].
@@ -114,68 +238,12 @@ where
     let mut xs: Vec<SMatrix<f64, I, B>> = (0..steps).map(|_| random_matrix(&mut rng)).collect();
     let rs: Vec<SMatrix<f64, O, B>> = (0..steps).map(|_| random_matrix(&mut rng)).collect();
 
-    // Analytic gradients.
     layer.zero_grad();
-    let (_, ys, states, caches) = run_sequence(layer, &xs, &rs);
-    let mut g_state = L::State::zero_init();
-    let mut gxs = alloc::vec![SMatrix::<f64, I, B>::zeros(); steps];
-    for t in (0..steps).rev() {
-        let mut g_prev = L::State::zero_init();
-        layer.backward_step(
-            &xs[t],
-            &ys[t],
-            &states[t],
-            &states[t + 1],
-            &caches[t],
-            &rs[t],
-            &g_state,
-            &mut g_prev,
-            &mut gxs[t],
-        );
-        g_state = g_prev;
-    }
-    let analytic = parameter_vectors(layer, true);
-
-    let mut names = Vec::new();
-    layer.visit_parameters(&mut |p| names.push(p.name));
-    let values = parameter_vectors(layer, false);
-    let mut worst = 0.0f64;
-    for (which, vals) in values.iter().enumerate() {
-        let numeric: Vec<f64> = (0..vals.len())
-            .map(|k| {
-                nudge_parameter(layer, which, k, STEP);
-                let up = run_sequence(layer, &xs, &rs).0;
-                nudge_parameter(layer, which, k, -2.0 * STEP);
-                let down = run_sequence(layer, &xs, &rs).0;
-                nudge_parameter(layer, which, k, STEP);
-                (up - down) / (2.0 * STEP)
-            })
-            .collect();
-        let err = relative_error(&analytic[which], &numeric);
-        assert!(
-            err <= TOLERANCE,
-            "parameter {}: relative error {err:e}",
-            names[which]
-        );
-        worst = worst.max(err);
-    }
-
-    for t in 0..steps {
-        let mut numeric = Vec::with_capacity(I * B);
-        for k in 0..I * B {
-            let x0 = xs[t][k];
-            xs[t][k] = x0 + STEP;
-            let up = run_sequence(layer, &xs, &rs).0;
-            xs[t][k] = x0 - STEP;
-            let down = run_sequence(layer, &xs, &rs).0;
-            xs[t][k] = x0;
-            numeric.push((up - down) / (2.0 * STEP));
-        }
-        let err = relative_error(gxs[t].as_slice(), &numeric);
-        assert!(
-            err <= TOLERANCE,
-            "input at step {t}: relative error {err:e}"
-        );
+    let trace = forward_sequence(layer, &xs, false);
+    let gxs = backward_sequence(layer, &xs, &trace, &rs);
+    let mut worst = assert_parameter_gradients(layer, |l| projected_loss(l, &xs, &rs));
+    for (t, gx) in gxs.iter().enumerate() {
+        let err = assert_input_gradient(&mut xs, t, gx, |xs| projected_loss(layer, xs, &rs));
         worst = worst.max(err);
     }
     worst

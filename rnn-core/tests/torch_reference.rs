@@ -3,10 +3,11 @@
 
 use nalgebra::SMatrix;
 use rnn_core::criterion::{Class, ClassNll, Criterion};
+use rnn_core::gradcheck::{backward_sequence, forward_sequence};
 use rnn_core::layers::{Gru, Linear, LogSoftMax, Lstm, Rnn};
 use rnn_core::optim::{Adam, Optimizer, Sgd};
 use rnn_core::param::Param;
-use rnn_core::{Float, Layer, ParamMut, ParamRef, Parameterized, Rng, ZeroInit};
+use rnn_core::{Float, Layer, ParamMut, ParamRef, Parameterized, Rng};
 use std::collections::HashMap;
 
 struct Fixture(HashMap<String, (Vec<usize>, Vec<f64>)>);
@@ -101,35 +102,12 @@ where
     load_params(&mut layer, fx, name);
     let xs: [SMatrix<S, I, 2>; T] = steps(fx.get(&format!("{name}.x")));
     let rs: [SMatrix<S, H, 2>; T] = steps(fx.get(&format!("{name}.r")));
-    let mut states: Vec<L::State> = vec![L::State::zero_init()];
-    let mut caches: Vec<L::Cache> = Vec::new();
-    let mut ys = [SMatrix::<S, H, 2>::zeros(); T];
-    for t in 0..T {
-        let (mut next, mut cache) = (L::State::zero_init(), L::Cache::zero_init());
-        layer.forward_step(&xs[t], &states[t], &mut next, &mut cache, &mut ys[t], true);
-        states.push(next);
-        caches.push(cache);
-    }
-    let mut gxs = [SMatrix::<S, I, 2>::zeros(); T];
-    let mut g_state = L::State::zero_init();
-    for t in (0..T).rev() {
-        let mut g_prev = L::State::zero_init();
-        layer.backward_step(
-            &xs[t],
-            &ys[t],
-            &states[t],
-            &states[t + 1],
-            &caches[t],
-            &rs[t],
-            &g_state,
-            &mut g_prev,
-            &mut gxs[t],
-        );
-        g_state = g_prev;
-    }
+    let trace = forward_sequence(&mut layer, &xs, true);
+    let gxs = backward_sequence(&mut layer, &xs, &trace, &rs);
+    let ys = &trace.ys;
     assert_close(
         &format!("{name}.y"),
-        flatten(&ys),
+        flatten(ys),
         fx.get(&format!("{name}.y")),
     );
     assert_close(
