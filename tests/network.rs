@@ -207,6 +207,53 @@ fn remember_modes_and_mode_switches_forget() {
 }
 
 #[test]
+fn a_set_initial_state_is_where_forget_starts_and_its_gradient_is_reported() {
+    let xs = inputs::<2, 1, 8>(12);
+    let (first, second): ([SMatrix<f64, 2, 1>; 4], [SMatrix<f64, 2, 1>; 4]) =
+        (xs[..4].try_into().unwrap(), xs[4..].try_into().unwrap());
+    // An "encoder" runs the first half; a fresh "decoder" starts from its final state.
+    let mut encoder = Small::new(3);
+    encoder.forward(&first);
+    let handed_over = encoder.state().clone();
+    let mut decoder = Small::new(3);
+    decoder.set_initial_state(handed_over.clone());
+    decoder.forget();
+    let ys = *decoder.forward(&second);
+    // The same as one network over all eight steps.
+    let mut long = Small8::new(3);
+    assert_eq!(ys[..], long.forward(&xs)[4..]);
+    // Every forward without remember starts from the set state again.
+    assert_eq!(*decoder.forward(&second), ys);
+    // The gradient into the initial state matches finite differences of the loss in it.
+    let gys = inputs::<2, 1, 4>(13);
+    decoder.backward(&second, &gys);
+    let analytic = decoder.grad_initial_state().0.h;
+    let loss = |h0: SMatrix<f64, 3, 1>| {
+        let mut d = Small::new(3);
+        let mut state = handed_over.clone();
+        state.0.h = h0;
+        d.set_initial_state(state);
+        d.forget();
+        d.forward(&second)
+            .iter()
+            .zip(&gys)
+            .map(|(y, g)| y.dot(g))
+            .sum::<f64>()
+    };
+    for k in 0..3 {
+        let (mut up, mut down) = (handed_over.0.h, handed_over.0.h);
+        up[k] += 1e-6;
+        down[k] -= 1e-6;
+        let numeric = (loss(up) - loss(down)) / 2e-6;
+        assert!(
+            (numeric - analytic[k]).abs() < 1e-7 * numeric.abs().max(1.0),
+            "{numeric} vs {}",
+            analytic[k]
+        );
+    }
+}
+
+#[test]
 fn max_bptt_steps_limits_how_far_back_gradients_flow() {
     let xs = inputs::<2, 1, 4>(7);
     let gys = inputs::<2, 1, 4>(8);

@@ -83,6 +83,10 @@ pub trait Network: Parameterized<Self::Scalar> {
     type Inputs;
     /// A sequence of outputs, `[Output; SEQ_LEN]`.
     type Outputs;
+    /// The recurrent state of the whole network: nested pairs following the `Sequential`
+    /// (`(first layer's state, (second's, (...)))`, `()` for feed-forward layers), e.g.
+    /// `(LstmState<f32, 20, 1>, ((), ()))` for `Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ]`.
+    type State;
     /// Steps per sequence.
     const SEQ_LEN: usize;
     /// Samples per batch (columns).
@@ -140,8 +144,22 @@ pub trait Network: Parameterized<Self::Scalar> {
         self.update(lr);
     }
 
-    /// (Torch: `forget`) The next step starts from the initial state (zeros).
+    /// (Torch: `forget`) The next step starts from the initial state (zeros unless set with
+    /// [`Network::set_initial_state`]).
     fn forget(&mut self);
+
+    /// The state after the most recent step (the initial state right after `forget`). With
+    /// [`Network::set_initial_state`] of another network, this couples an encoder to a decoder.
+    fn state(&self) -> &Self::State;
+
+    /// (Torch: `userPrevOutput`/`userPrevCell`) The state that `forget` (and every `forward`
+    /// that does not remember) starts from. Takes effect at the next forget; call `forget()`
+    /// to apply it now.
+    fn set_initial_state(&mut self, state: Self::State);
+
+    /// (Torch: `getGradHiddenState(0)`) The gradient with respect to the state before the
+    /// earliest step of the last backward pass: the gradient to hand back to an encoder.
+    fn grad_initial_state(&self) -> &Self::State;
 
     /// (Torch: `remember`) Keep the state across `forward` calls in the given modes; gradients stop at
     /// the call boundary (truncated BPTT). The default is [`Remember::Neither`].
@@ -199,6 +217,8 @@ where
     step_grad_input: SMatrix<S, I, B>,
     g_state: L::State,
     g_prev: L::State,
+    /// What `forget` starts from.
+    initial: L::State,
     /// Steps forwarded since the last forget.
     pos: u64,
     /// `pos` at the start of the last whole-sequence `forward`, if that was the last forward.
@@ -264,6 +284,7 @@ where
             step_grad_input: SMatrix::zeros(),
             g_state: L::State::zero_init(),
             g_prev: L::State::zero_init(),
+            initial: L::State::zero_init(),
             pos: 0,
             call_start: None,
             cursor: 0,
@@ -281,17 +302,6 @@ where
     /// The wrapped layer, mutably (e.g. to set weights).
     pub fn layer_mut(&mut self) -> &mut L {
         &mut self.layer
-    }
-
-    /// The state after the most recent step (the initial state after `forget`).
-    pub fn state(&self) -> &L::State {
-        &self.states[(self.pos % (T as u64 + 1)) as usize]
-    }
-
-    /// The gradient with respect to the state before the earliest step of the last backward
-    /// (Torch's `getGradHiddenState(0)`), e.g. to hand on to an encoder.
-    pub fn grad_initial_state(&self) -> &L::State {
-        &self.g_state
     }
 
     /// Forgets unless remembering in the current mode, and starts a whole-sequence forward.
@@ -434,7 +444,7 @@ where
         self.pos = 0;
         self.call_start = None;
         self.cursor = 0;
-        self.states[0] = L::State::zero_init();
+        self.states[0].clone_from(&self.initial);
     }
 }
 
@@ -463,6 +473,7 @@ where
     type Output = SMatrix<S, O, B>;
     type Inputs = [SMatrix<S, I, B>; T];
     type Outputs = [SMatrix<S, O, B>; T];
+    type State = L::State;
     const SEQ_LEN: usize = T;
     const BATCH: usize = B;
     const INPUT: usize = I;
@@ -546,6 +557,18 @@ where
 
     fn forget(&mut self) {
         self.forget_state();
+    }
+
+    fn state(&self) -> &L::State {
+        &self.states[(self.pos % (T as u64 + 1)) as usize]
+    }
+
+    fn set_initial_state(&mut self, state: L::State) {
+        self.initial = state;
+    }
+
+    fn grad_initial_state(&self) -> &L::State {
+        &self.g_state
     }
 
     fn remember(&mut self, mode: Remember) {

@@ -11,10 +11,10 @@ pub use nalgebra::SMatrix;
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __impl_network {
-    ($name:ident, $s:ty, $i:literal, $o:literal, $b:literal, $t:literal, loop) => {
+    ($name:ident, $s:ty, $layer:ty, $i:literal, $o:literal, $b:literal, $t:literal, loop) => {
         $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
         impl $crate::__private::Network for $name {
-            $crate::__impl_network!(@types $s, $i, $o, $b, $t);
+            $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t);
             fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs {
                 $crate::__private::Network::forward(&mut self.inner, inputs)
             }
@@ -28,10 +28,10 @@ macro_rules! __impl_network {
             $crate::__impl_network!(@methods);
         }
     };
-    ($name:ident, $s:ty, $i:literal, $o:literal, $b:literal, $t:literal, unroll [$($k:literal)*]) => {
+    ($name:ident, $s:ty, $layer:ty, $i:literal, $o:literal, $b:literal, $t:literal, unroll [$($k:literal)*]) => {
         $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
         impl $crate::__private::Network for $name {
-            $crate::__impl_network!(@types $s, $i, $o, $b, $t);
+            $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t);
             fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs {
                 self.inner.forward_begin();
                 $( self.inner.forward_at($k, &inputs[$k]); )*
@@ -55,7 +55,8 @@ macro_rules! __impl_network {
     (@reverse $self:ident, $range:ident, $g:ident, [] [$($rev:literal)*]) => {
         $( $self.inner.backward_at($rev, $range, &$g[$rev]); )*
     };
-    (@types $s:ty, $i:literal, $o:literal, $b:literal, $t:literal) => {
+    (@types $s:ty, $layer:ty, $i:literal, $o:literal, $b:literal, $t:literal) => {
+        type State = <$crate::__private::Sequencer<$s, $layer, $i, $o, $b, $t> as $crate::__private::Network>::State;
         type Scalar = $s;
         type Input = $crate::__private::SMatrix<$s, $i, $b>;
         type Output = $crate::__private::SMatrix<$s, $o, $b>;
@@ -88,6 +89,15 @@ macro_rules! __impl_network {
         }
         fn forget(&mut self) {
             $crate::__private::Network::forget(&mut self.inner)
+        }
+        fn state(&self) -> &Self::State {
+            $crate::__private::Network::state(&self.inner)
+        }
+        fn set_initial_state(&mut self, state: Self::State) {
+            $crate::__private::Network::set_initial_state(&mut self.inner, state)
+        }
+        fn grad_initial_state(&self) -> &Self::State {
+            $crate::__private::Network::grad_initial_state(&self.inner)
         }
         fn remember(&mut self, mode: $crate::__private::Remember) {
             $crate::__private::Network::remember(&mut self.inner, mode)

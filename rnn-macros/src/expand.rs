@@ -208,7 +208,7 @@ fn network(net: Network) -> TokenStream {
             }
         }
 
-        ::rnn_core::__impl_network!(#name, #scalar, #i, #o, #bt, #t, #mode);
+        ::rnn_core::__impl_network!(#name, #scalar, #layer_ty, #i, #o, #bt, #t, #mode);
 
         const _: () = {
             #(#checks)*
