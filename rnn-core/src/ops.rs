@@ -130,7 +130,10 @@ fn gemm_nn_body<S: Float, const MR: usize, const FUSED: bool>(
     c: &mut [S],
     accumulate: bool,
 ) {
-    if nr(MR) == 6 {
+    if nr(MR) == 6 && m <= 8 {
+        // Short outputs (a 5-class output layer) in half-height tiles: no lanes wasted.
+        nn_tiles::<S, 8, 6, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
+    } else if nr(MR) == 6 {
         nn_tiles::<S, MR, 6, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
     } else {
         nn_tiles::<S, MR, 4, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
