@@ -23,8 +23,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import argparse  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cpu_model, note, time_call, why  # noqa: E402
 import time  # noqa: E402
 
 import jax  # noqa: E402
@@ -71,61 +73,16 @@ def parse_args():
     return a
 
 
-def time_call(fn, samples, min_sample_s, warmup_calls):
-    """Median per-call time of fn() in microseconds.
-
-    fn must wait for its own result (block_until_ready). Each sample times a batch of n
-    back-to-back calls, n chosen so that one sample lasts at least min_sample_s.
-    """
-    for _ in range(warmup_calls):
-        fn()
-    n = 1
-    while True:  # calibrate n (these calls also warm up)
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_sample_s:
-            break
-        n = max(n + 1, int(n * min(10.0, 1.2 * min_sample_s / max(dt, 1e-9))))
-    per_call = []
-    for _ in range(samples):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        per_call.append((time.perf_counter() - t0) / n)
-    return statistics.median(per_call) * 1e6
-
-
 def report(case, measure, us):
     print(f"PEER {PEER} {case} {measure} {us:.3f}", flush=True)
 
-
-def note(msg):
-    print(f"# {msg}", flush=True)
-
-
-def why(e):
-    msg = str(e).strip().splitlines()
-    first = msg[0] if msg else ""
-    return f"{type(e).__name__}: {first[:300]}"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # --------------------------------------------------------------------------- networks
 # Weights use PyTorch's layout and initialisation (uniform(-1/sqrt(H), 1/sqrt(H))):
 # w_ih (G*H, I), w_hh (G*H, H), b_ih, b_hh (G*H,), fc_w (O, H), fc_b (O,),
 # with gate order i, f, g, o (LSTM, G = 4) or r, z, n (GRU, G = 3).
+
 
 def init_params(kind, ni, nh, no, seed=0):
     rng = np.random.RandomState(seed)

@@ -19,8 +19,10 @@ import contextlib
 import copy
 import os
 import platform
-import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cpu_model, note, time_call, why  # noqa: E402
 import time
 import warnings
 
@@ -78,49 +80,8 @@ def parse_args():
     return a
 
 
-def time_call(fn, samples, min_sample_s, warmup_calls):
-    """Median per-call time of fn() in microseconds.
-
-    Each sample times a batch of n back-to-back calls, n chosen so that one sample lasts
-    at least min_sample_s; the per-call time of a sample is its time / n.
-    """
-    for _ in range(warmup_calls):
-        fn()
-    n = 1
-    while True:  # calibrate n (these calls also warm up)
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_sample_s:
-            break
-        n = max(n + 1, int(n * min(10.0, 1.2 * min_sample_s / max(dt, 1e-9))))
-    per_call = []
-    for _ in range(samples):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        per_call.append((time.perf_counter() - t0) / n)
-    return statistics.median(per_call) * 1e6
-
-
 def report(peer, case, measure, us):
     print(f"PEER {peer} {case} {measure} {us:.3f}", flush=True)
-
-
-def note(msg):
-    print(f"# {msg}", flush=True)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # --------------------------------------------------------------------------- networks
@@ -285,12 +246,6 @@ def run_case(case, args):
         d = (seq_outputs["torch_eager"] - seq_outputs["torch_compile"]).abs().max().item()
         if d > SANITY_TOL:
             note(f"WARNING {case}: infer_sequence outputs differ eager/compile by {d:.2e}")
-
-
-def why(e):
-    msg = str(e).strip().splitlines()
-    first = msg[0] if msg else ""
-    return f"{type(e).__name__}: {first[:300]}"
 
 
 def fail(peer, case, measure, e):

@@ -1,0 +1,51 @@
+"""Timing and reporting helpers shared by torch_bench.py and jax_bench.py (no framework
+imports here, so each script can set its environment before importing its framework)."""
+import platform
+import statistics
+import time
+
+def time_call(fn, samples, min_sample_s, warmup_calls):
+    """Median per-call time of fn() in microseconds.
+
+    fn must wait for its own result (block_until_ready). Each sample times a batch of n
+    back-to-back calls, n chosen so that one sample lasts at least min_sample_s.
+    """
+    for _ in range(warmup_calls):
+        fn()
+    n = 1
+    while True:  # calibrate n (these calls also warm up)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= min_sample_s:
+            break
+        n = max(n + 1, int(n * min(10.0, 1.2 * min_sample_s / max(dt, 1e-9))))
+    per_call = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        per_call.append((time.perf_counter() - t0) / n)
+    return statistics.median(per_call) * 1e6
+
+
+def note(msg):
+    print(f"# {msg}", flush=True)
+
+
+def why(e):
+    msg = str(e).strip().splitlines()
+    first = msg[0] if msg else ""
+    return f"{type(e).__name__}: {first[:300]}"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
