@@ -1,5 +1,6 @@
 """Timing and reporting helpers shared by torch_bench.py and jax_bench.py (no framework
 imports here, so each script can set its environment before importing its framework)."""
+import argparse
 import platform
 import statistics
 import time
@@ -49,3 +50,32 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def parse_args(doc, cases, extra=None):
+    """The options both scripts take (`--quick`, `--cases`, `--samples`, `--min-sample-ms`,
+    `--pin`); `extra(parser)` may add more before parsing and returns a check to run after."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: few, short samples (numbers are not meaningful)")
+    p.add_argument("--cases", default=",".join(cases),
+                   help="comma-separated networks (default: all): " + ", ".join(cases))
+    p.add_argument("--samples", type=int, default=None,
+                   help="samples per measurement (default 51; 5 with --quick)")
+    p.add_argument("--min-sample-ms", type=float, default=None,
+                   help="minimum duration of one sample in ms (default 2; 0.5 with --quick)")
+    p.add_argument("--pin", type=int, default=None, metavar="CPU",
+                   help="pin the process to this CPU with sched_setaffinity")
+    check = extra(p) if extra else None
+    a = p.parse_args()
+    a.cases = [c.strip() for c in a.cases.split(",") if c.strip()]
+    for c in a.cases:
+        if c not in cases:
+            p.error(f"unknown case {c!r}; known: {', '.join(cases)}")
+    if check:
+        check(p, a)
+    if a.samples is None:
+        a.samples = 5 if a.quick else 51
+    if a.min_sample_ms is None:
+        a.min_sample_ms = 0.5 if a.quick else 2.0
+    return a

@@ -20,13 +20,13 @@ _THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads
 os.environ["XLA_FLAGS"] = (_THREAD_FLAGS + " " + os.environ.get("XLA_FLAGS", "")).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import argparse  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import cpu_model, note, time_call, why  # noqa: E402
+from common import parse_args as common_parse_args  # noqa: E402
 import time  # noqa: E402
 
 import jax  # noqa: E402
@@ -50,27 +50,7 @@ PEER = "jax_jit"
 # --------------------------------------------------------------------------- harness
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="smoke test: few, short samples (numbers are not meaningful)")
-    p.add_argument("--cases", default=",".join(CASES),
-                   help="comma-separated networks (default: all): " + ", ".join(CASES))
-    p.add_argument("--samples", type=int, default=None,
-                   help="samples per measurement (default 51; 5 with --quick)")
-    p.add_argument("--min-sample-ms", type=float, default=None,
-                   help="minimum duration of one sample in ms (default 2; 0.5 with --quick)")
-    p.add_argument("--pin", type=int, default=None, metavar="CPU",
-                   help="pin the process to this CPU with sched_setaffinity")
-    a = p.parse_args()
-    a.cases = [c.strip() for c in a.cases.split(",") if c.strip()]
-    for c in a.cases:
-        if c not in CASES:
-            p.error(f"unknown case {c!r}; known: {', '.join(CASES)}")
-    if a.samples is None:
-        a.samples = 5 if a.quick else 51
-    if a.min_sample_ms is None:
-        a.min_sample_ms = 0.5 if a.quick else 2.0
-    return a
+    return common_parse_args(__doc__, CASES)
 
 
 def report(case, measure, us):

@@ -14,7 +14,6 @@ Usage: python torch_bench.py [--quick] [--cases seed_b1,seed_b32,lstm128_b32,gru
                              [--min-sample-ms MS] [--pin CPU]
 """
 
-import argparse
 import contextlib
 import copy
 import os
@@ -23,6 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import cpu_model, note, time_call, why  # noqa: E402
+from common import parse_args as common_parse_args  # noqa: E402
 import time
 import warnings
 
@@ -51,33 +51,17 @@ SANITY_TOL = 1e-4
 # --------------------------------------------------------------------------- harness
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="smoke test: few, short samples (numbers are not meaningful)")
-    p.add_argument("--cases", default=",".join(CASES),
-                   help="comma-separated networks (default: all): " + ", ".join(CASES))
-    p.add_argument("--variants", default=",".join(VARIANTS),
-                   help="comma-separated peers (default: all): " + ", ".join(VARIANTS))
-    p.add_argument("--samples", type=int, default=None,
-                   help="samples per measurement (default 51; 5 with --quick)")
-    p.add_argument("--min-sample-ms", type=float, default=None,
-                   help="minimum duration of one sample in ms (default 2; 0.5 with --quick)")
-    p.add_argument("--pin", type=int, default=None, metavar="CPU",
-                   help="pin the process to this CPU with sched_setaffinity")
-    a = p.parse_args()
-    a.cases = [c.strip() for c in a.cases.split(",") if c.strip()]
-    a.variants = [v.strip() for v in a.variants.split(",") if v.strip()]
-    for c in a.cases:
-        if c not in CASES:
-            p.error(f"unknown case {c!r}; known: {', '.join(CASES)}")
-    for v in a.variants:
-        if v not in VARIANTS:
-            p.error(f"unknown variant {v!r}; known: {', '.join(VARIANTS)}")
-    if a.samples is None:
-        a.samples = 5 if a.quick else 51
-    if a.min_sample_ms is None:
-        a.min_sample_ms = 0.5 if a.quick else 2.0
-    return a
+    def variants(p):
+        p.add_argument("--variants", default=",".join(VARIANTS),
+                       help="comma-separated peers (default: all): " + ", ".join(VARIANTS))
+
+        def check(p, a):
+            a.variants = [v.strip() for v in a.variants.split(",") if v.strip()]
+            for v in a.variants:
+                if v not in VARIANTS:
+                    p.error(f"unknown variant {v!r}; known: {', '.join(VARIANTS)}")
+        return check
+    return common_parse_args(__doc__, CASES, variants)
 
 
 def report(peer, case, measure, us):
