@@ -132,19 +132,21 @@ fn gemm_nn_body<S: Float, const MR: usize, const FUSED: bool>(
 ) {
     if nr(MR) == 6 && m <= 8 {
         // Short outputs (a 5-class output layer) in half-height tiles: no lanes wasted.
-        nn_tiles::<S, 8, 6, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
+        nn_tiles::<S, 8, 6, 32, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
     } else if nr(MR) == 6 {
-        nn_tiles::<S, MR, 6, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
+        nn_tiles::<S, MR, 6, 64, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
     } else {
-        nn_tiles::<S, MR, 4, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
+        nn_tiles::<S, MR, 4, 32, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
     }
 }
 
 /// [`gemm_nn_body`] with `NR` columns per tile (a const parameter: stable Rust cannot compute
-/// `nr(MR)` in a type).
+/// `nr(MR)` in a type). Single columns (batch 1) use `TALL = 4 MR` rows per tile instead: a
+/// column tile has one accumulator chain per vector of rows, so taller tiles give the FMA units
+/// independent chains instead of waiting on one (8 chains instead of 2).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn nn_tiles<S: Float, const MR: usize, const NR: usize, const FUSED: bool>(
+fn nn_tiles<S: Float, const MR: usize, const NR: usize, const TALL: usize, const FUSED: bool>(
     m: usize,
     k: usize,
     n: usize,
@@ -170,6 +172,10 @@ fn nn_tiles<S: Float, const MR: usize, const NR: usize, const FUSED: bool>(
     // Remaining single columns (all of them for batch 1).
     for jj in j..n {
         let mut i = 0;
+        while i + TALL <= m {
+            tile::<S, TALL, 1, true, FUSED>(m, k, i, TALL, jj, a, b, brs, bcs, c, accumulate);
+            i += TALL;
+        }
         while i + MR <= m {
             tile::<S, MR, 1, true, FUSED>(m, k, i, MR, jj, a, b, brs, bcs, c, accumulate);
             i += MR;
@@ -517,5 +523,6 @@ mod tests {
         check::<17, 9, 2>();
         check::<35, 21, 7>();
         check::<5, 20, 3>();
+        check::<75, 9, 1>(); // a tall single-column tile, a full tile and a partial one
     }
 }
