@@ -16,9 +16,9 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
 {
     /// The recurrent state carried between steps (`()` for feed-forward layers). Its gradient has
     /// the same type.
-    type State: Clone + ZeroInit;
+    type State: Clone + ZeroInit + 'static;
     /// What one step keeps for its backward beyond its input, output and states.
-    type Cache: ZeroInit;
+    type Cache: ZeroInit + 'static;
 
     /// Computes one step: `y` from `x` and the previous state `prev`, writing the new state to
     /// `next` and what backward needs to `cache`. `training` switches dropout on.
@@ -51,6 +51,37 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         g_prev: &mut Self::State,
         gx: &mut SMatrix<S, I, B>,
     );
+
+    /// Like [`Layer::backward_step`], but may leave this step's weight gradients to
+    /// [`Layer::accumulate_weight_grads`], keeping what they need in `cache`. A network's
+    /// whole-sequence backward uses this pair, so that the weight gradients of all steps become
+    /// one matrix product per sequence instead of one rank-`B` update per step (which reads and
+    /// writes every weight gradient at every step). The default does the whole step here.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_step_deferred(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        y: &SMatrix<S, O, B>,
+        prev: &Self::State,
+        next: &Self::State,
+        cache: &mut Self::Cache,
+        gy: &SMatrix<S, O, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        self.backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
+    }
+
+    /// Adds the weight gradients that [`Layer::backward_step_deferred`] left, for every step
+    /// of `steps`: each the step's input, the state before it and its cache. The default (for
+    /// layers that defer nothing) does nothing.
+    fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
+    where
+        It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
+    {
+        let _ = steps;
+    }
 }
 
 /// Implements [`Parameterized`] for a layer without parameters.

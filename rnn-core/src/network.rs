@@ -397,22 +397,38 @@ where
     pub fn backward_at(&mut self, k: usize, range: (u64, u64), gy: &SMatrix<S, O, B>) {
         let t = range.0 + k as u64;
         if t >= range.1 {
-            Self::backward_one(
-                &mut self.layer,
-                &self.records,
-                &self.states,
-                &mut self.g_state,
-                &mut self.g_prev,
-                t,
+            // Weight gradients wait for `backward_end`: one product per sequence.
+            let rec = &mut self.records[(t % T as u64) as usize];
+            let (p, n) = (
+                (t % (T as u64 + 1)) as usize,
+                ((t + 1) % (T as u64 + 1)) as usize,
+            );
+            self.layer.backward_step_deferred(
+                &rec.x,
+                &rec.y,
+                &self.states[p],
+                &self.states[n],
+                &mut rec.cache,
                 gy,
+                &self.g_state,
+                &mut self.g_prev,
                 &mut self.grad_inputs[k],
             );
+            core::mem::swap(&mut self.g_state, &mut self.g_prev);
         }
     }
 
     /// Ends a whole-sequence backward and returns the input gradients.
     #[inline(always)]
     pub fn backward_end(&mut self, range: (u64, u64)) -> &[SMatrix<S, I, B>; T] {
+        // Latest step first: the order in which step-by-step backward adds them, so that both
+        // give bit-identical gradients.
+        let (records, states) = (&self.records, &self.states);
+        let steps = (range.1..self.pos).rev().map(|t| {
+            let rec = &records[(t % T as u64) as usize];
+            (&rec.x, &states[(t % (T as u64 + 1)) as usize], &rec.cache)
+        });
+        self.layer.accumulate_weight_grads(steps);
         self.cursor = range.1;
         &self.grad_inputs
     }

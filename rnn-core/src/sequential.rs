@@ -69,6 +69,30 @@ where
         self.0
             .backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
     }
+
+    #[inline(always)]
+    fn backward_step_deferred(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        y: &SMatrix<S, O, B>,
+        prev: &Self::State,
+        next: &Self::State,
+        cache: &mut Self::Cache,
+        gy: &SMatrix<S, O, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        self.0
+            .backward_step_deferred(x, y, prev, next, cache, gy, g_next, g_prev, gx);
+    }
+
+    fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
+    where
+        It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
+    {
+        self.0.accumulate_weight_grads(steps);
+    }
 }
 
 /// `first` then `rest`, joined by `M` features. See the [module docs](self).
@@ -192,6 +216,55 @@ where
             &mut g_prev.0,
             gx,
         );
+    }
+
+    #[inline(always)]
+    fn backward_step_deferred(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        y: &SMatrix<S, O, B>,
+        prev: &Self::State,
+        next: &Self::State,
+        cache: &mut Self::Cache,
+        gy: &SMatrix<S, O, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        let mut g_mid = SMatrix::<S, M, B>::zeros();
+        let ChainCache { first, rest, mid } = cache;
+        self.rest.backward_step_deferred(
+            mid,
+            y,
+            &prev.1,
+            &next.1,
+            rest,
+            gy,
+            &g_next.1,
+            &mut g_prev.1,
+            &mut g_mid,
+        );
+        self.first.backward_step_deferred(
+            x,
+            mid,
+            &prev.0,
+            &next.0,
+            first,
+            &g_mid,
+            &g_next.0,
+            &mut g_prev.0,
+            gx,
+        );
+    }
+
+    fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
+    where
+        It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
+    {
+        self.first
+            .accumulate_weight_grads(steps.clone().map(|(x, p, c)| (x, &p.0, &c.first)));
+        self.rest
+            .accumulate_weight_grads(steps.map(|(_, p, c)| (&c.mid, &p.1, &c.rest)));
     }
 }
 

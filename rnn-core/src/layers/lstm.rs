@@ -59,6 +59,9 @@ pub struct LstmCache<S: Float, const H: usize, const G: usize, const B: usize> {
     pub gates: SMatrix<S, G, B>,
     /// `tanh(c_t)`.
     pub tanh_c: SMatrix<S, H, B>,
+    /// The gradient of the gate pre-activations, kept by the whole-sequence backward until
+    /// the weight gradients of all steps are added at once.
+    pub da: SMatrix<S, G, B>,
 }
 
 impl<S: Float, const H: usize, const G: usize, const B: usize> ZeroInit for LstmCache<S, H, G, B> {
@@ -66,6 +69,7 @@ impl<S: Float, const H: usize, const G: usize, const B: usize> ZeroInit for Lstm
         Self {
             gates: SMatrix::zeros(),
             tanh_c: SMatrix::zeros(),
+            da: SMatrix::zeros(),
         }
     }
 }
@@ -184,13 +188,87 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         g_prev: &mut Self::State,
         gx: &mut SMatrix<S, I, B>,
     ) {
-        let one = S::one();
         let mut da = SMatrix::<S, G, B>::zeros();
+        self.backward_inputs(
+            &cache.gates,
+            &cache.tanh_c,
+            prev,
+            gy,
+            g_next,
+            g_prev,
+            gx,
+            &mut da,
+        );
+        ops::acc_outer(&mut self.params.weight_ih.grad, &da, x);
+        ops::acc_outer(&mut self.params.weight_hh.grad, &da, &prev.h);
+        ops::acc_bias(&mut self.params.bias_ih.grad, &da);
+        ops::acc_bias(&mut self.params.bias_hh.grad, &da);
+    }
+
+    fn backward_step_deferred(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        y: &SMatrix<S, H, B>,
+        prev: &Self::State,
+        next: &Self::State,
+        cache: &mut Self::Cache,
+        gy: &SMatrix<S, H, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        if !ops::defer_weight_grads(B) {
+            return self.backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
+        }
+        let LstmCache { gates, tanh_c, da } = cache;
+        self.backward_inputs(gates, tanh_c, prev, gy, g_next, g_prev, gx, da);
+    }
+
+    fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
+    where
+        It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
+    {
+        if !ops::defer_weight_grads(B) {
+            return;
+        }
+        let p = &mut self.params;
+        ops::acc_outer_steps(
+            &mut p.weight_ih.grad,
+            steps.clone().map(|(x, _, c)| (&c.da, x)),
+        );
+        ops::acc_outer_steps(
+            &mut p.weight_hh.grad,
+            steps.clone().map(|(_, s, c)| (&c.da, &s.h)),
+        );
+        for (_, _, c) in steps {
+            ops::acc_bias(&mut p.bias_ih.grad, &c.da);
+            ops::acc_bias(&mut p.bias_hh.grad, &c.da);
+        }
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> {
+    /// The part of a step's backward that does not touch the weight gradients: the gate
+    /// gradients `da`, the input gradient `gx` and the state gradients `g_prev`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn backward_inputs<const B: usize>(
+        &self,
+        gates: &SMatrix<S, G, B>,
+        tanh_c: &SMatrix<S, H, B>,
+        prev: &LstmState<S, H, B>,
+        gy: &SMatrix<S, H, B>,
+        g_next: &LstmState<S, H, B>,
+        g_prev: &mut LstmState<S, H, B>,
+        gx: &mut SMatrix<S, I, B>,
+        da: &mut SMatrix<S, G, B>,
+    ) {
+        let one = S::one();
         let columns = da
             .as_mut_slice()
             .chunks_exact_mut(G)
-            .zip(cache.gates.as_slice().chunks_exact(G))
-            .zip(cache.tanh_c.as_slice().chunks_exact(H))
+            .zip(gates.as_slice().chunks_exact(G))
+            .zip(tanh_c.as_slice().chunks_exact(H))
             .zip(prev.c.as_slice().chunks_exact(H))
             .zip(
                 gy.as_slice()
@@ -221,12 +299,8 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
                 gpc[j] = dc * f[j];
             }
         }
-        ops::transpose_mul(gx, &self.params.weight_ih.value, &da, false);
-        ops::transpose_mul(&mut g_prev.h, &self.params.weight_hh.value, &da, false);
-        ops::acc_outer(&mut self.params.weight_ih.grad, &da, x);
-        ops::acc_outer(&mut self.params.weight_hh.grad, &da, &prev.h);
-        ops::acc_bias(&mut self.params.bias_ih.grad, &da);
-        ops::acc_bias(&mut self.params.bias_hh.grad, &da);
+        ops::transpose_mul(gx, &self.params.weight_ih.value, da, false);
+        ops::transpose_mul(&mut g_prev.h, &self.params.weight_hh.value, da, false);
     }
 }
 
