@@ -28,6 +28,9 @@ network! {
 
     /// Small over 8 steps.
     Small8<seq_len = 8, scalar = f64> = Sequential[ LSTM(2, 3), Linear(3, 2) ];
+
+    /// A small GRU network, batch 2.
+    SmallGru<seq_len = 4, batch = 2, scalar = f64> = Sequential[ GRU(2, 3), Linear(3, 2) ];
 }
 
 fn rng_matrix<const R: usize, const C: usize>(rng: &mut Rng) -> SMatrix<f64, R, C> {
@@ -124,6 +127,22 @@ fn unrolled_and_looped_networks_are_bit_identical() {
     for _ in 0..3 {
         assert_eq!(a.forward(&xs), b.forward(&xs));
         assert_eq!(a.backward(&xs, &gys), b.backward(&xs, &gys));
+    }
+    assert_eq!(parameter_vectors(&a, true), parameter_vectors(&b, true));
+}
+
+#[test]
+fn online_steps_equal_the_whole_sequence_for_a_gru_batch_too() {
+    let (mut a, mut b) = (SmallGru::new(7), SmallGru::new(7));
+    let xs = inputs::<2, 2, 4>(3);
+    let gys = inputs::<2, 2, 4>(4);
+    let ys = *a.forward(&xs);
+    let gxs = *a.backward(&xs, &gys);
+    for t in 0..4 {
+        assert_eq!(*b.step(&xs[t]), ys[t]);
+    }
+    for t in (0..4).rev() {
+        assert_eq!(*b.backward_step(&xs[t], &gys[t]), gxs[t]);
     }
     assert_eq!(parameter_vectors(&a, true), parameter_vectors(&b, true));
 }

@@ -35,6 +35,11 @@ pub struct GruCache<S: Float, const H: usize, const G: usize, const B: usize> {
     pub gates: SMatrix<S, G, B>,
     /// `W_hn h_{t-1} + b_hn`, the hidden part of the candidate before the reset gate.
     pub hn: SMatrix<S, H, B>,
+    /// Gradients of the input-side and hidden-side pre-activations, kept by the
+    /// whole-sequence backward until the weight gradients of all steps are added at once.
+    pub dai: SMatrix<S, G, B>,
+    /// See `dai`.
+    pub dah: SMatrix<S, G, B>,
 }
 
 impl<S: Float, const H: usize, const G: usize, const B: usize> ZeroInit for GruCache<S, H, G, B> {
@@ -42,6 +47,8 @@ impl<S: Float, const H: usize, const G: usize, const B: usize> ZeroInit for GruC
         Self {
             gates: SMatrix::zeros(),
             hn: SMatrix::zeros(),
+            dai: SMatrix::zeros(),
+            dah: SMatrix::zeros(),
         }
     }
 }
@@ -147,19 +154,99 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         g_prev: &mut SMatrix<S, H, B>,
         gx: &mut SMatrix<S, I, B>,
     ) {
-        let one = S::one();
         let mut dai = SMatrix::<S, G, B>::zeros();
         let mut dah = SMatrix::<S, G, B>::zeros();
+        self.backward_inputs(
+            &cache.gates,
+            &cache.hn,
+            prev,
+            gy,
+            g_next,
+            g_prev,
+            gx,
+            &mut dai,
+            &mut dah,
+        );
+        ops::acc_outer(&mut self.params.weight_ih.grad, &dai, x);
+        ops::acc_outer(&mut self.params.weight_hh.grad, &dah, prev);
+        ops::acc_bias(&mut self.params.bias_ih.grad, &dai);
+        ops::acc_bias(&mut self.params.bias_hh.grad, &dah);
+    }
+
+    fn backward_step_deferred(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        y: &SMatrix<S, H, B>,
+        prev: &SMatrix<S, H, B>,
+        next: &SMatrix<S, H, B>,
+        cache: &mut Self::Cache,
+        gy: &SMatrix<S, H, B>,
+        g_next: &SMatrix<S, H, B>,
+        g_prev: &mut SMatrix<S, H, B>,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        if !ops::defer_weight_grads(B) {
+            return self.backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
+        }
+        let GruCache {
+            gates,
+            hn,
+            dai,
+            dah,
+        } = cache;
+        self.backward_inputs(gates, hn, prev, gy, g_next, g_prev, gx, dai, dah);
+    }
+
+    fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
+    where
+        It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
+    {
+        if !ops::defer_weight_grads(B) {
+            return;
+        }
+        let p = &mut self.params;
+        ops::acc_outer_steps(
+            &mut p.weight_ih.grad,
+            steps.clone().map(|(x, _, c)| (&c.dai, x)),
+        );
+        ops::acc_outer_steps(
+            &mut p.weight_hh.grad,
+            steps.clone().map(|(_, h, c)| (&c.dah, h)),
+        );
+        for (_, _, c) in steps {
+            ops::acc_bias(&mut p.bias_ih.grad, &c.dai);
+            ops::acc_bias(&mut p.bias_hh.grad, &c.dah);
+        }
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
+    /// The part of a step's backward that does not touch the weight gradients: the
+    /// pre-activation gradients `dai`/`dah`, the input gradient `gx` and `g_prev`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn backward_inputs<const B: usize>(
+        &self,
+        gates: &SMatrix<S, G, B>,
+        hn: &SMatrix<S, H, B>,
+        prev: &SMatrix<S, H, B>,
+        gy: &SMatrix<S, H, B>,
+        g_next: &SMatrix<S, H, B>,
+        g_prev: &mut SMatrix<S, H, B>,
+        gx: &mut SMatrix<S, I, B>,
+        dai: &mut SMatrix<S, G, B>,
+        dah: &mut SMatrix<S, G, B>,
+    ) {
+        let one = S::one();
         let columns = dai
             .as_mut_slice()
             .chunks_exact_mut(G)
             .zip(dah.as_mut_slice().chunks_exact_mut(G))
             .zip(
-                cache
-                    .gates
+                gates
                     .as_slice()
                     .chunks_exact(G)
-                    .zip(cache.hn.as_slice().chunks_exact(H)),
+                    .zip(hn.as_slice().chunks_exact(H)),
             )
             .zip(
                 gy.as_slice()
@@ -192,12 +279,8 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
                 gp[j] = dh * z[j];
             }
         }
-        ops::transpose_mul(gx, &self.params.weight_ih.value, &dai, false);
-        ops::transpose_mul(g_prev, &self.params.weight_hh.value, &dah, true);
-        ops::acc_outer(&mut self.params.weight_ih.grad, &dai, x);
-        ops::acc_outer(&mut self.params.weight_hh.grad, &dah, prev);
-        ops::acc_bias(&mut self.params.bias_ih.grad, &dai);
-        ops::acc_bias(&mut self.params.bias_hh.grad, &dah);
+        ops::transpose_mul(gx, &self.params.weight_ih.value, dai, false);
+        ops::transpose_mul(g_prev, &self.params.weight_hh.value, dah, true);
     }
 }
 
