@@ -1,8 +1,10 @@
 //! The four parameter tensors that PyTorch's recurrent cells (`LSTM`, `GRU`, `RNN`) share.
 
 use crate::float::f64m;
+use crate::ops;
 use crate::param::{Param, ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
+use nalgebra::SMatrix;
 
 /// `weight_ih` (`G x I`), `weight_hh` (`G x H`), `bias_ih` and `bias_hh` (`G`), where `G` is
 /// the number of gate rows (`4H` for LSTM, `3H` for GRU, `H` for RNN), in PyTorch's order.
@@ -28,6 +30,52 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> CellParams<S, I, 
             weight_hh: Param::uniform(rng, bh),
             bias_ih: Param::uniform(rng, bi),
             bias_hh: Param::uniform(rng, bh),
+        }
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize> CellParams<S, I, H, G> {
+    /// Adds one step's weight gradients: `gW_ih += d_ih xᵀ`, `gW_hh += d_hh h_{t-1}ᵀ`,
+    /// `gb_ih += Σ_b d_ih`, `gb_hh += Σ_b d_hh`, where `d_ih`/`d_hh` are the gradients of the
+    /// input-side and hidden-side pre-activations (the same matrix for LSTM and RNN).
+    pub(crate) fn add_step_grads<const B: usize>(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        h_prev: &SMatrix<S, H, B>,
+        d_ih: &SMatrix<S, G, B>,
+        d_hh: &SMatrix<S, G, B>,
+    ) {
+        ops::acc_outer(&mut self.weight_ih.grad, d_ih, x);
+        ops::acc_outer(&mut self.weight_hh.grad, d_hh, h_prev);
+        ops::acc_bias(&mut self.bias_ih.grad, d_ih);
+        ops::acc_bias(&mut self.bias_hh.grad, d_hh);
+    }
+
+    /// [`CellParams::add_step_grads`] for all `(x, h_{t-1}, d_ih, d_hh)` of `steps`, each weight
+    /// gradient as one product over the steps (in the order given: latest first keeps the
+    /// result bit-identical to step-by-step backward).
+    pub(crate) fn add_sequence_grads<'s, It, const B: usize>(&mut self, steps: It)
+    where
+        It: Iterator<
+                Item = (
+                    &'s SMatrix<S, I, B>,
+                    &'s SMatrix<S, H, B>,
+                    &'s SMatrix<S, G, B>,
+                    &'s SMatrix<S, G, B>,
+                ),
+            > + Clone,
+    {
+        ops::acc_outer_steps(
+            &mut self.weight_ih.grad,
+            steps.clone().map(|(x, _, d, _)| (d, x)),
+        );
+        ops::acc_outer_steps(
+            &mut self.weight_hh.grad,
+            steps.clone().map(|(_, h, _, d)| (d, h)),
+        );
+        for (_, _, d_ih, d_hh) in steps {
+            ops::acc_bias(&mut self.bias_ih.grad, d_ih);
+            ops::acc_bias(&mut self.bias_hh.grad, d_hh);
         }
     }
 }

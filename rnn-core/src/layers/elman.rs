@@ -91,10 +91,7 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
         let da = (gy + g_next).zip_map(y, |g, h| g * (S::one() - h * h));
         ops::transpose_mul(gx, &self.params.weight_ih.value, &da, false);
         ops::transpose_mul(g_prev, &self.params.weight_hh.value, &da, false);
-        ops::acc_outer(&mut self.params.weight_ih.grad, &da, x);
-        ops::acc_outer(&mut self.params.weight_hh.grad, &da, prev);
-        ops::acc_bias(&mut self.params.bias_ih.grad, &da);
-        ops::acc_bias(&mut self.params.bias_hh.grad, &da);
+        self.params.add_step_grads(x, prev, &da, &da);
     }
 }
 

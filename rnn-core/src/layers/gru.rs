@@ -167,10 +167,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             &mut dai,
             &mut dah,
         );
-        ops::acc_outer(&mut self.params.weight_ih.grad, &dai, x);
-        ops::acc_outer(&mut self.params.weight_hh.grad, &dah, prev);
-        ops::acc_bias(&mut self.params.bias_ih.grad, &dai);
-        ops::acc_bias(&mut self.params.bias_hh.grad, &dah);
+        self.params.add_step_grads(x, prev, &dai, &dah);
     }
 
     fn backward_step_deferred(
@@ -204,19 +201,8 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         if !ops::defer_weight_grads(B) {
             return;
         }
-        let p = &mut self.params;
-        ops::acc_outer_steps(
-            &mut p.weight_ih.grad,
-            steps.clone().map(|(x, _, c)| (&c.dai, x)),
-        );
-        ops::acc_outer_steps(
-            &mut p.weight_hh.grad,
-            steps.clone().map(|(_, h, c)| (&c.dah, h)),
-        );
-        for (_, _, c) in steps {
-            ops::acc_bias(&mut p.bias_ih.grad, &c.dai);
-            ops::acc_bias(&mut p.bias_hh.grad, &c.dah);
-        }
+        self.params
+            .add_sequence_grads(steps.map(|(x, h, c)| (x, h, &c.dai, &c.dah)));
     }
 }
 

@@ -199,10 +199,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             gx,
             &mut da,
         );
-        ops::acc_outer(&mut self.params.weight_ih.grad, &da, x);
-        ops::acc_outer(&mut self.params.weight_hh.grad, &da, &prev.h);
-        ops::acc_bias(&mut self.params.bias_ih.grad, &da);
-        ops::acc_bias(&mut self.params.bias_hh.grad, &da);
+        self.params.add_step_grads(x, &prev.h, &da, &da);
     }
 
     fn backward_step_deferred(
@@ -231,19 +228,8 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         if !ops::defer_weight_grads(B) {
             return;
         }
-        let p = &mut self.params;
-        ops::acc_outer_steps(
-            &mut p.weight_ih.grad,
-            steps.clone().map(|(x, _, c)| (&c.da, x)),
-        );
-        ops::acc_outer_steps(
-            &mut p.weight_hh.grad,
-            steps.clone().map(|(_, s, c)| (&c.da, &s.h)),
-        );
-        for (_, _, c) in steps {
-            ops::acc_bias(&mut p.bias_ih.grad, &c.da);
-            ops::acc_bias(&mut p.bias_hh.grad, &c.da);
-        }
+        self.params
+            .add_sequence_grads(steps.map(|(x, s, c)| (x, &s.h, &c.da, &c.da)));
     }
 }
 
