@@ -131,37 +131,55 @@ fn unrolled_and_looped_networks_are_bit_identical() {
     assert_eq!(parameter_vectors(&a, true), parameter_vectors(&b, true));
 }
 
-#[test]
-fn online_steps_equal_the_whole_sequence_for_a_gru_batch_too() {
-    let (mut a, mut b) = (SmallGru::new(7), SmallGru::new(7));
-    let xs = inputs::<2, 2, 4>(3);
-    let gys = inputs::<2, 2, 4>(4);
-    let ys = *a.forward(&xs);
-    let gxs = *a.backward(&xs, &gys);
-    for t in 0..4 {
-        assert_eq!(*b.step(&xs[t]), ys[t]);
+/// `step` then `backward_step` in reverse give bit for bit the outputs, input gradients and
+/// parameter gradients of `forward` then `backward` on a twin network.
+fn assert_online_equals_whole<N, const I: usize, const O: usize, const B: usize, const T: usize>(
+    mut whole: N,
+    mut online: N,
+    xs: [SMatrix<f64, I, B>; T],
+    gys: [SMatrix<f64, O, B>; T],
+) where
+    N: Network<
+            Scalar = f64,
+            Input = SMatrix<f64, I, B>,
+            Output = SMatrix<f64, O, B>,
+            Inputs = [SMatrix<f64, I, B>; T],
+            Outputs = [SMatrix<f64, O, B>; T],
+        >,
+{
+    let ys = *whole.forward(&xs);
+    let gxs = *whole.backward(&xs, &gys);
+    online.forget();
+    for t in 0..T {
+        assert_eq!(*online.step(&xs[t]), ys[t]);
     }
-    for t in (0..4).rev() {
-        assert_eq!(*b.backward_step(&xs[t], &gys[t]), gxs[t]);
+    for t in (0..T).rev() {
+        assert_eq!(*online.backward_step(&xs[t], &gys[t]), gxs[t]);
     }
-    assert_eq!(parameter_vectors(&a, true), parameter_vectors(&b, true));
+    assert_eq!(
+        parameter_vectors(&whole, true),
+        parameter_vectors(&online, true)
+    );
 }
 
 #[test]
 fn online_steps_equal_the_whole_sequence() {
-    let (mut a, mut b) = (Small::new(7), Small::new(7));
-    let xs = inputs::<2, 1, 4>(1);
-    let gys = inputs::<2, 1, 4>(2);
-    let ys = *a.forward(&xs);
-    let gxs = *a.backward(&xs, &gys);
-    b.forget();
-    for t in 0..4 {
-        assert_eq!(*b.step(&xs[t]), ys[t]);
-    }
-    for t in (0..4).rev() {
-        assert_eq!(*b.backward_step(&xs[t], &gys[t]), gxs[t]);
-    }
-    assert_eq!(parameter_vectors(&a, true), parameter_vectors(&b, true));
+    assert_online_equals_whole(
+        Small::new(7),
+        Small::new(7),
+        inputs::<2, 1, 4>(1),
+        inputs(2),
+    );
+}
+
+#[test]
+fn online_steps_equal_the_whole_sequence_for_a_gru_batch_too() {
+    assert_online_equals_whole(
+        SmallGru::new(7),
+        SmallGru::new(7),
+        inputs::<2, 2, 4>(3),
+        inputs(4),
+    );
 }
 
 #[test]
