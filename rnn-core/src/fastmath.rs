@@ -81,8 +81,8 @@ pub fn tanh(x: f32) -> f32 {
 /// scalar code chose interleaved loops that left the short gate blocks, 20 to 128 values, to a
 /// scalar epilogue, and a scalar `exp` tail cost as much as the vector part.)
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-mod avx2 {
-    use super::{EXP_HIGH, EXP_LOW, MAGIC};
+pub(crate) mod avx2 {
+    use super::{EXP_LOW, MAGIC};
     use core::arch::x86_64::*;
 
     #[inline]
@@ -101,11 +101,16 @@ mod avx2 {
         )))
     }
 
-    /// [`super::exp`] on eight lanes (same range reduction and polynomial, fused steps).
+    /// `e^x` on eight lanes for what [`sigmoid8`] and [`tanh8`] need: [`super::exp`]'s range
+    /// reduction and polynomial (fused steps), with `x` clamped to `[EXP_LOW, 88]` so that one
+    /// power of two covers the range (`n <= 127`), instead of `exp`'s exact overflow and
+    /// underflow. Both callers only add 1 to the result, so `e^88 ≈ 1.7e38` in place of a larger
+    /// value or infinity changes nothing they return beyond subnormals. NaN propagates: the
+    /// clamps take `x` as their second operand, which `maxps`/`minps` return for NaN.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn exp8(x: __m256) -> __m256 {
-        let xc = _mm256_min_ps(_mm256_max_ps(x, splat(EXP_LOW)), splat(EXP_HIGH));
+    fn exp8_clamped(x: __m256) -> __m256 {
+        let xc = _mm256_min_ps(splat(88.0), _mm256_max_ps(splat(EXP_LOW), x));
         let t = _mm256_fmadd_ps(xc, splat(core::f32::consts::LOG2_E), splat(MAGIC));
         let n = _mm256_sub_ps(t, splat(MAGIC));
         let ni = _mm256_sub_epi32(
@@ -126,33 +131,21 @@ mod avx2 {
             p = _mm256_fmadd_ps(p, r, splat(c));
         }
         let y = _mm256_add_ps(_mm256_fmadd_ps(p, z, r), splat(1.0));
-        let half = _mm256_srai_epi32::<1>(ni);
-        let y = _mm256_mul_ps(
-            _mm256_mul_ps(y, pow2i(half)),
-            pow2i(_mm256_sub_epi32(ni, half)),
-        );
-        let y = _mm256_blendv_ps(
-            y,
-            splat(f32::INFINITY),
-            _mm256_cmp_ps::<_CMP_GT_OQ>(x, splat(EXP_HIGH)),
-        );
-        let y = _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(x, splat(EXP_LOW)), y);
-        // NaN in, NaN out (min/max above replaced it).
-        _mm256_blendv_ps(y, x, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
+        _mm256_mul_ps(y, pow2i(ni))
     }
 
     /// [`super::sigmoid`] on eight lanes.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn sigmoid8(x: __m256) -> __m256 {
-        let e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    pub(crate) fn sigmoid8(x: __m256) -> __m256 {
+        let e = exp8_clamped(_mm256_sub_ps(_mm256_setzero_ps(), x));
         _mm256_div_ps(splat(1.0), _mm256_add_ps(splat(1.0), e))
     }
 
     /// [`super::tanh`] on eight lanes.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn tanh8(x: __m256) -> __m256 {
+    pub(crate) fn tanh8(x: __m256) -> __m256 {
         let sign = _mm256_and_ps(x, splat(-0.0));
         let a = _mm256_andnot_ps(splat(-0.0), x);
         let z = _mm256_mul_ps(x, x);
@@ -166,14 +159,61 @@ mod avx2 {
             p = _mm256_fmadd_ps(p, z, splat(c));
         }
         let small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
-        let e = exp8(_mm256_add_ps(a, a));
+        let e = exp8_clamped(_mm256_add_ps(a, a));
         let large = _mm256_sub_ps(
             splat(1.0),
             _mm256_div_ps(splat(2.0), _mm256_add_ps(e, splat(1.0))),
         );
         let large = _mm256_or_ps(large, sign);
-        let y = _mm256_blendv_ps(large, small, _mm256_cmp_ps::<_CMP_LT_OQ>(a, splat(0.625)));
-        _mm256_blendv_ps(y, x, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x))
+        // NaN fails the comparison and takes `large`, which is NaN (as are `a` and `e`).
+        _mm256_blendv_ps(large, small, _mm256_cmp_ps::<_CMP_LT_OQ>(a, splat(0.625)))
+    }
+
+    /// Lanes `0..n` set.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn lane_mask(n: usize) -> __m256i {
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(n as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
+
+    /// Eight lanes from `p`, or only the lanes of `mask` (the others read as 0) if `PARTIAL`.
+    ///
+    /// # Safety
+    /// The eight (or masked) `f32` at `p` are readable.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn load<const PARTIAL: bool>(p: *const f32, mask: __m256i) -> __m256 {
+        // SAFETY: the caller's contract.
+        unsafe {
+            if PARTIAL {
+                _mm256_maskload_ps(p, mask)
+            } else {
+                _mm256_loadu_ps(p)
+            }
+        }
+    }
+
+    /// Stores `v` at `p`: all eight lanes, or only the first `n` if `PARTIAL` (through a buffer:
+    /// AVX2's masked store is slow on some CPUs).
+    ///
+    /// # Safety
+    /// The eight (or `n`) `f32` at `p` are writable.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn store<const PARTIAL: bool>(p: *mut f32, v: __m256, n: usize) {
+        // SAFETY: the caller's contract; `buf` holds eight `f32`.
+        unsafe {
+            if PARTIAL {
+                let mut buf = [0.0f32; 8];
+                _mm256_storeu_ps(buf.as_mut_ptr(), v);
+                core::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
+            } else {
+                _mm256_storeu_ps(p, v);
+            }
+        }
     }
 
     /// `x = tanh(x)` (`TANH`) or `x = sigmoid(x)` in groups of eight, the tail padded into a
@@ -344,6 +384,8 @@ mod tests {
             -0.625,
             f32::MAX,
             f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
             f32::NAN,
         ]);
         type Reference = fn(f64) -> f64;

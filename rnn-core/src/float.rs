@@ -43,6 +43,13 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + sealed::Sealed 
     /// logarithm in `f32`: the sum is at least 1, so this costs at most one rounding of it).
     fn ln_of_sum(sum: f64) -> Self;
 
+    /// The slice as `f32` if `Self` is `f32` (for kernels written with `f32` SIMD
+    /// intrinsics), `None` for `f64`.
+    fn as_f32(xs: &[Self]) -> Option<&[f32]>;
+
+    /// [`Float::as_f32`], mutably.
+    fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]>;
+
     /// [`Float::sigmoid`] of every element, in place.
     #[inline]
     fn sigmoid_in_place(xs: &mut [Self]) {
@@ -112,6 +119,14 @@ impl Float for f32 {
     fn ln_of_sum(sum: f64) -> Self {
         nalgebra::ComplexField::ln(sum as f32)
     }
+    #[inline(always)]
+    fn as_f32(xs: &[Self]) -> Option<&[f32]> {
+        Some(xs)
+    }
+    #[inline(always)]
+    fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]> {
+        Some(xs)
+    }
     #[inline]
     fn tanh_in_place(xs: &mut [Self]) {
         crate::fastmath::tanh_slice(xs);
@@ -151,6 +166,14 @@ impl Float for f64 {
     #[inline]
     fn ln_of_sum(sum: f64) -> Self {
         nalgebra::ComplexField::ln(sum)
+    }
+    #[inline(always)]
+    fn as_f32(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    #[inline(always)]
+    fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
     }
     fn extend_le_bytes(self, out: &mut alloc::vec::Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());

@@ -16,6 +16,9 @@
 use crate::Float;
 use nalgebra::{SMatrix, SVector};
 
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod gemv;
+
 /// Micro-tiles of the `A B` kernel are `MR x NR`: `MR` rows are two vector registers' worth of
 /// `f32` (8 with SSE, 16 with AVX), `NR` columns as many as the register file allows beside them
 /// (4 with SSE's 16 registers of 4 lanes; 6 with AVX2, the classic 16 x 6 FMA tile: 12
@@ -385,15 +388,78 @@ pub(crate) fn affine<S: Float, const R: usize, const C: usize, const B: usize>(
     bias: Option<&SVector<S, R>>,
     accumulate: bool,
 ) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if B == 1
+        && use_avx2()
+        && let (Some(o), Some(wv), Some(xv)) = (
+            S::as_f32_mut(out.as_mut_slice()),
+            S::as_f32(w.as_slice()),
+            S::as_f32(x.as_slice()),
+        )
+    {
+        let b = bias.and_then(|b| S::as_f32(b.as_slice()));
+        // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
+        unsafe { gemv::nn::<R, C, 0>(wv, xv, &[], &[], b, None, o, accumulate) };
+        return;
+    }
     gemm_nn::<S, R, C, B, 1, C>(w.as_slice(), x.as_slice(), out.as_mut_slice(), accumulate);
     if let Some(bias) = bias {
-        let bias = bias.as_slice();
-        for o in out.as_mut_slice().chunks_exact_mut(R) {
-            for (ov, &bv) in o.iter_mut().zip(bias) {
-                *ov += bv;
-            }
+        add_bias(out, bias);
+    }
+}
+
+/// `out[:, b] += bias` for every column `b`.
+#[inline]
+fn add_bias<S: Float, const R: usize, const B: usize>(
+    out: &mut SMatrix<S, R, B>,
+    bias: &SVector<S, R>,
+) {
+    let bias = bias.as_slice();
+    for o in out.as_mut_slice().chunks_exact_mut(R) {
+        for (ov, &bv) in o.iter_mut().zip(bias) {
+            *ov += bv;
         }
     }
+}
+
+/// `out = w1 * x1 + b1 + w2 * x2 + b2` (the biases added to every column): the two products of
+/// a recurrent cell's pre-activation, in one pass over `out` at batch 1.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn affine2<
+    S: Float,
+    const R: usize,
+    const C1: usize,
+    const C2: usize,
+    const B: usize,
+>(
+    out: &mut SMatrix<S, R, B>,
+    w1: &SMatrix<S, R, C1>,
+    x1: &SMatrix<S, C1, B>,
+    b1: Option<&SVector<S, R>>,
+    w2: &SMatrix<S, R, C2>,
+    x2: &SMatrix<S, C2, B>,
+    b2: Option<&SVector<S, R>>,
+) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if B == 1
+        && use_avx2()
+        && let (Some(o), Some(w1v), Some(x1v), Some(w2v), Some(x2v)) = (
+            S::as_f32_mut(out.as_mut_slice()),
+            S::as_f32(w1.as_slice()),
+            S::as_f32(x1.as_slice()),
+            S::as_f32(w2.as_slice()),
+            S::as_f32(x2.as_slice()),
+        )
+    {
+        let b1 = b1.and_then(|b| S::as_f32(b.as_slice()));
+        let b2 = b2.and_then(|b| S::as_f32(b.as_slice()));
+        // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
+        unsafe { gemv::nn::<R, C1, C2>(w1v, x1v, w2v, x2v, b1, b2, o, false) };
+        return;
+    }
+    affine(out, w1, x1, b1, false);
+    affine(out, w2, x2, b2, true);
 }
 
 /// `gx = wᵀ * g`, or `gx += wᵀ * g` if `accumulate`.
@@ -404,6 +470,19 @@ pub(crate) fn transpose_mul<S: Float, const R: usize, const C: usize, const B: u
     g: &SMatrix<S, R, B>,
     accumulate: bool,
 ) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if B == 1
+        && use_avx2()
+        && let (Some(o), Some(wv), Some(gv)) = (
+            S::as_f32_mut(gx.as_mut_slice()),
+            S::as_f32(w.as_slice()),
+            S::as_f32(g.as_slice()),
+        )
+    {
+        // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
+        unsafe { gemv::tn::<C, R>(wv, gv, o, accumulate) };
+        return;
+    }
     gemm_tn::<S, C, R, B>(w.as_slice(), g.as_slice(), gx.as_mut_slice(), accumulate);
 }
 

@@ -1,0 +1,354 @@
+//! Batch-1 products for `f32` with AVX2 + FMA intrinsics: `c (+)= A₁ x₁ + A₂ x₂ + b₁ + b₂`
+//! ([`nn`]) and `c (+)= Aᵀ x` ([`tn`]).
+//!
+//! At batch 1 every product is a matrix-vector product, which the register-tiled kernels of
+//! [`super`] run as generic tiles with scalar bookkeeping around them (about three times the
+//! instructions of the multiply-adds themselves for a seed-sized LSTM). Here every row block is
+//! a run of fused multiply-adds on whole vectors with its accumulators in registers; the last
+//! partial vector of rows uses masked loads (which never touch memory outside the mask), so no
+//! padding or copying is needed. Short blocks split the sum over `k` into several accumulators
+//! so that at least eight independent chains keep both FMA units busy, and the two products of
+//! a recurrent cell (`W_ih x` and `W_hh h`) share one pass over the output with their biases
+//! folded in.
+
+use crate::fastmath::avx2::{lane_mask, load, store};
+use core::arch::x86_64::*;
+
+/// The operands of [`nn`] as pointers, checked once on entry.
+struct NnArgs {
+    a1: *const f32,
+    x1: *const f32,
+    a2: *const f32,
+    x2: *const f32,
+    b1: Option<*const f32>,
+    b2: Option<*const f32>,
+    c: *mut f32,
+    accumulate: bool,
+}
+
+/// `c[M] = A₁ x₁ + A₂ x₂ + b₁ + b₂`, plus the old `c` if `accumulate`. `A₁` is `M x K1` and
+/// `A₂` is `M x K2`, column-major; `K2` may be 0 (then `a2`, `x2` are not read). Panics if a
+/// slice is shorter than its shape.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn nn<const M: usize, const K1: usize, const K2: usize>(
+    a1: &[f32],
+    x1: &[f32],
+    a2: &[f32],
+    x2: &[f32],
+    b1: Option<&[f32]>,
+    b2: Option<&[f32]>,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    assert!(a1.len() >= M * K1 && x1.len() >= K1 && a2.len() >= M * K2 && x2.len() >= K2);
+    assert!(c.len() >= M && b1.is_none_or(|b| b.len() >= M) && b2.is_none_or(|b| b.len() >= M));
+    let p = NnArgs {
+        a1: a1.as_ptr(),
+        x1: x1.as_ptr(),
+        a2: a2.as_ptr(),
+        x2: x2.as_ptr(),
+        b1: b1.map(<[f32]>::as_ptr),
+        b2: b2.map(<[f32]>::as_ptr),
+        c: c.as_mut_ptr(),
+        accumulate,
+    };
+    let full = M / 8;
+    let mut v = 0;
+    // SAFETY (every block): the lengths were checked above; a block at `row` reads and writes
+    // rows `row..row + 8 V` (full) or `row..M` (partial) of each column.
+    unsafe {
+        while v + 8 <= full {
+            nn_block::<M, K1, K2, 8, 1, false>(&p, 8 * v);
+            v += 8;
+        }
+        match full - v {
+            0 => {}
+            1 => nn_block::<M, K1, K2, 1, 8, false>(&p, 8 * v),
+            2 => nn_block::<M, K1, K2, 2, 4, false>(&p, 8 * v),
+            3 => nn_block::<M, K1, K2, 3, 3, false>(&p, 8 * v),
+            4 => nn_block::<M, K1, K2, 4, 2, false>(&p, 8 * v),
+            5 => nn_block::<M, K1, K2, 5, 2, false>(&p, 8 * v),
+            6 => nn_block::<M, K1, K2, 6, 2, false>(&p, 8 * v),
+            _ => nn_block::<M, K1, K2, 7, 2, false>(&p, 8 * v),
+        }
+        if !M.is_multiple_of(8) {
+            nn_block::<M, K1, K2, 1, 8, true>(&p, 8 * full);
+        }
+    }
+}
+
+/// `V` vectors of rows from `row` (one partial vector if `PARTIAL`), with `SPLIT` accumulators
+/// per vector taking every `SPLIT`-th column.
+///
+/// # Safety
+/// The pointers of `p` cover the shapes of [`nn`] and the rows are inside `M`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn nn_block<
+    const M: usize,
+    const K1: usize,
+    const K2: usize,
+    const V: usize,
+    const SPLIT: usize,
+    const PARTIAL: bool,
+>(
+    p: &NnArgs,
+    row: usize,
+) {
+    let mask = lane_mask(M % 8);
+    let mut acc = [[_mm256_setzero_ps(); V]; SPLIT];
+    // SAFETY: the caller's contract.
+    unsafe {
+        for (v, a) in acc[0].iter_mut().enumerate() {
+            let at = row + 8 * v;
+            if p.accumulate {
+                *a = load::<PARTIAL>(p.c.add(at), mask);
+            }
+            for b in [p.b1, p.b2].into_iter().flatten() {
+                *a = _mm256_add_ps(*a, load::<PARTIAL>(b.add(at), mask));
+            }
+        }
+        nn_columns::<M, K1, V, SPLIT, PARTIAL>(&mut acc, p.a1, p.x1, row, mask);
+        nn_columns::<M, K2, V, SPLIT, PARTIAL>(&mut acc, p.a2, p.x2, row, mask);
+        for v in 0..V {
+            let mut sum = acc[0][v];
+            for part in &acc[1..] {
+                sum = _mm256_add_ps(sum, part[v]);
+            }
+            store::<PARTIAL>(p.c.add(row + 8 * v), sum, M % 8);
+        }
+    }
+}
+
+/// Adds the `K` columns of `a` (`M` rows) times `x` into `acc`, column `kk` into `acc[kk % SPLIT]`.
+///
+/// # Safety
+/// `a` holds `M x K` and `x` holds `K` values; the rows are inside `M`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn nn_columns<
+    const M: usize,
+    const K: usize,
+    const V: usize,
+    const SPLIT: usize,
+    const PARTIAL: bool,
+>(
+    acc: &mut [[__m256; V]; SPLIT],
+    a: *const f32,
+    x: *const f32,
+    row: usize,
+    mask: __m256i,
+) {
+    // A loop that LLVM does not unroll completely: fully unrolled, its scheduler hoisted every
+    // load of the block to the top and spilled them to the stack (3x the instructions).
+    let k = core::hint::black_box(K);
+    // SAFETY: the caller's contract (`k == K`).
+    unsafe {
+        let mut kk = 0;
+        while kk + SPLIT <= k {
+            for (s, part) in acc.iter_mut().enumerate() {
+                let xb = _mm256_broadcast_ss(&*x.add(kk + s));
+                let col = a.add((kk + s) * M + row);
+                for (v, a) in part.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(load::<PARTIAL>(col.add(8 * v), mask), xb, *a);
+                }
+            }
+            kk += SPLIT;
+        }
+        for (s, part) in acc.iter_mut().enumerate().take(k - kk) {
+            let xb = _mm256_broadcast_ss(&*x.add(kk + s));
+            let col = a.add((kk + s) * M + row);
+            for (v, a) in part.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(load::<PARTIAL>(col.add(8 * v), mask), xb, *a);
+            }
+        }
+    }
+}
+
+/// `c[M] = Aᵀ x`, plus the old `c` if `accumulate`, for `A: K x M` column-major: output `m` is
+/// the dot product of column `m` of `A` with `x`. Eight outputs at a time share the loads of
+/// `x`, and their eight accumulators are reduced together. Panics if a slice is shorter than
+/// its shape.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn tn<const M: usize, const K: usize>(
+    a: &[f32],
+    x: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    assert!(a.len() >= M * K && x.len() >= K && c.len() >= M);
+    if M == 0 {
+        return;
+    }
+    let (a, x, c) = (a.as_ptr(), x.as_ptr(), c.as_mut_ptr());
+    // SAFETY: the lengths were checked above; a group reads columns below `M` only and writes
+    // outputs `first..first + 8` or `first..M`.
+    unsafe {
+        let mut first = 0;
+        while first + 8 <= M {
+            tn_group::<M, K, false>(a, x, c, first, accumulate);
+            first += 8;
+        }
+        if first < M {
+            tn_group::<M, K, true>(a, x, c, first, accumulate);
+        }
+    }
+}
+
+/// Outputs `first..first + 8` of [`tn`] (or `first..M` if `PARTIAL`: the missing columns
+/// repeat the last one and are not stored).
+///
+/// # Safety
+/// As in [`tn`], with `first < M`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tn_group<const M: usize, const K: usize, const PARTIAL: bool>(
+    a: *const f32,
+    x: *const f32,
+    c: *mut f32,
+    first: usize,
+    accumulate: bool,
+) {
+    let tail = lane_mask(K % 8);
+    let out_mask = lane_mask(M % 8);
+    // SAFETY: the caller's contract; columns are clamped below `M`.
+    unsafe {
+        let cols: [*const f32; 8] = core::array::from_fn(|q| a.add((first + q).min(M - 1) * K));
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let mut kk = 0;
+        while kk + 8 <= K {
+            let xv = _mm256_loadu_ps(x.add(kk));
+            for (q, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(_mm256_loadu_ps(cols[q].add(kk)), xv, *a);
+            }
+            kk += 8;
+        }
+        if !K.is_multiple_of(8) {
+            let xv = _mm256_maskload_ps(x.add(kk), tail);
+            for (q, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(_mm256_maskload_ps(cols[q].add(kk), tail), xv, *a);
+            }
+        }
+        let mut sums = reduce8(&acc);
+        if accumulate {
+            sums = _mm256_add_ps(sums, load::<PARTIAL>(c.add(first), out_mask));
+        }
+        store::<PARTIAL>(c.add(first), sums, M % 8);
+    }
+}
+
+/// Lane `q` of the result is the sum of the eight lanes of `acc[q]`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn reduce8(acc: &[__m256; 8]) -> __m256 {
+    let s01 = _mm256_hadd_ps(acc[0], acc[1]);
+    let s23 = _mm256_hadd_ps(acc[2], acc[3]);
+    let s45 = _mm256_hadd_ps(acc[4], acc[5]);
+    let s67 = _mm256_hadd_ps(acc[6], acc[7]);
+    // Lanes [0, 1, 2, 3 | 0, 1, 2, 3] of the first four accumulators' halves, then the last four.
+    let s0123 = _mm256_hadd_ps(s01, s23);
+    let s4567 = _mm256_hadd_ps(s45, s67);
+    let low = _mm256_permute2f128_ps::<0x20>(s0123, s4567);
+    let high = _mm256_permute2f128_ps::<0x31>(s0123, s4567);
+    _mm256_add_ps(low, high)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::Rng;
+    use std::vec::Vec;
+
+    fn random(rng: &mut Rng, n: usize) -> Vec<f32> {
+        (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect()
+    }
+
+    /// Within `f32` rounding of the `f64` value.
+    fn assert_close(got: &[f32], want: &[f64], what: &str) {
+        assert_eq!(got.len(), want.len());
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (f64::from(g) - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                "{what}: [{i}] = {g}, want {w}"
+            );
+        }
+    }
+
+    /// Every row-block shape (full blocks of 8 vectors, each remainder 1..=7, a partial vector)
+    /// and column counts below, at and above the split, against an `f64` reference; the output
+    /// slices are exactly as long as the shape, so a write past them would panic or show.
+    fn check<const M: usize, const K1: usize, const K2: usize>() {
+        let mut rng = Rng::new((M * 1000 + K1 * 10 + K2) as u64);
+        let (a1, x1, a2, x2) = (
+            random(&mut rng, M * K1),
+            random(&mut rng, K1),
+            random(&mut rng, M * K2),
+            random(&mut rng, K2),
+        );
+        let (b1, b2, c0) = (
+            random(&mut rng, M),
+            random(&mut rng, M),
+            random(&mut rng, M),
+        );
+        let f = |v: f32| f64::from(v);
+        let mut want = Vec::new();
+        for r in 0..M {
+            let mut s = f(b1[r]) + f(b2[r]);
+            for k in 0..K1 {
+                s += f(a1[k * M + r]) * f(x1[k]);
+            }
+            for k in 0..K2 {
+                s += f(a2[k * M + r]) * f(x2[k]);
+            }
+            want.push(s);
+        }
+        let mut c = c0.clone();
+        // SAFETY: the test only runs where the CPU has AVX2 and FMA.
+        unsafe { nn::<M, K1, K2>(&a1, &x1, &a2, &x2, Some(&b1), Some(&b2), &mut c, false) };
+        assert_close(&c, &want, &std::format!("nn {M}x{K1}+{K2}"));
+        let mut c = c0.clone();
+        // SAFETY: as above.
+        unsafe { nn::<M, K1, K2>(&a1, &x1, &a2, &x2, None, Some(&b2), &mut c, true) };
+        let want_acc: Vec<f64> = (0..M).map(|r| want[r] - f(b1[r]) + f(c0[r])).collect();
+        assert_close(&c, &want_acc, &std::format!("nn += {M}x{K1}+{K2}"));
+
+        // tn: a1 read as K1 x M.
+        let x = random(&mut rng, K1);
+        let want: Vec<f64> = (0..M)
+            .map(|m| (0..K1).map(|k| f(a1[m * K1 + k]) * f(x[k])).sum::<f64>())
+            .collect();
+        let mut c = c0.clone();
+        // SAFETY: as above.
+        unsafe { tn::<M, K1>(&a1, &x, &mut c, false) };
+        assert_close(&c, &want, &std::format!("tn {M}x{K1}"));
+        let mut c = c0.clone();
+        // SAFETY: as above.
+        unsafe { tn::<M, K1>(&a1, &x, &mut c, true) };
+        let want_acc: Vec<f64> = want.iter().zip(&c0).map(|(w, &c)| w + f(c)).collect();
+        assert_close(&c, &want_acc, &std::format!("tn += {M}x{K1}"));
+    }
+
+    #[test]
+    fn batch_one_kernels_match_an_f64_reference() {
+        if !crate::ops::use_avx2() {
+            std::eprintln!("no AVX2 + FMA on this CPU: nothing to test");
+            return;
+        }
+        check::<1, 1, 0>();
+        check::<5, 20, 0>();
+        check::<8, 3, 2>();
+        check::<20, 80, 0>();
+        check::<80, 10, 20>();
+        check::<80, 30, 0>();
+        check::<10, 80, 0>();
+        check::<24, 7, 9>(); // three vectors: remainder block of 3
+        check::<37, 19, 1>(); // four vectors and a partial one
+        check::<47, 5, 5>(); // five and a partial
+        check::<55, 9, 0>(); // six and a partial
+        check::<63, 17, 4>(); // seven and a partial
+        check::<136, 12, 12>(); // a block of eight, a remainder of 1
+        check::<512, 33, 0>(); // eight blocks of eight
+    }
+}
