@@ -109,7 +109,7 @@ pub(crate) mod avx2 {
     /// clamps take `x` as their second operand, which `maxps`/`minps` return for NaN.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn exp8_clamped(x: __m256) -> __m256 {
+    pub(crate) fn exp8_clamped(x: __m256) -> __m256 {
         let xc = _mm256_min_ps(splat(88.0), _mm256_max_ps(splat(EXP_LOW), x));
         let t = _mm256_fmadd_ps(xc, splat(core::f32::consts::LOG2_E), splat(MAGIC));
         let n = _mm256_sub_ps(t, splat(MAGIC));
