@@ -238,6 +238,126 @@ unsafe fn tn_group<const M: usize, const K: usize, const PARTIAL: bool>(
     }
 }
 
+/// `dw[R x C] += Σ g[:, b] x[:, b]ᵀ` over the `(g, x)` pairs of `steps` (`g: R x B`,
+/// `x: C x B`, column-major) and their columns `b`, in that order: the weight gradient of a
+/// sequence at small batch. Register tiles of 16 rows x 6 columns (narrower at the edges, masked
+/// loads for a partial vector of rows) are summed over every step before they are stored; each
+/// element's sum is the same chain of fused multiply-adds, in the same order, as adding the steps
+/// one by one.
+///
+/// # Safety
+/// Every pointer of `steps` points to a live `R x B` (`g`) or `C x B` (`x`) matrix of `f32`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn outer_steps<const R: usize, const C: usize, const B: usize>(
+    dw: &mut [f32],
+    steps: &[(*const f32, *const f32)],
+) {
+    assert!(dw.len() >= R * C);
+    let dw = dw.as_mut_ptr();
+    let full = R / 8;
+    // SAFETY: the caller's contract and the length check above: tiles stay inside `R x C`.
+    unsafe {
+        let mut row = 0;
+        while row + 16 <= 8 * full {
+            outer_columns::<R, C, B, 2, false>(dw, steps, row);
+            row += 16;
+        }
+        if row < 8 * full {
+            outer_columns::<R, C, B, 1, false>(dw, steps, row);
+            row += 8;
+        }
+        if row < R {
+            outer_columns::<R, C, B, 1, true>(dw, steps, row);
+        }
+    }
+}
+
+/// Every column block of [`outer_steps`] for the row block at `row`.
+///
+/// # Safety
+/// As in [`outer_steps`], with the block's rows inside `R`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn outer_columns<
+    const R: usize,
+    const C: usize,
+    const B: usize,
+    const V: usize,
+    const PARTIAL: bool,
+>(
+    dw: *mut f32,
+    steps: &[(*const f32, *const f32)],
+    row: usize,
+) {
+    // SAFETY: the caller's contract; column blocks stay inside `C`.
+    unsafe {
+        let mut col = 0;
+        while col + 6 <= C {
+            outer_tile::<R, C, B, V, 6, PARTIAL>(dw, steps, row, col);
+            col += 6;
+        }
+        match C - col {
+            0 => {}
+            1 => outer_tile::<R, C, B, V, 1, PARTIAL>(dw, steps, row, col),
+            2 => outer_tile::<R, C, B, V, 2, PARTIAL>(dw, steps, row, col),
+            3 => outer_tile::<R, C, B, V, 3, PARTIAL>(dw, steps, row, col),
+            4 => outer_tile::<R, C, B, V, 4, PARTIAL>(dw, steps, row, col),
+            _ => outer_tile::<R, C, B, V, 5, PARTIAL>(dw, steps, row, col),
+        }
+    }
+}
+
+/// One tile of [`outer_steps`]: `V` vectors of rows from `row` (one partial vector if
+/// `PARTIAL`) by `NC` columns from `col`.
+///
+/// # Safety
+/// As in [`outer_steps`], with the tile inside `R x C`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn outer_tile<
+    const R: usize,
+    const C: usize,
+    const B: usize,
+    const V: usize,
+    const NC: usize,
+    const PARTIAL: bool,
+>(
+    dw: *mut f32,
+    steps: &[(*const f32, *const f32)],
+    row: usize,
+    col: usize,
+) {
+    let mask = lane_mask(R % 8);
+    let mut acc = [[_mm256_setzero_ps(); V]; NC];
+    // SAFETY: the caller's contract.
+    unsafe {
+        for (j, a) in acc.iter_mut().enumerate() {
+            for (v, a) in a.iter_mut().enumerate() {
+                *a = load::<PARTIAL>(dw.add((col + j) * R + row + 8 * v), mask);
+            }
+        }
+        for &(g, x) in steps {
+            for b in 0..B {
+                let mut gv = [_mm256_setzero_ps(); V];
+                for (v, gv) in gv.iter_mut().enumerate() {
+                    *gv = load::<PARTIAL>(g.add(b * R + row + 8 * v), mask);
+                }
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let xb = _mm256_broadcast_ss(&*x.add(b * C + col + j));
+                    for (a, &gv) in a.iter_mut().zip(&gv) {
+                        *a = _mm256_fmadd_ps(gv, xb, *a);
+                    }
+                }
+            }
+        }
+        for (j, a) in acc.iter().enumerate() {
+            for (v, &a) in a.iter().enumerate() {
+                store::<PARTIAL>(dw.add((col + j) * R + row + 8 * v), a, R % 8);
+            }
+        }
+    }
+}
+
 /// Lane `q` of the result is the sum of the eight lanes of `acc[q]`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -328,6 +448,51 @@ mod tests {
         unsafe { tn::<M, K1>(&a1, &x, &mut c, true) };
         let want_acc: Vec<f64> = want.iter().zip(&c0).map(|(w, &c)| w + f(c)).collect();
         assert_close(&c, &want_acc, &std::format!("tn += {M}x{K1}"));
+    }
+
+    /// The sequence outer product (`f32`, through `ops::acc_outer_steps`) and the per-step
+    /// `ops::acc_outer` are bit-identical to adding the steps one by one with the tiled
+    /// product, and within rounding of `f64`; 40 steps cross the 32-step chunk.
+    fn check_outer<const R: usize, const C: usize, const B: usize>() {
+        use nalgebra::SMatrix;
+        let mut rng = Rng::new((R * 100 + C * 10 + B) as u64);
+        let mut m = |_: usize, _: usize| rng.uniform(-1.0, 1.0) as f32;
+        let gs: Vec<SMatrix<f32, R, B>> = (0..40).map(|_| SMatrix::from_fn(&mut m)).collect();
+        let xs: Vec<SMatrix<f32, C, B>> = (0..40).map(|_| SMatrix::from_fn(&mut m)).collect();
+        let start: SMatrix<f32, R, C> = SMatrix::from_fn(&mut m);
+        let mut one_by_one = start;
+        for (g, x) in gs.iter().zip(&xs) {
+            // What `acc_outer` does at batch 8 and up (and did at every batch before the
+            // sequence kernel): the register-tiled product.
+            let (g, x, d) = (g.as_slice(), x.as_slice(), one_by_one.as_mut_slice());
+            crate::ops::gemm_nn::<f32, R, B, C, C, 1>(g, x, d, true);
+        }
+        let mut rank_b = start;
+        for (g, x) in gs.iter().zip(&xs) {
+            crate::ops::acc_outer(&mut rank_b, g, x);
+        }
+        assert_eq!(rank_b, one_by_one, "{R}x{C}x{B}");
+        let mut at_once = start;
+        crate::ops::acc_outer_steps(&mut at_once, gs.iter().zip(&xs));
+        assert_eq!(at_once, one_by_one, "{R}x{C}x{B}");
+        let mut want = start.cast::<f64>();
+        for (g, x) in gs.iter().zip(&xs) {
+            want += g.cast::<f64>() * x.cast::<f64>().transpose();
+        }
+        assert_close(at_once.as_slice(), want.as_slice(), "outer_steps");
+    }
+
+    #[test]
+    fn sequence_outer_products_match_step_by_step_bit_for_bit() {
+        if !crate::ops::use_avx2() {
+            return;
+        }
+        check_outer::<80, 10, 1>();
+        check_outer::<80, 20, 1>();
+        check_outer::<37, 9, 3>();
+        check_outer::<5, 20, 2>();
+        check_outer::<24, 13, 1>();
+        check_outer::<16, 12, 7>();
     }
 
     #[test]

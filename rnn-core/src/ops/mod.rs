@@ -493,6 +493,22 @@ pub(crate) fn acc_outer<S: Float, const R: usize, const C: usize, const B: usize
     g: &SMatrix<S, R, B>,
     x: &SMatrix<S, C, B>,
 ) {
+    // At small batch this is a rank-`B` update: the sequence kernel with one step (the same
+    // chain of fused multiply-adds per element as the tiles below, without their edge code).
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if defer_weight_grads(B)
+        && use_avx2()
+        && let (Some(d), Some(gv), Some(xv)) = (
+            S::as_f32_mut(dw.as_mut_slice()),
+            S::as_f32(g.as_slice()),
+            S::as_f32(x.as_slice()),
+        )
+    {
+        // SAFETY: AVX2 + FMA checked; the pointers come from live `f32` matrices of the shapes
+        // `outer_steps` expects.
+        unsafe { gemv::outer_steps::<R, C, B>(d, &[(gv.as_ptr(), xv.as_ptr())]) };
+        return;
+    }
     // dw[r, c] += Σ_b g[r, b] x[c, b]: an `A B` product with B = xᵀ (strides swapped).
     gemm_nn::<S, R, B, C, C, 1>(g.as_slice(), x.as_slice(), dw.as_mut_slice(), true);
 }
@@ -519,6 +535,28 @@ pub(crate) fn acc_outer_steps<'s, S, It, const R: usize, const C: usize, const B
     S: Float,
     It: Iterator<Item = (&'s SMatrix<S, R, B>, &'s SMatrix<S, C, B>)> + Clone,
 {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if use_avx2()
+        && let Some(d) = S::as_f32_mut(dw.as_mut_slice())
+    {
+        // `S` is `f32` (the cast above succeeded), so every matrix of `steps` holds `f32`.
+        const CHUNK: usize = 32;
+        let mut ptrs = [(core::ptr::null::<f32>(), core::ptr::null::<f32>()); CHUNK];
+        let mut n = 0;
+        for (g, x) in steps {
+            ptrs[n] = (g.as_ptr().cast::<f32>(), x.as_ptr().cast::<f32>());
+            n += 1;
+            if n == CHUNK {
+                // SAFETY: AVX2 + FMA checked; the pointers come from live `f32` matrices of
+                // the shapes `outer_steps` expects, borrowed for `'s`.
+                unsafe { gemv::outer_steps::<R, C, B>(d, &ptrs) };
+                n = 0;
+            }
+        }
+        // SAFETY: as above.
+        unsafe { gemv::outer_steps::<R, C, B>(d, &ptrs[..n]) };
+        return;
+    }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
         #[target_feature(enable = "avx2,fma")]
