@@ -118,15 +118,34 @@ impl ParamName {
                 break;
             }
         }
-        // ASCII digits and a dot: always valid UTF-8.
-        let prefix = core::str::from_utf8(&digits[at..]).unwrap_or("");
-        ParamName::new(prefix).with_suffix(self.as_str())
+        // ASCII digits and a dot: whole characters.
+        self.prepend(&digits[at..])
     }
 
     /// This name with `prefix` in front, e.g. `"0."` + `"weight"`.
     #[must_use]
     pub fn with_prefix(self, prefix: &str) -> Self {
-        ParamName::new(prefix).with_suffix(self.as_str())
+        let mut take = prefix.len().min(MAX_NAME_LEN);
+        while !prefix.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.prepend(&prefix.as_bytes()[..take])
+    }
+
+    /// `bytes` (whole UTF-8 characters, at most [`MAX_NAME_LEN`]) in front of this name, whose
+    /// end is cut at a character boundary if both do not fit. In place, without re-checking
+    /// UTF-8: every visit of a network's parameters builds its names this way.
+    fn prepend(mut self, bytes: &[u8]) -> Self {
+        let n = bytes.len();
+        let is_boundary = |at: usize| at >= self.len as usize || (self.buf[at] as i8) >= -0x40;
+        let mut keep = (self.len as usize).min(MAX_NAME_LEN - n);
+        while !is_boundary(keep) {
+            keep -= 1;
+        }
+        self.buf.copy_within(..keep, n);
+        self.buf[..n].copy_from_slice(bytes);
+        self.len = (n + keep) as u8;
+        self
     }
 
     fn with_suffix(mut self, s: &str) -> Self {
@@ -322,6 +341,15 @@ mod tests {
         let t = ParamName::new(&long);
         assert_eq!(t.len(), 64);
         assert!(long.starts_with(t.as_str()));
+        // A prefix pushes the end out, cut before a two-byte character: 3 + 60 bytes.
+        let p = t.with_index_prefix(12);
+        assert_eq!(p.as_str(), alloc::format!("12.{}", "é".repeat(30)));
+        let p = t.with_prefix("é");
+        assert_eq!(p.as_str(), "é".repeat(32));
+        assert_eq!(
+            ParamName::new("w").with_prefix(&long).as_str(),
+            "é".repeat(32)
+        );
     }
 
     #[test]
