@@ -107,20 +107,27 @@ pub(crate) mod avx2 {
     /// underflow. Both callers only add 1 to the result, so `e^88 ≈ 1.7e38` in place of a larger
     /// value or infinity changes nothing they return beyond subnormals. NaN propagates: the
     /// clamps take `x` as their second operand, which `maxps`/`minps` return for NaN.
+    ///
+    /// `N` vectors at a time, each step for all of them before the next: the chains are
+    /// independent, and side by side in program order the out-of-order core overlaps them
+    /// (one after the other, a ~100-cycle chain per vector filled its scheduler and ran them
+    /// nearly serially).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) fn exp8_clamped(x: __m256) -> __m256 {
-        let xc = _mm256_min_ps(splat(88.0), _mm256_max_ps(splat(EXP_LOW), x));
-        let t = _mm256_fmadd_ps(xc, splat(core::f32::consts::LOG2_E), splat(MAGIC));
-        let n = _mm256_sub_ps(t, splat(MAGIC));
-        let ni = _mm256_sub_epi32(
-            _mm256_castps_si256(t),
-            _mm256_set1_epi32(MAGIC.to_bits() as i32),
-        );
-        let r = _mm256_fnmadd_ps(n, splat(0.693_359_4), xc);
-        let r = _mm256_fnmadd_ps(n, splat(-2.121_944_4e-4), r);
-        let z = _mm256_mul_ps(r, r);
-        let mut p = splat(1.987_569_1e-4);
+    pub(crate) fn exp8_clamped<const N: usize>(x: [__m256; N]) -> [__m256; N] {
+        let xc = x.map(|v| _mm256_min_ps(splat(88.0), _mm256_max_ps(splat(EXP_LOW), v)));
+        let t = xc.map(|v| _mm256_fmadd_ps(v, splat(core::f32::consts::LOG2_E), splat(MAGIC)));
+        let n = t.map(|v| _mm256_sub_ps(v, splat(MAGIC)));
+        let ni = t.map(|v| {
+            _mm256_sub_epi32(
+                _mm256_castps_si256(v),
+                _mm256_set1_epi32(MAGIC.to_bits() as i32),
+            )
+        });
+        let r = zip(n, xc, |n, x| _mm256_fnmadd_ps(n, splat(0.693_359_4), x));
+        let r = zip(n, r, |n, r| _mm256_fnmadd_ps(n, splat(-2.121_944_4e-4), r));
+        let z = r.map(|r| _mm256_mul_ps(r, r));
+        let mut p = [splat(1.987_569_1e-4); N];
         for c in [
             1.398_2e-3,
             8.333_452e-3,
@@ -128,45 +135,76 @@ pub(crate) mod avx2 {
             1.666_666_5e-1,
             5.000_000_1e-1,
         ] {
-            p = _mm256_fmadd_ps(p, r, splat(c));
+            p = zip(p, r, |p, r| _mm256_fmadd_ps(p, r, splat(c)));
         }
-        let y = _mm256_add_ps(_mm256_fmadd_ps(p, z, r), splat(1.0));
-        _mm256_mul_ps(y, pow2i(ni))
+        let y: [__m256; N] = core::array::from_fn(|q| _mm256_fmadd_ps(p[q], z[q], r[q]));
+        let y = y.map(|y| _mm256_add_ps(y, splat(1.0)));
+        core::array::from_fn(|q| _mm256_mul_ps(y[q], pow2i(ni[q])))
+    }
+
+    /// `f` of the vectors of `a` and `b`, pairwise.
+    #[inline(always)]
+    fn zip<const N: usize>(
+        a: [__m256; N],
+        b: [__m256; N],
+        f: impl Fn(__m256, __m256) -> __m256,
+    ) -> [__m256; N] {
+        core::array::from_fn(|q| f(a[q], b[q]))
+    }
+
+    /// [`super::sigmoid`] on `N` vectors of eight lanes (interleaved as in [`exp8_clamped`]).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn sigmoid8n<const N: usize>(x: [__m256; N]) -> [__m256; N] {
+        let e = exp8_clamped(x.map(|v| _mm256_sub_ps(_mm256_setzero_ps(), v)));
+        e.map(|e| _mm256_div_ps(splat(1.0), _mm256_add_ps(splat(1.0), e)))
     }
 
     /// [`super::sigmoid`] on eight lanes.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn sigmoid8(x: __m256) -> __m256 {
-        let e = exp8_clamped(_mm256_sub_ps(_mm256_setzero_ps(), x));
-        _mm256_div_ps(splat(1.0), _mm256_add_ps(splat(1.0), e))
+        sigmoid8n([x])[0]
     }
 
-    /// [`super::tanh`] on eight lanes.
+    /// [`super::tanh`] on `N` vectors of eight lanes (interleaved as in [`exp8_clamped`]).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) fn tanh8(x: __m256) -> __m256 {
-        let sign = _mm256_and_ps(x, splat(-0.0));
-        let a = _mm256_andnot_ps(splat(-0.0), x);
-        let z = _mm256_mul_ps(x, x);
-        let mut p = splat(-5.704_988_7e-3);
+    pub(crate) fn tanh8n<const N: usize>(x: [__m256; N]) -> [__m256; N] {
+        let sign = x.map(|x| _mm256_and_ps(x, splat(-0.0)));
+        let a = x.map(|x| _mm256_andnot_ps(splat(-0.0), x));
+        let z = x.map(|x| _mm256_mul_ps(x, x));
+        let mut p = [splat(-5.704_988_7e-3); N];
         for c in [
             2.063_908_9e-2,
             -5.373_971_6e-2,
             1.333_144_2e-1,
             -3.333_328_2e-1,
         ] {
-            p = _mm256_fmadd_ps(p, z, splat(c));
+            p = zip(p, z, |p, z| _mm256_fmadd_ps(p, z, splat(c)));
         }
-        let small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
-        let e = exp8_clamped(_mm256_add_ps(a, a));
-        let large = _mm256_sub_ps(
-            splat(1.0),
-            _mm256_div_ps(splat(2.0), _mm256_add_ps(e, splat(1.0))),
-        );
-        let large = _mm256_or_ps(large, sign);
+        let pz = zip(p, z, |p, z| _mm256_mul_ps(p, z));
+        let small = zip(pz, x, |pz, x| _mm256_fmadd_ps(pz, x, x));
+        let e = exp8_clamped(a.map(|a| _mm256_add_ps(a, a)));
+        let large = e.map(|e| {
+            _mm256_sub_ps(
+                splat(1.0),
+                _mm256_div_ps(splat(2.0), _mm256_add_ps(e, splat(1.0))),
+            )
+        });
+        let large = zip(large, sign, |l, s| _mm256_or_ps(l, s));
         // NaN fails the comparison and takes `large`, which is NaN (as are `a` and `e`).
-        _mm256_blendv_ps(large, small, _mm256_cmp_ps::<_CMP_LT_OQ>(a, splat(0.625)))
+        core::array::from_fn(|q| {
+            let small_input = _mm256_cmp_ps::<_CMP_LT_OQ>(a[q], splat(0.625));
+            _mm256_blendv_ps(large[q], small[q], small_input)
+        })
+    }
+
+    /// [`super::tanh`] on eight lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn tanh8(x: __m256) -> __m256 {
+        tanh8n([x])[0]
     }
 
     /// Lanes `0..n` set.

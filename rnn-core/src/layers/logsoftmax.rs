@@ -164,7 +164,7 @@ mod avx2 {
         let mut sum = _mm256_setzero_pd();
         for k in (0..N).step_by(8) {
             let (v, mask) = unsafe { chunk::<N>(x, k) };
-            let e = _mm256_and_ps(exp8_clamped(_mm256_sub_ps(v, m)), mask);
+            let e = _mm256_and_ps(exp8_clamped([_mm256_sub_ps(v, m)])[0], mask);
             sum = _mm256_add_pd(sum, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
             sum = _mm256_add_pd(sum, _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(e)));
         }
@@ -192,7 +192,7 @@ mod avx2 {
         for k in (0..N).step_by(8) {
             let (yv, _) = unsafe { chunk::<N>(y, k) };
             let (g, _) = unsafe { chunk::<N>(gy, k) };
-            let v = _mm256_fnmadd_ps(exp8_clamped(yv), total, g);
+            let v = _mm256_fnmadd_ps(exp8_clamped([yv])[0], total, g);
             unsafe { put::<N>(gx, k, v) };
         }
     }

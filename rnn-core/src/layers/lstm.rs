@@ -303,10 +303,12 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
 
 /// The cell's pointwise step for `f32` with AVX2 + FMA: all four gates, the cell, `tanh(c)` and
 /// `h` of eight units at a time in registers, in one pass (the generic path makes five passes
-/// over memory and pays the fixed cost of two activation calls per step).
+/// over memory and pays the fixed cost of two activation calls per step). Up to four blocks of
+/// eight units go through each stage together, so that their long, independent activation
+/// chains are interleaved rather than run one block after another.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx2 {
-    use crate::fastmath::avx2::{lane_mask, load, sigmoid8, store, tanh8};
+    use crate::fastmath::avx2::{lane_mask, load, sigmoid8n, store, tanh8n};
     use core::arch::x86_64::*;
 
     /// For each of the `B` columns: the gate pre-activations `[i; f; g; o]` (`4H`) are replaced
@@ -330,51 +332,82 @@ mod avx2 {
             tanh_c.as_mut_ptr(),
             h.as_mut_ptr(),
         ];
+        let blocks = H.div_ceil(8);
         for b in 0..B {
             let mut j = 0;
-            // SAFETY: the lengths were checked above; a block touches units `j..j + 8` (or
-            // `j..H`) of column `b` in each slice. `c_prev` is only read.
+            // SAFETY: the lengths were checked above; a group touches units `j..j + 8 NG` (the
+            // last group up to `H`) of column `b` in each slice. `c_prev` is only read.
             unsafe {
-                while j + 8 <= H {
-                    block::<H, false>(p, b, j);
-                    j += 8;
+                while blocks - j / 8 > 4 {
+                    group::<H, 4, false>(p, b, j);
+                    j += 32;
                 }
-                if j < H {
-                    block::<H, true>(p, b, j);
+                let last = !H.is_multiple_of(8);
+                match (blocks - j / 8, last) {
+                    (1, false) => group::<H, 1, false>(p, b, j),
+                    (1, true) => group::<H, 1, true>(p, b, j),
+                    (2, false) => group::<H, 2, false>(p, b, j),
+                    (2, true) => group::<H, 2, true>(p, b, j),
+                    (3, false) => group::<H, 3, false>(p, b, j),
+                    (3, true) => group::<H, 3, true>(p, b, j),
+                    (_, false) => group::<H, 4, false>(p, b, j),
+                    (_, true) => group::<H, 4, true>(p, b, j),
                 }
             }
         }
     }
 
-    /// Units `j..j + 8` (`j..H` if `PARTIAL`) of column `b`; `p` is `[gates, c_prev, c,
-    /// tanh_c, h]`.
+    /// `NG` blocks of eight units from `j` of column `b`, the last one ending at `H` if
+    /// `LAST_PARTIAL`; `p` is `[gates, c_prev, c, tanh_c, h]`.
     ///
     /// # Safety
-    /// The pointers cover the shapes of [`cell`] and `j < H`.
+    /// The pointers cover the shapes of [`cell`] and the blocks are inside `H`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn block<const H: usize, const PARTIAL: bool>(p: [*mut f32; 5], b: usize, j: usize) {
+    unsafe fn group<const H: usize, const NG: usize, const LAST_PARTIAL: bool>(
+        p: [*mut f32; 5],
+        b: usize,
+        j: usize,
+    ) {
         let mask = lane_mask(H % 8);
-        let (one, two) = (_mm256_set1_ps(1.0), _mm256_set1_ps(2.0));
-        // SAFETY: the caller's contract.
-        unsafe {
-            let gate = |k: usize| p[0].add(b * 4 * H + k * H + j);
-            let at = b * H + j;
-            let i = sigmoid8(load::<PARTIAL>(gate(0), mask));
-            let f = sigmoid8(load::<PARTIAL>(gate(1), mask));
-            let g2 = sigmoid8(_mm256_mul_ps(two, load::<PARTIAL>(gate(2), mask)));
-            let g = _mm256_fmsub_ps(two, g2, one);
-            let o = sigmoid8(load::<PARTIAL>(gate(3), mask));
-            let c_prev = load::<PARTIAL>(p[1].add(at), mask);
-            let c = _mm256_fmadd_ps(f, c_prev, _mm256_mul_ps(i, g));
-            let tanh_c = tanh8(c);
-            let h = _mm256_mul_ps(o, tanh_c);
-            for (k, v) in [i, f, g, o].into_iter().enumerate() {
-                store::<PARTIAL>(gate(k), v, H % 8);
+        let partial = |q: usize| LAST_PARTIAL && q == NG - 1;
+        // SAFETY (the closures and the body): the caller's contract; a partial block's masked
+        // lanes are neither read nor written.
+        let get = |ptr: *const f32, q: usize| unsafe {
+            if partial(q) {
+                load::<true>(ptr, mask)
+            } else {
+                load::<false>(ptr, mask)
             }
-            store::<PARTIAL>(p[2].add(at), c, H % 8);
-            store::<PARTIAL>(p[3].add(at), tanh_c, H % 8);
-            store::<PARTIAL>(p[4].add(at), h, H % 8);
+        };
+        let put = |ptr: *mut f32, v: __m256, q: usize| unsafe {
+            if partial(q) {
+                store::<true>(ptr, v, H % 8);
+            } else {
+                store::<false>(ptr, v, 8);
+            }
+        };
+        let gate = |k: usize, q: usize| unsafe { p[0].add(b * 4 * H + k * H + j + 8 * q) };
+        let unit = |s: usize, q: usize| unsafe { p[s].add(b * H + j + 8 * q) };
+        let (one, two) = (_mm256_set1_ps(1.0), _mm256_set1_ps(2.0));
+        let pre: [[__m256; NG]; 4] =
+            core::array::from_fn(|k| core::array::from_fn(|q| get(gate(k, q), q)));
+        let i = sigmoid8n(pre[0]);
+        let f = sigmoid8n(pre[1]);
+        let g =
+            sigmoid8n(pre[2].map(|v| _mm256_mul_ps(two, v))).map(|s| _mm256_fmsub_ps(two, s, one));
+        let o = sigmoid8n(pre[3]);
+        let c: [__m256; NG] = core::array::from_fn(|q| {
+            _mm256_fmadd_ps(f[q], get(unit(1, q), q), _mm256_mul_ps(i[q], g[q]))
+        });
+        let tanh_c = tanh8n(c);
+        for q in 0..NG {
+            for (k, v) in [i[q], f[q], g[q], o[q]].into_iter().enumerate() {
+                put(gate(k, q), v, q);
+            }
+            put(unit(2, q), c[q], q);
+            put(unit(3, q), tanh_c[q], q);
+            put(unit(4, q), _mm256_mul_ps(o[q], tanh_c[q]), q);
         }
     }
 }
