@@ -187,23 +187,29 @@ pub(crate) fn tn<const M: usize, const K: usize>(
     unsafe {
         let mut first = 0;
         while first + 8 <= M {
-            tn_group::<M, K, false>(a, x, c, first, accumulate);
+            tn_group::<M, K, 8>(a, x, c, first, accumulate);
             first += 8;
         }
-        if first < M {
-            tn_group::<M, K, true>(a, x, c, first, accumulate);
+        match M - first {
+            0 => {}
+            1 => tn_group::<M, K, 1>(a, x, c, first, accumulate),
+            2 => tn_group::<M, K, 2>(a, x, c, first, accumulate),
+            3 => tn_group::<M, K, 3>(a, x, c, first, accumulate),
+            4 => tn_group::<M, K, 4>(a, x, c, first, accumulate),
+            5 => tn_group::<M, K, 5>(a, x, c, first, accumulate),
+            6 => tn_group::<M, K, 6>(a, x, c, first, accumulate),
+            _ => tn_group::<M, K, 7>(a, x, c, first, accumulate),
         }
     }
 }
 
-/// Outputs `first..first + 8` of [`tn`] (or `first..M` if `PARTIAL`: the missing columns
-/// repeat the last one and are not stored).
+/// Outputs `first..first + G` of [`tn`] (`G < 8` only for the last, partial group).
 ///
 /// # Safety
-/// As in [`tn`], with `first < M`.
+/// As in [`tn`], with `first + G <= M`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tn_group<const M: usize, const K: usize, const PARTIAL: bool>(
+unsafe fn tn_group<const M: usize, const K: usize, const G: usize>(
     a: *const f32,
     x: *const f32,
     c: *mut f32,
@@ -211,11 +217,11 @@ unsafe fn tn_group<const M: usize, const K: usize, const PARTIAL: bool>(
     accumulate: bool,
 ) {
     let tail = lane_mask(K % 8);
-    let out_mask = lane_mask(M % 8);
-    // SAFETY: the caller's contract; columns are clamped below `M`.
+    let out_mask = lane_mask(G);
+    // SAFETY: the caller's contract.
     unsafe {
-        let cols: [*const f32; 8] = core::array::from_fn(|q| a.add((first + q).min(M - 1) * K));
-        let mut acc = [_mm256_setzero_ps(); 8];
+        let cols: [*const f32; G] = core::array::from_fn(|q| a.add((first + q) * K));
+        let mut acc = [_mm256_setzero_ps(); G];
         let mut kk = 0;
         while kk + 8 <= K {
             let xv = _mm256_loadu_ps(x.add(kk));
@@ -230,11 +236,19 @@ unsafe fn tn_group<const M: usize, const K: usize, const PARTIAL: bool>(
                 *a = _mm256_fmadd_ps(_mm256_maskload_ps(cols[q].add(kk), tail), xv, *a);
             }
         }
-        let mut sums = reduce8(&acc);
-        if accumulate {
-            sums = _mm256_add_ps(sums, load::<PARTIAL>(c.add(first), out_mask));
+        let padded = core::array::from_fn(|q| if q < G { acc[q] } else { _mm256_setzero_ps() });
+        let mut sums = reduce8(&padded);
+        if G == 8 {
+            if accumulate {
+                sums = _mm256_add_ps(sums, load::<false>(c.add(first), out_mask));
+            }
+            store::<false>(c.add(first), sums, 8);
+        } else {
+            if accumulate {
+                sums = _mm256_add_ps(sums, load::<true>(c.add(first), out_mask));
+            }
+            store::<true>(c.add(first), sums, G);
         }
-        store::<PARTIAL>(c.add(first), sums, M % 8);
     }
 }
 
