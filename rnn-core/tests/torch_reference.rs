@@ -143,8 +143,9 @@ fn linear<S: Float>() {
     let x: [SMatrix<S, 4, 2>; 1] = steps(fx.get("linear.x"));
     let r: [SMatrix<S, 3, 2>; 1] = steps(fx.get("linear.r"));
     let (mut y, mut gx) = (SMatrix::zeros(), SMatrix::zeros());
-    l.forward_step(&x[0], &(), &mut (), &mut (), &mut y, true);
-    l.backward_step(&x[0], &y, &(), &(), &(), &r[0], &(), &mut (), &mut gx);
+    let mut cache = SMatrix::zeros();
+    l.forward_step(&x[0], &(), &mut (), &mut cache, &mut y, true);
+    l.backward_step(&x[0], &y, &(), &(), &cache, &r[0], &(), &mut (), &mut gx);
     assert_close("linear.y", flatten(&[y]), fx.get("linear.y"));
     assert_close("linear.grad_x", flatten(&[gx]), fx.get("linear.grad_x"));
     check_param_grads(&l, &fx, "linear");

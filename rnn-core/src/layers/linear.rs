@@ -50,14 +50,16 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
     for Linear<S, I, O>
 {
     type State = ();
-    type Cache = ();
+    /// The output gradient, kept by the whole-sequence backward at small batch until the
+    /// weight gradients of all steps are added at once.
+    type Cache = SMatrix<S, O, B>;
 
     fn forward_step(
         &mut self,
         x: &SMatrix<S, I, B>,
         _prev: &(),
         _next: &mut (),
-        _cache: &mut (),
+        _cache: &mut SMatrix<S, O, B>,
         y: &mut SMatrix<S, O, B>,
         _training: bool,
     ) {
@@ -70,7 +72,7 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
         _y: &SMatrix<S, O, B>,
         _prev: &(),
         _next: &(),
-        _cache: &(),
+        _cache: &SMatrix<S, O, B>,
         gy: &SMatrix<S, O, B>,
         _g_next: &(),
         _g_prev: &mut (),
@@ -79,6 +81,41 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
         ops::transpose_mul(gx, &self.weight.value, gy, false);
         ops::acc_outer(&mut self.weight.grad, gy, x);
         ops::acc_bias(&mut self.bias.grad, gy);
+    }
+
+    fn backward_step_deferred(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        y: &SMatrix<S, O, B>,
+        prev: &(),
+        next: &(),
+        cache: &mut SMatrix<S, O, B>,
+        gy: &SMatrix<S, O, B>,
+        g_next: &(),
+        g_prev: &mut (),
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        if !ops::defer_weight_grads(B) {
+            return self.backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
+        }
+        ops::transpose_mul(gx, &self.weight.value, gy, false);
+        cache.copy_from(gy);
+    }
+
+    fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
+    where
+        It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s (), &'s SMatrix<S, O, B>)> + Clone,
+    {
+        if !ops::defer_weight_grads(B) {
+            return;
+        }
+        ops::acc_outer_steps(
+            &mut self.weight.grad,
+            steps.clone().map(|(x, _, gy)| (gy, x)),
+        );
+        for (_, _, gy) in steps {
+            ops::acc_bias(&mut self.bias.grad, gy);
+        }
     }
 }
 
@@ -100,7 +137,8 @@ mod tests {
         l.bias.value[0] = 0.5;
         let x = SMatrix::<f64, 2, 1>::new(3.0, 4.0);
         let mut y = SMatrix::<f64, 1, 1>::zeros();
-        Layer::<f64, 2, 1, 1>::forward_step(&mut l, &x, &(), &mut (), &mut (), &mut y, false);
+        let mut cache = SMatrix::zeros();
+        Layer::<f64, 2, 1, 1>::forward_step(&mut l, &x, &(), &mut (), &mut cache, &mut y, false);
         assert_eq!(y[0], 2.0 * 3.0 - 4.0 + 0.5);
     }
 
