@@ -127,16 +127,17 @@ pub(crate) mod avx2 {
         let r = zip(n, xc, |n, x| _mm256_fnmadd_ps(n, splat(0.693_359_4), x));
         let r = zip(n, r, |n, r| _mm256_fnmadd_ps(n, splat(-2.121_944_4e-4), r));
         let z = r.map(|r| _mm256_mul_ps(r, r));
-        let mut p = [splat(1.987_569_1e-4); N];
-        for c in [
-            1.398_2e-3,
-            8.333_452e-3,
-            4.166_579_6e-2,
-            1.666_666_5e-1,
-            5.000_000_1e-1,
-        ] {
-            p = zip(p, r, |p, r| _mm256_fmadd_ps(p, r, splat(c)));
-        }
+        // Cephes' polynomial p(r) = c0 + c1 r + ... + c5 r^5 in Estrin's scheme: three
+        // independent pairs, then two steps in r² (12 cycles of latency instead of Horner's 20).
+        let pair =
+            |hi: f32, lo: f32| zip(r, r, move |r, _| _mm256_fmadd_ps(splat(hi), r, splat(lo)));
+        let (p45, p23, p01) = (
+            pair(1.987_569_1e-4, 1.398_2e-3),
+            pair(8.333_452e-3, 4.166_579_6e-2),
+            pair(1.666_666_5e-1, 5.000_000_1e-1),
+        );
+        let p: [__m256; N] = core::array::from_fn(|q| _mm256_fmadd_ps(p45[q], z[q], p23[q]));
+        let p: [__m256; N] = core::array::from_fn(|q| _mm256_fmadd_ps(p[q], z[q], p01[q]));
         let y: [__m256; N] = core::array::from_fn(|q| _mm256_fmadd_ps(p[q], z[q], r[q]));
         let y = y.map(|y| _mm256_add_ps(y, splat(1.0)));
         core::array::from_fn(|q| _mm256_mul_ps(y[q], pow2i(ni[q])))
