@@ -1,14 +1,39 @@
-//! A plain loop over one benchmark case, for `perf record` (divan's own timing loop hides short
-//! cases): `cargo run --release --bin profile -- seed_b1_step 2000000`.
+//! A plain loop over one benchmark case, for `perf record` and `valgrind --tool=callgrind`
+//! (divan's own timing loop hides short cases): `cargo run --release --bin profile --
+//! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `seed_b1_train_split` (time
+//! per phase), `no_lsm_step` and `lstm_step` (the seed network without its last layers, to see
+//! each layer's cost in place), `lstm16_step`/`lstm24_step` (hidden sizes around 20),
+//! `tanh20`, `sigmoid80`, `tanh4096`.
 
 use rnn_bench::*;
 use rnn_core::prelude::*;
 use std::hint::black_box;
 
+network! {
+    /// The seed network without its LogSoftMax, to see what each layer costs in place.
+    SeedNoLsm<seq_len = 16> = Sequential[ LSTM(10, 20), Linear(20, 5) ];
+    /// The seed network's LSTM alone.
+    SeedLstm<seq_len = 16> = Sequential[ LSTM(10, 20) ];
+    /// Hidden sizes around the seed's 20 (multiples of 8 and not).
+    Lstm16<seq_len = 16> = Sequential[ LSTM(10, 16) ];
+    Lstm24<seq_len = 16> = Sequential[ LSTM(10, 24) ];
+}
+
+fn run_steps<N: Network<Scalar = f32, Input = SMatrix<f32, 10, 1>>>(mut net: N, n: usize) {
+    net.evaluate();
+    let x = inputs::<10, 1>(2)[0];
+    for _ in 0..n {
+        black_box(net.step(black_box(&x)));
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let case = args.get(1).map_or("seed_b1_step", String::as_str);
-    let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let start = std::time::Instant::now();
     match case {
         "seed_b1_step" => {
@@ -19,6 +44,10 @@ fn main() {
                 black_box(net.step(black_box(&x)));
             }
         }
+        "no_lsm_step" => run_steps(SeedNoLsm::new(1), n),
+        "lstm_step" => run_steps(SeedLstm::new(1), n),
+        "lstm16_step" => run_steps(Lstm16::new(1), n),
+        "lstm24_step" => run_steps(Lstm24::new(1), n),
         "seed_b1_train" => {
             let mut net = SeedB1::new(1);
             let crit = SequencerCriterion::new(ClassNll::default());
@@ -29,6 +58,40 @@ fn main() {
                 let g = crit.backward(out, &ys);
                 net.backward(&xs, &g);
                 net.update_parameters(0.01);
+            }
+        }
+        "seed_b1_train_split" => {
+            // Time of each phase of a training step, per time step.
+            let mut net = SeedB1::new(1);
+            let crit = SequencerCriterion::new(ClassNll::default());
+            let (xs, ys) = (inputs::<10, 1>(2), targets::<5, 1>());
+            let mut t = [std::time::Duration::ZERO; 4];
+            for _ in 0..n / T {
+                let t0 = std::time::Instant::now();
+                net.zero_grad_parameters();
+                let out = net.forward(black_box(&xs));
+                let t1 = std::time::Instant::now();
+                let g = crit.backward(out, &ys);
+                let t2 = std::time::Instant::now();
+                net.backward(&xs, &g);
+                let t3 = std::time::Instant::now();
+                net.update_parameters(0.01);
+                let t4 = std::time::Instant::now();
+                for (k, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    t[k] += b - a;
+                }
+            }
+            for (name, d) in ["zero+forward", "criterion", "backward", "update"]
+                .iter()
+                .zip(t)
+            {
+                println!(
+                    "{name}: {:.1} ns per step",
+                    d.as_secs_f64() * 1e9 / n as f64
+                );
             }
         }
         "tanh20" | "sigmoid80" | "tanh4096" => {
