@@ -217,19 +217,7 @@ fn tile<S: Float, const MR: usize, const NT: usize, const FULL: bool, const FUSE
     }
     let mut pad = [S::zero(); MR];
     for kk in 0..k {
-        let start = kk * m + i;
-        let av: &[S; MR] = if FULL {
-            let Some(av) = a[start..].first_chunk::<MR>() else {
-                unreachable!("i + MR <= m")
-            };
-            av
-        } else if let Some(av) = a.get(start..).and_then(<[S]>::first_chunk::<MR>) {
-            av
-        } else {
-            let rest = &a[start..];
-            pad[..rest.len()].copy_from_slice(rest);
-            &pad
-        };
+        let av = column_chunk::<S, MR, FULL>(a, kk * m + i, &mut pad);
         for (jj, col) in acc.iter_mut().enumerate() {
             let bv = b[kk * brs + (j + jj) * bcs];
             for (x, &y) in col.iter_mut().zip(av) {
@@ -240,6 +228,29 @@ fn tile<S: Float, const MR: usize, const NT: usize, const FULL: bool, const FUSE
     for (jj, col) in acc.iter().enumerate() {
         let at = (j + jj) * m + i;
         c[at..at + rows].copy_from_slice(&col[..rows]);
+    }
+}
+
+/// The `MR` values of `a` from `start`, for a register tile: a slice of `a` (always, for `FULL`
+/// tiles), or, past the very end of `a`, its rest copied into `pad` (zero beyond). Partial tiles
+/// thus read past their rows into the next column and discard those lanes.
+#[inline(always)]
+fn column_chunk<'a, S: Float, const MR: usize, const FULL: bool>(
+    a: &'a [S],
+    start: usize,
+    pad: &'a mut [S; MR],
+) -> &'a [S; MR] {
+    if FULL {
+        let Some(av) = a[start..].first_chunk::<MR>() else {
+            unreachable!("a full tile lies inside `a`")
+        };
+        av
+    } else if let Some(av) = a.get(start..).and_then(<[S]>::first_chunk::<MR>) {
+        av
+    } else {
+        let rest = &a[start..];
+        pad[..rest.len()].copy_from_slice(rest);
+        pad
     }
 }
 
@@ -662,19 +673,7 @@ fn outer_tile<
     for (g, x) in steps {
         let (g, x) = (g.as_slice(), x.as_slice());
         for b in 0..B {
-            let start = b * R + i;
-            let av: &[S; MR] = if FULL {
-                let Some(av) = g[start..].first_chunk::<MR>() else {
-                    unreachable!("i + MR <= R")
-                };
-                av
-            } else if let Some(av) = g.get(start..).and_then(<[S]>::first_chunk::<MR>) {
-                av
-            } else {
-                let rest = &g[start..];
-                pad[..rest.len()].copy_from_slice(rest);
-                &pad
-            };
+            let av = column_chunk::<S, MR, FULL>(g, b * R + i, &mut pad);
             if FULL {
                 for (jj, col) in acc.iter_mut().enumerate() {
                     let bv = x[b * C + j + jj];
