@@ -85,6 +85,20 @@ pub(crate) mod avx2 {
     use super::{EXP_LOW, MAGIC};
     use core::arch::x86_64::*;
 
+    /// `[e for q in 0..n]` for vectors, as a plain loop: `array::from_fn` and `map` made the
+    /// compiler generate a copy of their machinery for every closure (a fifth of a user
+    /// crate's LLVM IR).
+    macro_rules! each {
+        ($n:expr, |$q:ident| $e:expr) => {{
+            let mut out = [_mm256_setzero_ps(); $n];
+            for $q in 0..$n {
+                out[$q] = $e;
+            }
+            out
+        }};
+    }
+    pub(crate) use each;
+
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn splat(v: f32) -> __m256 {
@@ -115,50 +129,59 @@ pub(crate) mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn exp8_clamped<const N: usize>(x: [__m256; N]) -> [__m256; N] {
-        let xc = x.map(|v| _mm256_min_ps(splat(88.0), _mm256_max_ps(splat(EXP_LOW), v)));
-        let t = xc.map(|v| _mm256_fmadd_ps(v, splat(core::f32::consts::LOG2_E), splat(MAGIC)));
-        let n = t.map(|v| _mm256_sub_ps(v, splat(MAGIC)));
-        let ni = t.map(|v| {
-            _mm256_sub_epi32(
-                _mm256_castps_si256(v),
-                _mm256_set1_epi32(MAGIC.to_bits() as i32),
-            )
-        });
-        let r = zip(n, xc, |n, x| _mm256_fnmadd_ps(n, splat(0.693_359_4), x));
-        let r = zip(n, r, |n, r| _mm256_fnmadd_ps(n, splat(-2.121_944_4e-4), r));
-        let z = r.map(|r| _mm256_mul_ps(r, r));
+        let xc = each!(N, |q| _mm256_min_ps(
+            splat(88.0),
+            _mm256_max_ps(splat(EXP_LOW), x[q])
+        ));
+        let t = each!(N, |q| _mm256_fmadd_ps(
+            xc[q],
+            splat(core::f32::consts::LOG2_E),
+            splat(MAGIC)
+        ));
+        // 2^n from the integer in the low bits of t.
+        let pow2 = each!(N, |q| pow2i(_mm256_sub_epi32(
+            _mm256_castps_si256(t[q]),
+            _mm256_set1_epi32(MAGIC.to_bits() as i32),
+        )));
+        let n = each!(N, |q| _mm256_sub_ps(t[q], splat(MAGIC)));
+        let r = each!(N, |q| _mm256_fnmadd_ps(n[q], splat(0.693_359_4), xc[q]));
+        let r = each!(N, |q| _mm256_fnmadd_ps(n[q], splat(-2.121_944_4e-4), r[q]));
+        let z = each!(N, |q| _mm256_mul_ps(r[q], r[q]));
         // Cephes' polynomial p(r) = c0 + c1 r + ... + c5 r^5 in Estrin's scheme: three
         // independent pairs, then two steps in r² (12 cycles of latency instead of Horner's 20).
-        let pair =
-            |hi: f32, lo: f32| zip(r, r, move |r, _| _mm256_fmadd_ps(splat(hi), r, splat(lo)));
-        let (p45, p23, p01) = (
-            pair(1.987_569_1e-4, 1.398_2e-3),
-            pair(8.333_452e-3, 4.166_579_6e-2),
-            pair(1.666_666_5e-1, 5.000_000_1e-1),
-        );
-        let p: [__m256; N] = core::array::from_fn(|q| _mm256_fmadd_ps(p45[q], z[q], p23[q]));
-        let p: [__m256; N] = core::array::from_fn(|q| _mm256_fmadd_ps(p[q], z[q], p01[q]));
-        let y: [__m256; N] = core::array::from_fn(|q| _mm256_fmadd_ps(p[q], z[q], r[q]));
-        let y = y.map(|y| _mm256_add_ps(y, splat(1.0)));
-        core::array::from_fn(|q| _mm256_mul_ps(y[q], pow2i(ni[q])))
-    }
-
-    /// `f` of the vectors of `a` and `b`, pairwise.
-    #[inline(always)]
-    fn zip<const N: usize>(
-        a: [__m256; N],
-        b: [__m256; N],
-        f: impl Fn(__m256, __m256) -> __m256,
-    ) -> [__m256; N] {
-        core::array::from_fn(|q| f(a[q], b[q]))
+        let p45 = each!(N, |q| _mm256_fmadd_ps(
+            splat(1.987_569_1e-4),
+            r[q],
+            splat(1.398_2e-3)
+        ));
+        let p23 = each!(N, |q| _mm256_fmadd_ps(
+            splat(8.333_452e-3),
+            r[q],
+            splat(4.166_579_6e-2)
+        ));
+        let p01 = each!(N, |q| _mm256_fmadd_ps(
+            splat(1.666_666_5e-1),
+            r[q],
+            splat(5.000_000_1e-1)
+        ));
+        let p = each!(N, |q| _mm256_fmadd_ps(p45[q], z[q], p23[q]));
+        let p = each!(N, |q| _mm256_fmadd_ps(p[q], z[q], p01[q]));
+        let y = each!(N, |q| _mm256_fmadd_ps(p[q], z[q], r[q]));
+        each!(N, |q| _mm256_mul_ps(
+            _mm256_add_ps(y[q], splat(1.0)),
+            pow2[q]
+        ))
     }
 
     /// [`super::sigmoid`] on `N` vectors of eight lanes (interleaved as in [`exp8_clamped`]).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn sigmoid8n<const N: usize>(x: [__m256; N]) -> [__m256; N] {
-        let e = exp8_clamped(x.map(|v| _mm256_sub_ps(_mm256_setzero_ps(), v)));
-        e.map(|e| _mm256_div_ps(splat(1.0), _mm256_add_ps(splat(1.0), e)))
+        let e = exp8_clamped(each!(N, |q| _mm256_sub_ps(_mm256_setzero_ps(), x[q])));
+        each!(N, |q| _mm256_div_ps(
+            splat(1.0),
+            _mm256_add_ps(splat(1.0), e[q])
+        ))
     }
 
     /// [`super::sigmoid`] on eight lanes.
@@ -172,9 +195,8 @@ pub(crate) mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn tanh8n<const N: usize>(x: [__m256; N]) -> [__m256; N] {
-        let sign = x.map(|x| _mm256_and_ps(x, splat(-0.0)));
-        let a = x.map(|x| _mm256_andnot_ps(splat(-0.0), x));
-        let z = x.map(|x| _mm256_mul_ps(x, x));
+        let a = each!(N, |q| _mm256_andnot_ps(splat(-0.0), x[q]));
+        let z = each!(N, |q| _mm256_mul_ps(x[q], x[q]));
         let mut p = [splat(-5.704_988_7e-3); N];
         for c in [
             2.063_908_9e-2,
@@ -182,23 +204,25 @@ pub(crate) mod avx2 {
             1.333_144_2e-1,
             -3.333_328_2e-1,
         ] {
-            p = zip(p, z, |p, z| _mm256_fmadd_ps(p, z, splat(c)));
+            p = each!(N, |q| _mm256_fmadd_ps(p[q], z[q], splat(c)));
         }
-        let pz = zip(p, z, |p, z| _mm256_mul_ps(p, z));
-        let small = zip(pz, x, |pz, x| _mm256_fmadd_ps(pz, x, x));
-        let e = exp8_clamped(a.map(|a| _mm256_add_ps(a, a)));
-        let large = e.map(|e| {
-            _mm256_sub_ps(
-                splat(1.0),
-                _mm256_div_ps(splat(2.0), _mm256_add_ps(e, splat(1.0))),
-            )
-        });
-        let large = zip(large, sign, |l, s| _mm256_or_ps(l, s));
-        // NaN fails the comparison and takes `large`, which is NaN (as are `a` and `e`).
-        core::array::from_fn(|q| {
-            let small_input = _mm256_cmp_ps::<_CMP_LT_OQ>(a[q], splat(0.625));
-            _mm256_blendv_ps(large[q], small[q], small_input)
-        })
+        let small = each!(N, |q| _mm256_fmadd_ps(
+            _mm256_mul_ps(p[q], z[q]),
+            x[q],
+            x[q]
+        ));
+        let e = exp8_clamped(each!(N, |q| _mm256_add_ps(a[q], a[q])));
+        let large = each!(N, |q| _mm256_sub_ps(
+            splat(1.0),
+            _mm256_div_ps(splat(2.0), _mm256_add_ps(e[q], splat(1.0)))
+        ));
+        // The sign of x back on; NaN fails the comparison and takes `large`, which is NaN (as
+        // are `a` and `e`).
+        each!(N, |q| _mm256_blendv_ps(
+            _mm256_or_ps(large[q], _mm256_and_ps(x[q], splat(-0.0))),
+            small[q],
+            _mm256_cmp_ps::<_CMP_LT_OQ>(a[q], splat(0.625)),
+        ))
     }
 
     /// [`super::tanh`] on eight lanes.

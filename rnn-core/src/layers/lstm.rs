@@ -308,7 +308,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
 /// chains are interleaved rather than run one block after another.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx2 {
-    use crate::fastmath::avx2::{lane_mask, load, sigmoid8n, store, tanh8n};
+    use crate::fastmath::avx2::{each, lane_mask, load, sigmoid8n, store, tanh8n};
     use core::arch::x86_64::*;
 
     /// For each of the `B` columns: the gate pre-activations `[i; f; g; o]` (`4H`) are replaced
@@ -332,26 +332,28 @@ mod avx2 {
             tanh_c.as_mut_ptr(),
             h.as_mut_ptr(),
         ];
-        let blocks = H.div_ceil(8);
+        // Groups of four blocks of eight units, then the last one to four blocks (the last block
+        // partial if H % 8 != 0). The last group's shape is chosen by a constant, so only the
+        // group function it needs is generated.
+        let full_groups = const { (H.div_ceil(8) - 1) / 4 };
         for b in 0..B {
-            let mut j = 0;
+            let j = 32 * full_groups;
             // SAFETY: the lengths were checked above; a group touches units `j..j + 8 NG` (the
             // last group up to `H`) of column `b` in each slice. `c_prev` is only read.
             unsafe {
-                while blocks - j / 8 > 4 {
-                    group::<H, 4, false>(p, b, j);
-                    j += 32;
+                for g in 0..full_groups {
+                    group::<H, 4, false>(p, b, 32 * g);
                 }
-                let last = !H.is_multiple_of(8);
-                match (blocks - j / 8, last) {
-                    (1, false) => group::<H, 1, false>(p, b, j),
-                    (1, true) => group::<H, 1, true>(p, b, j),
-                    (2, false) => group::<H, 2, false>(p, b, j),
-                    (2, true) => group::<H, 2, true>(p, b, j),
-                    (3, false) => group::<H, 3, false>(p, b, j),
-                    (3, true) => group::<H, 3, true>(p, b, j),
-                    (_, false) => group::<H, 4, false>(p, b, j),
-                    (_, true) => group::<H, 4, true>(p, b, j),
+                // (blocks in the last group) * 2 + (its last block is partial).
+                match const { ((H.div_ceil(8) - 1) % 4 + 1) * 2 + !H.is_multiple_of(8) as usize } {
+                    2 => group::<H, 1, false>(p, b, j),
+                    3 => group::<H, 1, true>(p, b, j),
+                    4 => group::<H, 2, false>(p, b, j),
+                    5 => group::<H, 2, true>(p, b, j),
+                    6 => group::<H, 3, false>(p, b, j),
+                    7 => group::<H, 3, true>(p, b, j),
+                    8 => group::<H, 4, false>(p, b, j),
+                    _ => group::<H, 4, true>(p, b, j),
                 }
             }
         }
@@ -390,16 +392,16 @@ mod avx2 {
         let gate = |k: usize, q: usize| unsafe { p[0].add(b * 4 * H + k * H + j + 8 * q) };
         let unit = |s: usize, q: usize| unsafe { p[s].add(b * H + j + 8 * q) };
         let (one, two) = (_mm256_set1_ps(1.0), _mm256_set1_ps(2.0));
-        let pre: [[__m256; NG]; 4] =
-            core::array::from_fn(|k| core::array::from_fn(|q| get(gate(k, q), q)));
-        let i = sigmoid8n(pre[0]);
-        let f = sigmoid8n(pre[1]);
-        let g =
-            sigmoid8n(pre[2].map(|v| _mm256_mul_ps(two, v))).map(|s| _mm256_fmsub_ps(two, s, one));
-        let o = sigmoid8n(pre[3]);
-        let c: [__m256; NG] = core::array::from_fn(|q| {
-            _mm256_fmadd_ps(f[q], get(unit(1, q), q), _mm256_mul_ps(i[q], g[q]))
-        });
+        let i = sigmoid8n(each!(NG, |q| get(gate(0, q), q)));
+        let f = sigmoid8n(each!(NG, |q| get(gate(1, q), q)));
+        let g2 = sigmoid8n(each!(NG, |q| _mm256_mul_ps(two, get(gate(2, q), q))));
+        let g = each!(NG, |q| _mm256_fmsub_ps(two, g2[q], one));
+        let o = sigmoid8n(each!(NG, |q| get(gate(3, q), q)));
+        let c = each!(NG, |q| _mm256_fmadd_ps(
+            f[q],
+            get(unit(1, q), q),
+            _mm256_mul_ps(i[q], g[q])
+        ));
         let tanh_c = tanh8n(c);
         for q in 0..NG {
             for (k, v) in [i[q], f[q], g[q], o[q]].into_iter().enumerate() {

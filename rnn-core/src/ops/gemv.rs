@@ -53,27 +53,29 @@ pub(crate) fn nn<const M: usize, const K1: usize, const K2: usize>(
         c: c.as_mut_ptr(),
         accumulate,
     };
-    let full = M / 8;
-    let mut v = 0;
+    // Blocks of eight vectors, then one block of the remaining 1-7 vectors, then the partial
+    // vector. The shapes are chosen by constants, so only the block functions this product needs
+    // are generated (a match on a run-time value generated all eight, a third of the IR).
+    let eights = const { M / 64 };
+    let row = 64 * eights;
     // SAFETY (every block): the lengths were checked above; a block at `row` reads and writes
     // rows `row..row + 8 V` (full) or `row..M` (partial) of each column.
     unsafe {
-        while v + 8 <= full {
-            nn_block::<M, K1, K2, 8, 1, false>(&p, 8 * v);
-            v += 8;
+        for e in 0..eights {
+            nn_block::<M, K1, K2, 8, 1, false>(&p, 64 * e);
         }
-        match full - v {
+        match const { M / 8 % 8 } {
             0 => {}
-            1 => nn_block::<M, K1, K2, 1, 8, false>(&p, 8 * v),
-            2 => nn_block::<M, K1, K2, 2, 4, false>(&p, 8 * v),
-            3 => nn_block::<M, K1, K2, 3, 3, false>(&p, 8 * v),
-            4 => nn_block::<M, K1, K2, 4, 2, false>(&p, 8 * v),
-            5 => nn_block::<M, K1, K2, 5, 2, false>(&p, 8 * v),
-            6 => nn_block::<M, K1, K2, 6, 2, false>(&p, 8 * v),
-            _ => nn_block::<M, K1, K2, 7, 2, false>(&p, 8 * v),
+            1 => nn_block::<M, K1, K2, 1, 8, false>(&p, row),
+            2 => nn_block::<M, K1, K2, 2, 4, false>(&p, row),
+            3 => nn_block::<M, K1, K2, 3, 3, false>(&p, row),
+            4 => nn_block::<M, K1, K2, 4, 2, false>(&p, row),
+            5 => nn_block::<M, K1, K2, 5, 2, false>(&p, row),
+            6 => nn_block::<M, K1, K2, 6, 2, false>(&p, row),
+            _ => nn_block::<M, K1, K2, 7, 2, false>(&p, row),
         }
-        if !M.is_multiple_of(8) {
-            nn_block::<M, K1, K2, 1, 8, true>(&p, 8 * full);
+        if const { !M.is_multiple_of(8) } {
+            nn_block::<M, K1, K2, 1, 8, true>(&p, 8 * (M / 8));
         }
     }
 }
@@ -185,12 +187,12 @@ pub(crate) fn tn<const M: usize, const K: usize>(
     // SAFETY: the lengths were checked above; a group reads columns below `M` only and writes
     // outputs `first..first + 8` or `first..M`.
     unsafe {
-        let mut first = 0;
-        while first + 8 <= M {
-            tn_group::<M, K, 8>(a, x, c, first, accumulate);
-            first += 8;
+        for g in 0..M / 8 {
+            tn_group::<M, K, 8>(a, x, c, 8 * g, accumulate);
         }
-        match M - first {
+        let first = 8 * (M / 8);
+        // A constant: only the group function this product needs is generated.
+        match const { M % 8 } {
             0 => {}
             1 => tn_group::<M, K, 1>(a, x, c, first, accumulate),
             2 => tn_group::<M, K, 2>(a, x, c, first, accumulate),
@@ -220,7 +222,10 @@ unsafe fn tn_group<const M: usize, const K: usize, const G: usize>(
     let out_mask = lane_mask(G);
     // SAFETY: the caller's contract.
     unsafe {
-        let cols: [*const f32; G] = core::array::from_fn(|q| a.add((first + q) * K));
+        let mut cols = [a; G];
+        for (q, col) in cols.iter_mut().enumerate() {
+            *col = a.add((first + q) * K);
+        }
         let mut acc = [_mm256_setzero_ps(); G];
         let mut kk = 0;
         while kk + 8 <= K {
@@ -236,7 +241,8 @@ unsafe fn tn_group<const M: usize, const K: usize, const G: usize>(
                 *a = _mm256_fmadd_ps(_mm256_maskload_ps(cols[q].add(kk), tail), xv, *a);
             }
         }
-        let padded = core::array::from_fn(|q| if q < G { acc[q] } else { _mm256_setzero_ps() });
+        let mut padded = [_mm256_setzero_ps(); 8];
+        padded[..G].copy_from_slice(&acc);
         let mut sums = reduce8(&padded);
         if G == 8 {
             if accumulate {
@@ -271,17 +277,14 @@ pub(crate) unsafe fn outer_steps<const R: usize, const C: usize, const B: usize>
     let full = R / 8;
     // SAFETY: the caller's contract and the length check above: tiles stay inside `R x C`.
     unsafe {
-        let mut row = 0;
-        while row + 16 <= 8 * full {
-            outer_columns::<R, C, B, 2, false>(dw, steps, row);
-            row += 16;
+        for pair in 0..full / 2 {
+            outer_columns::<R, C, B, 2, false>(dw, steps, 16 * pair);
         }
-        if row < 8 * full {
-            outer_columns::<R, C, B, 1, false>(dw, steps, row);
-            row += 8;
+        if const { (R / 8) % 2 == 1 } {
+            outer_columns::<R, C, B, 1, false>(dw, steps, 16 * (full / 2));
         }
-        if row < R {
-            outer_columns::<R, C, B, 1, true>(dw, steps, row);
+        if const { !R.is_multiple_of(8) } {
+            outer_columns::<R, C, B, 1, true>(dw, steps, 8 * full);
         }
     }
 }
@@ -305,12 +308,12 @@ unsafe fn outer_columns<
 ) {
     // SAFETY: the caller's contract; column blocks stay inside `C`.
     unsafe {
-        let mut col = 0;
-        while col + 6 <= C {
-            outer_tile::<R, C, B, V, 6, PARTIAL>(dw, steps, row, col);
-            col += 6;
+        for t in 0..C / 6 {
+            outer_tile::<R, C, B, V, 6, PARTIAL>(dw, steps, row, 6 * t);
         }
-        match C - col {
+        let col = 6 * (C / 6);
+        // A constant: only the tile function this product needs is generated.
+        match const { C % 6 } {
             0 => {}
             1 => outer_tile::<R, C, B, V, 1, PARTIAL>(dw, steps, row, col),
             2 => outer_tile::<R, C, B, V, 2, PARTIAL>(dw, steps, row, col),
