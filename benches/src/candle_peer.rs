@@ -22,7 +22,12 @@ impl CandleLstm {
         let lstm = candle_nn::lstm(i, h, LSTMConfig::default(), vb.pp("lstm")).expect("lstm");
         let linear = candle_nn::linear(h, o, vb.pp("linear")).expect("linear");
         let opt = SGD::new(varmap.all_vars(), 0.01).expect("sgd");
-        Self { lstm, linear, opt, dims: (i, h, o, b) }
+        Self {
+            lstm,
+            linear,
+            opt,
+            dims: (i, h, o, b),
+        }
     }
 
     /// A random step input `b x i`.
@@ -87,7 +92,10 @@ impl CandleLstm {
         let out = self.outputs(xs);
         let mut loss: Option<Tensor> = None;
         for (t, target) in targets.iter().enumerate() {
-            let step = out.narrow(1, t, 1).and_then(|s| s.squeeze(1)?.contiguous()).expect("step");
+            let step = out
+                .narrow(1, t, 1)
+                .and_then(|s| s.squeeze(1)?.contiguous())
+                .expect("step");
             let l = candle_nn::loss::nll(&step, target).expect("nll");
             loss = Some(match loss {
                 Some(acc) => (acc + l).expect("add"),

@@ -38,7 +38,9 @@ impl DynSeed {
     #[must_use]
     pub fn from_params(params: &[rnn_core::ParamRef<'_, f32>]) -> Self {
         let m = |k: usize| params[k].value.clone_owned();
-        let v = |k: usize| DVector::from_iterator(params[k].value.len(), params[k].value.iter().copied());
+        let v = |k: usize| {
+            DVector::from_iterator(params[k].value.len(), params[k].value.iter().copied())
+        };
         let (w_ih, w_hh, b_ih, b_hh, w, b) = (m(0), m(1), v(2), v(3), m(4), v(5));
         let h = w_hh.ncols();
         let z = |r: usize, c: usize| DMatrix::zeros(r, c);
@@ -50,7 +52,21 @@ impl DynSeed {
             z(w.nrows(), h),
             z(w.nrows(), 1),
         ];
-        Self { h, w_ih, w_hh, b_ih, b_hh, w, b, grads, xs: vec![], gates: vec![], cs: vec![], hs: vec![], ys: vec![] }
+        Self {
+            h,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            w,
+            b,
+            grads,
+            xs: vec![],
+            gates: vec![],
+            cs: vec![],
+            hs: vec![],
+            ys: vec![],
+        }
     }
 
     /// Forward over the sequence from a zero state; returns the log-probabilities per step.
@@ -97,7 +113,10 @@ impl DynSeed {
     pub fn backward(&mut self, gys: &[DMatrix<f32>]) -> Vec<DMatrix<f32>> {
         let (h, batch) = (self.h, gys[0].ncols());
         let mut gx = vec![DMatrix::zeros(self.w_ih.ncols(), batch); gys.len()];
-        let (mut dh_next, mut dc_next) = (DMatrix::<f32>::zeros(h, batch), DMatrix::<f32>::zeros(h, batch));
+        let (mut dh_next, mut dc_next) = (
+            DMatrix::<f32>::zeros(h, batch),
+            DMatrix::<f32>::zeros(h, batch),
+        );
         for t in (0..gys.len()).rev() {
             let y = &self.ys[t];
             let mut gz = gys[t].clone();
@@ -114,7 +133,12 @@ impl DynSeed {
             let mut dc_prev = DMatrix::<f32>::zeros(h, batch);
             for b in 0..batch {
                 for j in 0..h {
-                    let (i, f, g, o) = (a[(j, b)], a[(h + j, b)], a[(2 * h + j, b)], a[(3 * h + j, b)]);
+                    let (i, f, g, o) = (
+                        a[(j, b)],
+                        a[(h + j, b)],
+                        a[(2 * h + j, b)],
+                        a[(3 * h + j, b)],
+                    );
                     let dc = dc_next[(j, b)] + dh[(j, b)] * o * (1.0 - tc[(j, b)] * tc[(j, b)]);
                     da[(j, b)] = dc * g * i * (1.0 - i);
                     da[(h + j, b)] = dc * self.cs[t][(j, b)] * f * (1.0 - f);
@@ -171,16 +195,28 @@ mod tests {
         let ys = *net.forward(&xs);
         net.zero_grad_parameters();
         let gxs = *net.backward(&xs, &gys);
-        let dxs: Vec<DMatrix<f32>> = xs.iter().map(|x| DMatrix::from_column_slice(10, 1, x.as_slice())).collect();
-        let dgys: Vec<DMatrix<f32>> = gys.iter().map(|x| DMatrix::from_column_slice(5, 1, x.as_slice())).collect();
+        let dxs: Vec<DMatrix<f32>> = xs
+            .iter()
+            .map(|x| DMatrix::from_column_slice(10, 1, x.as_slice()))
+            .collect();
+        let dgys: Vec<DMatrix<f32>> = gys
+            .iter()
+            .map(|x| DMatrix::from_column_slice(5, 1, x.as_slice()))
+            .collect();
         let dys = dynamic.forward(&dxs).to_vec();
         let dgxs = dynamic.backward(&dgys);
         for t in 0..T {
             assert!((&dys[t] - DMatrix::from_column_slice(5, 1, ys[t].as_slice())).amax() < 1e-5);
-            assert!((&dgxs[t] - DMatrix::from_column_slice(10, 1, gxs[t].as_slice())).amax() < 1e-5);
+            assert!(
+                (&dgxs[t] - DMatrix::from_column_slice(10, 1, gxs[t].as_slice())).amax() < 1e-5
+            );
         }
         for (k, p) in net.parameters().iter().enumerate() {
-            let ours = DMatrix::from_column_slice(p.grad.nrows(), p.grad.ncols(), p.grad.clone_owned().as_slice());
+            let ours = DMatrix::from_column_slice(
+                p.grad.nrows(),
+                p.grad.ncols(),
+                p.grad.clone_owned().as_slice(),
+            );
             assert!((&dynamic.grads[k] - ours).amax() < 1e-4, "{}", p.name);
         }
     }

@@ -4,9 +4,9 @@
 
 use rnn_core::prelude::*;
 
-pub mod dynamic;
 #[cfg(feature = "candle")]
 pub mod candle_peer;
+pub mod dynamic;
 
 /// Steps per sequence in every benchmark.
 pub const T: usize = 16;
