@@ -73,10 +73,8 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> CellParams<S, I, 
             &mut self.weight_hh.grad,
             steps.clone().map(|(_, h, _, d)| (d, h)),
         );
-        for (_, _, d_ih, d_hh) in steps {
-            ops::acc_bias(&mut self.bias_ih.grad, d_ih);
-            ops::acc_bias(&mut self.bias_hh.grad, d_hh);
-        }
+        ops::acc_bias_steps(&mut self.bias_ih.grad, steps.clone().map(|(_, _, d, _)| d));
+        ops::acc_bias_steps(&mut self.bias_hh.grad, steps.map(|(_, _, _, d)| d));
     }
 }
 

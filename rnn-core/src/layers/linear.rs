@@ -113,9 +113,7 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
             &mut self.weight.grad,
             steps.clone().map(|(x, _, gy)| (gy, x)),
         );
-        for (_, _, gy) in steps {
-            ops::acc_bias(&mut self.bias.grad, gy);
-        }
+        ops::acc_bias_steps(&mut self.bias.grad, steps.map(|(_, _, gy)| gy));
     }
 }
 

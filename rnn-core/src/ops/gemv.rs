@@ -375,6 +375,70 @@ unsafe fn outer_tile<
     }
 }
 
+/// `db[R] += Σ g[:, b]` over the matrices `g: R x B` of `steps` and their columns, in that
+/// order (the same additions, in the same order, as adding the steps one by one): a bias
+/// gradient of a sequence, with the running sums of four vectors of rows in registers.
+///
+/// # Safety
+/// Every pointer of `steps` points to a live `R x B` matrix of `f32`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn bias_steps<const R: usize, const B: usize>(
+    db: &mut [f32],
+    steps: &[*const f32],
+) {
+    assert!(db.len() >= R);
+    let db = db.as_mut_ptr();
+    let full = R / 8;
+    // SAFETY: the caller's contract and the length check above: blocks stay inside `R`.
+    unsafe {
+        for block in 0..full / 4 {
+            bias_block::<R, B, 4, false>(db, steps, 32 * block);
+        }
+        let row = 32 * (full / 4);
+        // A constant: only the block function this shape needs is generated.
+        match const { R / 8 % 4 } {
+            0 => {}
+            1 => bias_block::<R, B, 1, false>(db, steps, row),
+            2 => bias_block::<R, B, 2, false>(db, steps, row),
+            _ => bias_block::<R, B, 3, false>(db, steps, row),
+        }
+        if const { !R.is_multiple_of(8) } {
+            bias_block::<R, B, 1, true>(db, steps, 8 * full);
+        }
+    }
+}
+
+/// `V` vectors of rows from `row` (one partial vector if `PARTIAL`) of [`bias_steps`].
+///
+/// # Safety
+/// As in [`bias_steps`], with the rows inside `R`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn bias_block<const R: usize, const B: usize, const V: usize, const PARTIAL: bool>(
+    db: *mut f32,
+    steps: &[*const f32],
+    row: usize,
+) {
+    let mask = lane_mask(R % 8);
+    let mut acc = [_mm256_setzero_ps(); V];
+    // SAFETY: the caller's contract.
+    unsafe {
+        for (v, a) in acc.iter_mut().enumerate() {
+            *a = load::<PARTIAL>(db.add(row + 8 * v), mask);
+        }
+        for &g in steps {
+            for b in 0..B {
+                for (v, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_add_ps(*a, load::<PARTIAL>(g.add(b * R + row + 8 * v), mask));
+                }
+            }
+        }
+        for (v, &a) in acc.iter().enumerate() {
+            store::<PARTIAL>(db.add(row + 8 * v), a, R % 8);
+        }
+    }
+}
+
 /// Lane `q` of the result is the sum of the eight lanes of `acc[q]`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -497,6 +561,20 @@ mod tests {
             want += g.cast::<f64>() * x.cast::<f64>().transpose();
         }
         assert_close(at_once.as_slice(), want.as_slice(), "outer_steps");
+
+        // The bias gradient of the same steps: bit-identical to step by step, close to f64.
+        let db0: nalgebra::SVector<f32, R> = nalgebra::SVector::from_fn(&mut m);
+        let mut one_by_one = db0;
+        for g in &gs {
+            crate::ops::acc_bias(&mut one_by_one, g);
+        }
+        let mut at_once = db0;
+        crate::ops::acc_bias_steps(&mut at_once, gs.iter());
+        assert_eq!(at_once, one_by_one, "bias {R}x{B}");
+        let want = gs.iter().fold(db0.cast::<f64>(), |acc, g| {
+            acc + g.cast::<f64>() * nalgebra::SVector::<f64, B>::repeat(1.0)
+        });
+        assert_close(at_once.as_slice(), want.as_slice(), "bias_steps");
     }
 
     #[test]
@@ -510,6 +588,8 @@ mod tests {
         check_outer::<5, 20, 2>();
         check_outer::<24, 13, 1>();
         check_outer::<16, 12, 7>();
+        check_outer::<100, 3, 2>(); // bias: a block of four vectors, a remainder of 0, partial
+        check_outer::<88, 2, 1>(); // bias: two blocks of four, a remainder of 3
     }
 
     #[test]

@@ -722,6 +722,44 @@ pub(crate) fn sub_scaled<S: Float>(w: &mut [S], g: &[S], lr: S) {
     body(w, g, lr);
 }
 
+/// [`acc_bias`] for every matrix of `steps`, in order: a bias gradient of a sequence in one
+/// pass (AVX2 for `f32`: the running sums stay in registers; the same additions in the same
+/// order, so the same bits as step by step).
+#[inline]
+pub(crate) fn acc_bias_steps<'s, S, It, const R: usize, const B: usize>(
+    db: &mut SVector<S, R>,
+    steps: It,
+) where
+    S: Float,
+    It: Iterator<Item = &'s SMatrix<S, R, B>>,
+{
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if use_avx2()
+        && let Some(d) = S::as_f32_mut(db.as_mut_slice())
+    {
+        // `S` is `f32` (the cast above succeeded), so every matrix of `steps` holds `f32`.
+        const CHUNK: usize = 32;
+        let mut ptrs = [core::ptr::null::<f32>(); CHUNK];
+        let mut n = 0;
+        for g in steps {
+            ptrs[n] = g.as_ptr().cast::<f32>();
+            n += 1;
+            if n == CHUNK {
+                // SAFETY: AVX2 + FMA checked; the pointers come from live `f32` matrices of
+                // the shape `bias_steps` expects, borrowed for `'s`.
+                unsafe { gemv::bias_steps::<R, B>(d, &ptrs) };
+                n = 0;
+            }
+        }
+        // SAFETY: as above.
+        unsafe { gemv::bias_steps::<R, B>(d, &ptrs[..n]) };
+        return;
+    }
+    for g in steps {
+        acc_bias(db, g);
+    }
+}
+
 /// `db += Σ_b g[:, b]`.
 #[inline]
 pub(crate) fn acc_bias<S: Float, const R: usize, const B: usize>(
