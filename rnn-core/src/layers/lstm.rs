@@ -425,33 +425,87 @@ mod tests {
         check_layer::<_, 3, 4, 2>(&mut l, 4, 12);
     }
 
-    /// The `f32` step (the fused AVX2 kernel where the CPU has it: 13 units are a full block
-    /// and a partial one) against the `f64` step with the same weights, over four steps with
-    /// three columns.
-    #[test]
-    fn f32_steps_match_f64() {
-        let mut l32 = Lstm::<f32, 3, 13, 52>::new(&mut Rng::new(4));
-        let mut l64 = Lstm::<f64, 3, 13, 52>::new(&mut Rng::new(4));
+    /// The `f32` step and its backward (on x86-64 with AVX2: the fused cell, and at batch 1
+    /// the matrix-vector kernels and the rank-1 gradient updates) against `f64` with the same
+    /// weights, over four steps. Sizes: a full block and a partial one (13 units), the seed
+    /// (20), a full group of four blocks and a partial one (37), two full groups (64).
+    fn check_f32_against_f64<const I: usize, const H: usize, const G: usize, const B: usize>() {
+        let mut l32 = Lstm::<f32, I, H, G>::new(&mut Rng::new(4));
+        let mut l64 = Lstm::<f64, I, H, G>::new(&mut Rng::new(4));
         let (mut s32, mut s64) = (LstmState::zero_init(), LstmState::zero_init());
         let (mut c32, mut c64) = (LstmCache::zero_init(), LstmCache::zero_init());
         let mut rng = Rng::new(9);
+        let mut random = |_: usize, _: usize| rng.uniform(-2.0, 2.0);
+        let close = |a: &[f32], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .all(|(&p, &q)| (f64::from(p) - q).abs() < 1e-5 * (1.0 + q.abs()))
+        };
         for _ in 0..4 {
-            let x: SMatrix<f64, 3, 3> = SMatrix::from_fn(|_, _| rng.uniform(-2.0, 2.0));
+            let x: SMatrix<f64, I, B> = SMatrix::from_fn(&mut random);
             let (mut y32, mut y64) = (SMatrix::zeros(), SMatrix::zeros());
             let (mut n32, mut n64) = (LstmState::zero_init(), LstmState::zero_init());
             l32.forward_step(&x.cast(), &s32, &mut n32, &mut c32, &mut y32, false);
             l64.forward_step(&x, &s64, &mut n64, &mut c64, &mut y64, false);
-            (s32, s64) = (n32, n64);
-            let close = |a: &[f32], b: &[f64]| {
-                a.iter()
-                    .zip(b)
-                    .all(|(&p, &q)| (f64::from(p) - q).abs() < 1e-5 * (1.0 + q.abs()))
+            assert!(
+                close(y32.as_slice(), y64.as_slice()),
+                "H = {H}: {y32} {y64}"
+            );
+            assert!(close(n32.c.as_slice(), n64.c.as_slice()), "H = {H}");
+            assert!(close(c32.gates.as_slice(), c64.gates.as_slice()), "H = {H}");
+            assert!(
+                close(c32.tanh_c.as_slice(), c64.tanh_c.as_slice()),
+                "H = {H}"
+            );
+
+            let gy: SMatrix<f64, H, B> = SMatrix::from_fn(&mut random);
+            let g_next: LstmState<f64, H, B> = LstmState {
+                h: SMatrix::from_fn(&mut random),
+                c: SMatrix::from_fn(&mut random),
             };
-            assert!(close(y32.as_slice(), y64.as_slice()), "{y32} {y64}");
-            assert!(close(s32.c.as_slice(), s64.c.as_slice()));
-            assert!(close(c32.gates.as_slice(), c64.gates.as_slice()));
-            assert!(close(c32.tanh_c.as_slice(), c64.tanh_c.as_slice()));
+            let g_next32 = LstmState {
+                h: g_next.h.cast(),
+                c: g_next.c.cast(),
+            };
+            let (mut gp32, mut gp64) = (LstmState::zero_init(), LstmState::zero_init());
+            let (mut gx32, mut gx64) = (SMatrix::zeros(), SMatrix::zeros());
+            let cast_x = x.cast();
+            let gy32 = gy.cast();
+            l32.backward_step(
+                &cast_x, &y32, &s32, &n32, &c32, &gy32, &g_next32, &mut gp32, &mut gx32,
+            );
+            l64.backward_step(
+                &x, &y64, &s64, &n64, &c64, &gy, &g_next, &mut gp64, &mut gx64,
+            );
+            assert!(
+                close(gx32.as_slice(), gx64.as_slice()),
+                "H = {H}: {gx32} {gx64}"
+            );
+            assert!(close(gp32.h.as_slice(), gp64.h.as_slice()), "H = {H}");
+            assert!(close(gp32.c.as_slice(), gp64.c.as_slice()), "H = {H}");
+            let p = (&l32.params, &l64.params);
+            assert!(close(
+                p.0.weight_ih.grad.as_slice(),
+                p.1.weight_ih.grad.as_slice()
+            ));
+            assert!(close(
+                p.0.weight_hh.grad.as_slice(),
+                p.1.weight_hh.grad.as_slice()
+            ));
+            assert!(close(
+                p.0.bias_hh.grad.as_slice(),
+                p.1.bias_hh.grad.as_slice()
+            ));
+            (s32, s64) = (n32, n64);
         }
+    }
+
+    #[test]
+    fn f32_steps_match_f64() {
+        check_f32_against_f64::<3, 13, 52, 3>();
+        check_f32_against_f64::<10, 20, 80, 1>();
+        check_f32_against_f64::<7, 37, 148, 1>();
+        check_f32_against_f64::<5, 64, 256, 2>();
     }
 
     #[test]
