@@ -279,6 +279,79 @@ pub(crate) mod avx2 {
         }
     }
 
+    /// Block `q` of a group of `NG` blocks of eight units (the last one ending at `H`, masked,
+    /// if `LAST_PARTIAL`) at `p`: see [`unit_groups`].
+    ///
+    /// # Safety
+    /// The block's units at `p` are readable.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn load_block<const H: usize, const NG: usize, const LAST_PARTIAL: bool>(
+        p: *const f32,
+        q: usize,
+    ) -> __m256 {
+        // SAFETY: the caller's contract; a partial block's masked lanes are not read.
+        unsafe {
+            if LAST_PARTIAL && q == NG - 1 {
+                load::<true>(p, lane_mask(H % 8))
+            } else {
+                load::<false>(p, lane_mask(8))
+            }
+        }
+    }
+
+    /// Stores block `q` of a group (see [`load_block`]).
+    ///
+    /// # Safety
+    /// The block's units at `p` are writable.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn store_block<const H: usize, const NG: usize, const LAST_PARTIAL: bool>(
+        p: *mut f32,
+        q: usize,
+        v: __m256,
+    ) {
+        // SAFETY: the caller's contract; a partial block's masked lanes are not written.
+        unsafe {
+            if LAST_PARTIAL && q == NG - 1 {
+                store::<true>(p, v, H % 8);
+            } else {
+                store::<false>(p, v, 8);
+            }
+        }
+    }
+
+    /// Runs `$group::<H, NG, LAST_PARTIAL>($args.., b, j)` over the units of a recurrent cell:
+    /// for each of the `$b` columns, groups of four blocks of eight units from unit `j`, then
+    /// one last group of one to four blocks, its last block partial if `H % 8 != 0`. A cell's
+    /// activations go through each stage for all blocks of a group together, so that their
+    /// long, independent chains interleave (one block after another, they barely overlapped).
+    /// The last group's shape is chosen by a constant (an integer: a constant tuple is not
+    /// pruned), so only the group functions a cell needs are generated.
+    macro_rules! unit_groups {
+        ($group:ident::<$h:ident>($($arg:expr),*), $b:ident) => {{
+            let full_groups = const { ($h.div_ceil(8) - 1) / 4 };
+            for b in 0..$b {
+                let j = 32 * full_groups;
+                for g in 0..full_groups {
+                    $group::<$h, 4, false>($($arg,)* b, 32 * g);
+                }
+                // (blocks in the last group) * 2 + (its last block is partial).
+                match const { (($h.div_ceil(8) - 1) % 4 + 1) * 2 + !$h.is_multiple_of(8) as usize } {
+                    2 => $group::<$h, 1, false>($($arg,)* b, j),
+                    3 => $group::<$h, 1, true>($($arg,)* b, j),
+                    4 => $group::<$h, 2, false>($($arg,)* b, j),
+                    5 => $group::<$h, 2, true>($($arg,)* b, j),
+                    6 => $group::<$h, 3, false>($($arg,)* b, j),
+                    7 => $group::<$h, 3, true>($($arg,)* b, j),
+                    8 => $group::<$h, 4, false>($($arg,)* b, j),
+                    _ => $group::<$h, 4, true>($($arg,)* b, j),
+                }
+            }
+        }};
+    }
+    pub(crate) use unit_groups;
+
     /// `x = tanh(x)` (`TANH`) or `x = sigmoid(x)` in groups of eight, the tail padded into a
     /// full group.
     #[inline]

@@ -17,6 +17,8 @@ network! {
     /// Hidden sizes around the seed's 20 (multiples of 8 and not).
     Lstm16<seq_len = 16> = Sequential[ LSTM(10, 16) ];
     Lstm24<seq_len = 16> = Sequential[ LSTM(10, 24) ];
+    /// The seed network with a GRU.
+    SeedGru<seq_len = 16> = Sequential[ GRU(10, 20), Linear(20, 5), LogSoftMax ];
 }
 
 fn run_steps<N: Network<Scalar = f32, Input = SMatrix<f32, 10, 1>>>(mut net: N, n: usize) {
@@ -48,6 +50,7 @@ fn main() {
         "lstm_step" => run_steps(SeedLstm::new(1), n),
         "lstm16_step" => run_steps(Lstm16::new(1), n),
         "lstm24_step" => run_steps(Lstm24::new(1), n),
+        "gru_step" => run_steps(SeedGru::new(1), n),
         "seed_b1_train" => {
             let mut net = SeedB1::new(1);
             let crit = SequencerCriterion::new(ClassNll::default());

@@ -308,7 +308,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
 /// chains are interleaved rather than run one block after another.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx2 {
-    use crate::fastmath::avx2::{each, lane_mask, load, sigmoid8n, store, tanh8n};
+    use crate::fastmath::avx2::{each, load_block, sigmoid8n, store_block, tanh8n, unit_groups};
     use core::arch::x86_64::*;
 
     /// For each of the `B` columns: the gate pre-activations `[i; f; g; o]` (`4H`) are replaced
@@ -332,31 +332,9 @@ mod avx2 {
             tanh_c.as_mut_ptr(),
             h.as_mut_ptr(),
         ];
-        // Groups of four blocks of eight units, then the last one to four blocks (the last block
-        // partial if H % 8 != 0). The last group's shape is chosen by a constant, so only the
-        // group function it needs is generated.
-        let full_groups = const { (H.div_ceil(8) - 1) / 4 };
-        for b in 0..B {
-            let j = 32 * full_groups;
-            // SAFETY: the lengths were checked above; a group touches units `j..j + 8 NG` (the
-            // last group up to `H`) of column `b` in each slice. `c_prev` is only read.
-            unsafe {
-                for g in 0..full_groups {
-                    group::<H, 4, false>(p, b, 32 * g);
-                }
-                // (blocks in the last group) * 2 + (its last block is partial).
-                match const { ((H.div_ceil(8) - 1) % 4 + 1) * 2 + !H.is_multiple_of(8) as usize } {
-                    2 => group::<H, 1, false>(p, b, j),
-                    3 => group::<H, 1, true>(p, b, j),
-                    4 => group::<H, 2, false>(p, b, j),
-                    5 => group::<H, 2, true>(p, b, j),
-                    6 => group::<H, 3, false>(p, b, j),
-                    7 => group::<H, 3, true>(p, b, j),
-                    8 => group::<H, 4, false>(p, b, j),
-                    _ => group::<H, 4, true>(p, b, j),
-                }
-            }
-        }
+        // SAFETY: the lengths were checked above; a group touches units `j..j + 8 NG` (the last
+        // group up to `H`) of column `b` in each slice. `c_prev` is only read.
+        unsafe { unit_groups!(group::<H>(p), B) };
     }
 
     /// `NG` blocks of eight units from `j` of column `b`, the last one ending at `H` if
@@ -371,23 +349,11 @@ mod avx2 {
         b: usize,
         j: usize,
     ) {
-        let mask = lane_mask(H % 8);
-        let partial = |q: usize| LAST_PARTIAL && q == NG - 1;
-        // SAFETY (the closures and the body): the caller's contract; a partial block's masked
-        // lanes are neither read nor written.
-        let get = |ptr: *const f32, q: usize| unsafe {
-            if partial(q) {
-                load::<true>(ptr, mask)
-            } else {
-                load::<false>(ptr, mask)
-            }
-        };
+        // SAFETY (the closures): the caller's contract; a partial block's masked lanes are
+        // neither read nor written.
+        let get = |ptr: *const f32, q: usize| unsafe { load_block::<H, NG, LAST_PARTIAL>(ptr, q) };
         let put = |ptr: *mut f32, v: __m256, q: usize| unsafe {
-            if partial(q) {
-                store::<true>(ptr, v, H % 8);
-            } else {
-                store::<false>(ptr, v, 8);
-            }
+            store_block::<H, NG, LAST_PARTIAL>(ptr, q, v)
         };
         let gate = |k: usize, q: usize| unsafe { p[0].add(b * 4 * H + k * H + j + 8 * q) };
         let unit = |s: usize, q: usize| unsafe { p[s].add(b * H + j + 8 * q) };
