@@ -64,7 +64,7 @@ def main(folder):
         peak = max(vals)
         print(f"FMA peak (one core, f32): {peak:.1f} GFLOP/s\n")
     flops = {"lstm128_b32": 2 * 16 * (3 * 4 * 128 * (64 + 128) * 32 + 3 * 10 * 128 * 32)}
-    for case in ["seed_b1", "seed_b32", "lstm128_b32", "gru128_b32"]:
+    for case in ["seed_b1", "seed_b32", "lstm128_b32", "gru128_b32", "gru_b1"]:
         rows = []
         for measure in ["infer_step", "infer_sequence", "train_step"]:
             ours = results.get(("ours", case, measure))

@@ -66,6 +66,7 @@ mod ours {
     ours!(seed_b32, SeedB32, 10, 5, 32);
     ours!(lstm128_b32, Lstm128B32, 64, 10, 32);
     ours!(gru128_b32, Gru128B32, 64, 10, 32);
+    ours!(gru_b1, GruB1, 10, 5, 1);
 }
 
 /// The seed network with runtime sizes (`DMatrix`).
