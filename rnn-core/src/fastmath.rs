@@ -279,49 +279,79 @@ pub(crate) mod avx2 {
         }
     }
 
-    /// Block `q` of a group of `NG` blocks of eight units (the last one ending at `H`, masked,
-    /// if `LAST_PARTIAL`) at `p`: see [`unit_groups`].
-    ///
-    /// # Safety
-    /// The block's units at `p` are readable.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn load_block<const H: usize, const NG: usize, const LAST_PARTIAL: bool>(
-        p: *const f32,
-        q: usize,
-    ) -> __m256 {
-        // SAFETY: the caller's contract; a partial block's masked lanes are not read.
-        unsafe {
-            if LAST_PARTIAL && q == NG - 1 {
-                load::<true>(p, lane_mask(H % 8))
-            } else {
-                load::<false>(p, lane_mask(8))
+    /// A group of `NG` blocks of eight units of a recurrent cell, in column `b` from unit `j`;
+    /// its last block ends at `H` (masked) if `LAST_PARTIAL`. See [`unit_groups`].
+    #[derive(Clone, Copy)]
+    pub(crate) struct UnitGroup<const H: usize, const NG: usize, const LAST_PARTIAL: bool> {
+        /// The column (sample of the batch).
+        pub(crate) b: usize,
+        /// The first unit.
+        pub(crate) j: usize,
+    }
+
+    impl<const H: usize, const NG: usize, const LAST_PARTIAL: bool> UnitGroup<H, NG, LAST_PARTIAL> {
+        /// Block `q` of a per-unit matrix (`H` rows per column) at `base`.
+        ///
+        /// # Safety
+        /// `base` points to an `H x B` matrix with `b < B`.
+        #[inline(always)]
+        pub(crate) unsafe fn unit(self, base: *mut f32, q: usize) -> *mut f32 {
+            // SAFETY: the caller's contract; the group's blocks are inside `H`.
+            unsafe { base.add(self.b * H + self.j + 8 * q) }
+        }
+
+        /// Block `q` of gate `k` of a gate matrix (`K` gates of `H` rows per column) at `base`.
+        ///
+        /// # Safety
+        /// `base` points to a `K H x B` matrix with `b < B`, and `k < K`.
+        #[inline(always)]
+        pub(crate) unsafe fn gate<const K: usize>(
+            self,
+            base: *mut f32,
+            k: usize,
+            q: usize,
+        ) -> *mut f32 {
+            // SAFETY: the caller's contract; the group's blocks are inside `H`.
+            unsafe { base.add(self.b * K * H + k * H + self.j + 8 * q) }
+        }
+
+        /// The eight lanes of block `q` at `p` (a partial block's masked lanes read as 0).
+        ///
+        /// # Safety
+        /// The block's units at `p` are readable.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        pub(crate) unsafe fn get(self, p: *const f32, q: usize) -> __m256 {
+            // SAFETY: the caller's contract; a partial block's masked lanes are not read.
+            unsafe {
+                if LAST_PARTIAL && q == NG - 1 {
+                    load::<true>(p, lane_mask(H % 8))
+                } else {
+                    load::<false>(p, lane_mask(8))
+                }
+            }
+        }
+
+        /// Stores block `q` at `p` (not a partial block's masked lanes).
+        ///
+        /// # Safety
+        /// The block's units at `p` are writable.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        pub(crate) unsafe fn put(self, p: *mut f32, q: usize, v: __m256) {
+            // SAFETY: the caller's contract; a partial block's masked lanes are not written.
+            unsafe {
+                if LAST_PARTIAL && q == NG - 1 {
+                    store::<true>(p, v, H % 8);
+                } else {
+                    store::<false>(p, v, 8);
+                }
             }
         }
     }
 
-    /// Stores block `q` of a group (see [`load_block`]).
-    ///
-    /// # Safety
-    /// The block's units at `p` are writable.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn store_block<const H: usize, const NG: usize, const LAST_PARTIAL: bool>(
-        p: *mut f32,
-        q: usize,
-        v: __m256,
-    ) {
-        // SAFETY: the caller's contract; a partial block's masked lanes are not written.
-        unsafe {
-            if LAST_PARTIAL && q == NG - 1 {
-                store::<true>(p, v, H % 8);
-            } else {
-                store::<false>(p, v, 8);
-            }
-        }
-    }
-
-    /// Runs `$group::<H, NG, LAST_PARTIAL>($args.., b, j)` over the units of a recurrent cell:
+    /// Runs `$group::<H, NG, LAST_PARTIAL>($args.., UnitGroup { b, j })` over the units of a
+    /// recurrent cell:
     /// for each of the `$b` columns, groups of four blocks of eight units from unit `j`, then
     /// one last group of one to four blocks, its last block partial if `H % 8 != 0`. A cell's
     /// activations go through each stage for all blocks of a group together, so that their
@@ -334,18 +364,18 @@ pub(crate) mod avx2 {
             for b in 0..$b {
                 let j = 32 * full_groups;
                 for g in 0..full_groups {
-                    $group::<$h, 4, false>($($arg,)* b, 32 * g);
+                    $group::<$h, 4, false>($($arg,)* UnitGroup { b, j: 32 * g });
                 }
                 // (blocks in the last group) * 2 + (its last block is partial).
                 match const { (($h.div_ceil(8) - 1) % 4 + 1) * 2 + !$h.is_multiple_of(8) as usize } {
-                    2 => $group::<$h, 1, false>($($arg,)* b, j),
-                    3 => $group::<$h, 1, true>($($arg,)* b, j),
-                    4 => $group::<$h, 2, false>($($arg,)* b, j),
-                    5 => $group::<$h, 2, true>($($arg,)* b, j),
-                    6 => $group::<$h, 3, false>($($arg,)* b, j),
-                    7 => $group::<$h, 3, true>($($arg,)* b, j),
-                    8 => $group::<$h, 4, false>($($arg,)* b, j),
-                    _ => $group::<$h, 4, true>($($arg,)* b, j),
+                    2 => $group::<$h, 1, false>($($arg,)* UnitGroup { b, j }),
+                    3 => $group::<$h, 1, true>($($arg,)* UnitGroup { b, j }),
+                    4 => $group::<$h, 2, false>($($arg,)* UnitGroup { b, j }),
+                    5 => $group::<$h, 2, true>($($arg,)* UnitGroup { b, j }),
+                    6 => $group::<$h, 3, false>($($arg,)* UnitGroup { b, j }),
+                    7 => $group::<$h, 3, true>($($arg,)* UnitGroup { b, j }),
+                    8 => $group::<$h, 4, false>($($arg,)* UnitGroup { b, j }),
+                    _ => $group::<$h, 4, true>($($arg,)* UnitGroup { b, j }),
                 }
             }
         }};

@@ -61,6 +61,63 @@ pub fn parameter_vectors<P: Parameterized<f64> + ?Sized>(p: &P, grads: bool) -> 
     out
 }
 
+/// Runs one layer in `f32` (`l32`) and in `f64` (`l64`, with the same weights, e.g. both made
+/// by `new` from the same seed) over `steps` steps of random inputs in `[-2, 2)` from a zero
+/// state, then back with random output gradients, and asserts that the outputs, the input
+/// gradients and the parameter gradients agree within `f32` rounding (`1e-5`, relative to
+/// `1 + |value|`). The `f32` side runs the SIMD kernels where the CPU has them, the `f64` side
+/// the generic code, so this checks the one against the other.
+pub fn assert_f32_matches_f64<L32, L64, const I: usize, const O: usize, const B: usize>(
+    l32: &mut L32,
+    l64: &mut L64,
+    steps: usize,
+    seed: u64,
+) where
+    L32: Layer<f32, I, O, B> + Parameterized<f32>,
+    L64: Layer<f64, I, O, B> + Parameterized<f64>,
+{
+    let mut rng = Rng::new(seed);
+    let mut random = |_: usize, _: usize| rng.uniform(-2.0, 2.0);
+    let xs: Vec<SMatrix<f64, I, B>> = (0..steps).map(|_| SMatrix::from_fn(&mut random)).collect();
+    let gys: Vec<SMatrix<f64, O, B>> = (0..steps).map(|_| SMatrix::from_fn(&mut random)).collect();
+    let xs32: Vec<SMatrix<f32, I, B>> = xs.iter().map(|x| x.cast()).collect();
+    let gys32: Vec<SMatrix<f32, O, B>> = gys.iter().map(|g| g.cast()).collect();
+    let check = |what: &str, got: &[f32], want: &[f64]| {
+        assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+        for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (f64::from(g) - w).abs() < 1e-5 * (1.0 + w.abs()),
+                "{what}[{k}]: f32 {g}, f64 {w}"
+            );
+        }
+    };
+    let t64 = forward_sequence(l64, &xs, false);
+    let t32 = forward_sequence(l32, &xs32, false);
+    for (t, (y32, y64)) in t32.ys.iter().zip(&t64.ys).enumerate() {
+        check(
+            &alloc::format!("output of step {t}"),
+            y32.as_slice(),
+            y64.as_slice(),
+        );
+    }
+    let g64 = backward_sequence(l64, &xs, &t64, &gys);
+    let g32 = backward_sequence(l32, &xs32, &t32, &gys32);
+    for (t, (g32, g64)) in g32.iter().zip(&g64).enumerate() {
+        check(
+            &alloc::format!("input gradient of step {t}"),
+            g32.as_slice(),
+            g64.as_slice(),
+        );
+    }
+    let mut grads32 = Vec::new();
+    l32.visit_parameters(&mut |q| {
+        grads32.push((q.name, q.grad.iter().copied().collect::<Vec<f32>>()))
+    });
+    for ((name, got), want) in grads32.iter().zip(parameter_vectors(l64, true)) {
+        check(&alloc::format!("gradient of {name}"), got, &want);
+    }
+}
+
 /// Random matrix with entries in `[-1, 1)`.
 #[must_use]
 pub fn random_matrix<const R: usize, const C: usize>(rng: &mut Rng) -> SMatrix<f64, R, C> {

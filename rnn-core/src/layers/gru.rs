@@ -290,7 +290,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
 /// stage together (see `fastmath::avx2::unit_groups`).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx2 {
-    use crate::fastmath::avx2::{each, load_block, sigmoid8n, store_block, tanh8n, unit_groups};
+    use crate::fastmath::avx2::{UnitGroup, each, sigmoid8n, tanh8n, unit_groups};
     use core::arch::x86_64::*;
 
     /// For each of the `B` columns: `gates` holds the input side `W_ih x + b_ih` (`3H`) and
@@ -315,50 +315,40 @@ mod avx2 {
             hn.as_mut_ptr(),
             h.as_mut_ptr(),
         ];
-        // SAFETY: the lengths were checked above; a group touches units `j..j + 8 NG` (the last
-        // group up to `H`) of column `b` in each slice. `ah` and `h_prev` are only read.
+        // SAFETY: the lengths were checked above; the groups cover the units of every column
+        // once, inside `H`. `ah` and `h_prev` are only read.
         unsafe { unit_groups!(group::<H>(p), B) };
     }
 
-    /// `NG` blocks of eight units from `j` of column `b`, the last one ending at `H` if
-    /// `LAST_PARTIAL`; `p` is `[gates, ah, h_prev, hn, h]`.
+    /// One group of units `u` (see `unit_groups!`); `p` is `[gates, ah, h_prev, hn, h]`.
     ///
     /// # Safety
-    /// The pointers cover the shapes of [`cell`] and the blocks are inside `H`.
+    /// The pointers cover the shapes of [`cell`] and the group is inside them.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn group<const H: usize, const NG: usize, const LAST_PARTIAL: bool>(
         p: [*mut f32; 5],
-        b: usize,
-        j: usize,
+        u: UnitGroup<H, NG, LAST_PARTIAL>,
     ) {
-        // SAFETY (the closures): the caller's contract; a partial block's masked lanes are
-        // neither read nor written.
-        let get = |ptr: *const f32, q: usize| unsafe { load_block::<H, NG, LAST_PARTIAL>(ptr, q) };
-        let put = |ptr: *mut f32, v: __m256, q: usize| unsafe {
-            store_block::<H, NG, LAST_PARTIAL>(ptr, q, v)
-        };
-        let gate =
-            |s: usize, k: usize, q: usize| unsafe { p[s].add(b * 3 * H + k * H + j + 8 * q) };
-        let unit = |s: usize, q: usize| unsafe { p[s].add(b * H + j + 8 * q) };
-        let side = |k: usize, q: usize| _mm256_add_ps(get(gate(0, k, q), q), get(gate(1, k, q), q));
-        let r = sigmoid8n(each!(NG, |q| side(0, q)));
-        let z = sigmoid8n(each!(NG, |q| side(1, q)));
-        let hn = each!(NG, |q| get(gate(1, 2, q), q));
-        let n = tanh8n(each!(NG, |q| _mm256_fmadd_ps(
-            r[q],
-            hn[q],
-            get(gate(0, 2, q), q)
-        )));
-        for q in 0..NG {
-            // (1 - z) n + z h_prev = n + z (h_prev - n)
-            let h_prev = get(unit(2, q), q);
-            let h = _mm256_fmadd_ps(z[q], _mm256_sub_ps(h_prev, n[q]), n[q]);
-            for (k, v) in [r[q], z[q], n[q]].into_iter().enumerate() {
-                put(gate(0, k, q), v, q);
+        // SAFETY: the caller's contract; a partial block's masked lanes are neither read nor
+        // written.
+        unsafe {
+            // Gate k of the input side (s = 0) or the hidden side (s = 1).
+            let side = |s: usize, k: usize, q: usize| u.get(u.gate::<3>(p[s], k, q), q);
+            let r = sigmoid8n(each!(NG, |q| _mm256_add_ps(side(0, 0, q), side(1, 0, q))));
+            let z = sigmoid8n(each!(NG, |q| _mm256_add_ps(side(0, 1, q), side(1, 1, q))));
+            let hn = each!(NG, |q| side(1, 2, q));
+            let n = tanh8n(each!(NG, |q| _mm256_fmadd_ps(r[q], hn[q], side(0, 2, q))));
+            for q in 0..NG {
+                // (1 - z) n + z h_prev = n + z (h_prev - n)
+                let h_prev = u.get(u.unit(p[2], q), q);
+                let h = _mm256_fmadd_ps(z[q], _mm256_sub_ps(h_prev, n[q]), n[q]);
+                for (k, v) in [r[q], z[q], n[q]].into_iter().enumerate() {
+                    u.put(u.gate::<3>(p[0], k, q), q, v);
+                }
+                u.put(u.unit(p[3], q), q, hn[q]);
+                u.put(u.unit(p[4], q), q, h);
             }
-            put(unit(3, q), hn[q], q);
-            put(unit(4, q), h, q);
         }
     }
 }
@@ -366,71 +356,22 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gradcheck::check_layer;
+    use crate::gradcheck::{assert_f32_matches_f64, check_layer};
 
-    /// The `f32` step and its backward (on x86-64 with AVX2: the fused cell, and at batch 1
-    /// the matrix-vector kernels) against `f64` with the same weights, over four steps, at the
-    /// unit counts of the LSTM's test (a partial block, the seed, full and partial groups).
-    fn check_f32_against_f64<const I: usize, const H: usize, const G: usize, const B: usize>() {
-        let mut l32 = Gru::<f32, I, H, G>::new(&mut Rng::new(4));
-        let mut l64 = Gru::<f64, I, H, G>::new(&mut Rng::new(4));
-        let (mut s32, mut s64) = (SMatrix::<f32, H, B>::zeros(), SMatrix::<f64, H, B>::zeros());
-        let (mut c32, mut c64) = (GruCache::zero_init(), GruCache::zero_init());
-        let mut rng = Rng::new(9);
-        let mut random = |_: usize, _: usize| rng.uniform(-2.0, 2.0);
-        let close = |a: &[f32], b: &[f64]| {
-            a.iter()
-                .zip(b)
-                .all(|(&p, &q)| (f64::from(p) - q).abs() < 1e-5 * (1.0 + q.abs()))
-        };
-        for _ in 0..4 {
-            let x: SMatrix<f64, I, B> = SMatrix::from_fn(&mut random);
-            let (mut y32, mut y64) = (SMatrix::zeros(), SMatrix::zeros());
-            let (mut n32, mut n64) = (SMatrix::zeros(), SMatrix::zeros());
-            l32.forward_step(&x.cast(), &s32, &mut n32, &mut c32, &mut y32, false);
-            l64.forward_step(&x, &s64, &mut n64, &mut c64, &mut y64, false);
-            assert!(
-                close(y32.as_slice(), y64.as_slice()),
-                "H = {H}: {y32} {y64}"
-            );
-            assert!(close(c32.gates.as_slice(), c64.gates.as_slice()), "H = {H}");
-            assert!(close(c32.hn.as_slice(), c64.hn.as_slice()), "H = {H}");
-
-            let gy: SMatrix<f64, H, B> = SMatrix::from_fn(&mut random);
-            let g_next: SMatrix<f64, H, B> = SMatrix::from_fn(&mut random);
-            let (mut gp32, mut gp64) = (SMatrix::zeros(), SMatrix::zeros());
-            let (mut gx32, mut gx64) = (SMatrix::zeros(), SMatrix::zeros());
-            let (x32, gy32, gn32) = (x.cast(), gy.cast(), g_next.cast());
-            l32.backward_step(
-                &x32, &y32, &s32, &n32, &c32, &gy32, &gn32, &mut gp32, &mut gx32,
-            );
-            l64.backward_step(
-                &x, &y64, &s64, &n64, &c64, &gy, &g_next, &mut gp64, &mut gx64,
-            );
-            assert!(
-                close(gx32.as_slice(), gx64.as_slice()),
-                "H = {H}: {gx32} {gx64}"
-            );
-            assert!(close(gp32.as_slice(), gp64.as_slice()), "H = {H}");
-            let p = (&l32.params, &l64.params);
-            assert!(close(
-                p.0.weight_hh.grad.as_slice(),
-                p.1.weight_hh.grad.as_slice()
-            ));
-            assert!(close(
-                p.0.bias_ih.grad.as_slice(),
-                p.1.bias_ih.grad.as_slice()
-            ));
-            (s32, s64) = (n32, n64);
-        }
-    }
-
+    /// The `f32` layer (on x86-64 with AVX2: the fused cell and, at batch 1, the
+    /// matrix-vector kernels) against `f64` over four steps, forward and backward, at the
+    /// LSTM test's sizes.
     #[test]
     fn f32_steps_match_f64() {
-        check_f32_against_f64::<3, 13, 39, 3>();
-        check_f32_against_f64::<10, 20, 60, 1>();
-        check_f32_against_f64::<7, 37, 111, 1>();
-        check_f32_against_f64::<5, 64, 192, 2>();
+        fn check<const I: usize, const H: usize, const G: usize, const B: usize>() {
+            let mut l32 = Gru::<f32, I, H, G>::new(&mut Rng::new(4));
+            let mut l64 = Gru::<f64, I, H, G>::new(&mut Rng::new(4));
+            assert_f32_matches_f64::<_, _, I, H, B>(&mut l32, &mut l64, 4, 9);
+        }
+        check::<3, 13, 39, 3>();
+        check::<10, 20, 60, 1>();
+        check::<7, 37, 111, 1>();
+        check::<5, 64, 192, 2>();
     }
 
     #[test]

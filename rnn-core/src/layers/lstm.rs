@@ -308,7 +308,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
 /// chains are interleaved rather than run one block after another.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx2 {
-    use crate::fastmath::avx2::{each, load_block, sigmoid8n, store_block, tanh8n, unit_groups};
+    use crate::fastmath::avx2::{UnitGroup, each, sigmoid8n, tanh8n, unit_groups};
     use core::arch::x86_64::*;
 
     /// For each of the `B` columns: the gate pre-activations `[i; f; g; o]` (`4H`) are replaced
@@ -332,50 +332,45 @@ mod avx2 {
             tanh_c.as_mut_ptr(),
             h.as_mut_ptr(),
         ];
-        // SAFETY: the lengths were checked above; a group touches units `j..j + 8 NG` (the last
-        // group up to `H`) of column `b` in each slice. `c_prev` is only read.
+        // SAFETY: the lengths were checked above; the groups cover the units of every column
+        // once, inside `H`. `c_prev` is only read.
         unsafe { unit_groups!(group::<H>(p), B) };
     }
 
-    /// `NG` blocks of eight units from `j` of column `b`, the last one ending at `H` if
-    /// `LAST_PARTIAL`; `p` is `[gates, c_prev, c, tanh_c, h]`.
+    /// One group of units `u` (see `unit_groups!`); `p` is `[gates, c_prev, c, tanh_c, h]`.
     ///
     /// # Safety
-    /// The pointers cover the shapes of [`cell`] and the blocks are inside `H`.
+    /// The pointers cover the shapes of [`cell`] and the group is inside them.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn group<const H: usize, const NG: usize, const LAST_PARTIAL: bool>(
         p: [*mut f32; 5],
-        b: usize,
-        j: usize,
+        u: UnitGroup<H, NG, LAST_PARTIAL>,
     ) {
-        // SAFETY (the closures): the caller's contract; a partial block's masked lanes are
-        // neither read nor written.
-        let get = |ptr: *const f32, q: usize| unsafe { load_block::<H, NG, LAST_PARTIAL>(ptr, q) };
-        let put = |ptr: *mut f32, v: __m256, q: usize| unsafe {
-            store_block::<H, NG, LAST_PARTIAL>(ptr, q, v)
-        };
-        let gate = |k: usize, q: usize| unsafe { p[0].add(b * 4 * H + k * H + j + 8 * q) };
-        let unit = |s: usize, q: usize| unsafe { p[s].add(b * H + j + 8 * q) };
         let (one, two) = (_mm256_set1_ps(1.0), _mm256_set1_ps(2.0));
-        let i = sigmoid8n(each!(NG, |q| get(gate(0, q), q)));
-        let f = sigmoid8n(each!(NG, |q| get(gate(1, q), q)));
-        let g2 = sigmoid8n(each!(NG, |q| _mm256_mul_ps(two, get(gate(2, q), q))));
-        let g = each!(NG, |q| _mm256_fmsub_ps(two, g2[q], one));
-        let o = sigmoid8n(each!(NG, |q| get(gate(3, q), q)));
-        let c = each!(NG, |q| _mm256_fmadd_ps(
-            f[q],
-            get(unit(1, q), q),
-            _mm256_mul_ps(i[q], g[q])
-        ));
-        let tanh_c = tanh8n(c);
-        for q in 0..NG {
-            for (k, v) in [i[q], f[q], g[q], o[q]].into_iter().enumerate() {
-                put(gate(k, q), v, q);
+        // SAFETY: the caller's contract; a partial block's masked lanes are neither read nor
+        // written.
+        unsafe {
+            let gate = |k: usize, q: usize| u.get(u.gate::<4>(p[0], k, q), q);
+            let i = sigmoid8n(each!(NG, |q| gate(0, q)));
+            let f = sigmoid8n(each!(NG, |q| gate(1, q)));
+            let g2 = sigmoid8n(each!(NG, |q| _mm256_mul_ps(two, gate(2, q))));
+            let g = each!(NG, |q| _mm256_fmsub_ps(two, g2[q], one));
+            let o = sigmoid8n(each!(NG, |q| gate(3, q)));
+            let c = each!(NG, |q| _mm256_fmadd_ps(
+                f[q],
+                u.get(u.unit(p[1], q), q),
+                _mm256_mul_ps(i[q], g[q])
+            ));
+            let tanh_c = tanh8n(c);
+            for q in 0..NG {
+                for (k, v) in [i[q], f[q], g[q], o[q]].into_iter().enumerate() {
+                    u.put(u.gate::<4>(p[0], k, q), q, v);
+                }
+                u.put(u.unit(p[2], q), q, c[q]);
+                u.put(u.unit(p[3], q), q, tanh_c[q]);
+                u.put(u.unit(p[4], q), q, _mm256_mul_ps(o[q], tanh_c[q]));
             }
-            put(unit(2, q), c[q], q);
-            put(unit(3, q), tanh_c[q], q);
-            put(unit(4, q), _mm256_mul_ps(o[q], tanh_c[q]), q);
         }
     }
 }
@@ -383,7 +378,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gradcheck::check_layer;
+    use crate::gradcheck::{assert_f32_matches_f64, check_layer};
 
     #[test]
     fn gradients_match_finite_differences_through_four_steps() {
@@ -391,87 +386,21 @@ mod tests {
         check_layer::<_, 3, 4, 2>(&mut l, 4, 12);
     }
 
-    /// The `f32` step and its backward (on x86-64 with AVX2: the fused cell, and at batch 1
-    /// the matrix-vector kernels and the rank-1 gradient updates) against `f64` with the same
-    /// weights, over four steps. Sizes: a full block and a partial one (13 units), the seed
-    /// (20), a full group of four blocks and a partial one (37), two full groups (64).
-    fn check_f32_against_f64<const I: usize, const H: usize, const G: usize, const B: usize>() {
-        let mut l32 = Lstm::<f32, I, H, G>::new(&mut Rng::new(4));
-        let mut l64 = Lstm::<f64, I, H, G>::new(&mut Rng::new(4));
-        let (mut s32, mut s64) = (LstmState::zero_init(), LstmState::zero_init());
-        let (mut c32, mut c64) = (LstmCache::zero_init(), LstmCache::zero_init());
-        let mut rng = Rng::new(9);
-        let mut random = |_: usize, _: usize| rng.uniform(-2.0, 2.0);
-        let close = |a: &[f32], b: &[f64]| {
-            a.iter()
-                .zip(b)
-                .all(|(&p, &q)| (f64::from(p) - q).abs() < 1e-5 * (1.0 + q.abs()))
-        };
-        for _ in 0..4 {
-            let x: SMatrix<f64, I, B> = SMatrix::from_fn(&mut random);
-            let (mut y32, mut y64) = (SMatrix::zeros(), SMatrix::zeros());
-            let (mut n32, mut n64) = (LstmState::zero_init(), LstmState::zero_init());
-            l32.forward_step(&x.cast(), &s32, &mut n32, &mut c32, &mut y32, false);
-            l64.forward_step(&x, &s64, &mut n64, &mut c64, &mut y64, false);
-            assert!(
-                close(y32.as_slice(), y64.as_slice()),
-                "H = {H}: {y32} {y64}"
-            );
-            assert!(close(n32.c.as_slice(), n64.c.as_slice()), "H = {H}");
-            assert!(close(c32.gates.as_slice(), c64.gates.as_slice()), "H = {H}");
-            assert!(
-                close(c32.tanh_c.as_slice(), c64.tanh_c.as_slice()),
-                "H = {H}"
-            );
-
-            let gy: SMatrix<f64, H, B> = SMatrix::from_fn(&mut random);
-            let g_next: LstmState<f64, H, B> = LstmState {
-                h: SMatrix::from_fn(&mut random),
-                c: SMatrix::from_fn(&mut random),
-            };
-            let g_next32 = LstmState {
-                h: g_next.h.cast(),
-                c: g_next.c.cast(),
-            };
-            let (mut gp32, mut gp64) = (LstmState::zero_init(), LstmState::zero_init());
-            let (mut gx32, mut gx64) = (SMatrix::zeros(), SMatrix::zeros());
-            let cast_x = x.cast();
-            let gy32 = gy.cast();
-            l32.backward_step(
-                &cast_x, &y32, &s32, &n32, &c32, &gy32, &g_next32, &mut gp32, &mut gx32,
-            );
-            l64.backward_step(
-                &x, &y64, &s64, &n64, &c64, &gy, &g_next, &mut gp64, &mut gx64,
-            );
-            assert!(
-                close(gx32.as_slice(), gx64.as_slice()),
-                "H = {H}: {gx32} {gx64}"
-            );
-            assert!(close(gp32.h.as_slice(), gp64.h.as_slice()), "H = {H}");
-            assert!(close(gp32.c.as_slice(), gp64.c.as_slice()), "H = {H}");
-            let p = (&l32.params, &l64.params);
-            assert!(close(
-                p.0.weight_ih.grad.as_slice(),
-                p.1.weight_ih.grad.as_slice()
-            ));
-            assert!(close(
-                p.0.weight_hh.grad.as_slice(),
-                p.1.weight_hh.grad.as_slice()
-            ));
-            assert!(close(
-                p.0.bias_hh.grad.as_slice(),
-                p.1.bias_hh.grad.as_slice()
-            ));
-            (s32, s64) = (n32, n64);
-        }
-    }
-
+    /// The `f32` layer (on x86-64 with AVX2: the fused cell and, at batch 1, the
+    /// matrix-vector kernels) against `f64` over four steps, forward and backward. Sizes: a full
+    /// block and a partial one (13 units), the seed (20), a full group of four blocks and a
+    /// partial one (37), two full groups (64).
     #[test]
     fn f32_steps_match_f64() {
-        check_f32_against_f64::<3, 13, 52, 3>();
-        check_f32_against_f64::<10, 20, 80, 1>();
-        check_f32_against_f64::<7, 37, 148, 1>();
-        check_f32_against_f64::<5, 64, 256, 2>();
+        fn check<const I: usize, const H: usize, const G: usize, const B: usize>() {
+            let mut l32 = Lstm::<f32, I, H, G>::new(&mut Rng::new(4));
+            let mut l64 = Lstm::<f64, I, H, G>::new(&mut Rng::new(4));
+            assert_f32_matches_f64::<_, _, I, H, B>(&mut l32, &mut l64, 4, 9);
+        }
+        check::<3, 13, 52, 3>();
+        check::<10, 20, 80, 1>();
+        check::<7, 37, 148, 1>();
+        check::<5, 64, 256, 2>();
     }
 
     #[test]
