@@ -38,6 +38,8 @@ network! {
     GruF32<seq_len = 5, batch = 2> = Sequential[ GRU(3, 11), Linear(11, 2) ];
     /// An Elman network in f32.
     RnnF32<seq_len = 5> = Sequential[ RNN(3, 9), Tanh, Linear(9, 4), LogSoftMax ];
+    /// Torch's LSTM with peepholes in f32.
+    PeepholeF32<seq_len = 5> = Sequential[ PeepholeLSTM(3, 9), Linear(9, 4) ];
 }
 
 fn rng_matrix<const R: usize, const C: usize>(rng: &mut Rng) -> SMatrix<f64, R, C> {
@@ -202,6 +204,12 @@ fn online_steps_equal_the_whole_sequence_in_f32_with_the_simd_kernels() {
         RnnF32::new(3),
         inputs::<3, 1, 5>(9).map(|x| x.cast::<f32>()),
         inputs::<4, 1, 5>(10).map(|g| g.cast::<f32>()),
+    );
+    assert_online_equals_whole(
+        PeepholeF32::new(3),
+        PeepholeF32::new(3),
+        inputs::<3, 1, 5>(11).map(|x| x.cast::<f32>()),
+        inputs::<4, 1, 5>(12).map(|g| g.cast::<f32>()),
     );
 }
 
