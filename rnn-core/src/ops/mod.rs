@@ -45,6 +45,31 @@ pub(crate) fn use_avx2() -> bool {
         || (std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"))
 }
 
+/// Compiles `fast` a second time for AVX2 + FMA (as a nested function with those features, so
+/// that LLVM vectorises it for them) and runs that copy when the CPU has them; `slow`
+/// otherwise. The generic parameters are given twice: declared, then as the list to call with.
+macro_rules! with_avx2 {
+    (
+        [$($generics:tt)*] [$($names:tt)*]
+        ($($arg:ident: $ty:ty),* $(,)?) $(where [$($bounds:tt)*])?
+        fast: $fast:expr,
+        slow: $slow:expr $(,)?
+    ) => {{
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        {
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2<$($generics)*>($($arg: $ty),*) $(where $($bounds)*)? {
+                $fast
+            }
+            if use_avx2() {
+                // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
+                return unsafe { avx2::<$($names)*>($($arg),*) };
+            }
+        }
+        $slow
+    }};
+}
+
 /// `c[M x N] (+)= a[M x K] * b` with `b(kk, j) = b[kk * BRS + j * BCS]`; see [`gemm_nn_body`].
 ///
 /// Every size is a const parameter, so that each product of a network is compiled for its exact
@@ -63,31 +88,13 @@ fn gemm_nn<
     c: &mut [S],
     accumulate: bool,
 ) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2<
-            S: Float,
-            const M: usize,
-            const K: usize,
-            const N: usize,
-            const BRS: usize,
-            const BCS: usize,
-        >(
-            a: &[S],
-            b: &[S],
-            c: &mut [S],
-            accumulate: bool,
-        ) {
-            gemm_nn_body::<S, 16, true>(M, K, N, a, b, BRS, BCS, c, accumulate)
-        }
-        if use_avx2() {
-            // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
-            unsafe { avx2::<S, M, K, N, BRS, BCS>(a, b, c, accumulate) };
-            return;
-        }
-    }
-    gemm_nn_body::<S, 8, false>(M, K, N, a, b, BRS, BCS, c, accumulate)
+    with_avx2!(
+        [S: Float, const M: usize, const K: usize, const N: usize, const BRS: usize, const BCS: usize]
+        [S, M, K, N, BRS, BCS]
+        (a: &[S], b: &[S], c: &mut [S], accumulate: bool)
+        fast: gemm_nn_body::<S, 16, true>(M, K, N, a, b, BRS, BCS, c, accumulate),
+        slow: gemm_nn_body::<S, 8, false>(M, K, N, a, b, BRS, BCS, c, accumulate),
+    )
 }
 
 /// `c[M x N] (+)= aᵀ b` for `a: K x M`, `b: K x N`; see [`gemm_tn_body`]. Sizes are const, as in
@@ -99,24 +106,12 @@ fn gemm_tn<S: Float, const M: usize, const K: usize, const N: usize>(
     c: &mut [S],
     accumulate: bool,
 ) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2<S: Float, const M: usize, const K: usize, const N: usize>(
-            a: &[S],
-            b: &[S],
-            c: &mut [S],
-            accumulate: bool,
-        ) {
-            gemm_tn_body::<S, 16, true>(M, K, N, a, b, c, accumulate)
-        }
-        if use_avx2() {
-            // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
-            unsafe { avx2::<S, M, K, N>(a, b, c, accumulate) };
-            return;
-        }
-    }
-    gemm_tn_body::<S, 8, false>(M, K, N, a, b, c, accumulate)
+    with_avx2!(
+        [S: Float, const M: usize, const K: usize, const N: usize] [S, M, K, N]
+        (a: &[S], b: &[S], c: &mut [S], accumulate: bool)
+        fast: gemm_tn_body::<S, 16, true>(M, K, N, a, b, c, accumulate),
+        slow: gemm_tn_body::<S, 8, false>(M, K, N, a, b, c, accumulate),
+    )
 }
 
 /// `c[m x n] (+)= a[m x k] * b`, where `a` is column-major and `b(kk, j) = b[kk * brs + j * bcs]`.
@@ -568,24 +563,14 @@ pub(crate) fn acc_outer_steps<'s, S, It, const R: usize, const C: usize, const B
         unsafe { gemv::outer_steps::<R, C, B>(d, &ptrs[..n]) };
         return;
     }
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2<'s, S: Float, It, const R: usize, const C: usize, const B: usize>(
-            dw: &mut [S],
-            steps: It,
-        ) where
-            It: Iterator<Item = (&'s SMatrix<S, R, B>, &'s SMatrix<S, C, B>)> + Clone,
-        {
-            outer_steps::<S, It, R, C, B, 16, 6, true>(dw, steps)
-        }
-        if use_avx2() {
-            // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
-            unsafe { avx2::<S, It, R, C, B>(dw.as_mut_slice(), steps) };
-            return;
-        }
-    }
-    outer_steps::<S, It, R, C, B, 8, 4, false>(dw.as_mut_slice(), steps)
+    let dw = dw.as_mut_slice();
+    with_avx2!(
+        ['s, S: Float, It, const R: usize, const C: usize, const B: usize] [S, It, R, C, B]
+        (dw: &mut [S], steps: It)
+        where [It: Iterator<Item = (&'s SMatrix<S, R, B>, &'s SMatrix<S, C, B>)> + Clone]
+        fast: outer_steps::<S, It, R, C, B, 16, 6, true>(dw, steps),
+        slow: outer_steps::<S, It, R, C, B, 8, 4, false>(dw, steps),
+    )
 }
 
 /// [`acc_outer_steps`] in `MR x NR` register tiles of `dw` (`R x C`, column-major), each summed
@@ -707,19 +692,11 @@ pub(crate) fn sub_scaled<S: Float>(w: &mut [S], g: &[S], lr: S) {
             *w -= lr * g;
         }
     }
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2<S: Float>(w: &mut [S], g: &[S], lr: S) {
-            body(w, g, lr);
-        }
-        if use_avx2() {
-            // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
-            unsafe { avx2(w, g, lr) };
-            return;
-        }
-    }
-    body(w, g, lr);
+    with_avx2!(
+        [S: Float] [S] (w: &mut [S], g: &[S], lr: S)
+        fast: body(w, g, lr),
+        slow: body(w, g, lr),
+    )
 }
 
 /// [`acc_bias`] for every matrix of `steps`, in order: a bias gradient of a sequence in one
