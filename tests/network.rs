@@ -32,6 +32,10 @@ network! {
     /// A small GRU network, batch 2.
     SmallGru<seq_len = 4, batch = 2, scalar = f64> = Sequential[ GRU(2, 3), Linear(3, 2) ];
 
+    /// Batch 8: the whole-sequence backward adds each step's weight gradients as it goes
+    /// instead of deferring them.
+    Batch8<seq_len = 3, batch = 8, scalar = f64> = Sequential[ LSTM(3, 4), GRU(4, 3), Linear(3, 2) ];
+
     /// In f32 (the SIMD kernels on x86-64 with AVX2), sizes that reach partial vectors.
     SeedF32<seq_len = 5> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
     /// A GRU network in f32, batch 2.
@@ -99,6 +103,22 @@ fn gru_tanh_linear_gradients_match_finite_differences() {
     check_network(&mut net, inputs(2), |ys| {
         (crit.forward(ys, &targets), crit.backward(ys, &targets))
     });
+}
+
+#[test]
+fn batch_8_gradients_match_finite_differences_and_online_steps() {
+    let mut net = Batch8::new(6);
+    let targets: [SMatrix<f64, 2, 8>; 3] = inputs::<2, 8, 3>(11);
+    let crit = SequencerCriterion::new(Mse::default());
+    check_network(&mut net, inputs(12), |ys| {
+        (crit.forward(ys, &targets), crit.backward(ys, &targets))
+    });
+    assert_online_equals_whole(
+        Batch8::new(6),
+        Batch8::new(6),
+        inputs::<3, 8, 3>(13),
+        inputs(14),
+    );
 }
 
 #[test]

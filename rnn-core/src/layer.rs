@@ -54,9 +54,11 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
 
     /// Like [`Layer::backward_step`], but may leave this step's weight gradients to
     /// [`Layer::accumulate_weight_grads`], keeping what they need in `cache`. A network's
-    /// whole-sequence backward uses this pair, so that the weight gradients of all steps become
-    /// one matrix product per sequence instead of one rank-`B` update per step (which reads and
-    /// writes every weight gradient at every step). The default does the whole step here.
+    /// whole-sequence backward uses this pair below batch 8, so that the weight gradients of all
+    /// steps become one matrix product per sequence instead of one rank-`B` update per step
+    /// (which reads and writes every weight gradient at every step); from batch 8 up, where each
+    /// step's update is already an efficient product, it calls [`Layer::backward_step`]. The
+    /// default does the whole step here.
     #[allow(clippy::too_many_arguments)]
     fn backward_step_deferred(
         &mut self,

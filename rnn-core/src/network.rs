@@ -4,6 +4,7 @@
 
 use crate::float::ZeroInit;
 use crate::layer::Layer;
+use crate::ops;
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -396,7 +397,19 @@ where
     #[inline(always)]
     pub fn backward_at(&mut self, k: usize, range: (u64, u64), gy: &SMatrix<S, O, B>) {
         let t = range.0 + k as u64;
-        if t >= range.1 {
+        if t >= range.1 && !ops::defer_weight_grads(B) {
+            // Larger batches: each step's weight gradients are already an efficient product.
+            Self::backward_one(
+                &mut self.layer,
+                &self.records,
+                &self.states,
+                &mut self.g_state,
+                &mut self.g_prev,
+                t,
+                gy,
+                &mut self.grad_inputs[k],
+            );
+        } else if t >= range.1 {
             // Weight gradients wait for `backward_end`: one product per sequence.
             let rec = &mut self.records[(t % T as u64) as usize];
             let (p, n) = (
@@ -428,7 +441,9 @@ where
             let rec = &records[(t % T as u64) as usize];
             (&rec.x, &states[(t % (T as u64 + 1)) as usize], &rec.cache)
         });
-        self.layer.accumulate_weight_grads(steps);
+        if ops::defer_weight_grads(B) {
+            self.layer.accumulate_weight_grads(steps);
+        }
         self.cursor = range.1;
         &self.grad_inputs
     }

@@ -93,19 +93,16 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
 
     fn backward_step_deferred(
         &mut self,
-        x: &SMatrix<S, I, B>,
+        _x: &SMatrix<S, I, B>,
         y: &SMatrix<S, H, B>,
-        prev: &SMatrix<S, H, B>,
-        next: &SMatrix<S, H, B>,
+        _prev: &SMatrix<S, H, B>,
+        _next: &SMatrix<S, H, B>,
         cache: &mut SMatrix<S, H, B>,
         gy: &SMatrix<S, H, B>,
         g_next: &SMatrix<S, H, B>,
         g_prev: &mut SMatrix<S, H, B>,
         gx: &mut SMatrix<S, I, B>,
     ) {
-        if !ops::defer_weight_grads(B) {
-            return self.backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
-        }
         self.backward_inputs(y, gy, g_next, g_prev, gx, cache);
     }
 
@@ -119,9 +116,6 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
                 ),
             > + Clone,
     {
-        if !ops::defer_weight_grads(B) {
-            return;
-        }
         self.params
             .add_sequence_grads(steps.map(|(x, h_prev, da)| (x, h_prev, da, da)));
     }

@@ -187,19 +187,16 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
     fn backward_step_deferred(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        y: &SMatrix<S, H, B>,
+        _x: &SMatrix<S, I, B>,
+        _y: &SMatrix<S, H, B>,
         prev: &SMatrix<S, H, B>,
-        next: &SMatrix<S, H, B>,
+        _next: &SMatrix<S, H, B>,
         cache: &mut Self::Cache,
         gy: &SMatrix<S, H, B>,
         g_next: &SMatrix<S, H, B>,
         g_prev: &mut SMatrix<S, H, B>,
         gx: &mut SMatrix<S, I, B>,
     ) {
-        if !ops::defer_weight_grads(B) {
-            return self.backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
-        }
         let GruCache {
             gates,
             hn,
@@ -213,9 +210,6 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
     where
         It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
     {
-        if !ops::defer_weight_grads(B) {
-            return;
-        }
         self.params
             .add_sequence_grads(steps.map(|(x, h, c)| (x, h, &c.dai, &c.dah)));
     }

@@ -85,19 +85,16 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
 
     fn backward_step_deferred(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        y: &SMatrix<S, O, B>,
-        prev: &(),
-        next: &(),
+        _x: &SMatrix<S, I, B>,
+        _y: &SMatrix<S, O, B>,
+        _prev: &(),
+        _next: &(),
         cache: &mut SMatrix<S, O, B>,
         gy: &SMatrix<S, O, B>,
-        g_next: &(),
-        g_prev: &mut (),
+        _g_next: &(),
+        _g_prev: &mut (),
         gx: &mut SMatrix<S, I, B>,
     ) {
-        if !ops::defer_weight_grads(B) {
-            return self.backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
-        }
         ops::transpose_mul(gx, &self.weight.value, gy, false);
         cache.copy_from(gy);
     }
@@ -106,9 +103,6 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
     where
         It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s (), &'s SMatrix<S, O, B>)> + Clone,
     {
-        if !ops::defer_weight_grads(B) {
-            return;
-        }
         ops::acc_outer_steps(
             &mut self.weight.grad,
             steps.clone().map(|(x, _, gy)| (gy, x)),

@@ -215,19 +215,16 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
     fn backward_step_deferred(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        y: &SMatrix<S, H, B>,
+        _x: &SMatrix<S, I, B>,
+        _y: &SMatrix<S, H, B>,
         prev: &Self::State,
-        next: &Self::State,
+        _next: &Self::State,
         cache: &mut Self::Cache,
         gy: &SMatrix<S, H, B>,
         g_next: &Self::State,
         g_prev: &mut Self::State,
         gx: &mut SMatrix<S, I, B>,
     ) {
-        if !ops::defer_weight_grads(B) {
-            return self.backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
-        }
         let LstmCache { gates, tanh_c, da } = cache;
         self.backward_inputs(gates, tanh_c, prev, gy, g_next, g_prev, gx, da);
     }
@@ -236,9 +233,6 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
     where
         It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
     {
-        if !ops::defer_weight_grads(B) {
-            return;
-        }
         self.params
             .add_sequence_grads(steps.map(|(x, s, c)| (x, &s.h, &c.da, &c.da)));
     }

@@ -159,8 +159,8 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
     fn backward_step_deferred(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        y: &SMatrix<S, H, B>,
+        _x: &SMatrix<S, I, B>,
+        _y: &SMatrix<S, H, B>,
         prev: &Self::State,
         next: &Self::State,
         cache: &mut Self::Cache,
@@ -169,9 +169,6 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         g_prev: &mut Self::State,
         gx: &mut SMatrix<S, I, B>,
     ) {
-        if !ops::defer_weight_grads(B) {
-            return self.backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
-        }
         let mut da = core::mem::replace(&mut cache.da, SMatrix::zeros());
         self.backward_inputs(prev, next, cache, gy, g_next, g_prev, gx, &mut da);
         cache.da = da;
@@ -181,9 +178,6 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
     where
         It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
     {
-        if !ops::defer_weight_grads(B) {
-            return;
-        }
         ops::acc_outer_steps(
             &mut self.weight_ih.grad,
             steps.clone().map(|(x, _, c)| (&c.da, x)),
