@@ -546,21 +546,12 @@ pub(crate) fn acc_outer_steps<'s, S, It, const R: usize, const C: usize, const B
         && let Some(d) = S::as_f32_mut(dw.as_mut_slice())
     {
         // `S` is `f32` (the cast above succeeded), so every matrix of `steps` holds `f32`.
-        const CHUNK: usize = 32;
-        let mut ptrs = [(core::ptr::null::<f32>(), core::ptr::null::<f32>()); CHUNK];
-        let mut n = 0;
-        for (g, x) in steps {
-            ptrs[n] = (g.as_ptr().cast::<f32>(), x.as_ptr().cast::<f32>());
-            n += 1;
-            if n == CHUNK {
-                // SAFETY: AVX2 + FMA checked; the pointers come from live `f32` matrices of
-                // the shapes `outer_steps` expects, borrowed for `'s`.
-                unsafe { gemv::outer_steps::<R, C, B>(d, &ptrs) };
-                n = 0;
-            }
-        }
-        // SAFETY: as above.
-        unsafe { gemv::outer_steps::<R, C, B>(d, &ptrs[..n]) };
+        let ptrs = steps.map(|(g, x)| (g.as_ptr().cast::<f32>(), x.as_ptr().cast::<f32>()));
+        in_chunks(ptrs, (core::ptr::null(), core::ptr::null()), |chunk| {
+            // SAFETY: AVX2 + FMA checked; the pointers come from live `f32` matrices of the
+            // shapes `outer_steps` expects, borrowed for `'s`.
+            unsafe { gemv::outer_steps::<R, C, B>(d, chunk) }
+        });
         return;
     }
     let dw = dw.as_mut_slice();
@@ -571,6 +562,26 @@ pub(crate) fn acc_outer_steps<'s, S, It, const R: usize, const C: usize, const B
         fast: outer_steps::<S, It, R, C, B, 16, 6, true>(dw, steps),
         slow: outer_steps::<S, It, R, C, B, 8, 4, false>(dw, steps),
     )
+}
+
+/// Calls `f` with the items of `items` in order, gathered on the stack in runs of up to 32 (the
+/// sequence kernels take slices of step pointers; the steps come from an iterator over the
+/// ring of step records). `fill` only initialises the buffer. The last call may be empty.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[inline(always)]
+fn in_chunks<T: Copy>(items: impl Iterator<Item = T>, fill: T, mut f: impl FnMut(&[T])) {
+    const CHUNK: usize = 32;
+    let mut buf = [fill; CHUNK];
+    let mut n = 0;
+    for item in items {
+        buf[n] = item;
+        n += 1;
+        if n == CHUNK {
+            f(&buf);
+            n = 0;
+        }
+    }
+    f(&buf[..n]);
 }
 
 /// [`acc_outer_steps`] in `MR x NR` register tiles of `dw` (`R x C`, column-major), each summed
@@ -715,21 +726,12 @@ pub(crate) fn acc_bias_steps<'s, S, It, const R: usize, const B: usize>(
         && let Some(d) = S::as_f32_mut(db.as_mut_slice())
     {
         // `S` is `f32` (the cast above succeeded), so every matrix of `steps` holds `f32`.
-        const CHUNK: usize = 32;
-        let mut ptrs = [core::ptr::null::<f32>(); CHUNK];
-        let mut n = 0;
-        for g in steps {
-            ptrs[n] = g.as_ptr().cast::<f32>();
-            n += 1;
-            if n == CHUNK {
-                // SAFETY: AVX2 + FMA checked; the pointers come from live `f32` matrices of
-                // the shape `bias_steps` expects, borrowed for `'s`.
-                unsafe { gemv::bias_steps::<R, B>(d, &ptrs) };
-                n = 0;
-            }
-        }
-        // SAFETY: as above.
-        unsafe { gemv::bias_steps::<R, B>(d, &ptrs[..n]) };
+        let ptrs = steps.map(|g| g.as_ptr().cast::<f32>());
+        in_chunks(ptrs, core::ptr::null(), |chunk| {
+            // SAFETY: AVX2 + FMA checked; the pointers come from live `f32` matrices of the
+            // shape `bias_steps` expects, borrowed for `'s`.
+            unsafe { gemv::bias_steps::<R, B>(d, chunk) }
+        });
         return;
     }
     for g in steps {
