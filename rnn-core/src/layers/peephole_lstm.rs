@@ -151,7 +151,8 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         gx: &mut SMatrix<S, I, B>,
     ) {
         let mut da = SMatrix::<S, G, B>::zeros();
-        self.backward_inputs(prev, next, cache, gy, g_next, g_prev, gx, &mut da);
+        let (gates, tanh_c) = (&cache.gates, &cache.tanh_c);
+        self.backward_inputs(prev, next, gates, tanh_c, gy, g_next, g_prev, gx, &mut da);
         ops::acc_outer(&mut self.weight_ih.grad, &da, x);
         ops::acc_outer(&mut self.weight_hh.grad, &da, &prev.h);
         ops::acc_bias(&mut self.bias.grad, &da);
@@ -169,9 +170,8 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         g_prev: &mut Self::State,
         gx: &mut SMatrix<S, I, B>,
     ) {
-        let mut da = core::mem::replace(&mut cache.da, SMatrix::zeros());
-        self.backward_inputs(prev, next, cache, gy, g_next, g_prev, gx, &mut da);
-        cache.da = da;
+        let LstmCache { gates, tanh_c, da } = cache;
+        self.backward_inputs(prev, next, gates, tanh_c, gy, g_next, g_prev, gx, da);
     }
 
     fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
@@ -199,7 +199,8 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
         &mut self,
         prev: &LstmState<S, H, B>,
         next: &LstmState<S, H, B>,
-        cache: &LstmCache<S, H, G, B>,
+        gates: &SMatrix<S, G, B>,
+        tanh_c: &SMatrix<S, H, B>,
         gy: &SMatrix<S, H, B>,
         g_next: &LstmState<S, H, B>,
         g_prev: &mut LstmState<S, H, B>,
@@ -207,7 +208,6 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
         da: &mut SMatrix<S, G, B>,
     ) {
         let one = S::one();
-        let gates = &cache.gates;
         let (pi, pf, po) = (
             &self.peephole_i.value,
             &self.peephole_f.value,
@@ -217,7 +217,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
             for j in 0..H {
                 let (i, f) = (gates[(j, b)], gates[(H + j, b)]);
                 let (g, o) = (gates[(2 * H + j, b)], gates[(3 * H + j, b)]);
-                let (tc, c_prev) = (cache.tanh_c[(j, b)], prev.c[(j, b)]);
+                let (tc, c_prev) = (tanh_c[(j, b)], prev.c[(j, b)]);
                 let dh = gy[(j, b)] + g_next.h[(j, b)];
                 let dao = dh * tc * o * (one - o);
                 let dc = g_next.c[(j, b)] + dh * o * (one - tc * tc) + dao * po[j];
