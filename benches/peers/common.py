@@ -5,6 +5,19 @@ import platform
 import statistics
 import time
 
+# The networks both scripts time, as in benches/src/lib.rs:
+# name -> (cell kind, input size, hidden size, output classes, batch)
+CASES = {
+    "seed_b1": ("lstm", 10, 20, 5, 1),
+    "seed_b32": ("lstm", 10, 20, 5, 32),
+    "lstm128_b32": ("lstm", 64, 128, 10, 32),
+    "gru128_b32": ("gru", 64, 128, 10, 32),
+    "gru_b1": ("gru", 10, 20, 5, 1),
+}
+SEQ_LEN = 16
+LR = 0.01
+
+
 def time_call(fn, samples, min_sample_s, warmup_calls):
     """Median per-call time of fn() in microseconds.
 

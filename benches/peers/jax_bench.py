@@ -25,7 +25,7 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpu_model, note, time_call, why  # noqa: E402
+from common import CASES, LR, SEQ_LEN, cpu_model, note, time_call, why  # noqa: E402
 from common import parse_args as common_parse_args  # noqa: E402
 import time  # noqa: E402
 
@@ -35,16 +35,6 @@ import jaxlib  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
-# name -> (cell kind, input size, hidden size, output classes, batch)
-CASES = {
-    "seed_b1": ("lstm", 10, 20, 5, 1),
-    "seed_b32": ("lstm", 10, 20, 5, 32),
-    "lstm128_b32": ("lstm", 64, 128, 10, 32),
-    "gru128_b32": ("gru", 64, 128, 10, 32),
-    "gru_b1": ("gru", 10, 20, 5, 1),
-}
-SEQ_LEN = 16
-LR = 0.01
 PEER = "jax_jit"
 
 

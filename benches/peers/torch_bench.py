@@ -21,7 +21,7 @@ import platform
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpu_model, note, time_call, why  # noqa: E402
+from common import CASES, LR, SEQ_LEN, cpu_model, note, time_call, why  # noqa: E402
 from common import parse_args as common_parse_args  # noqa: E402
 import time
 import warnings
@@ -35,16 +35,6 @@ import torch._dynamo
 torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
 
-# name -> (cell kind, input size, hidden size, output classes, batch)
-CASES = {
-    "seed_b1": ("lstm", 10, 20, 5, 1),
-    "seed_b32": ("lstm", 10, 20, 5, 32),
-    "lstm128_b32": ("lstm", 64, 128, 10, 32),
-    "gru128_b32": ("gru", 64, 128, 10, 32),
-    "gru_b1": ("gru", 10, 20, 5, 1),
-}
-SEQ_LEN = 16
-LR = 0.01
 VARIANTS = ("torch_eager", "torch_compile")
 SANITY_TOL = 1e-4
 
