@@ -206,31 +206,13 @@ fn assert_online_equals_whole<
 
 #[test]
 fn online_steps_equal_the_whole_sequence_in_f32_with_the_simd_kernels() {
-    let f32s = |xs: [SMatrix<f64, 10, 1>; 5]| xs.map(|x| x.cast::<f32>());
-    assert_online_equals_whole(
-        SeedF32::new(3),
-        SeedF32::new(3),
-        f32s(inputs(5)),
-        inputs::<5, 1, 5>(6).map(|g| g.cast::<f32>()),
-    );
-    assert_online_equals_whole(
-        GruF32::new(3),
-        GruF32::new(3),
-        inputs::<3, 2, 5>(7).map(|x| x.cast::<f32>()),
-        inputs::<2, 2, 5>(8).map(|g| g.cast::<f32>()),
-    );
-    assert_online_equals_whole(
-        RnnF32::new(3),
-        RnnF32::new(3),
-        inputs::<3, 1, 5>(9).map(|x| x.cast::<f32>()),
-        inputs::<4, 1, 5>(10).map(|g| g.cast::<f32>()),
-    );
-    assert_online_equals_whole(
-        PeepholeF32::new(3),
-        PeepholeF32::new(3),
-        inputs::<3, 1, 5>(11).map(|x| x.cast::<f32>()),
-        inputs::<4, 1, 5>(12).map(|g| g.cast::<f32>()),
-    );
+    fn f32s<const R: usize, const C: usize, const T: usize>(seed: u64) -> [SMatrix<f32, R, C>; T] {
+        inputs::<R, C, T>(seed).map(|x| x.cast())
+    }
+    assert_online_equals_whole(SeedF32::new(3), SeedF32::new(3), f32s(5), f32s(6));
+    assert_online_equals_whole(GruF32::new(3), GruF32::new(3), f32s(7), f32s(8));
+    assert_online_equals_whole(RnnF32::new(3), RnnF32::new(3), f32s(9), f32s(10));
+    assert_online_equals_whole(PeepholeF32::new(3), PeepholeF32::new(3), f32s(11), f32s(12));
 }
 
 #[test]
