@@ -109,7 +109,7 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for LogSoftMax<
 /// output, cost as much as the LSTM's products at batch 1.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx2 {
-    use crate::fastmath::avx2::{exp8_clamped, lane_mask};
+    use crate::fastmath::avx2::{exp8_clamped, lane_mask, load, store};
     use core::arch::x86_64::*;
 
     /// The eight lanes of `x` from `k` (the lanes past `N` masked: read as 0, not touched).
@@ -119,10 +119,10 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn chunk<const N: usize>(x: &[f32], k: usize) -> (__m256, __m256) {
-        let mask = _mm256_castsi256_ps(lane_mask(N - k));
+        let mask = lane_mask(N - k);
         // SAFETY: the caller's contract; masked lanes are not read.
-        let v = unsafe { _mm256_maskload_ps(x.as_ptr().add(k), _mm256_castps_si256(mask)) };
-        (v, mask)
+        let v = unsafe { load::<true>(x.as_ptr().add(k), mask) };
+        (v, _mm256_castsi256_ps(mask))
     }
 
     /// Writes the lanes of `v` that are inside `N` to `y[k..]`.
@@ -132,11 +132,8 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn put<const N: usize>(y: &mut [f32], k: usize, v: __m256) {
-        let mut buf = [0.0f32; 8];
-        // SAFETY: `buf` holds eight values.
-        unsafe { _mm256_storeu_ps(buf.as_mut_ptr(), v) };
-        let n = (N - k).min(8);
-        y[k..k + n].copy_from_slice(&buf[..n]);
+        // SAFETY: the caller's contract: `y[k..]` holds at least `min(N - k, 8)` values.
+        unsafe { store::<true>(y.as_mut_ptr().add(k), v, (N - k).min(8)) };
     }
 
     /// Horizontal maximum (ignores NaN lanes; a NaN input still makes the output NaN through
