@@ -7,8 +7,71 @@
 
 use crate::float::ZeroInit;
 use crate::{Float, Layer, Parameterized, Rng};
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use nalgebra::SMatrix;
+
+/// Reference values written by the repository's `tools/` scripts (PyTorch, run by hand): one
+/// tensor per line, `name ndim dim... value...`, values row-major; `#` starts a comment line.
+pub struct Fixture(BTreeMap<String, (Vec<usize>, Vec<f64>)>);
+
+impl Fixture {
+    /// Parses the text of a fixture file.
+    ///
+    /// # Panics
+    /// On a malformed line (this is test support: a broken fixture must stop the test).
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        let mut map = BTreeMap::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let mut it = line.split(' ');
+            let name = it.next().unwrap_or_default().to_string();
+            let num = |s: Option<&str>| -> usize {
+                s.and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("fixture line `{name}`: bad size"))
+            };
+            let ndim = num(it.next());
+            let shape: Vec<usize> = (0..ndim).map(|_| num(it.next())).collect();
+            let vals: Vec<f64> = it
+                .map(|v| {
+                    v.parse()
+                        .unwrap_or_else(|_| panic!("fixture line `{name}`: bad value {v}"))
+                })
+                .collect();
+            assert_eq!(vals.len(), shape.iter().product::<usize>(), "{name}");
+            map.insert(name, (shape, vals));
+        }
+        Self(map)
+    }
+
+    /// The values of tensor `name`, row-major.
+    ///
+    /// # Panics
+    /// If the fixture has no such tensor.
+    #[must_use]
+    pub fn get(&self, name: &str) -> &[f64] {
+        &self.entry(name).1
+    }
+
+    /// The shape of tensor `name`.
+    ///
+    /// # Panics
+    /// If the fixture has no such tensor.
+    #[must_use]
+    pub fn shape(&self, name: &str) -> &[usize] {
+        &self.entry(name).0
+    }
+
+    fn entry(&self, name: &str) -> &(Vec<usize>, Vec<f64>) {
+        self.0
+            .get(name)
+            .unwrap_or_else(|| panic!("fixture has no {name}"))
+    }
+}
 
 /// The step used for central differences.
 pub const STEP: f64 = 1e-5;

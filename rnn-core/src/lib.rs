@@ -96,7 +96,7 @@ pub mod sequential;
 pub use float::{Float, ZeroInit};
 pub use layer::Layer;
 pub use network::{BpttError, Network, Remember, Sequencer};
-pub use param::{ParamMut, ParamName, ParamRef, Parameterized};
+pub use param::{ParamKind, ParamMut, ParamName, ParamRef, Parameterized};
 pub use rng::Rng;
 pub use rnn_macros::network;
 

@@ -194,6 +194,59 @@ pub trait Network: Parameterized<Self::Scalar> {
         crate::io::load_file(self, path)
     }
 
+    /// Writes every parameter as a PyTorch `state_dict` file that
+    /// `model.load_state_dict(safetensors.torch.load_file(path))` accepts, names mapped by
+    /// `names` (see [`crate::io::TorchNames`]).
+    #[cfg(feature = "std")]
+    fn save_state_dict(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        names: &crate::io::TorchNames,
+    ) -> Result<(), crate::io::WeightsError> {
+        crate::io::save_state_dict_file(self, path, names)
+    }
+
+    /// Loads a PyTorch `state_dict` file as `safetensors.torch.save_file` wrote it, names
+    /// mapped by `names`. Checks everything first, lists every problem, changes nothing on
+    /// error (see [`crate::io`]).
+    #[cfg(feature = "std")]
+    fn load_state_dict(
+        &mut self,
+        path: impl AsRef<std::path::Path>,
+        names: &crate::io::TorchNames,
+    ) -> Result<(), crate::io::WeightsError> {
+        crate::io::load_state_dict_file(self, path, names)
+    }
+
+    /// Writes a checkpoint: every parameter and its optimiser state (moments, step counts).
+    #[cfg(feature = "std")]
+    fn save_checkpoint(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<(), crate::io::WeightsError> {
+        crate::io::save_checkpoint_file(self, path)
+    }
+
+    /// Loads a checkpoint written by [`Network::save_checkpoint`]: stepping the same optimiser
+    /// afterwards continues training bit for bit.
+    #[cfg(feature = "std")]
+    fn load_checkpoint(
+        &mut self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<(), crate::io::WeightsError> {
+        crate::io::load_checkpoint_file(self, path)
+    }
+
+    /// Copies every parameter value of `other` (a network of the same layout: same names and
+    /// shapes, any `batch` or `seq_len`) into this one. A mismatch is an error listing every
+    /// difference, and changes nothing.
+    fn copy_parameters_from<P: Parameterized<Self::Scalar> + ?Sized>(
+        &mut self,
+        other: &P,
+    ) -> Result<(), crate::io::WeightsError> {
+        crate::io::copy_parameters(self, other)
+    }
+
     /// (Torch: `maxBPTTstep / rho`) Back-propagate through at most the last `n` steps (clamped to
     /// `1..=SEQ_LEN`). Earlier steps get zero input gradients. Does not change forward values.
     fn max_bptt_steps(&mut self, n: usize);

@@ -55,28 +55,63 @@ impl<S: Float, const R: usize, const C: usize> Param<S, R, C> {
         p
     }
 
-    /// A read-only view for [`Parameterized::visit_parameters`].
-    pub fn as_ref(&self, name: &'static str) -> ParamRef<'_, S> {
+    /// A read-only view for [`Parameterized::visit_parameters`]. The layer says what the
+    /// tensor is (`kind`): its PyTorch shape follows from that, never from the column count.
+    pub fn as_ref(&self, name: &'static str, kind: ParamKind) -> ParamRef<'_, S> {
+        debug_assert!(
+            kind == ParamKind::Matrix || C == 1,
+            "a vector parameter has one column"
+        );
         ParamRef {
             name: ParamName::new(name),
             value: DMatrixView::from_slice(self.value.as_slice(), R, C),
             grad: DMatrixView::from_slice(self.grad.as_slice(), R, C),
-            is_vector: C == 1,
+            kind,
+            state: OptimStateRef {
+                m: self.m.as_slice(),
+                v: self.v.as_slice(),
+                steps: self.steps,
+            },
         }
     }
 
-    /// A mutable view for [`Parameterized::visit_parameters_mut`].
-    pub fn as_mut(&mut self, name: &'static str) -> ParamMut<'_, S> {
+    /// A mutable view for [`Parameterized::visit_parameters_mut`] (see [`Param::as_ref`]).
+    pub fn as_mut(&mut self, name: &'static str, kind: ParamKind) -> ParamMut<'_, S> {
+        debug_assert!(
+            kind == ParamKind::Matrix || C == 1,
+            "a vector parameter has one column"
+        );
         ParamMut {
             name: ParamName::new(name),
             value: DMatrixViewMut::from_slice(self.value.as_mut_slice(), R, C),
             grad: DMatrixViewMut::from_slice(self.grad.as_mut_slice(), R, C),
-            is_vector: C == 1,
+            kind,
             state: OptimState {
                 m: self.m.as_mut_slice(),
                 v: self.v.as_mut_slice(),
                 steps: &mut self.steps,
             },
+        }
+    }
+}
+
+/// What a parameter tensor is, which fixes its shape in files: PyTorch's shape, exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// A 2-D `out x in` tensor (a weight), even when `in` or `out` is 1.
+    Matrix,
+    /// A 1-D tensor (a bias, a peephole vector), stored here as one column.
+    Vector,
+}
+
+impl ParamKind {
+    /// The tensor's shape as PyTorch has it, for a parameter stored as `rows x cols`: `[rows]`
+    /// for a vector, `[rows, cols]` for a matrix.
+    #[must_use]
+    pub fn torch_shape(self, rows: usize, cols: usize) -> alloc::vec::Vec<usize> {
+        match self {
+            Self::Matrix => alloc::vec![rows, cols],
+            Self::Vector => alloc::vec![rows],
         }
     }
 }
@@ -206,8 +241,10 @@ pub struct ParamRef<'a, S: Float> {
     pub value: DMatrixView<'a, S>,
     /// The accumulated gradient.
     pub grad: DMatrixView<'a, S>,
-    /// `true` for 1-D tensors (biases, peepholes), stored here as one column.
-    pub is_vector: bool,
+    /// Matrix (2-D in files) or vector (1-D: biases, peepholes, stored here as one column).
+    pub kind: ParamKind,
+    /// Optimiser buffers, column-major like `value` (read by checkpoints).
+    pub state: OptimStateRef<'a, S>,
 }
 
 /// A mutable view of one parameter, with the optimiser state that lives beside it.
@@ -218,8 +255,8 @@ pub struct ParamMut<'a, S: Float> {
     pub value: DMatrixViewMut<'a, S>,
     /// The accumulated gradient.
     pub grad: DMatrixViewMut<'a, S>,
-    /// `true` for 1-D tensors (biases, peepholes), stored here as one column.
-    pub is_vector: bool,
+    /// Matrix (2-D in files) or vector (1-D: biases, peepholes, stored here as one column).
+    pub kind: ParamKind,
     /// Optimiser buffers, column-major like `value`.
     pub state: OptimState<'a, S>,
 }
@@ -269,6 +306,17 @@ pub struct OptimState<'a, S> {
     /// How many optimiser steps have touched this parameter (Adam's bias correction, SGD's
     /// first momentum step).
     pub steps: &'a mut u64,
+}
+
+/// Read-only [`OptimState`].
+#[derive(Clone, Copy)]
+pub struct OptimStateRef<'a, S> {
+    /// First moment (SGD momentum buffer, Adam's `m`).
+    pub m: &'a [S],
+    /// Second moment (Adam's `v`).
+    pub v: &'a [S],
+    /// How many optimiser steps have touched this parameter.
+    pub steps: u64,
 }
 
 /// Anything that owns parameters: a layer, a network.
@@ -357,10 +405,10 @@ mod tests {
         let mut p = Param::<f64, 2, 3>::zeros();
         p.value[(1, 2)] = 5.0;
         p.grad[(1, 2)] = 2.0;
-        let r = p.as_ref("w");
+        let r = p.as_ref("w", ParamKind::Matrix);
         assert_eq!(r.value.shape(), (2, 3));
         assert_eq!(r.value[(1, 2)], 5.0);
-        let mut m = p.as_mut("w");
+        let mut m = p.as_mut("w", ParamKind::Matrix);
         m.value.zip_apply(&m.grad, |w, g| *w -= 0.5 * g);
         assert_eq!(p.value[(1, 2)], 4.0);
     }

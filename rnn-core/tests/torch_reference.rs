@@ -3,42 +3,14 @@
 
 use nalgebra::SMatrix;
 use rnn_core::criterion::{Class, ClassNll, Criterion};
-use rnn_core::gradcheck::{backward_sequence, forward_sequence};
+use rnn_core::gradcheck::{Fixture, backward_sequence, forward_sequence};
 use rnn_core::layers::{Gru, Linear, LogSoftMax, Lstm, Rnn};
 use rnn_core::optim::{Adam, Optimizer, Sgd};
 use rnn_core::param::Param;
-use rnn_core::{Float, Layer, ParamMut, ParamRef, Parameterized, Rng};
-use std::collections::HashMap;
+use rnn_core::{Float, Layer, ParamKind, ParamMut, ParamRef, Parameterized, Rng};
 
-struct Fixture(HashMap<String, (Vec<usize>, Vec<f64>)>);
-
-impl Fixture {
-    fn load() -> Self {
-        let text = include_str!("fixtures/torch_reference.txt");
-        let mut map = HashMap::new();
-        for line in text
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-        {
-            let mut it = line.split(' ');
-            let name = it.next().expect("name").to_string();
-            let ndim: usize = it.next().expect("ndim").parse().expect("ndim is a number");
-            let shape: Vec<usize> = (0..ndim)
-                .map(|_| it.next().expect("dim").parse().expect("dim"))
-                .collect();
-            let vals: Vec<f64> = it.map(|v| v.parse().expect("value")).collect();
-            assert_eq!(vals.len(), shape.iter().product::<usize>(), "{name}");
-            map.insert(name, (shape, vals));
-        }
-        Self(map)
-    }
-    fn get(&self, name: &str) -> &[f64] {
-        &self
-            .0
-            .get(name)
-            .unwrap_or_else(|| panic!("fixture has no {name}"))
-            .1
-    }
+fn fixture() -> Fixture {
+    Fixture::parse(include_str!("fixtures/torch_reference.txt"))
 }
 
 fn tol<S: Float>() -> f64 {
@@ -119,7 +91,7 @@ where
 }
 
 fn lstm_gru_rnn<S: Float>() {
-    let fx = Fixture::load();
+    let fx = fixture();
     let rng = &mut Rng::new(0);
     check_recurrent::<S, _, 3, 4>(Lstm::<S, 3, 4, 16>::new(rng), &fx, "lstm");
     check_recurrent::<S, _, 3, 4>(Gru::<S, 3, 4, 12>::new(rng), &fx, "gru");
@@ -137,7 +109,7 @@ fn lstm_gru_rnn_match_pytorch_f32() {
 }
 
 fn linear<S: Float>() {
-    let fx = Fixture::load();
+    let fx = fixture();
     let mut l = Linear::<S, 4, 3>::new(&mut Rng::new(0));
     load_params(&mut l, &fx, "linear");
     let x: [SMatrix<S, 4, 2>; 1] = steps(fx.get("linear.x"));
@@ -158,7 +130,7 @@ fn linear_matches_pytorch() {
 }
 
 fn log_softmax_nll<S: Float>() {
-    let fx = Fixture::load();
+    let fx = fixture();
     let scores: [SMatrix<S, 5, 3>; 1] = steps(fx.get("nll.scores"));
     let target: [Class<5>; 3] =
         std::array::from_fn(|b| Class::new(fx.get("nll.target")[b] as usize).expect("in range"));
@@ -202,10 +174,10 @@ struct One(Param<f64, 3, 2>);
 
 impl Parameterized<f64> for One {
     fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, f64>)) {
-        f(self.0.as_ref("p"));
+        f(self.0.as_ref("p", ParamKind::Matrix));
     }
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, f64>)) {
-        f(self.0.as_mut("p"));
+        f(self.0.as_mut("p", ParamKind::Matrix));
     }
 }
 
@@ -226,7 +198,7 @@ fn trace<O: Optimizer>(opt: O, fx: &Fixture) -> Vec<f64> {
 
 #[test]
 fn adam_and_sgd_match_torch_optim_for_five_steps() {
-    let fx = Fixture::load();
+    let fx = fixture();
     let adam = Adam {
         lr: 0.01,
         beta1: 0.9,

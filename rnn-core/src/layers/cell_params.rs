@@ -2,7 +2,7 @@
 
 use crate::float::f64m;
 use crate::ops;
-use crate::param::{Param, ParamMut, ParamRef, Parameterized};
+use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
@@ -82,15 +82,15 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
     for CellParams<S, I, H, G>
 {
     fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
-        f(self.weight_ih.as_ref("weight_ih"));
-        f(self.weight_hh.as_ref("weight_hh"));
-        f(self.bias_ih.as_ref("bias_ih"));
-        f(self.bias_hh.as_ref("bias_hh"));
+        f(self.weight_ih.as_ref("weight_ih", ParamKind::Matrix));
+        f(self.weight_hh.as_ref("weight_hh", ParamKind::Matrix));
+        f(self.bias_ih.as_ref("bias_ih", ParamKind::Vector));
+        f(self.bias_hh.as_ref("bias_hh", ParamKind::Vector));
     }
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
-        f(self.weight_ih.as_mut("weight_ih"));
-        f(self.weight_hh.as_mut("weight_hh"));
-        f(self.bias_ih.as_mut("bias_ih"));
-        f(self.bias_hh.as_mut("bias_hh"));
+        f(self.weight_ih.as_mut("weight_ih", ParamKind::Matrix));
+        f(self.weight_hh.as_mut("weight_hh", ParamKind::Matrix));
+        f(self.bias_ih.as_mut("bias_ih", ParamKind::Vector));
+        f(self.bias_hh.as_mut("bias_hh", ParamKind::Vector));
     }
 }

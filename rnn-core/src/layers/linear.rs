@@ -11,7 +11,7 @@
 use crate::float::f64m;
 use crate::layer::Layer;
 use crate::ops;
-use crate::param::{Param, ParamMut, ParamRef, Parameterized};
+use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
@@ -37,12 +37,12 @@ impl<S: Float, const I: usize, const O: usize> Linear<S, I, O> {
 
 impl<S: Float, const I: usize, const O: usize> Parameterized<S> for Linear<S, I, O> {
     fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
-        f(self.weight.as_ref("weight"));
-        f(self.bias.as_ref("bias"));
+        f(self.weight.as_ref("weight", ParamKind::Matrix));
+        f(self.bias.as_ref("bias", ParamKind::Vector));
     }
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
-        f(self.weight.as_mut("weight"));
-        f(self.bias.as_mut("bias"));
+        f(self.weight.as_mut("weight", ParamKind::Matrix));
+        f(self.bias.as_mut("bias", ParamKind::Vector));
     }
 }
 

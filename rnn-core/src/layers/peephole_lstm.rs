@@ -25,7 +25,7 @@ use super::lstm::{LstmCache, LstmState};
 use crate::float::f64m;
 use crate::layer::Layer;
 use crate::ops;
-use crate::param::{Param, ParamMut, ParamRef, Parameterized};
+use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
@@ -69,20 +69,20 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
     for PeepholeLstm<S, I, H, G>
 {
     fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
-        f(self.weight_ih.as_ref("weight_ih"));
-        f(self.weight_hh.as_ref("weight_hh"));
-        f(self.bias.as_ref("bias"));
-        f(self.peephole_i.as_ref("peephole_i"));
-        f(self.peephole_f.as_ref("peephole_f"));
-        f(self.peephole_o.as_ref("peephole_o"));
+        f(self.weight_ih.as_ref("weight_ih", ParamKind::Matrix));
+        f(self.weight_hh.as_ref("weight_hh", ParamKind::Matrix));
+        f(self.bias.as_ref("bias", ParamKind::Vector));
+        f(self.peephole_i.as_ref("peephole_i", ParamKind::Vector));
+        f(self.peephole_f.as_ref("peephole_f", ParamKind::Vector));
+        f(self.peephole_o.as_ref("peephole_o", ParamKind::Vector));
     }
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
-        f(self.weight_ih.as_mut("weight_ih"));
-        f(self.weight_hh.as_mut("weight_hh"));
-        f(self.bias.as_mut("bias"));
-        f(self.peephole_i.as_mut("peephole_i"));
-        f(self.peephole_f.as_mut("peephole_f"));
-        f(self.peephole_o.as_mut("peephole_o"));
+        f(self.weight_ih.as_mut("weight_ih", ParamKind::Matrix));
+        f(self.weight_hh.as_mut("weight_hh", ParamKind::Matrix));
+        f(self.bias.as_mut("bias", ParamKind::Vector));
+        f(self.peephole_i.as_mut("peephole_i", ParamKind::Vector));
+        f(self.peephole_f.as_mut("peephole_f", ParamKind::Vector));
+        f(self.peephole_o.as_mut("peephole_o", ParamKind::Vector));
     }
 }
 

@@ -24,7 +24,7 @@ pub trait Optimizer {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::Optimizer;
-    use crate::param::{Param, ParamMut, ParamRef, Parameterized};
+    use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
 
     /// `L(p) = Σ_k a_k (p_k - c_k)²`, minimum at `p = c`.
     pub(crate) struct Quadratic {
@@ -52,10 +52,10 @@ pub(crate) mod tests {
 
     impl Parameterized<f64> for Quadratic {
         fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, f64>)) {
-            f(self.p.as_ref("p"));
+            f(self.p.as_ref("p", ParamKind::Vector));
         }
         fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, f64>)) {
-            f(self.p.as_mut("p"));
+            f(self.p.as_mut("p", ParamKind::Vector));
         }
     }
 

@@ -1,0 +1,252 @@
+//! PyTorch `state_dict`s as saved (`safetensors.torch.save_file(model.state_dict(), path)`) load
+//! through a `TorchNames` map and give PyTorch's outputs, and the files we save load back into
+//! PyTorch. Fixtures: `tools/torch_state_dicts.py` (run by hand; see its docs).
+
+use rnn_core::gradcheck::Fixture;
+use rnn_core::io::{TorchNames, WeightsError, load_state_dict, to_state_dict};
+use rnn_core::prelude::*;
+
+network! {
+    /// `self.rnn = nn.LSTM(10, 20); self.head = nn.Linear(20, 5)`, log-softmax.
+    pub Seed<seq_len = 5, batch = 2> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
+    /// `self.lstm = nn.LSTM(4, 6, num_layers=2, batch_first=True); self.out = nn.Linear(6, 3)`.
+    pub Stacked<seq_len = 5, batch = 2> = Sequential[ LSTM(4, 6), LSTM(6, 6), Linear(6, 3) ];
+    /// `self.gru = nn.GRU(1, 16, batch_first=True); self.dense = nn.Linear(16, 1)`.
+    pub Amp<seq_len = 8> = Sequential[ GRU(1, 16), Linear(16, 1) ];
+}
+
+fn seed_names() -> TorchNames {
+    TorchNames::new().recurrent("rnn", 0, 1).module("head", 1)
+}
+fn stacked_names() -> TorchNames {
+    TorchNames::new().recurrent("lstm", 0, 2).module("out", 2)
+}
+fn amp_names() -> TorchNames {
+    TorchNames::new().recurrent("gru", 0, 1).module("dense", 1)
+}
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/state_dicts");
+
+fn torch_outputs() -> Fixture {
+    Fixture::parse(include_str!("fixtures/state_dicts/torch_outputs.txt"))
+}
+
+/// The network's outputs (evaluation mode) on the time-major `(T, B, I)` inputs `x`, time-major
+/// `(T, B, O)` as the fixture holds them.
+fn outputs_on<N, const I: usize, const O: usize, const B: usize, const T: usize>(
+    net: &mut N,
+    x: &[f64],
+) -> Vec<f64>
+where
+    N: Network<Scalar = f32, Inputs = [SMatrix<f32, I, B>; T], Outputs = [SMatrix<f32, O, B>; T]>,
+{
+    assert_eq!(x.len(), T * B * I);
+    let inputs: [SMatrix<f32, I, B>; T] =
+        core::array::from_fn(|t| SMatrix::from_fn(|i, b| x[(t * B + b) * I + i] as f32));
+    net.evaluate();
+    let ys = net.forward(&inputs);
+    let mut out = Vec::new();
+    for y in ys {
+        for b in 0..B {
+            out.extend((0..O).map(|o| f64::from(y[(o, b)])));
+        }
+    }
+    out
+}
+
+fn assert_close(what: &str, ours: &[f64], torch: &[f64]) {
+    assert_eq!(ours.len(), torch.len(), "{what}: length");
+    for (k, (a, b)) in ours.iter().zip(torch).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+            "{what}[{k}]: ours {a} torch {b}"
+        );
+    }
+}
+
+#[test]
+fn torch_state_dicts_load_as_saved_and_give_torchs_outputs() {
+    let fx = torch_outputs();
+    let mut seed = Seed::new(0);
+    load_state_dict(
+        &mut seed,
+        include_bytes!("fixtures/state_dicts/seed.safetensors"),
+        &seed_names(),
+    )
+    .expect("seed state_dict");
+    assert_close(
+        "seed",
+        &outputs_on(&mut seed, fx.get("seed.x")),
+        fx.get("seed.y"),
+    );
+
+    let mut stacked = Stacked::new(0);
+    load_state_dict(
+        &mut stacked,
+        include_bytes!("fixtures/state_dicts/stacked.safetensors"),
+        &stacked_names(),
+    )
+    .expect("2-layer LSTM state_dict");
+    assert_close(
+        "stacked",
+        &outputs_on(&mut stacked, fx.get("stacked.x")),
+        fx.get("stacked.y"),
+    );
+
+    // GRU(1, 16): `gru.weight_ih_l0` is [48, 1] in PyTorch, and here.
+    let mut amp = Amp::new(0);
+    amp.load_state_dict(format!("{DIR}/amp.safetensors"), &amp_names())
+        .expect("GRU(1, 16) state_dict, from the file");
+    assert_eq!(amp.parameters()[0].value.shape(), (48, 1));
+    assert_close(
+        "amp",
+        &outputs_on(&mut amp, fx.get("amp.x")),
+        fx.get("amp.y"),
+    );
+}
+
+#[test]
+fn without_the_map_every_name_is_listed_with_a_hint() {
+    let mut seed = Seed::new(3);
+    let before = to_state_dict(&seed, &TorchNames::new()).expect("save");
+    let e = load_state_dict(
+        &mut seed,
+        include_bytes!("fixtures/state_dicts/seed.safetensors"),
+        &TorchNames::new(),
+    )
+    .expect_err("our names are not the module's");
+    let WeightsError::Mismatch(m) = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(m.missing.len(), 6, "{e}");
+    assert_eq!(m.unexpected.len(), 6, "{e}");
+    assert!(e.to_string().contains("`rnn.weight_ih_l0`"), "{e}");
+    assert!(e.to_string().contains("TorchNames"), "{e}");
+    // A map off by one layer: names and shapes both wrong, all reported.
+    let off = TorchNames::new().recurrent("rnn", 0, 1).module("heads", 1);
+    let e = load_state_dict(
+        &mut seed,
+        include_bytes!("fixtures/state_dicts/seed.safetensors"),
+        &off,
+    )
+    .expect_err("`heads` is not `head`");
+    let WeightsError::Mismatch(m) = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(m.missing, ["heads.weight", "heads.bias"]);
+    assert_eq!(m.unexpected.len(), 2);
+    assert_eq!(m.unexpected[0].name, "head.bias");
+    assert_eq!(m.unexpected[0].nearest.as_deref(), Some("heads.bias"));
+    assert!(
+        e.to_string()
+            .contains("`head.bias` (did you mean `heads.bias`?)"),
+        "{e}"
+    );
+    assert_eq!(
+        to_state_dict(&seed, &TorchNames::new()).expect("save"),
+        before,
+        "failed loads changed nothing"
+    );
+}
+
+/// `RNN_WRITE_FIXTURES=1` writes our files for `tools/torch_state_dicts.py check`; otherwise
+/// the committed files must be exactly what we write today, and PyTorch's check of them (its
+/// output committed beside them) must have passed.
+#[test]
+fn our_state_dicts_load_into_pytorch() {
+    let fx = torch_outputs();
+    let mut seed = Seed::new(7);
+    let mut stacked = Stacked::new(7);
+    let mut amp = Amp::new(7);
+    let files = [
+        ("seed", to_state_dict(&seed, &seed_names()).expect("seed")),
+        (
+            "stacked",
+            to_state_dict(&stacked, &stacked_names()).expect("stacked"),
+        ),
+        ("amp", to_state_dict(&amp, &amp_names()).expect("amp")),
+    ];
+    let line = |name: &str, ys: Vec<f64>, shape: &[usize]| {
+        let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
+        let vals: Vec<String> = ys.iter().map(|v| format!("{v:?}")).collect();
+        format!(
+            "{name}.y {} {} {}",
+            shape.len(),
+            dims.join(" "),
+            vals.join(" ")
+        )
+    };
+    let text = [
+        "# written by tests/state_dicts.rs (RNN_WRITE_FIXTURES=1)".to_string(),
+        line(
+            "seed",
+            outputs_on(&mut seed, fx.get("seed.x")),
+            fx.shape("seed.y"),
+        ),
+        line(
+            "stacked",
+            outputs_on(&mut stacked, fx.get("stacked.x")),
+            fx.shape("stacked.y"),
+        ),
+        line(
+            "amp",
+            outputs_on(&mut amp, fx.get("amp.x")),
+            fx.shape("amp.y"),
+        ),
+    ]
+    .join("\n")
+        + "\n";
+    if std::env::var_os("RNN_WRITE_FIXTURES").is_some() {
+        for (name, bytes) in &files {
+            std::fs::write(format!("{DIR}/ours_{name}.safetensors"), bytes).expect("write");
+        }
+        std::fs::write(format!("{DIR}/ours_outputs.txt"), &text).expect("write");
+        return;
+    }
+    for (name, bytes) in &files {
+        let committed = std::fs::read(format!("{DIR}/ours_{name}.safetensors"))
+            .expect("committed file (RNN_WRITE_FIXTURES=1 writes it)");
+        assert!(
+            &committed == bytes,
+            "ours_{name}.safetensors differs from what we write now: rerun the steps in \
+             tools/torch_state_dicts.py"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(format!("{DIR}/ours_outputs.txt")).expect("ours_outputs.txt"),
+        text
+    );
+    let verdict = std::fs::read_to_string(format!("{DIR}/torch_loads_ours.txt"))
+        .expect("torch_loads_ours.txt (tools/torch_state_dicts.py check writes it)");
+    for name in ["seed", "stacked", "amp"] {
+        assert!(
+            verdict
+                .lines()
+                .any(|l| l.starts_with(&format!("{name} ")) && l.ends_with(" ok")),
+            "PyTorch's check of ours_{name}: {verdict}"
+        );
+    }
+}
+
+#[test]
+fn our_files_have_pytorchs_names_and_shapes() {
+    // Read by an independent reader (the safetensors crate's own), not by our loader.
+    let bytes = to_state_dict(&Amp::new(1), &amp_names()).expect("save");
+    let file = safetensors::SafeTensors::deserialize(&bytes).expect("valid safetensors");
+    let mut got: Vec<(String, Vec<usize>)> = file
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.shape().to_vec()))
+        .collect();
+    got.sort();
+    let want = [
+        ("dense.bias", vec![1]),
+        ("dense.weight", vec![1, 16]),
+        ("gru.bias_hh_l0", vec![48]),
+        ("gru.bias_ih_l0", vec![48]),
+        ("gru.weight_hh_l0", vec![48, 16]),
+        ("gru.weight_ih_l0", vec![48, 1]),
+    ];
+    let want: Vec<(String, Vec<usize>)> =
+        want.into_iter().map(|(n, s)| (n.to_string(), s)).collect();
+    assert_eq!(got, want);
+}
