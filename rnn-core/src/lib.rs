@@ -50,7 +50,7 @@
 //! ```
 //!
 //! Options inside `< >`, in any order: `seq_len = N` (required), `batch = B` (default 1),
-//! `scalar = f32 | f64` (default `f32`), `unroll = full` (time steps as straight-line code
+//! `scalar = f32 | f64` (default `f32`), `unroll = full` (at most 1024 time steps as straight-line code
 //! instead of a loop). Layers with sizes: `Linear(in, out)`, `LSTM(in, hidden)` (alias
 //! `FastLSTM`), `PeepholeLSTM(in, hidden)`, `GRU(in, hidden)`, `RNN(in, hidden)`. Size-free
 //! layers take the previous layer's size: `LogSoftMax`, `SoftMax`, `Tanh`, `Sigmoid`, `ReLU`,

@@ -6,8 +6,8 @@ pub use crate::{Float, ParamMut, ParamRef, Parameterized, Rng};
 pub use nalgebra::SMatrix;
 
 /// Implements `Parameterized` and `Network` for a `network!` struct `$name { inner: Sequencer }`
-/// by forwarding to the sequencer; `unroll [0 1 ...]` emits the time steps as straight-line
-/// code instead of a loop.
+/// by forwarding to the sequencer; `unroll [0 1 ...] [... 1 0]` emits the time steps (forward
+/// order, then backward order) as straight-line code instead of a loop.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __impl_network {
@@ -28,7 +28,7 @@ macro_rules! __impl_network {
             $crate::__impl_network!(@methods);
         }
     };
-    ($name:ident, $s:ty, $layer:ty, $i:literal, $o:literal, $b:literal, $t:literal, unroll [$($k:literal)*]) => {
+    ($name:ident, $s:ty, $layer:ty, $i:literal, $o:literal, $b:literal, $t:literal, unroll [$($k:literal)*] [$($rev:literal)*]) => {
         $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
         impl $crate::__private::Network for $name {
             $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t);
@@ -43,17 +43,11 @@ macro_rules! __impl_network {
                 grad_outputs: &Self::Outputs,
             ) -> ::core::result::Result<&Self::Inputs, $crate::__private::BpttError> {
                 let range = self.inner.backward_begin(inputs)?;
-                $crate::__impl_network!(@reverse self, range, grad_outputs, [$($k)*] []);
+                $( self.inner.backward_at($rev, range, &grad_outputs[$rev]); )*
                 ::core::result::Result::Ok(self.inner.backward_end(range))
             }
             $crate::__impl_network!(@methods);
         }
-    };
-    (@reverse $self:ident, $range:ident, $g:ident, [$first:literal $($rest:literal)*] [$($rev:literal)*]) => {
-        $crate::__impl_network!(@reverse $self, $range, $g, [$($rest)*] [$first $($rev)*])
-    };
-    (@reverse $self:ident, $range:ident, $g:ident, [] [$($rev:literal)*]) => {
-        $( $self.inner.backward_at($rev, $range, &$g[$rev]); )*
     };
     (@types $s:ty, $layer:ty, $i:literal, $o:literal, $b:literal, $t:literal) => {
         type State = <$crate::__private::Sequencer<$s, $layer, $i, $o, $b, $t> as $crate::__private::Network>::State;

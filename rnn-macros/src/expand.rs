@@ -56,7 +56,8 @@ impl Builder<'_> {
                 let n_in = given.unwrap_or(a);
                 let (i, o) = (lit(n_in), lit(b));
                 let ty = if gates > 0 {
-                    let g = lit(gates * b);
+                    // Validation bounds every size so that this cannot overflow.
+                    let g = lit(gates.saturating_mul(b));
                     quote!(::rnn_core::layers::#ty_name<#s, #i, #o, #g>)
                 } else {
                     quote!(::rnn_core::layers::#ty_name<#s, #i, #o>)
@@ -185,8 +186,10 @@ fn network(net: Network) -> TokenStream {
         quote!(#[doc = #doc])
     });
     let mode = if unroll {
+        // Both orders written out: the expansion needs no recursion (which stopped at ~126 steps).
         let steps = (0..seq_len).map(lit);
-        quote!(unroll [#(#steps)*])
+        let reversed = (0..seq_len).rev().map(lit);
+        quote!(unroll [#(#steps)*] [#(#reversed)*])
     } else {
         quote!(loop)
     };

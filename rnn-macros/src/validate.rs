@@ -119,16 +119,34 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
         } => container(&kw, bracket.span.close(), items, v, &mut false),
         leaf @ LayerExpr::Layer { .. } => vec![item(leaf, v, &mut false)?],
     };
+    let batch = batch.flatten().unwrap_or(1);
+    if let Some(Some(t)) = seq_len {
+        check_columns(&items, t.checked_mul(batch), v);
+    }
+    let unroll = unroll.flatten().unwrap_or(false);
+    if let Some(Some(t)) = seq_len
+        && unroll
+        && t > MAX_UNROLL
+    {
+        v.errors.push(Error::new(
+            name.span(),
+            format!(
+                "`unroll = full` writes every step out as straight-line code, which grows the \
+                 build with `seq_len`; it takes at most {MAX_UNROLL} steps, found {t}: drop \
+                 `unroll` (the time loop builds as fast at any length)"
+            ),
+        ));
+    }
     Some(Network {
         attrs,
         vis,
         name,
         seq_len: seq_len.flatten()?,
-        batch: batch.flatten().unwrap_or(1),
+        batch,
         scalar: scalar
             .flatten()
             .unwrap_or_else(|| Ident::new("f32", Span::call_site())),
-        unroll: unroll.flatten().unwrap_or(false),
+        unroll,
         body: items,
     })
 }
@@ -259,7 +277,20 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
             }
             let (a, b) = (size(&values[0], v), size(&values[1], v));
             *sized = true;
-            out.sizes = Some((a?, b?));
+            let (a, b) = (a?, b?);
+            if let Kind::Sized { gates } = entry.kind
+                && largest_matrix(gates, a, b, 1).is_none()
+            {
+                v.errors.push(Error::new_spanned(
+                    whole,
+                    format!(
+                        "`{label}({a}, {b})` is too large: its weights would have more than \
+                         {MAX_ELEMENTS} elements, more than this platform can address"
+                    ),
+                ));
+                return None;
+            }
+            out.sizes = Some((a, b));
         }
         Kind::SizeFree | Kind::Dropout => {
             if !*sized {
@@ -284,6 +315,53 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
         }
     }
     Some(out)
+}
+
+/// The most elements any one matrix may have: its bytes (8 per `f64`) must fit in an `isize`.
+pub const MAX_ELEMENTS: usize = (isize::MAX as usize) / 8;
+
+/// The most time steps `unroll = full` writes out as straight-line code.
+pub const MAX_UNROLL: usize = 1024;
+
+/// The element count of the largest matrix of a layer `(in, out)` with `gates` gate blocks
+/// (0 for a plain weight) at `batch` columns, or `None` if one exceeds [`MAX_ELEMENTS`] (in
+/// overflow-free arithmetic).
+pub fn largest_matrix(gates: usize, n_in: usize, n_out: usize, batch: usize) -> Option<usize> {
+    let rows = gates.max(1).checked_mul(n_out)?;
+    let weights = rows.checked_mul(n_in.max(n_out))?;
+    let per_step = rows.max(n_in).checked_mul(batch)?;
+    let largest = weights.max(per_step);
+    (largest <= MAX_ELEMENTS).then_some(largest)
+}
+
+/// Errors for layers whose values over a whole sequence (`columns` = `seq_len * batch`) would
+/// be too large.
+fn check_columns(items: &[Item], columns: Option<usize>, v: &mut Validated) {
+    for it in items {
+        match it {
+            Item::Seq(inner) => check_columns(inner, columns, v),
+            Item::Leaf(l) => {
+                let gates = match l.entry.kind {
+                    Kind::Sized { gates } => gates,
+                    _ => 0,
+                };
+                if let Some((a, b)) = l.sizes
+                    && columns
+                        .and_then(|c| largest_matrix(gates, a, b, c))
+                        .is_none()
+                {
+                    v.errors.push(Error::new_spanned(
+                        spanning(l.name.span(), l.end),
+                        format!(
+                            "`{}({a}, {b})` is too large for `seq_len * batch` columns: the \
+                             values of a sequence would have more than {MAX_ELEMENTS} elements",
+                            l.name
+                        ),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 fn size(e: &Expr, v: &mut Validated) -> Option<usize> {
