@@ -61,7 +61,7 @@ fn accuracy(net: &mut DigitReader, set: &[&Digit]) -> f64 {
     right as f64 / n as f64
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let quick = std::env::args().any(|a| a == "--quick");
     let epochs = if quick { 3 } else { 40 };
     let mut digits = load();
@@ -76,10 +76,7 @@ fn main() {
     );
     let mut net = DigitReader::new(1);
     let crit = SequencerCriterion::new(ClassNll::default());
-    let opt = Adam {
-        lr: 0.01,
-        ..Adam::default()
-    };
+    let opt = Adam::new(0.01)?;
     println!(
         "{} parameters; {} training and {} test digits",
         net.num_parameters(),
@@ -109,7 +106,7 @@ fn main() {
             total += crit.forward(out, &y);
             let g = crit.backward(out, &y);
             net.backward(&x, &g);
-            opt.step(&mut net);
+            opt.step(&mut net)?;
         }
         if quick || epoch % 5 == 0 {
             println!(
@@ -123,4 +120,5 @@ fn main() {
     let acc = accuracy(&mut net, &test);
     println!("final test accuracy: {:.1} %", 100.0 * acc);
     assert!(acc > 0.5, "the reader should beat chance (10 %) by far");
+    Ok(())
 }

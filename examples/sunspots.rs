@@ -43,7 +43,7 @@ fn windows(
     })
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let quick = std::env::args().any(|a| a == "--quick");
     let epochs = if quick { 5 } else { 60 };
     let series = load();
@@ -58,10 +58,7 @@ fn main() {
 
     let mut net = Forecaster::new(7);
     let crit = SequencerCriterion::new(Mse::default());
-    let opt = Adam {
-        lr: 0.005,
-        ..Adam::default()
-    };
+    let opt = Adam::new(0.005)?;
     net.remember(Remember::Both);
     let start = std::time::Instant::now();
     for epoch in 1..=epochs {
@@ -73,8 +70,8 @@ fn main() {
             total += crit.forward(out, &y);
             let g = crit.backward(out, &y);
             net.backward(&x, &g);
-            clip_grad_norm(&mut net, 1.0);
-            opt.step(&mut net);
+            clip_grad_norm(&mut net, 1.0)?;
+            opt.step(&mut net)?;
             count += 1;
         }
         if quick || epoch % 10 == 0 {
@@ -108,4 +105,5 @@ fn main() {
         rmse.is_finite() && rmse < 2.0 * naive,
         "the forecast should be in the naive one's range"
     );
+    Ok(())
 }

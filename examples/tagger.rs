@@ -58,15 +58,12 @@ fn evaluate(net: &mut Tagger, seed: u64, sequences: usize) -> (f32, f64) {
     (loss / sequences as f32, right as f64 / total as f64)
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let quick = std::env::args().any(|a| a == "--quick");
     let steps = if quick { 1_500 } else { 20_000 };
     let mut net = Tagger::new(42);
     let crit = SequencerCriterion::new(ClassNll::default());
-    let opt = Adam {
-        lr: 0.005,
-        ..Adam::default()
-    };
+    let opt = Adam::new(0.005)?;
     let mut rng = Rng::new(7);
     println!(
         "Tagger: {} parameters, delayed recall over {T} steps",
@@ -87,8 +84,8 @@ fn main() {
         let loss = crit.forward(outputs, &targets);
         let grads = crit.backward(outputs, &targets);
         net.backward(&inputs, &grads);
-        clip_grad_norm(&mut net, 5.0);
-        opt.step(&mut net);
+        clip_grad_norm(&mut net, 5.0)?;
+        opt.step(&mut net)?;
         window += loss;
         if i % report == 0 {
             let mean = window / report as f32;
@@ -114,4 +111,5 @@ fn main() {
         loss1 < 0.5 * loss0,
         "the loss did not fall well below its start"
     );
+    Ok(())
 }

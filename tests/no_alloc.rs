@@ -80,10 +80,10 @@ fn a_training_step_makes_no_heap_allocation() {
             net.backward(&inputs, &grads);
             match round {
                 0 => net.update_parameters(0.1),
-                1 => sgd.step(&mut net),
+                1 => sgd.step(&mut net).expect("valid SGD"),
                 _ => {
-                    clip_grad_norm(&mut net, 1.0);
-                    adam.step(&mut net);
+                    clip_grad_norm(&mut net, 1.0).expect("finite gradients");
+                    adam.step(&mut net).expect("valid Adam");
                 }
             }
             losses.push(loss);

@@ -376,7 +376,7 @@ fn train<O: Optimizer>(net: &mut Tagger4, opt: &O, steps: std::ops::Range<usize>
         let out = net.forward(&x);
         let g = crit.backward(out, &y);
         net.backward(&x, &g);
-        opt.step(net);
+        opt.step(net).expect("valid optimiser");
     }
 }
 

@@ -11,17 +11,20 @@ network! {
 }
 
 /// One training step; returns the loss.
+///
+/// # Errors
+/// If the optimiser refuses its hyper-parameters (Adam's defaults are valid).
 pub fn train_step(
     net: &mut Tagger,
     inputs: &[SMatrix<f32, 10, 1>; 8],
     targets: &[[Class<5>; 1]; 8],
-) -> f32 {
+) -> Result<f32, OptimError> {
     let crit = SequencerCriterion::new(ClassNll::default());
     net.zero_grad_parameters();
     let outputs = net.forward(inputs);
     let loss = crit.forward(outputs, targets);
     let grads = crit.backward(outputs, targets);
     net.backward(inputs, &grads);
-    Adam::default().step(net);
-    loss
+    Adam::default().step(net)?;
+    Ok(loss)
 }

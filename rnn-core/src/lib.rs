@@ -95,7 +95,7 @@ pub mod sequential;
 
 pub use float::{Float, ZeroInit};
 pub use layer::Layer;
-pub use network::{BpttError, Network, Remember, Sequencer};
+pub use network::{BpttError, Network, NonFinite, Remember, Sequencer};
 pub use param::{ParamKind, ParamMut, ParamName, ParamRef, Parameterized};
 pub use rng::Rng;
 pub use rnn_macros::network;
@@ -107,8 +107,8 @@ pub mod prelude {
     pub use crate::layer::Layer;
     pub use crate::layers::*;
     pub use crate::network;
-    pub use crate::network::{BpttError, Network, Remember};
-    pub use crate::optim::{Adam, Optimizer, Sgd, clip_grad_norm};
+    pub use crate::network::{BpttError, Network, NonFinite, Remember};
+    pub use crate::optim::{Adam, OptimError, Optimizer, Sgd, clip_grad_norm};
     pub use crate::param::{ParamMut, ParamRef, Parameterized};
     pub use crate::rng::Rng;
     pub use nalgebra::{SMatrix, SVector};

@@ -69,6 +69,96 @@ impl fmt::Display for BpttError {
 
 impl core::error::Error for BpttError {}
 
+/// The first NaN or infinity that [`Network::check_finite`] found: in an output of a recent
+/// step, or in a parameter's value or gradient.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NonFinite {
+    /// Output `row` of batch column `sample` at step `step` (counted since the last `forget`).
+    Output {
+        /// The step.
+        step: u64,
+        /// The output feature.
+        row: usize,
+        /// The batch column.
+        sample: usize,
+        /// The value found (NaN or infinite).
+        value: f64,
+    },
+    /// Element `(row, col)` of a parameter's value, or of its gradient.
+    Parameter {
+        /// The parameter, e.g. `0.weight_hh`.
+        name: crate::ParamName,
+        /// `true` if the gradient, not the value, is non-finite.
+        gradient: bool,
+        /// Row (`out`).
+        row: usize,
+        /// Column (`in`).
+        col: usize,
+        /// The value found (NaN or infinite).
+        value: f64,
+    },
+}
+
+impl fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Output {
+                step,
+                row,
+                sample,
+                value,
+            } => write!(
+                f,
+                "output {row} of sample {sample} at step {step} is {value}"
+            ),
+            Self::Parameter {
+                name,
+                gradient,
+                row,
+                col,
+                value,
+            } => write!(
+                f,
+                "{} of `{name}` at ({row}, {col}) is {value}",
+                if *gradient {
+                    "the gradient"
+                } else {
+                    "the value"
+                }
+            ),
+        }
+    }
+}
+
+impl core::error::Error for NonFinite {}
+
+/// The first non-finite value or gradient of `params`, values before gradients.
+fn non_finite_parameter<S: Float, P: Parameterized<S> + ?Sized>(params: &P) -> Option<NonFinite> {
+    let mut found = None;
+    for gradient in [false, true] {
+        params.visit_parameters(&mut |p| {
+            if found.is_some() {
+                return;
+            }
+            let m = if gradient { &p.grad } else { &p.value };
+            if let Some(k) = m.iter().position(|v| !v.is_finite()) {
+                let (row, col) = (k % m.nrows(), k / m.nrows());
+                found = Some(NonFinite::Parameter {
+                    name: p.name,
+                    gradient,
+                    row,
+                    col,
+                    value: m[(row, col)].to_f64(),
+                });
+            }
+        });
+        if found.is_some() {
+            break;
+        }
+    }
+    found
+}
+
 /// A recurrent network over sequences of `SEQ_LEN` steps: what the `network!` macro generates.
 ///
 /// Inputs are `SEQ_LEN` matrices `INPUT x BATCH` (one column per sample), outputs `SEQ_LEN`
@@ -250,6 +340,15 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// (Torch: `maxBPTTstep / rho`) Back-propagate through at most the last `n` steps (clamped to
     /// `1..=SEQ_LEN`). Earlier steps get zero input gradients. Does not change forward values.
     fn max_bptt_steps(&mut self, n: usize);
+
+    /// Numerical health, on request: the first NaN or infinity in the outputs of the steps
+    /// kept (the last `SEQ_LEN` since `forget`, earliest first), then in the parameter values,
+    /// then in their gradients, so that a training loop can stop on divergence and say where.
+    /// Costs one pass over outputs and parameters; nothing is checked unless you call it.
+    ///
+    /// # Errors
+    /// The [`NonFinite`] value found.
+    fn check_finite(&self) -> Result<(), NonFinite>;
 }
 
 /// Runs a layer (usually a `Sequential` chain) over sequences of `T` steps: the engine that
@@ -675,6 +774,21 @@ where
 
     fn is_training(&self) -> bool {
         self.training
+    }
+
+    fn check_finite(&self) -> Result<(), NonFinite> {
+        for t in self.pos.saturating_sub(T as u64)..self.pos {
+            let y = &self.records[(t % T as u64) as usize].y;
+            if let Some(k) = y.iter().position(|v| !v.is_finite()) {
+                return Err(NonFinite::Output {
+                    step: t,
+                    row: k % O,
+                    sample: k / O,
+                    value: y[k].to_f64(),
+                });
+            }
+        }
+        non_finite_parameter(self).map_or(Ok(()), Err)
     }
 
     fn max_bptt_steps(&mut self, n: usize) {

@@ -1,6 +1,6 @@
 //! Support for the code that `network!` generates. Not a public API: it may change at any time.
 
-pub use crate::network::{BpttError, Network, Remember, Sequencer};
+pub use crate::network::{BpttError, Network, NonFinite, Remember, Sequencer};
 pub use crate::sequential::{Chain, Named};
 pub use crate::{Float, ParamMut, ParamRef, Parameterized, Rng};
 pub use nalgebra::SMatrix;
@@ -107,6 +107,9 @@ macro_rules! __impl_network {
         }
         fn max_bptt_steps(&mut self, n: usize) {
             $crate::__private::Network::max_bptt_steps(&mut self.inner, n)
+        }
+        fn check_finite(&self) -> ::core::result::Result<(), $crate::__private::NonFinite> {
+            $crate::__private::Network::check_finite(&self.inner)
         }
     };
     (@common $name:ident, $s:ty, $i:literal, $o:literal, $b:literal, $t:literal) => {

@@ -40,7 +40,8 @@ fn lstm_512_trains_one_step_on_a_2_mib_thread() {
                 momentum: 0.9,
                 ..Sgd::default()
             }
-            .step(&mut lstm);
+            .step(&mut lstm)
+            .expect("valid SGD");
             assert!(y.iter().all(|v| v.is_finite()) && gx.iter().all(|v| v.is_finite()));
             assert_ne!(
                 lstm.params.weight_ih.value[(0, 0)],

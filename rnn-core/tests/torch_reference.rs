@@ -190,7 +190,7 @@ fn trace<O: Optimizer>(opt: O, fx: &Fixture) -> Vec<f64> {
     let mut out = Vec::new();
     for k in 0..5 {
         *p.0.grad = from_row_major(&grads[k * 6..k * 6 + 6]);
-        opt.step(&mut p);
+        opt.step(&mut p).expect("valid optimiser");
         out.extend(row_major(&p.0.value));
     }
     out

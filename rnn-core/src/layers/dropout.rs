@@ -15,7 +15,10 @@ use nalgebra::SMatrix;
 /// Inverted dropout over `N` features. See the [module docs](self).
 #[derive(Clone, Debug)]
 pub struct Dropout<S, const N: usize> {
-    p: S,
+    /// Kept in `f64`: in `f32`, `p = 0.99999999` rounds to `1.0` (scale infinity).
+    p: f64,
+    /// `1 / (1 - p)`, computed in `f64` and rounded once.
+    keep: S,
     rng: Rng,
 }
 
@@ -37,15 +40,22 @@ impl<S: Float, const N: usize> Dropout<S, N> {
     #[must_use]
     pub fn try_new(p: f64, rng: &mut Rng) -> Option<Self> {
         (0.0..1.0).contains(&p).then(|| Self {
-            p: S::cast(p),
+            p,
+            keep: S::cast(1.0 / (1.0 - p)),
             rng: rng.fork(),
         })
     }
 
     /// The drop probability.
     #[must_use]
-    pub fn p(&self) -> S {
+    pub fn p(&self) -> f64 {
         self.p
+    }
+
+    /// The scale of kept units, `1 / (1 - p)` (computed in `f64`, rounded once to `S`).
+    #[must_use]
+    pub fn keep_scale(&self) -> S {
+        self.keep
     }
 }
 
@@ -64,9 +74,8 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for Dropout<S, 
         y: &mut SMatrix<S, N, B>,
         training: bool,
     ) {
-        if training && self.p > S::zero() {
-            let keep = S::one() / (S::one() - self.p);
-            let p = self.p.to_f64();
+        if training && self.p > 0.0 {
+            let (keep, p) = (self.keep, self.p);
             for m in mask.iter_mut() {
                 *m = if self.rng.uniform01() >= p {
                     keep
@@ -127,6 +136,21 @@ mod tests {
         let mut mask2 = SMatrix::zeros();
         d.forward_step(&x, &(), &mut (), &mut mask2, &mut y, true);
         assert_ne!(mask, mask2);
+    }
+
+    #[test]
+    fn probabilities_near_one_scale_by_one_over_one_minus_p_in_f32() {
+        // In f32 arithmetic 0.99999999 is 1.0 (scale inf) and 1 / (1 - 0.9999999) is 2^23.
+        for p in [0.9999999, 0.99999999] {
+            let d = Dropout::<f32, 3>::new(p, &mut Rng::new(0));
+            let want = 1.0 / (1.0 - p);
+            let got = f64::from(d.keep_scale());
+            assert!(
+                (got - want).abs() <= 1e-6 * want,
+                "p = {p}: {got} vs {want}"
+            );
+            assert_eq!(d.p(), p);
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Adam, as `torch.optim.Adam` (no weight decay, no amsgrad).
 
-use super::Optimizer;
+use super::{OptimError, Optimizer, check_range};
 use crate::float::f64m;
 use crate::param::contiguous_mut;
 use crate::{Float, Parameterized};
@@ -37,8 +37,43 @@ impl Default for Adam {
     }
 }
 
+impl Adam {
+    /// Adam with learning rate `lr` and PyTorch's other defaults.
+    ///
+    /// # Errors
+    /// If `lr` is NaN, infinite or negative.
+    pub fn new(lr: f64) -> Result<Self, OptimError> {
+        Self {
+            lr,
+            ..Self::default()
+        }
+        .checked()
+    }
+
+    /// This optimiser if its hyper-parameters are valid: `lr >= 0`, `0 <= beta1, beta2 < 1`,
+    /// `eps >= 0`, all finite (PyTorch's checks). For struct literals:
+    /// `Adam { lr: 0.01, ..Adam::default() }.checked()?`.
+    ///
+    /// # Errors
+    /// [`OptimError::HyperParameter`] naming the first invalid field.
+    pub fn checked(self) -> Result<Self, OptimError> {
+        self.validate().map(|()| self)
+    }
+}
+
 impl Optimizer for Adam {
-    fn step<S: Float, P: Parameterized<S> + ?Sized>(&self, params: &mut P) {
+    fn validate(&self) -> Result<(), OptimError> {
+        check_range("lr", self.lr, 0.0, None, "[0, inf)")?;
+        check_range("beta1", self.beta1, 0.0, Some(1.0), "[0, 1)")?;
+        check_range("beta2", self.beta2, 0.0, Some(1.0), "[0, 1)")?;
+        check_range("eps", self.eps, 0.0, None, "[0, inf)")
+    }
+
+    fn step<S: Float, P: Parameterized<S> + ?Sized>(
+        &self,
+        params: &mut P,
+    ) -> Result<(), OptimError> {
+        self.validate()?;
         let (b1, b2) = (S::cast(self.beta1), S::cast(self.beta2));
         let (one, eps) = (S::one(), S::cast(self.eps));
         params.visit_parameters_mut(&mut |mut p| {
@@ -66,6 +101,7 @@ impl Optimizer for Adam {
                     .for_each(|(a, b)| apply(a, b)),
             }
         });
+        Ok(())
     }
 }
 
@@ -83,6 +119,51 @@ mod tests {
             },
             2000,
             1e-6,
+        );
+    }
+
+    #[test]
+    fn invalid_hyper_parameters_are_refused_and_change_nothing() {
+        use super::super::tests::Quadratic;
+        use alloc::string::ToString;
+        assert!(Adam::new(1e-3).is_ok());
+        for bad in [
+            Adam::new(f64::NAN),
+            Adam::new(-0.1),
+            Adam::new(f64::INFINITY),
+            Adam {
+                beta1: 1.0,
+                ..Adam::default()
+            }
+            .checked(),
+            Adam {
+                beta2: -0.5,
+                ..Adam::default()
+            }
+            .checked(),
+            Adam {
+                eps: f64::NAN,
+                ..Adam::default()
+            }
+            .checked(),
+        ] {
+            assert!(
+                matches!(bad, Err(OptimError::HyperParameter { .. })),
+                "{bad:?}"
+            );
+        }
+        let literal = Adam {
+            lr: f64::NAN,
+            ..Adam::default()
+        };
+        let mut q = Quadratic::new();
+        q.eval_grad();
+        let before = *q.p.value;
+        assert!(literal.step(&mut q).is_err());
+        assert_eq!(*q.p.value, before, "a refused step changes nothing");
+        assert_eq!(
+            Adam::new(-1.0).expect_err("negative").to_string(),
+            "`lr` must be finite and in [0, inf), got -1"
         );
     }
 }

@@ -11,14 +11,94 @@ mod sgd;
 
 pub use adam::Adam;
 pub use clip::clip_grad_norm;
+
 pub use sgd::Sgd;
 
 use crate::{Float, Parameterized};
+use core::fmt;
+
+/// An optimiser or clipping hyper-parameter out of its range, or gradients that cannot be
+/// clipped.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum OptimError {
+    /// `name = value` is NaN, infinite or outside `expected`.
+    HyperParameter {
+        /// The field, e.g. `lr` or `beta2`.
+        name: &'static str,
+        /// What was given.
+        value: f64,
+        /// The valid range, e.g. `[0, 1)`.
+        expected: &'static str,
+    },
+    /// Nesterov momentum needs `momentum > 0`.
+    NesterovWithoutMomentum,
+    /// The global gradient norm is NaN or infinite: the gradients were left as they are
+    /// (scaling by a non-finite factor would turn every parameter into NaN).
+    NonFiniteGradient {
+        /// The norm that was computed.
+        norm: f64,
+    },
+}
+
+impl fmt::Display for OptimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::HyperParameter {
+                name,
+                value,
+                expected,
+            } => write!(f, "`{name}` must be finite and in {expected}, got {value}"),
+            Self::NesterovWithoutMomentum => f.write_str("Nesterov momentum needs `momentum > 0`"),
+            Self::NonFiniteGradient { norm } => write!(
+                f,
+                "the gradient norm is {norm}: a forward or backward produced NaN or infinity \
+                 (see `Network::check_finite`); nothing was clipped"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for OptimError {}
+
+/// `Ok` if `value` is finite and at least `min` (and below `below`, if given).
+pub(crate) fn check_range(
+    name: &'static str,
+    value: f64,
+    min: f64,
+    below: Option<f64>,
+    expected: &'static str,
+) -> Result<(), OptimError> {
+    let ok = value.is_finite() && value >= min && below.is_none_or(|b| value < b);
+    if ok {
+        Ok(())
+    } else {
+        Err(OptimError::HyperParameter {
+            name,
+            value,
+            expected,
+        })
+    }
+}
 
 /// One update of parameters from their accumulated gradients.
 pub trait Optimizer {
+    /// Checks the hyper-parameters (NaN, negative, a `beta >= 1`, ...). The constructors
+    /// (`Adam::new`, `checked`) call it, so an invalid optimiser is refused when it is built.
+    ///
+    /// # Errors
+    /// [`OptimError::HyperParameter`] or [`OptimError::NesterovWithoutMomentum`].
+    fn validate(&self) -> Result<(), OptimError>;
+
     /// Updates every parameter of `params` once. Does not zero the gradients.
-    fn step<S: Float, P: Parameterized<S> + ?Sized>(&self, params: &mut P);
+    ///
+    /// # Errors
+    /// Those of [`Optimizer::validate`] (checked again here, in O(1), for optimisers written
+    /// as struct literals): then no parameter is changed.
+    fn step<S: Float, P: Parameterized<S> + ?Sized>(
+        &self,
+        params: &mut P,
+    ) -> Result<(), OptimError>;
 }
 
 #[cfg(test)]
@@ -63,7 +143,7 @@ pub(crate) mod tests {
         let mut q = Quadratic::new();
         for _ in 0..steps {
             q.eval_grad();
-            opt.step(&mut q);
+            opt.step(&mut q).expect("valid optimiser");
         }
         for k in 0..3 {
             assert!(

@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, weight decay and Nesterov momentum, as
 //! `torch.optim.SGD` (dampening 0).
 
-use super::Optimizer;
+use super::{OptimError, Optimizer, check_range};
 use crate::param::contiguous_mut;
 use crate::{Float, Parameterized};
 
@@ -38,8 +38,46 @@ impl Default for Sgd {
     }
 }
 
+impl Sgd {
+    /// Plain SGD with learning rate `lr`.
+    ///
+    /// # Errors
+    /// If `lr` is NaN, infinite or negative.
+    pub fn new(lr: f64) -> Result<Self, OptimError> {
+        Self {
+            lr,
+            ..Self::default()
+        }
+        .checked()
+    }
+
+    /// This optimiser if its hyper-parameters are valid: `lr`, `momentum`, `weight_decay`
+    /// finite and `>= 0`, and `momentum > 0` for Nesterov (PyTorch's checks). For struct
+    /// literals: `Sgd { lr: 0.1, momentum: 0.9, ..Sgd::default() }.checked()?`.
+    ///
+    /// # Errors
+    /// [`OptimError::HyperParameter`] or [`OptimError::NesterovWithoutMomentum`].
+    pub fn checked(self) -> Result<Self, OptimError> {
+        self.validate().map(|()| self)
+    }
+}
+
 impl Optimizer for Sgd {
-    fn step<S: Float, P: Parameterized<S> + ?Sized>(&self, params: &mut P) {
+    fn validate(&self) -> Result<(), OptimError> {
+        check_range("lr", self.lr, 0.0, None, "[0, inf)")?;
+        check_range("momentum", self.momentum, 0.0, None, "[0, inf)")?;
+        check_range("weight_decay", self.weight_decay, 0.0, None, "[0, inf)")?;
+        if self.nesterov && self.momentum == 0.0 {
+            return Err(OptimError::NesterovWithoutMomentum);
+        }
+        Ok(())
+    }
+
+    fn step<S: Float, P: Parameterized<S> + ?Sized>(
+        &self,
+        params: &mut P,
+    ) -> Result<(), OptimError> {
+        self.validate()?;
         let (lr, mom, wd) = (
             S::cast(self.lr),
             S::cast(self.momentum),
@@ -71,6 +109,7 @@ impl Optimizer for Sgd {
                 }
             }
         });
+        Ok(())
     }
 }
 
@@ -112,7 +151,7 @@ mod tests {
         };
         for _ in 0..500 {
             q.eval_grad();
-            opt.step(&mut q);
+            opt.step(&mut q).expect("valid");
         }
         // Minimum of Σ a_k (p_k - c_k)² + ½ Σ p_k²: p_k = 2 a_k c_k / (2 a_k + 1).
         for k in 0..3 {
@@ -123,5 +162,28 @@ mod tests {
                 q.p.value[k]
             );
         }
+    }
+
+    #[test]
+    fn invalid_hyper_parameters_are_refused() {
+        assert!(Sgd::new(0.1).is_ok());
+        assert!(Sgd::new(f64::NAN).is_err());
+        assert!(Sgd::new(-0.1).is_err());
+        let bad = Sgd {
+            momentum: -0.9,
+            ..Sgd::default()
+        };
+        assert!(matches!(
+            bad.checked(),
+            Err(OptimError::HyperParameter {
+                name: "momentum",
+                ..
+            })
+        ));
+        let nesterov = Sgd {
+            nesterov: true,
+            ..Sgd::default()
+        };
+        assert_eq!(nesterov.checked(), Err(OptimError::NesterovWithoutMomentum));
     }
 }
