@@ -116,120 +116,132 @@ impl ParamKind {
     }
 }
 
-/// The longest parameter name (path and tensor name) that [`ParamName`] holds.
-pub const MAX_NAME_LEN: usize = 64;
+/// The deepest nesting a [`ParamName`] holds: 16 levels of layer indices (`network!` refuses
+/// deeper networks, so every name it makes is whole).
+pub const MAX_DEPTH: usize = 16;
 
-/// A parameter's PyTorch-style name such as `0.weight_ih` or `2.0.bias`, stored inline (no heap).
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// A parameter's PyTorch-style name such as `0.weight_ih` or `2.0.bias`: the layer path (one
+/// index per level of `Sequential`) and the tensor's name, stored as parts (no heap, never
+/// cut). It prints and compares as the dotted string.
+#[derive(Clone, Copy)]
 pub struct ParamName {
-    buf: [u8; MAX_NAME_LEN],
-    len: u8,
+    tensor: &'static str,
+    /// Indices innermost first: `2.0.bias` is `[0, 2]`.
+    path: [u16; MAX_DEPTH],
+    depth: u8,
+    /// An index above `u16::MAX` or a path deeper than [`MAX_DEPTH`] was added: the name is
+    /// not whole, and weight I/O refuses it.
+    overflow: bool,
 }
 
 impl ParamName {
-    /// A name made of one part. Names longer than [`MAX_NAME_LEN`] bytes are truncated (at a
-    /// character boundary); the macro keeps generated names far shorter.
+    /// The name of a tensor at the top level, e.g. `weight_ih`.
     #[must_use]
-    pub fn new(name: &str) -> Self {
+    pub const fn new(tensor: &'static str) -> Self {
         Self {
-            buf: [0; MAX_NAME_LEN],
-            len: 0,
+            tensor,
+            path: [0; MAX_DEPTH],
+            depth: 0,
+            overflow: false,
         }
-        .with_suffix(name)
     }
 
     /// This name with `index.` in front, e.g. `2` and `0.weight` give `2.0.weight`.
     #[must_use]
-    pub fn with_index_prefix(self, index: usize) -> Self {
-        let mut digits = [0u8; 21];
-        let mut at = digits.len() - 1;
-        digits[at] = b'.';
-        let mut k = index;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (k % 10) as u8;
-            k /= 10;
-            if k == 0 {
-                break;
+    pub fn with_index_prefix(mut self, index: usize) -> Self {
+        match u16::try_from(index) {
+            Ok(i) if (self.depth as usize) < MAX_DEPTH => {
+                self.path[self.depth as usize] = i;
+                self.depth += 1;
             }
+            _ => self.overflow = true,
         }
-        // ASCII digits and a dot: whole characters.
-        self.prepend(&digits[at..])
-    }
-
-    /// This name with `prefix` in front, e.g. `"0."` + `"weight"`.
-    #[must_use]
-    pub fn with_prefix(self, prefix: &str) -> Self {
-        let mut take = prefix.len().min(MAX_NAME_LEN);
-        while !prefix.is_char_boundary(take) {
-            take -= 1;
-        }
-        self.prepend(&prefix.as_bytes()[..take])
-    }
-
-    /// `bytes` (whole UTF-8 characters, at most [`MAX_NAME_LEN`]) in front of this name, whose
-    /// end is cut at a character boundary if both do not fit. In place, without re-checking
-    /// UTF-8: every visit of a network's parameters builds its names this way.
-    fn prepend(mut self, bytes: &[u8]) -> Self {
-        let n = bytes.len();
-        let is_boundary = |at: usize| at >= self.len as usize || (self.buf[at] as i8) >= -0x40;
-        let mut keep = (self.len as usize).min(MAX_NAME_LEN - n);
-        while !is_boundary(keep) {
-            keep -= 1;
-        }
-        self.buf.copy_within(..keep, n);
-        self.buf[..n].copy_from_slice(bytes);
-        self.len = (n + keep) as u8;
         self
     }
 
-    fn with_suffix(mut self, s: &str) -> Self {
-        let mut take = s.len().min(MAX_NAME_LEN - self.len as usize);
-        while !s.is_char_boundary(take) {
-            take -= 1;
-        }
-        let start = self.len as usize;
-        self.buf[start..start + take].copy_from_slice(&s.as_bytes()[..take]);
-        self.len = (start + take) as u8;
-        self
-    }
-
-    /// The name as a string slice.
+    /// The tensor's own name (`weight_ih`), without the layer path.
     #[must_use]
-    pub fn as_str(&self) -> &str {
-        // Only whole UTF-8 characters are ever copied in, so this cannot fail.
-        core::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    pub fn tensor(&self) -> &'static str {
+        self.tensor
+    }
+
+    /// The layer indices, outermost first (`2.0.bias` gives `[2, 0]`).
+    pub fn path(&self) -> impl Iterator<Item = usize> + '_ {
+        self.path[..self.depth as usize]
+            .iter()
+            .rev()
+            .map(|&i| usize::from(i))
+    }
+
+    /// `false` if the path was deeper than [`MAX_DEPTH`] or had an index above `u16::MAX`
+    /// (only possible for hand-built nesting; weight I/O refuses such names).
+    #[must_use]
+    pub fn is_whole(&self) -> bool {
+        !self.overflow
     }
 }
 
-impl core::ops::Deref for ParamName {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
+impl PartialEq for ParamName {
+    fn eq(&self, other: &Self) -> bool {
+        self.tensor == other.tensor
+            && self.depth == other.depth
+            && self.overflow == other.overflow
+            && self.path[..self.depth as usize] == other.path[..other.depth as usize]
     }
 }
+
+impl Eq for ParamName {}
 
 impl PartialEq<str> for ParamName {
     fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
+        // Compare piece by piece: no allocation.
+        let mut rest = other;
+        for index in self.path() {
+            let mut digits = [0u8; 5];
+            let mut at = digits.len();
+            let mut k = index;
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (k % 10) as u8;
+                k /= 10;
+                if k == 0 {
+                    break;
+                }
+            }
+            let Some(r) = rest.as_bytes().strip_prefix(&digits[at..]) else {
+                return false;
+            };
+            let Some(r) = r.strip_prefix(b".") else {
+                return false;
+            };
+            // The stripped bytes are ASCII, so `r` starts at a character boundary.
+            rest = &rest[rest.len() - r.len()..];
+        }
+        self.is_whole() && rest == self.tensor
     }
 }
 
 impl PartialEq<&str> for ParamName {
     fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
+        *self == **other
     }
 }
 
 impl fmt::Display for ParamName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        for index in self.path() {
+            write!(f, "{index}.")?;
+        }
+        if self.overflow {
+            f.write_str("(too deep).")?;
+        }
+        f.write_str(self.tensor)
     }
 }
 
 impl fmt::Debug for ParamName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
+        write!(f, "\"{self}\"")
     }
 }
 
@@ -375,29 +387,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_concatenate_and_truncate_on_char_boundaries() {
-        let n = ParamName::new("weight_ih").with_prefix("2.0.");
+    fn names_print_and_compare_as_dotted_paths_and_are_never_cut() {
+        let n = ParamName::new("weight_ih")
+            .with_index_prefix(0)
+            .with_index_prefix(2);
         assert_eq!(n, "2.0.weight_ih");
         assert_eq!(alloc::format!("{n}"), "2.0.weight_ih");
+        assert_eq!(alloc::format!("{n:?}"), "\"2.0.weight_ih\"");
+        assert_ne!(n, "2.0.weight_hh");
+        assert_ne!(n, "2.weight_ih");
+        assert_ne!(n, "20.weight_ih");
+        assert_eq!(n.path().collect::<alloc::vec::Vec<_>>(), [2, 0]);
         assert_eq!(
             ParamName::new("bias")
                 .with_index_prefix(0)
                 .with_index_prefix(17),
             "17.0.bias"
         );
-        let long = "é".repeat(40); // 80 bytes
-        let t = ParamName::new(&long);
-        assert_eq!(t.len(), 64);
-        assert!(long.starts_with(t.as_str()));
-        // A prefix pushes the end out, cut before a two-byte character: 3 + 60 bytes.
-        let p = t.with_index_prefix(12);
-        assert_eq!(p.as_str(), alloc::format!("12.{}", "é".repeat(30)));
-        let p = t.with_prefix("é");
-        assert_eq!(p.as_str(), "é".repeat(32));
-        assert_eq!(
-            ParamName::new("w").with_prefix(&long).as_str(),
-            "é".repeat(32)
-        );
+        // 16 levels of two-digit indices: 64 bytes of path, which the old inline 64-byte
+        // buffer cut, giving deep layers the same name.
+        let deep = |last: usize| {
+            (0..MAX_DEPTH - 1).fold(ParamName::new("weight").with_index_prefix(last), |n, _| {
+                n.with_index_prefix(10)
+            })
+        };
+        let (a, b) = (deep(11), deep(12));
+        assert!(a.is_whole() && b.is_whole());
+        assert_ne!(a, b);
+        assert_ne!(alloc::format!("{a}"), alloc::format!("{b}"));
+        assert!(alloc::format!("{a}").ends_with(".11.weight"));
+        let too_deep = a.with_index_prefix(1);
+        assert!(!too_deep.is_whole());
+        assert!(!ParamName::new("w").with_index_prefix(70_000).is_whole());
     }
 
     #[test]

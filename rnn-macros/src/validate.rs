@@ -116,8 +116,8 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
             name: kw,
             bracket,
             items,
-        } => container(&kw, bracket.span.close(), items, v, &mut false),
-        leaf @ LayerExpr::Layer { .. } => vec![item(leaf, v, &mut false)?],
+        } => container(&kw, bracket.span.close(), items, v, &mut false, 1),
+        leaf @ LayerExpr::Layer { .. } => vec![item(leaf, v, &mut false, 1)?],
     };
     let batch = batch.flatten().unwrap_or(1);
     if let Some(Some(t)) = seq_len {
@@ -194,14 +194,43 @@ fn unroll_mode(value: &TokenTree, v: &mut Validated) -> Option<bool> {
     }
 }
 
-/// `kw[ items ]`. `sized` tracks whether some earlier layer fixed a size.
+/// The deepest nesting of containers: each level is one index in a parameter's name
+/// (`rnn_core::param::MAX_DEPTH`).
+pub const MAX_DEPTH: usize = 16;
+
+/// The most layers in one container: a parameter name's index is a `u16`.
+pub const MAX_ITEMS: usize = u16::MAX as usize + 1;
+
+/// `kw[ items ]` at nesting level `depth` (1 for the outermost). `sized` tracks whether some
+/// earlier layer fixed a size.
 fn container(
     kw: &Ident,
     close: Span,
     items: Vec<LayerExpr>,
     v: &mut Validated,
     sized: &mut bool,
+    depth: usize,
 ) -> Vec<Item> {
+    if depth > MAX_DEPTH {
+        v.errors.push(Error::new(
+            kw.span(),
+            format!(
+                "`{kw}` nested {depth} levels deep: parameter names hold at most {MAX_DEPTH} \
+                 levels of layer indices"
+            ),
+        ));
+        return Vec::new();
+    }
+    if items.len() > MAX_ITEMS {
+        v.errors.push(Error::new(
+            kw.span(),
+            format!(
+                "`{kw}` has {} layers, more than the {MAX_ITEMS} one container can index",
+                items.len()
+            ),
+        ));
+        return Vec::new();
+    }
     if kw != "Sequential" {
         v.errors.push(Error::new(
             kw.span(),
@@ -216,11 +245,11 @@ fn container(
     }
     items
         .into_iter()
-        .filter_map(|e| item(e, v, sized))
+        .filter_map(|e| item(e, v, sized, depth))
         .collect()
 }
 
-fn item(expr: LayerExpr, v: &mut Validated, sized: &mut bool) -> Option<Item> {
+fn item(expr: LayerExpr, v: &mut Validated, sized: &mut bool, depth: usize) -> Option<Item> {
     match expr {
         LayerExpr::Sequential {
             name,
@@ -232,6 +261,7 @@ fn item(expr: LayerExpr, v: &mut Validated, sized: &mut bool) -> Option<Item> {
             items,
             v,
             sized,
+            depth + 1,
         ))),
         LayerExpr::Layer { name, args } => leaf(name, args, v, sized).map(Item::Leaf),
     }

@@ -120,8 +120,12 @@ fn wanted<S: Float, P: Parameterized<S> + ?Sized>(
     names.check()?;
     let mut out = Vec::new();
     let mut param = 0;
+    let mut cut = None;
     params.visit_parameters(&mut |p| {
-        let name = names.map(&p.name);
+        if !p.name.is_whole() {
+            cut.get_or_insert(p.name);
+        }
+        let name = names.map(&p.name.to_string());
         let (rows, cols) = p.value.shape();
         let shape = p.kind.torch_shape(rows, cols);
         if checkpoint {
@@ -148,6 +152,13 @@ fn wanted<S: Float, P: Parameterized<S> + ?Sized>(
         });
         param += 1;
     });
+    if let Some(name) = cut {
+        return Err(WeightsError::Names(format!(
+            "`{name}` is nested deeper than {} levels or past index {}: its name is not whole",
+            crate::param::MAX_DEPTH,
+            u16::MAX
+        )));
+    }
     let mut sorted: Vec<&str> = out.iter().map(|w| w.name.as_str()).collect();
     sorted.sort_unstable();
     if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
@@ -583,7 +594,7 @@ where
     src.visit_parameters(&mut |p| {
         let (rows, cols) = p.value.shape();
         offered.push(Offered {
-            name: Cow::Owned(p.name.as_str().into()),
+            name: Cow::Owned(p.name.to_string()),
             dtype: dtype_of::<S>(),
             shape: p.kind.torch_shape(rows, cols),
             data: Data::Matrix(p.value),
