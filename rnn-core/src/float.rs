@@ -12,7 +12,9 @@ mod sealed {
 ///
 /// Sealing is what lets parameter storage be created zeroed in place on the heap: the all-zero
 /// bit pattern is `0.0` for both types.
-pub trait Float: RealField + Copy + Default + core::fmt::Debug + sealed::Sealed + 'static {
+pub trait Float:
+    RealField + Copy + Default + core::fmt::Debug + bytemuck::Zeroable + sealed::Sealed + 'static
+{
     /// The safetensors dtype name: `"F32"` or `"F64"`.
     const DTYPE: &'static str;
 
@@ -80,21 +82,35 @@ pub(crate) mod f64m {
     }
 }
 
-/// A zero value of a per-step type (states, caches, activations), built without `Default`
-/// (which nalgebra provides only for small matrices).
-pub trait ZeroInit {
+/// A zero value of a per-step type (states, caches, activations): every type whose all-zero
+/// bytes are a valid value ([`bytemuck::Zeroable`]: matrices of `f32`/`f64`, tuples and arrays
+/// of them, and structs of them with `#[derive(bytemuck::Zeroable)]`). Because of that,
+/// per-step storage is allocated zeroed on the heap, never built on the stack.
+pub trait ZeroInit: bytemuck::Zeroable {
     /// All zeros.
-    fn zero_init() -> Self;
-}
-
-impl ZeroInit for () {
-    fn zero_init() -> Self {}
-}
-
-impl<S: Float, const R: usize, const C: usize> ZeroInit for nalgebra::SMatrix<S, R, C> {
+    #[must_use]
     fn zero_init() -> Self {
-        Self::zeros()
+        Self::zeroed()
     }
+}
+
+impl<T: bytemuck::Zeroable> ZeroInit for T {}
+
+/// A zeroed `X` created directly on the heap: no stack copy, however large `X` is.
+#[must_use]
+pub fn zeroed_box<X: ZeroInit>() -> alloc::boxed::Box<X> {
+    bytemuck::allocation::zeroed_box()
+}
+
+/// Sets `x` to zero in place (no zero value is built on the stack first).
+pub fn zero_in_place<X: ZeroInit>(x: &mut X) {
+    bytemuck::fill_zeroes(core::slice::from_mut(x));
+}
+
+/// `n` zeroed `X` created directly on the heap.
+#[must_use]
+pub fn zeroed_slice<X: ZeroInit>(n: usize) -> alloc::boxed::Box<[X]> {
+    bytemuck::allocation::zeroed_slice_box(n)
 }
 
 impl Float for f32 {

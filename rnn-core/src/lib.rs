@@ -93,6 +93,10 @@ pub mod param;
 pub mod rng;
 pub mod sequential;
 
+/// For `#[derive(bytemuck::Zeroable)]` on the states and caches of your own layers (what
+/// [`ZeroInit`] needs): `#[derive(rnn_core::bytemuck::Zeroable)]` with
+/// `#[zeroable(crate = "rnn_core::bytemuck")]`.
+pub use bytemuck;
 pub use float::{Float, ZeroInit};
 pub use layer::Layer;
 pub use network::{BpttError, Network, NonFinite, Remember, Sequencer};

@@ -2,12 +2,11 @@
 //! generic engine behind it: per-step storage for `T` steps, forward and backward through time,
 //! online stepping, remember/forget and truncated BPTT.
 
-use crate::float::ZeroInit;
+use crate::float::{zero_in_place, zeroed_box, zeroed_slice};
 use crate::layer::Layer;
 use crate::ops;
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::fmt;
 use nalgebra::SMatrix;
 
@@ -367,11 +366,12 @@ where
     states: Box<[L::State]>,
     outputs: Box<[SMatrix<S, O, B>; T]>,
     grad_inputs: Box<[SMatrix<S, I, B>; T]>,
-    step_grad_input: SMatrix<S, I, B>,
-    g_state: L::State,
-    g_prev: L::State,
+    // Boxed like the rest, so that the struct stays small: debug builds copy it by value.
+    step_grad_input: Box<SMatrix<S, I, B>>,
+    g_state: Box<L::State>,
+    g_prev: Box<L::State>,
     /// What `forget` starts from.
-    initial: L::State,
+    initial: Box<L::State>,
     /// Steps forwarded since the last forget.
     pos: u64,
     /// `pos` at the start of the last whole-sequence `forward`, if that was the last forward.
@@ -383,18 +383,12 @@ where
     max_bptt: usize,
 }
 
-struct StepRecord<S: Float, C, const I: usize, const O: usize, const B: usize> {
+#[derive(bytemuck::Zeroable)]
+#[zeroable(bound = "S: Float")]
+struct StepRecord<S, C, const I: usize, const O: usize, const B: usize> {
     x: SMatrix<S, I, B>,
     y: SMatrix<S, O, B>,
     cache: C,
-}
-
-fn boxed_array<X, const N: usize>(mut make: impl FnMut() -> X) -> Box<[X; N]> {
-    let v: Vec<X> = (0..N).map(|_| make()).collect();
-    match v.into_boxed_slice().try_into() {
-        Ok(b) => b,
-        Err(_) => unreachable!("the vector has exactly N elements"),
-    }
 }
 
 /// Equal values, treating NaN as equal to NaN (inputs are compared bit for bit in spirit).
@@ -420,24 +414,17 @@ where
     #[must_use]
     pub fn new(layer: L) -> Self {
         let () = Self::T_OK;
-        let records = (0..T)
-            .map(|_| StepRecord {
-                x: SMatrix::zeros(),
-                y: SMatrix::zeros(),
-                cache: L::Cache::zero_init(),
-            })
-            .collect();
-        let states = (0..=T).map(|_| L::State::zero_init()).collect();
+        // Zeroed on the heap in place: nothing proportional to the network touches the stack.
         Self {
             layer,
-            records,
-            states,
-            outputs: boxed_array(SMatrix::zeros),
-            grad_inputs: boxed_array(SMatrix::zeros),
-            step_grad_input: SMatrix::zeros(),
-            g_state: L::State::zero_init(),
-            g_prev: L::State::zero_init(),
-            initial: L::State::zero_init(),
+            records: zeroed_slice(T),
+            states: zeroed_slice(T + 1),
+            outputs: zeroed_box(),
+            grad_inputs: zeroed_box(),
+            step_grad_input: zeroed_box(),
+            g_state: zeroed_box(),
+            g_prev: zeroed_box(),
+            initial: zeroed_box(),
             pos: 0,
             call_start: None,
             cursor: 0,
@@ -538,7 +525,7 @@ where
                 return Err(BpttError::InputMismatch { step: t });
             }
         }
-        self.g_state = L::State::zero_init();
+        zero_in_place(&mut *self.g_state);
         for g in &mut self.grad_inputs[..(floor - start) as usize] {
             g.fill(S::zero());
         }
@@ -722,7 +709,7 @@ where
             return Err(BpttError::InputMismatch { step: t });
         }
         if self.cursor == self.pos {
-            self.g_state = L::State::zero_init();
+            zero_in_place(&mut *self.g_state);
         }
         Self::backward_one(
             &mut self.layer,
@@ -747,7 +734,7 @@ where
     }
 
     fn set_initial_state(&mut self, state: L::State) {
-        self.initial = state;
+        *self.initial = state;
     }
 
     fn grad_initial_state(&self) -> &L::State {

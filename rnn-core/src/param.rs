@@ -11,10 +11,7 @@ use nalgebra::{DMatrixView, DMatrixViewMut, SMatrix};
 /// large layers; this does not.
 #[must_use]
 pub fn boxed_zeros<S: Float, const R: usize, const C: usize>() -> Box<SMatrix<S, R, C>> {
-    let b = Box::<SMatrix<S, R, C>>::new_zeroed();
-    // SAFETY: `S` is `f32` or `f64` (`Float` is sealed), whose all-zero bit pattern is `0.0`,
-    // and an `SMatrix` is a `repr(C)` array of `S` plus zero-sized markers.
-    unsafe { b.assume_init() }
+    crate::float::zeroed_box()
 }
 
 /// One parameter tensor: its value, its accumulated gradient and the optimiser state beside it.

@@ -4,7 +4,6 @@
 //! where `M1`, `M2` are the sizes between the layers. A chain is itself a layer, so sequentials
 //! nest, and the whole network is monomorphised into straight calls from layer to layer.
 
-use crate::float::ZeroInit;
 use crate::layer::Layer;
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use nalgebra::SMatrix;
@@ -104,6 +103,7 @@ pub struct Chain<A, R, const M: usize> {
 }
 
 /// The cache of a [`Chain`]: both parts' caches and the activation between them.
+#[derive(bytemuck::Zeroable)]
 pub struct ChainCache<CA, CR, Mid> {
     /// Cache of the first layer.
     pub first: CA,
@@ -111,22 +111,6 @@ pub struct ChainCache<CA, CR, Mid> {
     pub rest: CR,
     /// The first layer's output, the rest's input.
     pub mid: Mid,
-}
-
-impl<CA: ZeroInit, CR: ZeroInit, Mid: ZeroInit> ZeroInit for ChainCache<CA, CR, Mid> {
-    fn zero_init() -> Self {
-        Self {
-            first: CA::zero_init(),
-            rest: CR::zero_init(),
-            mid: Mid::zero_init(),
-        }
-    }
-}
-
-impl<A: ZeroInit, R: ZeroInit> ZeroInit for (A, R) {
-    fn zero_init() -> Self {
-        (A::zero_init(), R::zero_init())
-    }
 }
 
 impl<S: Float, A: Parameterized<S>, R: Parameterized<S>, const M: usize> Parameterized<S>

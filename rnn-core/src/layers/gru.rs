@@ -21,7 +21,6 @@
 //! Initialisation (fan-in of each product): `W_ih, b_ih ~ U(±1/√I)`, `W_hh, b_hh ~ U(±1/√H)`.
 
 use super::cell_params::CellParams;
-use crate::float::ZeroInit;
 use crate::layer::Layer;
 use crate::ops;
 use crate::param::{ParamMut, ParamRef, Parameterized};
@@ -29,8 +28,9 @@ use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
 /// What one GRU step keeps for its backward.
-#[derive(Clone, Debug)]
-pub struct GruCache<S: Float, const H: usize, const G: usize, const B: usize> {
+#[derive(Clone, Debug, bytemuck::Zeroable)]
+#[zeroable(bound = "S: Float")]
+pub struct GruCache<S, const H: usize, const G: usize, const B: usize> {
     /// The activated gates `[r; z; n]`, `3H x B`.
     pub gates: SMatrix<S, G, B>,
     /// `W_hn h_{t-1} + b_hn`, the hidden part of the candidate before the reset gate.
@@ -40,17 +40,6 @@ pub struct GruCache<S: Float, const H: usize, const G: usize, const B: usize> {
     pub dai: SMatrix<S, G, B>,
     /// See `dai`.
     pub dah: SMatrix<S, G, B>,
-}
-
-impl<S: Float, const H: usize, const G: usize, const B: usize> ZeroInit for GruCache<S, H, G, B> {
-    fn zero_init() -> Self {
-        Self {
-            gates: SMatrix::zeros(),
-            hn: SMatrix::zeros(),
-            dai: SMatrix::zeros(),
-            dah: SMatrix::zeros(),
-        }
-    }
 }
 
 /// A GRU cell from `I` inputs to `H` hidden units; `G = 3 * H`. See the [module docs](self).

@@ -27,7 +27,6 @@
 //! `W_hh, b_hh ~ U(±1/√H)`. No forget-gate bias.
 
 use super::cell_params::CellParams;
-use crate::float::ZeroInit;
 use crate::layer::Layer;
 use crate::ops;
 use crate::param::{ParamMut, ParamRef, Parameterized};
@@ -35,26 +34,19 @@ use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
 /// The state of an LSTM cell: hidden output `h` and cell `c`, one column per sample.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LstmState<S: Float, const H: usize, const B: usize> {
+#[derive(Clone, Debug, PartialEq, bytemuck::Zeroable)]
+#[zeroable(bound = "S: Float")]
+pub struct LstmState<S, const H: usize, const B: usize> {
     /// Hidden state (the layer's output).
     pub h: SMatrix<S, H, B>,
     /// Cell state.
     pub c: SMatrix<S, H, B>,
 }
 
-impl<S: Float, const H: usize, const B: usize> ZeroInit for LstmState<S, H, B> {
-    fn zero_init() -> Self {
-        Self {
-            h: SMatrix::zeros(),
-            c: SMatrix::zeros(),
-        }
-    }
-}
-
 /// What one LSTM step keeps for its backward.
-#[derive(Clone, Debug)]
-pub struct LstmCache<S: Float, const H: usize, const G: usize, const B: usize> {
+#[derive(Clone, Debug, bytemuck::Zeroable)]
+#[zeroable(bound = "S: Float")]
+pub struct LstmCache<S, const H: usize, const G: usize, const B: usize> {
     /// The activated gates `[i; f; g; o]`, `4H x B`.
     pub gates: SMatrix<S, G, B>,
     /// `tanh(c_t)`.
@@ -62,16 +54,6 @@ pub struct LstmCache<S: Float, const H: usize, const G: usize, const B: usize> {
     /// The gradient of the gate pre-activations, kept by the whole-sequence backward until
     /// the weight gradients of all steps are added at once.
     pub da: SMatrix<S, G, B>,
-}
-
-impl<S: Float, const H: usize, const G: usize, const B: usize> ZeroInit for LstmCache<S, H, G, B> {
-    fn zero_init() -> Self {
-        Self {
-            gates: SMatrix::zeros(),
-            tanh_c: SMatrix::zeros(),
-            da: SMatrix::zeros(),
-        }
-    }
 }
 
 /// An LSTM cell from `I` inputs to `H` hidden units; `G = 4 * H`. See the [module docs](self).

@@ -1,0 +1,38 @@
+//! Batched networks construct and run without touching the stack in proportion to their size:
+//! a debug build of `LSTM(256, 256)` at batch 32 on a 2 MiB thread.
+
+use rnn_core::prelude::*;
+
+network! {
+    /// 256 hidden units at batch 32: one step's LSTM cache alone is 4 x 256 x 32 floats.
+    pub Big<seq_len = 4, batch = 32> = Sequential[ LSTM(256, 256), Linear(256, 10), LogSoftMax ];
+}
+
+#[test]
+fn a_large_batched_network_builds_and_trains_on_a_2_mib_thread() {
+    let worker = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let mut net = Box::new(Big::new(1));
+            let inputs: Box<[SMatrix<f32, 256, 32>; 4]> = (0..4)
+                .map(|t| SMatrix::from_element(0.01 * t as f32))
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+                .try_into()
+                .expect("4 steps");
+            let grads: Box<[SMatrix<f32, 10, 32>; 4]> = (0..4)
+                .map(|_| SMatrix::from_element(0.1))
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+                .try_into()
+                .expect("4 steps");
+            let out = net.forward(&inputs);
+            assert!(out[3].iter().all(|v| v.is_finite()));
+            net.backward(&inputs, &grads);
+            net.check_finite().expect("finite");
+        })
+        .expect("spawn");
+    worker
+        .join()
+        .expect("construction and a training step fit in 2 MiB of stack");
+}
