@@ -1,11 +1,27 @@
-//! Batched networks construct and run without touching the stack in proportion to their size:
-//! a debug build of `LSTM(256, 256)` at batch 32 on a 2 MiB thread.
+//! Batched networks construct and run without touching the stack in proportion to their size
+//! (a debug build of `LSTM(256, 256)` at batch 32 on a 2 MiB thread), and one too large for
+//! memory is an error from `try_new`, not an abort.
 
 use rnn_core::prelude::*;
 
 network! {
     /// 256 hidden units at batch 32: one step's LSTM cache alone is 4 x 256 x 32 floats.
     pub Big<seq_len = 4, batch = 32> = Sequential[ LSTM(256, 256), Linear(256, 10), LogSoftMax ];
+    /// 160 GB of input weights: more than this machine (or most) can allocate.
+    pub Huge<seq_len = 2> = Sequential[ LSTM(100000, 100000), Linear(100000, 2) ];
+}
+
+#[test]
+fn a_network_too_large_for_memory_is_an_error_not_an_abort() {
+    match Huge::try_new(0) {
+        Err(e) => {
+            assert!(e.bytes() >= 160_000_000_000, "{e}");
+            assert!(e.to_string().starts_with("could not allocate"), "{e}");
+        }
+        Ok(_) => panic!("160 GB allocated: is memory overcommit set to 'always'?"),
+    }
+    // A network that fits builds through the same path.
+    assert!(Big::try_new(1).is_ok());
 }
 
 #[test]

@@ -99,18 +99,66 @@ impl<T: bytemuck::Zeroable> ZeroInit for T {}
 /// A zeroed `X` created directly on the heap: no stack copy, however large `X` is.
 #[must_use]
 pub fn zeroed_box<X: ZeroInit>() -> alloc::boxed::Box<X> {
-    bytemuck::allocation::zeroed_box()
+    try_zeroed_box().unwrap_or_else(|e| e.abort())
 }
+
+/// [`zeroed_box`], or the allocation that failed.
+///
+/// # Errors
+/// [`AllocError`] if the allocator cannot provide `size_of::<X>()` bytes.
+pub fn try_zeroed_box<X: ZeroInit>() -> Result<alloc::boxed::Box<X>, AllocError> {
+    bytemuck::allocation::try_zeroed_box().map_err(|()| AllocError {
+        layout: core::alloc::Layout::new::<X>(),
+    })
+}
+
+/// An allocation that failed: what a fallible constructor (`try_new`) returns instead of
+/// aborting the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllocError {
+    layout: core::alloc::Layout,
+}
+
+impl AllocError {
+    /// How many bytes were asked for.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.layout.size()
+    }
+
+    /// What an infallible constructor does: the global allocation-error handler (which aborts
+    /// with "memory allocation of N bytes failed", as `Box::new` does).
+    pub fn abort(self) -> ! {
+        alloc::alloc::handle_alloc_error(self.layout)
+    }
+}
+
+impl core::fmt::Display for AllocError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "could not allocate {} bytes for the network (parameters or per-step storage)",
+            self.bytes()
+        )
+    }
+}
+
+impl core::error::Error for AllocError {}
 
 /// Sets `x` to zero in place (no zero value is built on the stack first).
 pub fn zero_in_place<X: ZeroInit>(x: &mut X) {
     bytemuck::fill_zeroes(core::slice::from_mut(x));
 }
 
-/// `n` zeroed `X` created directly on the heap.
-#[must_use]
-pub fn zeroed_slice<X: ZeroInit>(n: usize) -> alloc::boxed::Box<[X]> {
-    bytemuck::allocation::zeroed_slice_box(n)
+/// `n` zeroed `X` created directly on the heap, or the allocation that failed.
+///
+/// # Errors
+/// [`AllocError`] if the allocator cannot provide `n * size_of::<X>()` bytes.
+pub fn try_zeroed_slice<X: ZeroInit>(n: usize) -> Result<alloc::boxed::Box<[X]>, AllocError> {
+    bytemuck::allocation::try_zeroed_slice_box(n).map_err(|()| AllocError {
+        layout: core::alloc::Layout::array::<X>(n)
+            .unwrap_or_else(|_| core::alloc::Layout::new::<X>()),
+    })
 }
 
 impl Float for f32 {

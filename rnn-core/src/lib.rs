@@ -97,7 +97,7 @@ pub mod sequential;
 /// [`ZeroInit`] needs): `#[derive(rnn_core::bytemuck::Zeroable)]` with
 /// `#[zeroable(crate = "rnn_core::bytemuck")]`.
 pub use bytemuck;
-pub use float::{Float, ZeroInit};
+pub use float::{AllocError, Float, ZeroInit};
 pub use layer::Layer;
 pub use network::{BpttError, Network, NonFinite, Remember, Sequencer};
 pub use param::{ParamKind, ParamMut, ParamName, ParamRef, Parameterized};

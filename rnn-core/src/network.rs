@@ -2,7 +2,7 @@
 //! generic engine behind it: per-step storage for `T` steps, forward and backward through time,
 //! online stepping, remember/forget and truncated BPTT.
 
-use crate::float::{zero_in_place, zeroed_box, zeroed_slice};
+use crate::float::{AllocError, try_zeroed_box, try_zeroed_slice, zero_in_place};
 use crate::layer::Layer;
 use crate::ops;
 use crate::{Float, ParamMut, ParamRef, Parameterized};
@@ -413,25 +413,33 @@ where
     /// A sequencer around `layer`, in training mode, remembering nothing.
     #[must_use]
     pub fn new(layer: L) -> Self {
+        Self::try_new(layer).unwrap_or_else(|e| e.abort())
+    }
+
+    /// [`Sequencer::new`], or the allocation that failed.
+    ///
+    /// # Errors
+    /// [`AllocError`] if the per-step storage cannot be allocated.
+    pub fn try_new(layer: L) -> Result<Self, AllocError> {
         let () = Self::T_OK;
         // Zeroed on the heap in place: nothing proportional to the network touches the stack.
-        Self {
+        Ok(Self {
             layer,
-            records: zeroed_slice(T),
-            states: zeroed_slice(T + 1),
-            outputs: zeroed_box(),
-            grad_inputs: zeroed_box(),
-            step_grad_input: zeroed_box(),
-            g_state: zeroed_box(),
-            g_prev: zeroed_box(),
-            initial: zeroed_box(),
+            records: try_zeroed_slice(T)?,
+            states: try_zeroed_slice(T + 1)?,
+            outputs: try_zeroed_box()?,
+            grad_inputs: try_zeroed_box()?,
+            step_grad_input: try_zeroed_box()?,
+            g_state: try_zeroed_box()?,
+            g_prev: try_zeroed_box()?,
+            initial: try_zeroed_box()?,
             pos: 0,
             call_start: None,
             cursor: 0,
             remember: Remember::Neither,
             training: true,
             max_bptt: T,
-        }
+        })
     }
 
     /// The wrapped layer.

@@ -1,5 +1,6 @@
 //! Parameter storage and the visitor through which optimisers, I/O and users reach parameters.
 
+use crate::float::{AllocError, try_zeroed_box};
 use crate::{Float, Rng};
 use alloc::boxed::Box;
 use core::fmt;
@@ -33,23 +34,39 @@ impl<S: Float, const R: usize, const C: usize> Param<S, R, C> {
     /// A zero parameter with zero gradient and optimiser state.
     #[must_use]
     pub fn zeros() -> Self {
-        Self {
-            value: boxed_zeros(),
-            grad: boxed_zeros(),
-            m: boxed_zeros(),
-            v: boxed_zeros(),
+        Self::try_zeros().unwrap_or_else(|e| e.abort())
+    }
+
+    /// [`Param::zeros`], or the allocation that failed.
+    ///
+    /// # Errors
+    /// [`AllocError`] if one of its four matrices cannot be allocated.
+    pub fn try_zeros() -> Result<Self, AllocError> {
+        Ok(Self {
+            value: try_zeroed_box()?,
+            grad: try_zeroed_box()?,
+            m: try_zeroed_box()?,
+            v: try_zeroed_box()?,
             steps: 0,
-        }
+        })
     }
 
     /// A parameter drawn from `U(-bound, bound)`, Torch's default initialisation.
     #[must_use]
     pub fn uniform(rng: &mut Rng, bound: f64) -> Self {
-        let mut p = Self::zeros();
+        Self::try_uniform(rng, bound).unwrap_or_else(|e| e.abort())
+    }
+
+    /// [`Param::uniform`], or the allocation that failed.
+    ///
+    /// # Errors
+    /// [`AllocError`] if one of its four matrices cannot be allocated.
+    pub fn try_uniform(rng: &mut Rng, bound: f64) -> Result<Self, AllocError> {
+        let mut p = Self::try_zeros()?;
         for x in p.value.iter_mut() {
             *x = S::cast(rng.uniform(-bound, bound));
         }
-        p
+        Ok(p)
     }
 
     /// A read-only view for [`Parameterized::visit_parameters`]. The layer says what the

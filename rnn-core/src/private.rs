@@ -2,7 +2,7 @@
 
 pub use crate::network::{BpttError, Network, NonFinite, Remember, Sequencer};
 pub use crate::sequential::{Chain, Named};
-pub use crate::{Float, ParamMut, ParamRef, Parameterized, Rng};
+pub use crate::{AllocError, Float, ParamMut, ParamRef, Parameterized, Rng};
 pub use nalgebra::SMatrix;
 
 /// Implements `Parameterized` and `Network` for a `network!` struct `$name { inner: Sequencer }`

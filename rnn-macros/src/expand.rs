@@ -62,7 +62,7 @@ impl Builder<'_> {
                 } else {
                     quote!(::rnn_core::layers::#ty_name<#s, #i, #o>)
                 };
-                let ctor = quote!(<#ty>::new(rng));
+                let ctor = quote!(<#ty>::try_new(rng)?);
                 let (la, lb) = (lit(a), lit(b));
                 let start = leaf.name.span();
                 let mut marker = quote_spanned!(start=> ::rnn_core::dsl::#marker_name<#la, #lb);
@@ -203,11 +203,26 @@ fn network(net: Network) -> TokenStream {
 
         impl #name {
             /// Builds the network with Torch's default initialisation, deterministic for `seed`.
+            /// Aborts (as `Box::new` does) if memory runs out; see `try_new`.
             #[must_use]
             pub fn new(seed: u64) -> Self {
+                match Self::try_new(seed) {
+                    ::core::result::Result::Ok(net) => net,
+                    ::core::result::Result::Err(e) => e.abort(),
+                }
+            }
+
+            /// Builds the network like `new`, or returns the allocation that failed instead of
+            /// aborting (parameters and per-step storage are allocated here, once).
+            ///
+            /// # Errors
+            /// An `AllocError` saying how many bytes could not be allocated.
+            pub fn try_new(seed: u64) -> ::core::result::Result<Self, ::rnn_core::__private::AllocError> {
                 let mut rng = ::rnn_core::__private::Rng::new(seed);
                 let rng = &mut rng;
-                Self { inner: ::rnn_core::__private::Sequencer::new(#ctor) }
+                ::core::result::Result::Ok(Self {
+                    inner: ::rnn_core::__private::Sequencer::try_new(#ctor)?,
+                })
             }
         }
 

@@ -1,6 +1,6 @@
 //! The four parameter tensors that PyTorch's recurrent cells (`LSTM`, `GRU`, `RNN`) share.
 
-use crate::float::f64m;
+use crate::float::{AllocError, f64m};
 use crate::ops;
 use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
@@ -22,15 +22,17 @@ pub struct CellParams<S: Float, const I: usize, const H: usize, const G: usize> 
 impl<S: Float, const I: usize, const H: usize, const G: usize> CellParams<S, I, H, G> {
     /// Torch's initialisation by fan-in of each product: `W_ih, b_ih ~ U(±1/√I)`,
     /// `W_hh, b_hh ~ U(±1/√H)`.
-    #[must_use]
-    pub fn new(rng: &mut Rng) -> Self {
+    ///
+    /// # Errors
+    /// [`AllocError`] if a parameter cannot be allocated.
+    pub fn try_new(rng: &mut Rng) -> Result<Self, AllocError> {
         let (bi, bh) = (1.0 / f64m::sqrt(I as f64), 1.0 / f64m::sqrt(H as f64));
-        Self {
-            weight_ih: Param::uniform(rng, bi),
-            weight_hh: Param::uniform(rng, bh),
-            bias_ih: Param::uniform(rng, bi),
-            bias_hh: Param::uniform(rng, bh),
-        }
+        Ok(Self {
+            weight_ih: Param::try_uniform(rng, bi)?,
+            weight_hh: Param::try_uniform(rng, bh)?,
+            bias_ih: Param::try_uniform(rng, bi)?,
+            bias_hh: Param::try_uniform(rng, bh)?,
+        })
     }
 }
 

@@ -13,6 +13,7 @@
 //! Initialisation (fan-in of each product): `W_ih, b_ih ~ U(±1/√I)`, `W_hh, b_hh ~ U(±1/√H)`.
 
 use super::cell_params::CellParams;
+use crate::float::AllocError;
 use crate::layer::Layer;
 use crate::ops;
 use crate::param::{ParamMut, ParamRef, Parameterized};
@@ -30,9 +31,17 @@ impl<S: Float, const I: usize, const H: usize> Rnn<S, I, H> {
     /// Torch's default initialisation from `rng`.
     #[must_use]
     pub fn new(rng: &mut Rng) -> Self {
-        Self {
-            params: CellParams::new(rng),
-        }
+        Self::try_new(rng).unwrap_or_else(|e| e.abort())
+    }
+
+    /// [`Rnn::new`], or the allocation that failed.
+    ///
+    /// # Errors
+    /// [`AllocError`] if a parameter cannot be allocated.
+    pub fn try_new(rng: &mut Rng) -> Result<Self, AllocError> {
+        Ok(Self {
+            params: CellParams::try_new(rng)?,
+        })
     }
 }
 

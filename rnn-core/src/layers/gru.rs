@@ -21,6 +21,7 @@
 //! Initialisation (fan-in of each product): `W_ih, b_ih ~ U(±1/√I)`, `W_hh, b_hh ~ U(±1/√H)`.
 
 use super::cell_params::CellParams;
+use crate::float::AllocError;
 use crate::layer::Layer;
 use crate::ops;
 use crate::param::{ParamMut, ParamRef, Parameterized};
@@ -54,10 +55,18 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
     /// Torch's default initialisation from `rng`.
     #[must_use]
     pub fn new(rng: &mut Rng) -> Self {
+        Self::try_new(rng).unwrap_or_else(|e| e.abort())
+    }
+
+    /// [`Gru::new`], or the allocation that failed.
+    ///
+    /// # Errors
+    /// [`AllocError`] if a parameter cannot be allocated.
+    pub fn try_new(rng: &mut Rng) -> Result<Self, AllocError> {
         let () = Self::SHAPE_OK;
-        Self {
-            params: CellParams::new(rng),
-        }
+        Ok(Self {
+            params: CellParams::try_new(rng)?,
+        })
     }
 }
 

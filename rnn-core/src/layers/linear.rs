@@ -8,7 +8,7 @@
 //!
 //! Initialisation (Torch `nn.Linear`): `W, b ~ U(-1/√I, 1/√I)`.
 
-use crate::float::f64m;
+use crate::float::{AllocError, f64m};
 use crate::layer::Layer;
 use crate::ops;
 use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
@@ -27,11 +27,19 @@ impl<S: Float, const I: usize, const O: usize> Linear<S, I, O> {
     /// Torch's default initialisation from `rng`.
     #[must_use]
     pub fn new(rng: &mut Rng) -> Self {
+        Self::try_new(rng).unwrap_or_else(|e| e.abort())
+    }
+
+    /// [`Linear::new`], or the allocation that failed.
+    ///
+    /// # Errors
+    /// [`AllocError`] if a parameter cannot be allocated.
+    pub fn try_new(rng: &mut Rng) -> Result<Self, AllocError> {
         let bound = 1.0 / f64m::sqrt(I as f64);
-        Self {
-            weight: Param::uniform(rng, bound),
-            bias: Param::uniform(rng, bound),
-        }
+        Ok(Self {
+            weight: Param::try_uniform(rng, bound)?,
+            bias: Param::try_uniform(rng, bound)?,
+        })
     }
 }
 

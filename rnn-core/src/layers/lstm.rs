@@ -27,6 +27,7 @@
 //! `W_hh, b_hh ~ U(±1/√H)`. No forget-gate bias.
 
 use super::cell_params::CellParams;
+use crate::float::AllocError;
 use crate::layer::Layer;
 use crate::ops;
 use crate::param::{ParamMut, ParamRef, Parameterized};
@@ -71,10 +72,18 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
     /// Torch's default initialisation from `rng`.
     #[must_use]
     pub fn new(rng: &mut Rng) -> Self {
+        Self::try_new(rng).unwrap_or_else(|e| e.abort())
+    }
+
+    /// [`Lstm::new`], or the allocation that failed.
+    ///
+    /// # Errors
+    /// [`AllocError`] if a parameter cannot be allocated.
+    pub fn try_new(rng: &mut Rng) -> Result<Self, AllocError> {
         let () = Self::SHAPE_OK;
-        Self {
-            params: CellParams::new(rng),
-        }
+        Ok(Self {
+            params: CellParams::try_new(rng)?,
+        })
     }
 }
 

@@ -22,7 +22,7 @@
 //! `~ U(±1/√H)`.
 
 use super::lstm::{LstmCache, LstmState};
-use crate::float::f64m;
+use crate::float::{AllocError, f64m};
 use crate::layer::Layer;
 use crate::ops;
 use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
@@ -52,16 +52,24 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
     /// Torch's default initialisation from `rng`.
     #[must_use]
     pub fn new(rng: &mut Rng) -> Self {
+        Self::try_new(rng).unwrap_or_else(|e| e.abort())
+    }
+
+    /// [`PeepholeLstm::new`], or the allocation that failed.
+    ///
+    /// # Errors
+    /// [`AllocError`] if a parameter cannot be allocated.
+    pub fn try_new(rng: &mut Rng) -> Result<Self, AllocError> {
         let () = Self::SHAPE_OK;
         let (bi, bh) = (1.0 / f64m::sqrt(I as f64), 1.0 / f64m::sqrt(H as f64));
-        Self {
-            weight_ih: Param::uniform(rng, bi),
-            weight_hh: Param::uniform(rng, bh),
-            bias: Param::uniform(rng, bi),
-            peephole_i: Param::uniform(rng, bh),
-            peephole_f: Param::uniform(rng, bh),
-            peephole_o: Param::uniform(rng, bh),
-        }
+        Ok(Self {
+            weight_ih: Param::try_uniform(rng, bi)?,
+            weight_hh: Param::try_uniform(rng, bh)?,
+            bias: Param::try_uniform(rng, bi)?,
+            peephole_i: Param::try_uniform(rng, bh)?,
+            peephole_f: Param::try_uniform(rng, bh)?,
+            peephole_o: Param::try_uniform(rng, bh)?,
+        })
     }
 }
 
