@@ -288,6 +288,18 @@ fn bad_files_are_rejected_strictly_and_change_nothing() {
         &with_header(&good, &format!("{trimmed}xyz")),
         "junk after the header",
     );
+    // Whitespace other than trailing spaces, which JSON allows and the format does not.
+    for bad in [
+        format!(" {trimmed}"),
+        format!("{trimmed}\n"),
+        format!("{trimmed}\t  "),
+    ] {
+        let m = format_err(&mut net, &with_header(&good, &bad), "whitespace");
+        assert!(m.contains("padded by spaces"), "{m}");
+    }
+    load_safetensors(&mut net, &with_header(&good, &format!("{trimmed}    ")))
+        .expect("trailing spaces are the format's padding");
+    net = Shorter::new(5);
     // The same tensor named twice (the second entry repeats the first's offsets).
     let first = &trimmed[1..trimmed.find("},").expect("two entries") + 1];
     let dup = format!("{{{first},{}", &trimmed[1..]);

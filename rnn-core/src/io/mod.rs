@@ -370,6 +370,13 @@ fn parse<S: Float>(bytes: &[u8]) -> Result<Parsed<'_, S>, WeightsError> {
         .get(8..8 + n)
         .and_then(|h| core::str::from_utf8(h).ok())
         .ok_or_else(|| format_err("header"))?;
+    // The format: the header begins with `{` and may be padded at its end with spaces only
+    // (JSON readers also take leading whitespace and tabs or newlines).
+    if !header.starts_with('{') || !header.trim_end_matches(' ').ends_with('}') {
+        return Err(format_err(
+            "the header must begin with `{` and end with `}` padded by spaces only",
+        ));
+    }
     let Keys(mut keys) = serde_json::from_str(header).map_err(format_err)?;
     keys.sort_unstable();
     if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
