@@ -457,3 +457,24 @@ fn new_is_deterministic_per_seed_and_counts_parameters() {
         (4, 2, 10, 5)
     );
 }
+
+#[test]
+fn clones_are_deep_copies_with_fresh_step_storage() {
+    let mut a = Everything::new(4);
+    a.evaluate();
+    a.max_bptt_steps(2);
+    let x: [SMatrix<f64, 3, 2>; 3] =
+        core::array::from_fn(|t| SMatrix::from_fn(|i, b| (i + b + t) as f64 * 0.1));
+    let g = [SMatrix::<f64, 3, 2>::from_element(1.0); 3];
+    a.forward(&x);
+    a.backward(&x, &g);
+    let mut b = a.clone();
+    assert_eq!(parameter_vectors(&b, true), parameter_vectors(&a, true));
+    assert!(!b.is_training(), "the mode is copied");
+    // Fresh per-step storage: the copy has seen no forward.
+    assert_eq!(b.try_backward(&x, &g).err(), Some(BpttError::NoForward));
+    // Same parameters and settings: same outputs, and changing the copy leaves the original.
+    assert_eq!(b.forward(&x), a.forward(&x));
+    b.update_parameters(0.5);
+    assert_ne!(parameter_vectors(&b, false), parameter_vectors(&a, false));
+}

@@ -12,7 +12,7 @@ use nalgebra::SMatrix;
 /// layer has no notion of time itself and a sequence is a loop over [`Layer::forward_step`]
 /// followed by a reverse loop over [`Layer::backward_step`].
 pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
-    Parameterized<S>
+    Parameterized<S> + Clone
 {
     /// The recurrent state carried between steps (`()` for feed-forward layers). Its gradient has
     /// the same type.
@@ -83,6 +83,14 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
     {
         let _ = steps;
+    }
+
+    /// Moves the layer's random streams (dropout masks) onto an independent sequence derived
+    /// from their current state and `stream`, so that replicas of one network (one per shard
+    /// of a batch, see `rnn_core::parallel`) draw different masks. Deterministic in `stream`.
+    /// The default (no randomness) does nothing.
+    fn reseed(&mut self, stream: u64) {
+        let _ = stream;
     }
 }
 

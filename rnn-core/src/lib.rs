@@ -89,6 +89,9 @@ pub mod layers;
 pub mod network;
 mod ops;
 pub mod optim;
+#[cfg(feature = "parallel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
+pub mod parallel;
 pub mod param;
 pub mod rng;
 pub mod sequential;

@@ -340,6 +340,11 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// `1..=SEQ_LEN`). Earlier steps get zero input gradients. Does not change forward values.
     fn max_bptt_steps(&mut self, n: usize);
 
+    /// Gives every dropout layer an independent mask stream derived from its current one and
+    /// `stream` (see [`Layer::reseed`]); `rnn_core::parallel` calls it with each shard's index
+    /// so that replicas do not repeat each other's masks.
+    fn reseed(&mut self, stream: u64);
+
     /// Numerical health, on request: the first NaN or infinity in the outputs of the steps
     /// kept (the last `SEQ_LEN` since `forget`, earliest first), then in the parameter values,
     /// then in their gradients, so that a training loop can stop on divergence and say where.
@@ -626,6 +631,26 @@ where
     }
 }
 
+impl<S, L, const I: usize, const O: usize, const B: usize, const T: usize> Clone
+    for Sequencer<S, L, I, O, B, T>
+where
+    S: Float,
+    L: Layer<S, I, O, B>,
+{
+    /// A deep copy of the layers (parameters, their gradients and optimiser state), the mode,
+    /// the `remember` setting, `max_bptt_steps` and the initial state, with fresh per-step
+    /// storage: the copy starts as after `forget`.
+    fn clone(&self) -> Self {
+        let mut c = Self::new(self.layer.clone());
+        c.initial.clone_from(&self.initial);
+        c.states[0].clone_from(&self.initial);
+        c.remember = self.remember;
+        c.training = self.training;
+        c.max_bptt = self.max_bptt;
+        c
+    }
+}
+
 impl<S, L, const I: usize, const O: usize, const B: usize, const T: usize> Parameterized<S>
     for Sequencer<S, L, I, O, B, T>
 where
@@ -769,6 +794,10 @@ where
 
     fn is_training(&self) -> bool {
         self.training
+    }
+
+    fn reseed(&mut self, stream: u64) {
+        self.layer.reseed(stream);
     }
 
     fn check_finite(&self) -> Result<(), NonFinite> {

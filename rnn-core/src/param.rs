@@ -30,6 +30,20 @@ pub struct Param<S: Float, const R: usize, const C: usize> {
     steps: u64,
 }
 
+impl<S: Float, const R: usize, const C: usize> Clone for Param<S, R, C> {
+    /// A deep copy: value, gradient and optimiser state, each copied into a fresh heap
+    /// matrix (`Box::clone` would build the matrix on the stack first).
+    fn clone(&self) -> Self {
+        let mut p = Self::zeros();
+        p.value.copy_from(&self.value);
+        p.grad.copy_from(&self.grad);
+        p.m.copy_from(&self.m);
+        p.v.copy_from(&self.v);
+        p.steps = self.steps;
+        p
+    }
+}
+
 impl<S: Float, const R: usize, const C: usize> Param<S, R, C> {
     /// A zero parameter with zero gradient and optimiser state.
     #[must_use]

@@ -108,6 +108,9 @@ macro_rules! __impl_network {
         fn max_bptt_steps(&mut self, n: usize) {
             $crate::__private::Network::max_bptt_steps(&mut self.inner, n)
         }
+        fn reseed(&mut self, stream: u64) {
+            $crate::__private::Network::reseed(&mut self.inner, stream)
+        }
         fn check_finite(&self) -> ::core::result::Result<(), $crate::__private::NonFinite> {
             $crate::__private::Network::check_finite(&self.inner)
         }

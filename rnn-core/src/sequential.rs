@@ -10,6 +10,7 @@ use nalgebra::SMatrix;
 
 /// Layer `L` at position `K` of its `Sequential`: parameter names get the prefix `K.`
 /// (`0.weight_ih`, and `2.0.bias` inside a nested sequential at position 2).
+#[derive(Clone)]
 pub struct Named<L, const K: usize>(pub L);
 
 impl<S: Float, L: Parameterized<S>, const K: usize> Parameterized<S> for Named<L, K> {
@@ -38,6 +39,10 @@ where
 {
     type State = L::State;
     type Cache = L::Cache;
+
+    fn reseed(&mut self, stream: u64) {
+        self.0.reseed(stream);
+    }
 
     #[inline(always)]
     fn forward_step(
@@ -95,6 +100,7 @@ where
 }
 
 /// `first` then `rest`, joined by `M` features. See the [module docs](self).
+#[derive(Clone)]
 pub struct Chain<A, R, const M: usize> {
     /// The first layer.
     pub first: A,
@@ -135,6 +141,11 @@ where
 {
     type State = (A::State, R::State);
     type Cache = ChainCache<A::Cache, R::Cache, SMatrix<S, M, B>>;
+
+    fn reseed(&mut self, stream: u64) {
+        self.first.reseed(stream);
+        self.rest.reseed(stream);
+    }
 
     #[inline(always)]
     fn forward_step(

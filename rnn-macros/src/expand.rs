@@ -226,6 +226,14 @@ fn network(net: Network) -> TokenStream {
             }
         }
 
+        impl ::core::clone::Clone for #name {
+            /// A deep copy of the parameters (with gradients and optimiser state) and settings,
+            /// with fresh per-step storage (as after `forget`).
+            fn clone(&self) -> Self {
+                Self { inner: ::core::clone::Clone::clone(&self.inner) }
+            }
+        }
+
         ::rnn_core::__impl_network!(#name, #scalar, #layer_ty, #i, #o, #bt, #t, #mode);
 
         const _: () = {

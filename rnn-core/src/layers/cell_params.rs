@@ -8,6 +8,7 @@ use nalgebra::SMatrix;
 
 /// `weight_ih` (`G x I`), `weight_hh` (`G x H`), `bias_ih` and `bias_hh` (`G`), where `G` is
 /// the number of gate rows (`4H` for LSTM, `3H` for GRU, `H` for RNN), in PyTorch's order.
+#[derive(Clone)]
 pub struct CellParams<S: Float, const I: usize, const H: usize, const G: usize> {
     /// `weight_ih`, `G x I`.
     pub weight_ih: Param<S, G, I>,

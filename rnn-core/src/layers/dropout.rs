@@ -65,6 +65,12 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for Dropout<S, 
     type State = ();
     type Cache = SMatrix<S, N, B>;
 
+    fn reseed(&mut self, stream: u64) {
+        // Mixed with a large odd constant so that nearby streams start far apart.
+        let seed = self.rng.next_u64() ^ stream.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.rng = Rng::new(seed);
+    }
+
     fn forward_step(
         &mut self,
         x: &SMatrix<S, N, B>,

@@ -22,6 +22,7 @@ use nalgebra::SMatrix;
 
 /// An Elman (tanh) recurrent cell from `I` inputs to `H` hidden units. See the
 /// [module docs](self).
+#[derive(Clone)]
 pub struct Rnn<S: Float, const I: usize, const H: usize> {
     /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` (see the module docs for the layout).
     pub params: CellParams<S, I, H, H>,

@@ -44,6 +44,7 @@ pub struct GruCache<S, const H: usize, const G: usize, const B: usize> {
 }
 
 /// A GRU cell from `I` inputs to `H` hidden units; `G = 3 * H`. See the [module docs](self).
+#[derive(Clone)]
 pub struct Gru<S: Float, const I: usize, const H: usize, const G: usize> {
     /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` (see the module docs for the layout).
     pub params: CellParams<S, I, H, G>,

@@ -16,6 +16,7 @@ use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
 /// A fully connected layer from `I` to `O` features. See the [module docs](self).
+#[derive(Clone)]
 pub struct Linear<S: Float, const I: usize, const O: usize> {
     /// `weight`, `O x I`.
     pub weight: Param<S, O, I>,

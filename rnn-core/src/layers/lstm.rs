@@ -58,6 +58,7 @@ pub struct LstmCache<S, const H: usize, const G: usize, const B: usize> {
 }
 
 /// An LSTM cell from `I` inputs to `H` hidden units; `G = 4 * H`. See the [module docs](self).
+#[derive(Clone)]
 pub struct Lstm<S: Float, const I: usize, const H: usize, const G: usize> {
     /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` (see the module docs for the layout).
     pub params: CellParams<S, I, H, G>,

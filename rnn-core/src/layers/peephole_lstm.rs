@@ -31,6 +31,7 @@ use nalgebra::SMatrix;
 
 /// An LSTM cell with diagonal peepholes (Torch's `nn.LSTM`); `G = 4 * H`. See the
 /// [module docs](self).
+#[derive(Clone)]
 pub struct PeepholeLstm<S: Float, const I: usize, const H: usize, const G: usize> {
     /// `weight_ih`, `4H x I`, gate blocks i, f, g, o.
     pub weight_ih: Param<S, G, I>,
