@@ -39,6 +39,44 @@ def parse_divan(path, tag):
     return out
 
 
+def parse_parallel(path):
+    """{(case, measure): median_us} from the data-parallel divan tree (`benches/parallel.rs`)."""
+    out, stack = {}, []
+    if not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        m = re.match(r"^([│ ]*)[├╰]─ (.+?)\s{2,}", line)
+        if not m:
+            continue
+        depth = len(m.group(1)) // 3
+        stack = stack[:depth] + [m.group(2).strip()]
+        times = re.findall(r"([\d.]+) (ns|µs|ms|s)\b", line)
+        if len(times) >= 3:
+            key = (stack[0], "/".join(stack[1:]))
+            out[key] = float(times[2][0]) * UNITS[times[2][1]]
+            out[key + ("fastest",)] = float(times[0][0]) * UNITS[times[0][1]]
+    return out
+
+
+def print_parallel(results):
+    """The data-parallel table: a training step (16 steps) in us per call, medians."""
+    if not results:
+        return
+    print("### data-parallel training (2 shards, us per training step of 16 steps)\n")
+    print("| case | 1 thread | 2 threads | speed-up (medians) | speed-up (fastest) | after a 300 us gap: 1 / 2 threads | Auto | Auto after a gap | one network of the whole batch |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for case in ["lstm128_b64", "seed_b64", "seed_b2"]:
+        g = lambda m: results.get((case, m))
+        one, two = g("data_parallel/1"), g("data_parallel/2")
+        if one is None or two is None:
+            continue
+        gap1, gap2 = g("data_parallel_after_gap/1"), g("data_parallel_after_gap/2")
+        fast = results[(case, "data_parallel/1", "fastest")] / results[(case, "data_parallel/2", "fastest")]
+        print(f"| {case} | {one:.1f} | {two:.1f} | {one / two:.2f}x | {fast:.2f}x | {gap1:.1f} / {gap2:.1f} | "
+              f"{g('data_parallel_auto'):.1f} | {g('data_parallel_auto_after_gap'):.1f} | {g('one_network'):.1f} |")
+    print()
+
+
 def parse_peers(path):
     out = {}
     if path.exists():
@@ -86,6 +124,7 @@ def main(folder):
         for r in rows:
             print("| " + " | ".join(r) + " |")
         print()
+    print_parallel(parse_parallel(d / "parallel.txt"))
 
 
 if __name__ == "__main__":

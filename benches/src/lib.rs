@@ -24,6 +24,11 @@ network! {
     /// The same with a GRU.
     pub Gru128B32<seq_len = 16, batch = 32> =
         Sequential[ GRU(64, 128), Linear(128, 10), LogSoftMax ];
+    /// The seed network, batch 64 (one network, for the data-parallel comparison).
+    pub SeedB64<seq_len = 16, batch = 64> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
+    /// The bigger LSTM, batch 64 (one network, for the data-parallel comparison).
+    pub Lstm128B64<seq_len = 16, batch = 64> =
+        Sequential[ LSTM(64, 128), Linear(128, 10), LogSoftMax ];
 }
 
 /// Deterministic inputs in `[-1, 1)`.

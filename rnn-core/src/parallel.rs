@@ -24,7 +24,9 @@
 //! it (measured: 16 allocations per 1000 `install`s), which the zero-allocation guarantee does
 //! not allow.
 //!
-//! Small work does not pay for waking threads (about 10-20 us a call): with
+//! Waiting threads spin for 100 us before they park, so back-to-back calls wake them in about a
+//! microsecond; a parked thread takes about 35 us to wake (measured on this project's 2-core
+//! machine, `benches/benches/parallel.rs`), which small shards do not win back. With
 //! [`Threads::Auto`] the shards run on the calling thread when a shard has less than
 //! [`AUTO_MIN_WORK`] multiply-adds of estimated work (parameters x batch x steps x 3).
 //!
@@ -68,7 +70,7 @@
 use crate::{Float, Network, Parameterized};
 use std::boxed::Box;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::vec::Vec;
@@ -85,9 +87,10 @@ pub enum Threads {
 }
 
 /// The estimated work of one shard (parameters x batch x steps x 3, in multiply-adds of a
-/// training step) below which [`Threads::Auto`] stays on the calling thread: waking a thread
-/// and waiting for it costs about as much as this much work.
-pub const AUTO_MIN_WORK: usize = 1_000_000;
+/// training step) below which [`Threads::Auto`] stays on the calling thread: about 60 us, more
+/// than the ~35 us it takes to wake a parked thread (the seed network at batch 1, 0.13 M, is
+/// below; at batch 4, 0.5 M, above).
+pub const AUTO_MIN_WORK: usize = 500_000;
 
 /// Why a [`DataParallel`] could not be built or run.
 #[derive(Debug)]
@@ -139,65 +142,98 @@ struct Shard<N: Network, D> {
     grads: Vec<N::Scalar>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Command {
-    Run,
-    Train,
-    Exit,
-}
+const RUN: u8 = 0;
+const TRAIN: u8 = 1;
+const EXIT: u8 = 2;
 
-/// Wakes the workers for a call and waits for them (a mutex and two condition variables: no
-/// allocation per call).
+/// Wakes the workers for a call and waits for them: a short spin on atomics first (waking a
+/// parked thread costs tens of microseconds, as much as a small shard's work), then a mutex and
+/// two condition variables. No allocation per call.
 struct Gate {
-    state: Mutex<GateState>,
+    /// Bumped once per call, under `lock`.
+    generation: AtomicU64,
+    command: AtomicU8,
+    /// Workers that have not finished this call.
+    pending: AtomicUsize,
+    lock: Mutex<()>,
     wake: Condvar,
     finished: Condvar,
 }
 
-struct GateState {
-    /// Bumped once per call.
-    generation: u64,
-    command: Command,
-    /// Workers that have not finished this call.
-    pending: usize,
+/// How long a waiting thread spins before it parks.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// Spins until `ready()` or [`SPIN`] has passed; returns whether `ready()` became true.
+fn spin_until(ready: impl Fn() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        for _ in 0..64 {
+            if ready() {
+                return true;
+            }
+            core::hint::spin_loop();
+        }
+        if start.elapsed() > SPIN {
+            return ready();
+        }
+    }
 }
 
 impl Gate {
+    fn new() -> Self {
+        Self {
+            generation: AtomicU64::new(0),
+            command: AtomicU8::new(RUN),
+            pending: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+            finished: Condvar::new(),
+        }
+    }
+
     /// Starts a call for `workers` workers.
-    fn open(&self, command: Command, workers: usize) {
-        let mut s = lock(&self.state);
-        s.generation += 1;
-        s.command = command;
-        s.pending = workers;
+    fn open(&self, command: u8, workers: usize) {
+        self.command.store(command, Ordering::SeqCst);
+        self.pending.store(workers, Ordering::SeqCst);
+        let _guard = lock(&self.lock);
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.wake.notify_all();
     }
 
     /// Waits until every worker has finished the call.
     fn wait_finished(&self) {
-        let mut s = lock(&self.state);
-        while s.pending > 0 {
-            s = self
+        if spin_until(|| self.pending.load(Ordering::SeqCst) == 0) {
+            return;
+        }
+        let mut guard = lock(&self.lock);
+        while self.pending.load(Ordering::SeqCst) > 0 {
+            guard = self
                 .finished
-                .wait(s)
+                .wait(guard)
                 .unwrap_or_else(PoisonError::into_inner);
         }
     }
 
-    /// A worker: waits for the call after generation `seen`.
-    fn next(&self, seen: &mut u64) -> Command {
-        let mut s = lock(&self.state);
-        while s.generation == *seen {
-            s = self.wake.wait(s).unwrap_or_else(PoisonError::into_inner);
+    /// A worker: waits for the call after generation `seen`; returns its command.
+    fn next(&self, seen: &mut u64) -> u8 {
+        let moved = || self.generation.load(Ordering::SeqCst) != *seen;
+        if !spin_until(moved) {
+            let mut guard = lock(&self.lock);
+            while !moved() {
+                guard = self
+                    .wake
+                    .wait(guard)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
         }
-        *seen = s.generation;
-        s.command
+        *seen = self.generation.load(Ordering::SeqCst);
+        self.command.load(Ordering::SeqCst)
     }
 
     /// A worker has finished its share of the call.
     fn done(&self) {
-        let mut s = lock(&self.state);
-        s.pending -= 1;
-        if s.pending == 0 {
+        if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let _guard = lock(&self.lock);
             self.finished.notify_one();
         }
     }
@@ -346,15 +382,7 @@ where
                 .collect(),
             work: Box::new(work),
             params: RwLock::new(std::vec![<N::Scalar as Float>::cast(0.0); n_params]),
-            gate: Gate {
-                state: Mutex::new(GateState {
-                    generation: 0,
-                    command: Command::Run,
-                    pending: 0,
-                }),
-                wake: Condvar::new(),
-                finished: Condvar::new(),
-            },
+            gate: Gate::new(),
             panicked: Mutex::new(usize::MAX),
             any_panic: AtomicBool::new(false),
         });
@@ -367,10 +395,10 @@ where
                     let mut seen = 0;
                     loop {
                         let command = mine.gate.next(&mut seen);
-                        if command == Command::Exit {
+                        if command == EXIT {
                             break;
                         }
-                        mine.run_share(worker, threads, command == Command::Train);
+                        mine.run_share(worker, threads, command == TRAIN);
                         mine.gate.done();
                     }
                 });
@@ -423,7 +451,7 @@ where
     /// # Errors
     /// [`ParallelError::Panicked`] if the work panicked on a shard.
     pub fn run(&mut self) -> Result<f64, ParallelError> {
-        self.call(Command::Run)?;
+        self.call(RUN)?;
         Ok(self.results())
     }
 
@@ -457,7 +485,7 @@ where
                 .unwrap_or_else(PoisonError::into_inner);
             store_flat(&*net, &mut flat, false);
         }
-        self.call(Command::Train)?;
+        self.call(TRAIN)?;
         // Pairwise tree: stride 1 adds shard 1 into 0, 3 into 2, ...; stride 2 adds 2 into 0.
         let n = self.shared.shards.len();
         let mut stride = 1;
@@ -493,11 +521,11 @@ where
     }
 
     /// Runs one command on every shard, on all threads, and waits for it.
-    fn call(&mut self, command: Command) -> Result<(), ParallelError> {
+    fn call(&mut self, command: u8) -> Result<(), ParallelError> {
         let shared = &self.shared;
         shared.any_panic.store(false, Ordering::SeqCst);
         *lock(&shared.panicked) = usize::MAX;
-        let train = command == Command::Train;
+        let train = command == TRAIN;
         shared.gate.open(command, self.workers.len());
         shared.run_share(0, self.threads, train);
         shared.gate.wait_finished();
@@ -513,7 +541,7 @@ where
 impl<N: Network, D> Drop for DataParallel<N, D> {
     fn drop(&mut self) {
         if !self.workers.is_empty() {
-            self.shared.gate.open(Command::Exit, 0);
+            self.shared.gate.open(EXIT, 0);
             for w in self.workers.drain(..) {
                 // A worker's panics are caught inside; a join error cannot carry one.
                 let _ = w.join();
