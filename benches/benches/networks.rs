@@ -43,15 +43,11 @@ macro_rules! ours {
             #[divan::bench]
             fn train_step(bencher: Bencher) {
                 let mut net = $net::new(1);
-                let crit = SequencerCriterion::new(ClassNll::default());
                 let xs = inputs::<$i, $b>(2);
                 let ys = targets::<$o, $b>();
                 bencher.bench_local(|| {
                     net.zero_grad_parameters();
-                    let out = net.forward(black_box(&xs));
-                    let loss = crit.forward(out, &ys);
-                    let g = crit.backward(out, &ys);
-                    net.backward(&xs, &g);
+                    let loss = forward_backward(&mut net, &xs, &ys);
                     net.update_parameters(0.01);
                     loss
                 });

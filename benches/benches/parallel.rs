@@ -12,7 +12,7 @@
 //! call, as a loop that prepares its data between steps does: the workers then have stopped
 //! spinning and must be woken, which costs tens of microseconds.
 
-use divan::{Bencher, black_box};
+use divan::Bencher;
 use rnn_bench::*;
 use rnn_core::parallel::{DataParallel, Threads};
 use rnn_core::prelude::*;
@@ -33,12 +33,7 @@ macro_rules! case {
             type Shard = ([SMatrix<f32, $i, $b>; T], [[Class<$o>; $b]; T]);
 
             fn work(net: &mut $shard, (xs, ys): &mut Shard) -> f64 {
-                let crit = SequencerCriterion::new(ClassNll::default());
-                let out = net.forward(black_box(xs));
-                let loss = crit.forward(out, ys);
-                let g = crit.backward(out, ys);
-                net.backward(xs, &g);
-                f64::from(loss)
+                f64::from(forward_backward(net, xs, ys))
             }
 
             fn bench(bencher: Bencher, threads: Threads, gap: bool) {
@@ -88,15 +83,11 @@ macro_rules! case {
             #[divan::bench]
             fn one_network(bencher: Bencher) {
                 let mut net = $whole::new(1);
-                let crit = SequencerCriterion::new(ClassNll::default());
                 let xs = inputs::<$i, $b2>(2);
                 let ys = targets::<$o, $b2>();
                 bencher.bench_local(|| {
                     net.zero_grad_parameters();
-                    let out = net.forward(black_box(&xs));
-                    let loss = crit.forward(out, &ys);
-                    let g = crit.backward(out, &ys);
-                    net.backward(&xs, &g);
+                    let loss = forward_backward(&mut net, &xs, &ys);
                     net.update_parameters(0.01);
                     loss
                 });

@@ -44,6 +44,24 @@ pub fn targets<const C: usize, const B: usize>() -> [[Class<C>; B]; T] {
     std::array::from_fn(|t| std::array::from_fn(|b| Class::new((t + b) % C).expect("in range")))
 }
 
+/// Forward, ClassNll summed over the steps, and BPTT of one sequence: the body of every
+/// training benchmark (the caller zeroes the gradients and updates as it times).
+pub fn forward_backward<N, const I: usize, const C: usize, const B: usize>(
+    net: &mut N,
+    xs: &[SMatrix<f32, I, B>; T],
+    ys: &[[Class<C>; B]; T],
+) -> f32
+where
+    N: Network<Scalar = f32, Inputs = [SMatrix<f32, I, B>; T], Outputs = [SMatrix<f32, C, B>; T]>,
+{
+    let crit = SequencerCriterion::new(ClassNll::default());
+    let out = net.forward(std::hint::black_box(xs));
+    let loss = crit.forward(out, ys);
+    let g = crit.backward(out, ys);
+    net.backward(xs, &g);
+    loss
+}
+
 /// FLOPs of one training step of an LSTM(I, H) -> Linear(H, O) network over `T` steps with
 /// batch `b` (multiply-adds count 2): forward products, then the four backward products of the
 /// LSTM (inputs, hidden, two weight gradients) and three of the Linear.

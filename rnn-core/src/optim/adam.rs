@@ -49,19 +49,10 @@ impl Adam {
         }
         .checked()
     }
-
-    /// This optimiser if its hyper-parameters are valid: `lr >= 0`, `0 <= beta1, beta2 < 1`,
-    /// `eps >= 0`, all finite (PyTorch's checks). For struct literals:
-    /// `Adam { lr: 0.01, ..Adam::default() }.checked()?`.
-    ///
-    /// # Errors
-    /// [`OptimError::HyperParameter`] naming the first invalid field.
-    pub fn checked(self) -> Result<Self, OptimError> {
-        self.validate().map(|()| self)
-    }
 }
 
 impl Optimizer for Adam {
+    /// `lr >= 0`, `0 <= beta1, beta2 < 1`, `eps >= 0`, all finite (PyTorch's checks).
     fn validate(&self) -> Result<(), OptimError> {
         check_range("lr", self.lr, 0.0, None, "[0, inf)")?;
         check_range("beta1", self.beta1, 0.0, Some(1.0), "[0, 1)")?;

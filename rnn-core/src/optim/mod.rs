@@ -90,6 +90,18 @@ pub trait Optimizer {
     /// [`OptimError::HyperParameter`] or [`OptimError::NesterovWithoutMomentum`].
     fn validate(&self) -> Result<(), OptimError>;
 
+    /// This optimiser if its hyper-parameters are valid, for struct literals:
+    /// `Adam { lr: 0.01, ..Adam::default() }.checked()?`.
+    ///
+    /// # Errors
+    /// Those of [`Optimizer::validate`].
+    fn checked(self) -> Result<Self, OptimError>
+    where
+        Self: Sized,
+    {
+        self.validate().map(|()| self)
+    }
+
     /// Updates every parameter of `params` once. Does not zero the gradients.
     ///
     /// # Errors

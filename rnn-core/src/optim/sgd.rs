@@ -50,19 +50,11 @@ impl Sgd {
         }
         .checked()
     }
-
-    /// This optimiser if its hyper-parameters are valid: `lr`, `momentum`, `weight_decay`
-    /// finite and `>= 0`, and `momentum > 0` for Nesterov (PyTorch's checks). For struct
-    /// literals: `Sgd { lr: 0.1, momentum: 0.9, ..Sgd::default() }.checked()?`.
-    ///
-    /// # Errors
-    /// [`OptimError::HyperParameter`] or [`OptimError::NesterovWithoutMomentum`].
-    pub fn checked(self) -> Result<Self, OptimError> {
-        self.validate().map(|()| self)
-    }
 }
 
 impl Optimizer for Sgd {
+    /// `lr`, `momentum`, `weight_decay` finite and `>= 0`, and `momentum > 0` for Nesterov
+    /// (PyTorch's checks).
     fn validate(&self) -> Result<(), OptimError> {
         check_range("lr", self.lr, 0.0, None, "[0, inf)")?;
         check_range("momentum", self.momentum, 0.0, None, "[0, inf)")?;
