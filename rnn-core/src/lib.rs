@@ -84,10 +84,10 @@ pub mod fastmath;
 pub mod float;
 pub mod gradcheck;
 pub mod io;
+mod kernels;
 pub mod layer;
 pub mod layers;
 pub mod network;
-mod ops;
 pub mod optim;
 #[cfg(feature = "parallel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]

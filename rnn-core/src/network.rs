@@ -3,8 +3,8 @@
 //! online stepping, remember/forget and truncated BPTT.
 
 use crate::float::{AllocError, try_zeroed_box, try_zeroed_slice, zero_in_place};
+use crate::kernels;
 use crate::layer::Layer;
-use crate::ops;
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use alloc::boxed::Box;
 use core::fmt;
@@ -549,7 +549,7 @@ where
     #[inline(always)]
     pub fn backward_at(&mut self, k: usize, range: (u64, u64), gy: &SMatrix<S, O, B>) {
         let t = range.0 + k as u64;
-        if t >= range.1 && !ops::defer_weight_grads(B) {
+        if t >= range.1 && !kernels::defer_weight_grads(B) {
             // Larger batches: each step's weight gradients are already an efficient product.
             Self::backward_one(
                 &mut self.layer,
@@ -593,7 +593,7 @@ where
             let rec = &records[(t % T as u64) as usize];
             (&rec.x, &states[(t % (T as u64 + 1)) as usize], &rec.cache)
         });
-        if ops::defer_weight_grads(B) {
+        if kernels::defer_weight_grads(B) {
             self.layer.accumulate_weight_grads(steps);
         }
         self.cursor = range.1;

@@ -381,7 +381,7 @@ pub trait Parameterized<S: Float> {
     /// Plain gradient descent `p -= lr * g` (Torch's `updateParameters`).
     fn update(&mut self, lr: S) {
         self.visit_parameters_mut(&mut |mut p| match p.slices_mut() {
-            Some((w, g)) => crate::ops::sub_scaled(w, g, lr),
+            Some((w, g)) => crate::kernels::sub_scaled(w, g, lr),
             None => p.value.zip_apply(&p.grad, |w, g| *w -= lr * g),
         });
     }

@@ -1,7 +1,7 @@
 //! The four parameter tensors that PyTorch's recurrent cells (`LSTM`, `GRU`, `RNN`) share.
 
 use crate::float::{AllocError, f64m};
-use crate::ops;
+use crate::kernels;
 use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -48,10 +48,10 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> CellParams<S, I, 
         d_ih: &SMatrix<S, G, B>,
         d_hh: &SMatrix<S, G, B>,
     ) {
-        ops::acc_outer(&mut self.weight_ih.grad, d_ih, x);
-        ops::acc_outer(&mut self.weight_hh.grad, d_hh, h_prev);
-        ops::acc_bias(&mut self.bias_ih.grad, d_ih);
-        ops::acc_bias(&mut self.bias_hh.grad, d_hh);
+        kernels::acc_outer(&mut self.weight_ih.grad, d_ih, x);
+        kernels::acc_outer(&mut self.weight_hh.grad, d_hh, h_prev);
+        kernels::acc_bias(&mut self.bias_ih.grad, d_ih);
+        kernels::acc_bias(&mut self.bias_hh.grad, d_hh);
     }
 
     /// [`CellParams::add_step_grads`] for all `(x, h_{t-1}, d_ih, d_hh)` of `steps`, each weight
@@ -68,16 +68,16 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> CellParams<S, I, 
                 ),
             > + Clone,
     {
-        ops::acc_outer_steps(
+        kernels::acc_outer_steps(
             &mut self.weight_ih.grad,
             steps.clone().map(|(x, _, d, _)| (d, x)),
         );
-        ops::acc_outer_steps(
+        kernels::acc_outer_steps(
             &mut self.weight_hh.grad,
             steps.clone().map(|(_, h, _, d)| (d, h)),
         );
-        ops::acc_bias_steps(&mut self.bias_ih.grad, steps.clone().map(|(_, _, d, _)| d));
-        ops::acc_bias_steps(&mut self.bias_hh.grad, steps.map(|(_, _, _, d)| d));
+        kernels::acc_bias_steps(&mut self.bias_ih.grad, steps.clone().map(|(_, _, d, _)| d));
+        kernels::acc_bias_steps(&mut self.bias_hh.grad, steps.map(|(_, _, _, d)| d));
     }
 }
 

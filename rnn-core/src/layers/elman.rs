@@ -14,8 +14,8 @@
 
 use super::cell_params::CellParams;
 use crate::float::AllocError;
+use crate::kernels;
 use crate::layer::Layer;
-use crate::ops;
 use crate::param::{ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -71,7 +71,7 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
         _training: bool,
     ) {
         let p = &self.params;
-        ops::affine2(
+        kernels::affine2(
             next,
             &p.weight_ih.value,
             x,
@@ -152,8 +152,8 @@ impl<S: Float, const I: usize, const H: usize> Rnn<S, I, H> {
         {
             *d = (g + gn) * (S::one() - h * h);
         }
-        ops::transpose_mul(gx, &self.params.weight_ih.value, da, false);
-        ops::transpose_mul(g_prev, &self.params.weight_hh.value, da, false);
+        kernels::transpose_mul(gx, &self.params.weight_ih.value, da, false);
+        kernels::transpose_mul(g_prev, &self.params.weight_hh.value, da, false);
     }
 }
 

@@ -22,8 +22,8 @@
 
 use super::cell_params::CellParams;
 use crate::float::AllocError;
+use crate::kernels;
 use crate::layer::Layer;
-use crate::ops;
 use crate::param::{ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -100,7 +100,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         let () = Self::SHAPE_OK;
         let one = S::one();
         let a = &mut cache.gates;
-        ops::affine(
+        kernels::affine(
             a,
             &self.params.weight_ih.value,
             x,
@@ -108,7 +108,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             false,
         );
         let mut ah = SMatrix::<S, G, B>::zeros();
-        ops::affine(
+        kernels::affine(
             &mut ah,
             &self.params.weight_hh.value,
             prev,
@@ -116,17 +116,14 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             false,
         );
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if ops::use_avx2()
-            && let (Some(a), Some(ah), Some(h_prev), Some(hn), Some(h)) = (
-                S::as_f32_mut(a.as_mut_slice()),
-                S::as_f32(ah.as_slice()),
-                S::as_f32(prev.as_slice()),
-                S::as_f32_mut(cache.hn.as_mut_slice()),
-                S::as_f32_mut(next.as_mut_slice()),
-            )
+        if let (Some(a), Some(ah), Some(h_prev), Some(hn), Some(h)) = (
+            S::as_f32_mut(a.as_mut_slice()),
+            S::as_f32(ah.as_slice()),
+            S::as_f32(prev.as_slice()),
+            S::as_f32_mut(cache.hn.as_mut_slice()),
+            S::as_f32_mut(next.as_mut_slice()),
+        ) && kernels::gru_cell_avx2::<H, B>(a, ah, h_prev, hn, h)
         {
-            // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
-            unsafe { avx2::cell::<H, B>(a, ah, h_prev, hn, h) };
             y.copy_from(next);
             return;
         }
@@ -273,76 +270,8 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
                 gp[j] = dh * z[j];
             }
         }
-        ops::transpose_mul(gx, &self.params.weight_ih.value, dai, false);
-        ops::transpose_mul(g_prev, &self.params.weight_hh.value, dah, true);
-    }
-}
-
-/// The cell's pointwise step for `f32` with AVX2 + FMA: both gates, the candidate and `h` of
-/// eight units at a time in registers, in one pass, up to four blocks through each activation
-/// stage together (see `fastmath::avx2::unit_groups`).
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-mod avx2 {
-    use crate::fastmath::avx2::{UnitGroup, each, sigmoid8n, tanh8n, unit_groups};
-    use core::arch::x86_64::*;
-
-    /// For each of the `B` columns: `gates` holds the input side `W_ih x + b_ih` (`3H`) and
-    /// gets the activations `[r; z; n]`; `ah` is the hidden side `W_hh h + b_hh`; `hn` gets its
-    /// `n` block and `h` the new state `(1 - z) ⊙ n + z ⊙ h_prev`. Panics if a slice is shorter
-    /// than its shape.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn cell<const H: usize, const B: usize>(
-        gates: &mut [f32],
-        ah: &[f32],
-        h_prev: &[f32],
-        hn: &mut [f32],
-        h: &mut [f32],
-    ) {
-        let n = H * B;
-        assert!(gates.len() >= 3 * n && ah.len() >= 3 * n && h_prev.len() >= n);
-        assert!(hn.len() >= n && h.len() >= n);
-        let p = [
-            gates.as_mut_ptr(),
-            ah.as_ptr().cast_mut(),
-            h_prev.as_ptr().cast_mut(),
-            hn.as_mut_ptr(),
-            h.as_mut_ptr(),
-        ];
-        // SAFETY: the lengths were checked above; the groups cover the units of every column
-        // once, inside `H`. `ah` and `h_prev` are only read.
-        unsafe { unit_groups!(group::<H>(p), B) };
-    }
-
-    /// One group of units `u` (see `unit_groups!`); `p` is `[gates, ah, h_prev, hn, h]`.
-    ///
-    /// # Safety
-    /// The pointers cover the shapes of [`cell`] and the group is inside them.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn group<const H: usize, const NG: usize, const LAST_PARTIAL: bool>(
-        p: [*mut f32; 5],
-        u: UnitGroup<H, NG, LAST_PARTIAL>,
-    ) {
-        // SAFETY: the caller's contract; a partial block's masked lanes are neither read nor
-        // written.
-        unsafe {
-            // Gate k of the input side (s = 0) or the hidden side (s = 1).
-            let side = |s: usize, k: usize, q: usize| u.get(u.gate::<3>(p[s], k, q), q);
-            let r = sigmoid8n(each!(NG, |q| _mm256_add_ps(side(0, 0, q), side(1, 0, q))));
-            let z = sigmoid8n(each!(NG, |q| _mm256_add_ps(side(0, 1, q), side(1, 1, q))));
-            let hn = each!(NG, |q| side(1, 2, q));
-            let n = tanh8n(each!(NG, |q| _mm256_fmadd_ps(r[q], hn[q], side(0, 2, q))));
-            for q in 0..NG {
-                // (1 - z) n + z h_prev = n + z (h_prev - n)
-                let h_prev = u.get(u.unit(p[2], q), q);
-                let h = _mm256_fmadd_ps(z[q], _mm256_sub_ps(h_prev, n[q]), n[q]);
-                for (k, v) in [r[q], z[q], n[q]].into_iter().enumerate() {
-                    u.put(u.gate::<3>(p[0], k, q), q, v);
-                }
-                u.put(u.unit(p[3], q), q, hn[q]);
-                u.put(u.unit(p[4], q), q, h);
-            }
-        }
+        kernels::transpose_mul(gx, &self.params.weight_ih.value, dai, false);
+        kernels::transpose_mul(g_prev, &self.params.weight_hh.value, dah, true);
     }
 }
 

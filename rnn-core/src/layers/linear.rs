@@ -9,8 +9,8 @@
 //! Initialisation (Torch `nn.Linear`): `W, b ~ U(-1/√I, 1/√I)`.
 
 use crate::float::{AllocError, f64m};
+use crate::kernels;
 use crate::layer::Layer;
-use crate::ops;
 use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -72,7 +72,7 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
         y: &mut SMatrix<S, O, B>,
         _training: bool,
     ) {
-        ops::affine(y, &self.weight.value, x, Some(&self.bias.value), false);
+        kernels::affine(y, &self.weight.value, x, Some(&self.bias.value), false);
     }
 
     fn backward_step(
@@ -87,9 +87,9 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
         _g_prev: &mut (),
         gx: &mut SMatrix<S, I, B>,
     ) {
-        ops::transpose_mul(gx, &self.weight.value, gy, false);
-        ops::acc_outer(&mut self.weight.grad, gy, x);
-        ops::acc_bias(&mut self.bias.grad, gy);
+        kernels::transpose_mul(gx, &self.weight.value, gy, false);
+        kernels::acc_outer(&mut self.weight.grad, gy, x);
+        kernels::acc_bias(&mut self.bias.grad, gy);
     }
 
     fn backward_step_deferred(
@@ -104,7 +104,7 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
         _g_prev: &mut (),
         gx: &mut SMatrix<S, I, B>,
     ) {
-        ops::transpose_mul(gx, &self.weight.value, gy, false);
+        kernels::transpose_mul(gx, &self.weight.value, gy, false);
         cache.copy_from(gy);
     }
 
@@ -112,11 +112,11 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
     where
         It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s (), &'s SMatrix<S, O, B>)> + Clone,
     {
-        ops::acc_outer_steps(
+        kernels::acc_outer_steps(
             &mut self.weight.grad,
             steps.clone().map(|(x, _, gy)| (gy, x)),
         );
-        ops::acc_bias_steps(&mut self.bias.grad, steps.map(|(_, _, gy)| gy));
+        kernels::acc_bias_steps(&mut self.bias.grad, steps.map(|(_, _, gy)| gy));
     }
 }
 

@@ -23,8 +23,8 @@
 
 use super::lstm::{LstmCache, LstmState};
 use crate::float::{AllocError, f64m};
+use crate::kernels;
 use crate::layer::Layer;
-use crate::ops;
 use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -112,7 +112,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
     ) {
         let () = Self::SHAPE_OK;
         let a = &mut cache.gates;
-        ops::affine2(
+        kernels::affine2(
             a,
             &self.weight_ih.value,
             x,
@@ -162,9 +162,9 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         let mut da = SMatrix::<S, G, B>::zeros();
         let (gates, tanh_c) = (&cache.gates, &cache.tanh_c);
         self.backward_inputs(prev, next, gates, tanh_c, gy, g_next, g_prev, gx, &mut da);
-        ops::acc_outer(&mut self.weight_ih.grad, &da, x);
-        ops::acc_outer(&mut self.weight_hh.grad, &da, &prev.h);
-        ops::acc_bias(&mut self.bias.grad, &da);
+        kernels::acc_outer(&mut self.weight_ih.grad, &da, x);
+        kernels::acc_outer(&mut self.weight_hh.grad, &da, &prev.h);
+        kernels::acc_bias(&mut self.bias.grad, &da);
     }
 
     fn backward_step_deferred(
@@ -187,15 +187,15 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
     where
         It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
     {
-        ops::acc_outer_steps(
+        kernels::acc_outer_steps(
             &mut self.weight_ih.grad,
             steps.clone().map(|(x, _, c)| (&c.da, x)),
         );
-        ops::acc_outer_steps(
+        kernels::acc_outer_steps(
             &mut self.weight_hh.grad,
             steps.clone().map(|(_, s, c)| (&c.da, &s.h)),
         );
-        ops::acc_bias_steps(&mut self.bias.grad, steps.map(|(_, _, c)| &c.da));
+        kernels::acc_bias_steps(&mut self.bias.grad, steps.map(|(_, _, c)| &c.da));
     }
 }
 
@@ -242,8 +242,8 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
                 self.peephole_f.grad[j] += daf * c_prev;
             }
         }
-        ops::transpose_mul(gx, &self.weight_ih.value, da, false);
-        ops::transpose_mul(&mut g_prev.h, &self.weight_hh.value, da, false);
+        kernels::transpose_mul(gx, &self.weight_ih.value, da, false);
+        kernels::transpose_mul(&mut g_prev.h, &self.weight_hh.value, da, false);
     }
 }
 

@@ -1,4 +1,10 @@
-//! The matrix kernels every layer uses, in one place, on column-major slices.
+//! Every kernel in one place, and all the crate's SIMD and `unsafe` code with them: the matrix
+//! products every layer uses (this file), the batch-1 matrix-vector kernels (`gemv`), the AVX2
+//! building blocks (`simd`: activations on eight lanes, masked loads and stores), and the fused
+//! cells (`lstm_cell`, `gru_cell`, `logsoftmax`). Layers call the safe entry points
+//! (`lstm_cell_avx2`, ...), which check the CPU and fall back by returning `false`.
+//!
+//! The matrix products work on column-major slices.
 //!
 //! Three product shapes cover every layer: `C = A B` ([`affine`]), `C = Aᵀ B`
 //! ([`transpose_mul`]) and `C += A Bᵀ` ([`acc_outer`]). Each runs a register-blocked
@@ -18,6 +24,99 @@ use nalgebra::{SMatrix, SVector};
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod gemv;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod gru_cell;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod logsoftmax;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod lstm_cell;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) mod simd;
+
+// Safe entry points of the fused AVX2 kernels: each checks the CPU (and the kernel its slice
+// lengths) and returns `false`, doing nothing, where it cannot run, so that the layers hold no
+// `unsafe` code.
+
+/// `sigmoid` (or `tanh`, `TANH`) of every element in place with AVX2 + FMA; `false` if this
+/// CPU has not got them.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn activations_avx2<const TANH: bool>(xs: &mut [f32]) -> bool {
+    if !use_avx2() {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 and FMA (checked just above).
+    unsafe { simd::map::<TANH>(xs) };
+    true
+}
+
+/// The LSTM cell's pointwise step (`lstm_cell::cell`) with AVX2 + FMA; `false` if this CPU has
+/// not got them. Panics if a slice is shorter than its shape.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn lstm_cell_avx2<const H: usize, const B: usize>(
+    gates: &mut [f32],
+    c_prev: &[f32],
+    c: &mut [f32],
+    tanh_c: &mut [f32],
+    h: &mut [f32],
+) -> bool {
+    if !use_avx2() {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 and FMA (checked just above); the kernel checks the lengths.
+    unsafe { lstm_cell::cell::<H, B>(gates, c_prev, c, tanh_c, h) };
+    true
+}
+
+/// The GRU cell's pointwise step (`gru_cell::cell`) with AVX2 + FMA; `false` if this CPU has
+/// not got them. Panics if a slice is shorter than its shape.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn gru_cell_avx2<const H: usize, const B: usize>(
+    gates: &mut [f32],
+    ah: &[f32],
+    h_prev: &[f32],
+    hn: &mut [f32],
+    h: &mut [f32],
+) -> bool {
+    if !use_avx2() {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 and FMA (checked just above); the kernel checks the lengths.
+    unsafe { gru_cell::cell::<H, B>(gates, ah, h_prev, hn, h) };
+    true
+}
+
+/// LogSoftMax of every `N`-row column of `x` into `y` with AVX2 + FMA; `false` if this CPU has
+/// not got them.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn log_softmax_forward_avx2<const N: usize>(x: &[f32], y: &mut [f32]) -> bool {
+    if !use_avx2() {
+        return false;
+    }
+    for (xc, yc) in x.chunks_exact(N).zip(y.chunks_exact_mut(N)) {
+        // SAFETY: the CPU has AVX2 and FMA (checked above); the kernel checks the lengths.
+        unsafe { logsoftmax::forward::<N>(xc, yc) };
+    }
+    true
+}
+
+/// LogSoftMax's backward for every `N`-row column with AVX2 + FMA; `false` if this CPU has not
+/// got them.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn log_softmax_backward_avx2<const N: usize>(
+    y: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) -> bool {
+    if !use_avx2() {
+        return false;
+    }
+    let columns = y.chunks_exact(N).zip(gy.chunks_exact(N));
+    for ((yc, gyc), gxc) in columns.zip(gx.chunks_exact_mut(N)) {
+        // SAFETY: the CPU has AVX2 and FMA (checked above); the kernel checks the lengths.
+        unsafe { logsoftmax::backward::<N>(yc, gyc, gxc) };
+    }
+    true
+}
 
 /// Micro-tiles of the `A B` kernel are `MR x NR`: `MR` rows are two vector registers' worth of
 /// `f32` (8 with SSE, 16 with AVX), `NR` columns as many as the register file allows beside them

@@ -11,7 +11,7 @@
 //! a recurrent cell (`W_ih x` and `W_hh h`) share one pass over the output with their biases
 //! folded in.
 
-use crate::fastmath::avx2::{lane_mask, load, store};
+use crate::kernels::simd::{lane_mask, load, store};
 use core::arch::x86_64::*;
 
 /// The operands of [`nn`] as pointers, checked once on entry.
@@ -531,8 +531,8 @@ mod tests {
         assert_close(&c, &want_acc, &std::format!("tn += {M}x{K1}"));
     }
 
-    /// The sequence outer product (`f32`, through `ops::acc_outer_steps`) and the per-step
-    /// `ops::acc_outer` are bit-identical to adding the steps one by one with the tiled
+    /// The sequence outer product (`f32`, through `kernels::acc_outer_steps`) and the per-step
+    /// `kernels::acc_outer` are bit-identical to adding the steps one by one with the tiled
     /// product, and within rounding of `f64`; 40 steps cross the 32-step chunk.
     fn check_outer<const R: usize, const C: usize, const B: usize>() {
         use nalgebra::SMatrix;
@@ -546,15 +546,15 @@ mod tests {
             // What `acc_outer` does at batch 8 and up (and did at every batch before the
             // sequence kernel): the register-tiled product.
             let (g, x, d) = (g.as_slice(), x.as_slice(), one_by_one.as_mut_slice());
-            crate::ops::gemm_nn::<f32, R, B, C, C, 1>(g, x, d, true);
+            crate::kernels::gemm_nn::<f32, R, B, C, C, 1>(g, x, d, true);
         }
         let mut rank_b = start;
         for (g, x) in gs.iter().zip(&xs) {
-            crate::ops::acc_outer(&mut rank_b, g, x);
+            crate::kernels::acc_outer(&mut rank_b, g, x);
         }
         assert_eq!(rank_b, one_by_one, "{R}x{C}x{B}");
         let mut at_once = start;
-        crate::ops::acc_outer_steps(&mut at_once, gs.iter().zip(&xs));
+        crate::kernels::acc_outer_steps(&mut at_once, gs.iter().zip(&xs));
         assert_eq!(at_once, one_by_one, "{R}x{C}x{B}");
         let mut want = start.cast::<f64>();
         for (g, x) in gs.iter().zip(&xs) {
@@ -566,10 +566,10 @@ mod tests {
         let db0: nalgebra::SVector<f32, R> = nalgebra::SVector::from_fn(&mut m);
         let mut one_by_one = db0;
         for g in &gs {
-            crate::ops::acc_bias(&mut one_by_one, g);
+            crate::kernels::acc_bias(&mut one_by_one, g);
         }
         let mut at_once = db0;
-        crate::ops::acc_bias_steps(&mut at_once, gs.iter());
+        crate::kernels::acc_bias_steps(&mut at_once, gs.iter());
         assert_eq!(at_once, one_by_one, "bias {R}x{B}");
         let want = gs.iter().fold(db0.cast::<f64>(), |acc, g| {
             acc + g.cast::<f64>() * nalgebra::SVector::<f64, B>::repeat(1.0)
@@ -579,7 +579,7 @@ mod tests {
 
     #[test]
     fn sequence_outer_products_match_step_by_step_bit_for_bit() {
-        if !crate::ops::use_avx2() {
+        if !crate::kernels::use_avx2() {
             return;
         }
         check_outer::<80, 10, 1>();
@@ -594,7 +594,7 @@ mod tests {
 
     #[test]
     fn batch_one_kernels_match_an_f64_reference() {
-        if !crate::ops::use_avx2() {
+        if !crate::kernels::use_avx2() {
             std::eprintln!("no AVX2 + FMA on this CPU: nothing to test");
             return;
         }
