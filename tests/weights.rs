@@ -202,7 +202,7 @@ fn every_mismatch_is_listed_at_once_and_changes_nothing() {
          `1.weight` is BF16, the network needs F32\n  \
          wrong shape (2):\n    `0.weight_hh` has shape [80, 21], the network needs [80, 20]\n    \
          `1.weight` has shape [5, 20, 1], the network needs [5, 20]\n  \
-         hint: `TorchNames::convert_dtype` converts between f32 and f64 on request"
+         hint: `TorchNames::convert_dtype` converts f16, bf16, f32 and f64 on request"
     );
 
     let e = load_safetensors(&mut net, &to_safetensors(&Wider::new(1)).expect("save"))
@@ -252,6 +252,50 @@ fn dtypes_convert_only_on_request() {
         .map(|v| v.iter().map(|&x| f64::from(x)).collect())
         .collect();
     assert_eq!(parameter_vectors(&back, false), exact);
+}
+
+#[test]
+fn half_precision_files_load_on_request() {
+    // PyTorch models are often saved in f16 or bf16. Values 1, -2, 0.5 repeating, row-major.
+    let f16 = [0x3c00u16, 0xc000, 0x3800];
+    let bf16 = [0x3f80u16, 0xc000, 0x3f00];
+    let want = [1.0f32, -2.0, 0.5];
+    let tensors: [(&str, Dtype, Vec<usize>); 4] = [
+        ("0.weight_ih", Dtype::F16, vec![80, 10]),
+        ("0.weight_hh", Dtype::F16, vec![80, 20]),
+        ("0.bias_ih", Dtype::BF16, vec![80]),
+        ("0.bias_hh", Dtype::BF16, vec![80]),
+    ];
+    let data: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, d, shape)| {
+            let bits = if *d == Dtype::F16 { &f16 } else { &bf16 };
+            (0..shape.iter().product::<usize>())
+                .flat_map(|k| bits[k % 3].to_le_bytes())
+                .collect()
+        })
+        .collect();
+    let views: Vec<(&str, TensorView<'_>)> = tensors
+        .iter()
+        .zip(&data)
+        .map(|((n, d, s), b)| (*n, TensorView::new(*d, s.clone(), b).expect("view")))
+        .collect();
+    let bytes = safetensors::serialize(views, None).expect("serialize");
+    let mut net = Shorter::new(1);
+    let e = load_safetensors(&mut net, &bytes).expect_err("f16 into f32, not asked for");
+    assert_eq!(mismatch(&e).dtypes.len(), 4, "{e}");
+    load_state_dict(&mut net, &bytes, &TorchNames::new().convert_dtype()).expect("on request");
+    for p in net.parameters() {
+        let cols = p.value.ncols();
+        for k in 0..p.value.len() {
+            assert_eq!(
+                p.value[(k / cols, k % cols)],
+                want[k % 3],
+                "{} [{k}]",
+                p.name
+            );
+        }
+    }
 }
 
 /// A valid file of `net` with the header replaced by `header` (data kept).

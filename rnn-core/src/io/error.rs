@@ -166,7 +166,7 @@ impl fmt::Display for Mismatches {
         }
         if !self.dtypes.is_empty() {
             f.write_str(
-                "\n  hint: `TorchNames::convert_dtype` converts between f32 and f64 on request",
+                "\n  hint: `TorchNames::convert_dtype` converts f16, bf16, f32 and f64 on request",
             )?;
         }
         Ok(())

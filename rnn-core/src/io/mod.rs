@@ -193,6 +193,14 @@ impl<S: Float> Data<'_, S> {
                     x.copy_from_slice(&b[8 * k..8 * k + 8]);
                     S::cast(f64::from_le_bytes(x))
                 }
+                Dtype::F16 | Dtype::BF16 => {
+                    let bits = u16::from_le_bytes([b[2 * k], b[2 * k + 1]]);
+                    S::cast(if dtype == Dtype::F16 {
+                        half::f16::from_bits(bits).to_f64()
+                    } else {
+                        half::bf16::from_bits(bits).to_f64()
+                    })
+                }
                 _ => {
                     let mut x = [0u8; 4];
                     x.copy_from_slice(&b[4 * k..4 * k + 4]);
@@ -231,7 +239,9 @@ fn plan<S: Float>(
     let mut m = Mismatches::default();
     let mut used = alloc::vec![false; offered.len()];
     let mut plan = Vec::with_capacity(wanted.len());
-    let float = |d: Dtype| matches!(d, Dtype::F32 | Dtype::F64);
+    // What can be converted on request: into the network's f32 or f64, from f16, bf16, f32
+    // or f64 (exact, except f64 -> f32, rounded to nearest).
+    let source = |d: Dtype| matches!(d, Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64);
     for w in wanted {
         let Some(&k) = by_name.get(w.name.as_str()) else {
             m.missing.push(w.name.clone());
@@ -245,7 +255,7 @@ fn plan<S: Float>(
         } else {
             dtype_of::<S>()
         };
-        let dtype_ok = o.dtype == need || (convert && float(need) && float(o.dtype));
+        let dtype_ok = o.dtype == need || (convert && need != Dtype::U64 && source(o.dtype));
         if !dtype_ok {
             m.dtypes.push(DtypeMismatch {
                 name: w.name.clone(),

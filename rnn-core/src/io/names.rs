@@ -37,7 +37,8 @@ use alloc::vec::Vec;
 /// ```
 ///
 /// Loading checks dtypes exactly; [`TorchNames::convert_dtype`] lets an `f32` file load into
-/// an `f64` network and back (rounding to nearest for `f64` -> `f32`).
+/// an `f64` network and back (rounding to nearest for `f64` -> `f32`), and half-precision
+/// (`f16`, `bf16`) files into either.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[must_use]
 pub struct TorchNames {
@@ -91,8 +92,9 @@ impl TorchNames {
         self
     }
 
-    /// Allow `f32` tensors into an `f64` network and `f64` tensors into an `f32` one (rounded to
-    /// nearest). Without it a dtype difference is an error.
+    /// Allow tensors of another float dtype: `f16`, `bf16`, `f32` or `f64` into an `f32` or
+    /// `f64` network (exact, except `f64` into `f32`, rounded to nearest). Without it a dtype
+    /// difference is an error.
     pub fn convert_dtype(mut self) -> Self {
         self.convert = true;
         self
