@@ -51,7 +51,9 @@
 //!
 //! Options inside `< >`, in any order: `seq_len = N` (required), `batch = B` (default 1),
 //! `scalar = f32 | f64` (default `f32`), `unroll = full` (at most 1024 time steps as straight-line code
-//! instead of a loop). Layers with sizes: `Linear(in, out)`, `LSTM(in, hidden)` (alias
+//! instead of a loop). Layers with sizes (integer literals, or `usize` constants in scope such
+//! as `LSTM(IN, HIDDEN)` after `const HIDDEN: usize = 20;`, checked like literals when the
+//! crate compiles): `Linear(in, out)`, `LSTM(in, hidden)` (alias
 //! `FastLSTM`), `PeepholeLSTM(in, hidden)`, `GRU(in, hidden)`, `RNN(in, hidden)`. Size-free
 //! layers take the previous layer's size: `LogSoftMax`, `SoftMax`, `Tanh`, `Sigmoid`, `ReLU`,
 //! `Identity`, `Dropout(p)`. `Sequential[ ... ]` nests. Each generated struct implements

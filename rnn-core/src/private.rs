@@ -5,13 +5,51 @@ pub use crate::sequential::{Chain, Named};
 pub use crate::{AllocError, Float, ParamMut, ParamRef, Parameterized, Rng};
 pub use nalgebra::SMatrix;
 
+/// The largest number of elements one matrix may have (its bytes, 8 per `f64`, fit an
+/// `isize`): `network!` checks literal sizes against it, and constant sizes through
+/// [`check_sizes`].
+pub const MAX_ELEMENTS: usize = (isize::MAX as usize) / 8;
+
+/// The range checks that `network!` makes on literal sizes, for a layer whose sizes are
+/// constants: evaluated at compile time, a failure is a compile error at the layer.
+///
+/// # Panics
+/// (At compile time) if a size is 0 or the layer's matrices would exceed [`MAX_ELEMENTS`].
+pub const fn check_sizes(gates: usize, n_in: usize, n_out: usize, columns: usize) {
+    assert!(
+        n_in > 0 && n_out > 0,
+        "a layer size must be at least 1 (a constant size is 0)"
+    );
+    let rows = if gates == 0 {
+        Some(n_out)
+    } else {
+        gates.checked_mul(n_out)
+    };
+    let widest = if n_in > n_out { n_in } else { n_out };
+    let fits = match rows {
+        Some(r) => {
+            let tallest = if r > n_in { r } else { n_in };
+            match (r.checked_mul(widest), tallest.checked_mul(columns)) {
+                (Some(w), Some(c)) => w <= MAX_ELEMENTS && c <= MAX_ELEMENTS,
+                _ => false,
+            }
+        }
+        None => false,
+    };
+    assert!(
+        fits,
+        "a layer with constant sizes is too large: its matrices would have more elements than \
+         this platform can address"
+    );
+}
+
 /// Implements `Parameterized` and `Network` for a `network!` struct `$name { inner: Sequencer }`
 /// by forwarding to the sequencer; `unroll [0 1 ...] [... 1 0]` emits the time steps (forward
 /// order, then backward order) as straight-line code instead of a loop.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __impl_network {
-    ($name:ident, $s:ty, $layer:ty, $i:literal, $o:literal, $b:literal, $t:literal, loop) => {
+    ($name:ident, $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, loop) => {
         $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
         impl $crate::__private::Network for $name {
             $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t);
@@ -28,7 +66,7 @@ macro_rules! __impl_network {
             $crate::__impl_network!(@methods);
         }
     };
-    ($name:ident, $s:ty, $layer:ty, $i:literal, $o:literal, $b:literal, $t:literal, unroll [$($k:literal)*] [$($rev:literal)*]) => {
+    ($name:ident, $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, unroll [$($k:literal)*] [$($rev:literal)*]) => {
         $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
         impl $crate::__private::Network for $name {
             $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t);
@@ -49,7 +87,7 @@ macro_rules! __impl_network {
             $crate::__impl_network!(@methods);
         }
     };
-    (@types $s:ty, $layer:ty, $i:literal, $o:literal, $b:literal, $t:literal) => {
+    (@types $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal) => {
         type State = <$crate::__private::Sequencer<$s, $layer, $i, $o, $b, $t> as $crate::__private::Network>::State;
         type Scalar = $s;
         type Input = $crate::__private::SMatrix<$s, $i, $b>;
@@ -115,7 +153,7 @@ macro_rules! __impl_network {
             $crate::__private::Network::check_finite(&self.inner)
         }
     };
-    (@common $name:ident, $s:ty, $i:literal, $o:literal, $b:literal, $t:literal) => {
+    (@common $name:ident, $s:ty, $i:tt, $o:tt, $b:literal, $t:literal) => {
         impl $crate::__private::Parameterized<$s> for $name {
             fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut($crate::__private::ParamRef<'a, $s>)) {
                 self.inner.visit_parameters(f)

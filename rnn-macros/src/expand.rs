@@ -3,7 +3,7 @@
 //! pair of layers (spanned at the second layer).
 
 use crate::registry::Kind;
-use crate::validate::{Item, Leaf, Network, Validated};
+use crate::validate::{Item, Leaf, Network, Size, Validated};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 
@@ -28,19 +28,47 @@ fn lit(n: usize) -> Literal {
     Literal::usize_unsuffixed(n)
 }
 
+/// A size as tokens for a const generic argument: the literal, or `{ PATH }` for a constant.
+fn size_tokens(size: &Size) -> TokenStream {
+    match size {
+        Size::Lit(n) => {
+            let l = lit(*n);
+            quote!(#l)
+        }
+        Size::Const(path) => quote!({ #path }),
+    }
+}
+
+/// `gates * size` as tokens (`gates > 0`): a literal when the size is one, else a const block.
+fn times_tokens(gates: usize, size: &Size) -> TokenStream {
+    match size {
+        // Validation bounds every literal size so that this cannot overflow.
+        Size::Lit(n) => {
+            let l = lit(gates.saturating_mul(*n));
+            quote!(#l)
+        }
+        Size::Const(path) => {
+            let g = lit(gates);
+            quote!({ #g * #path })
+        }
+    }
+}
+
 /// A built element: its type, its constructor expression, its input and output sizes.
 struct Built {
     ty: TokenStream,
     ctor: TokenStream,
-    n_in: usize,
-    n_out: usize,
+    n_in: TokenStream,
+    n_out: TokenStream,
 }
 
 /// Walks the layers in order, tracking the previous layer's output size and marker.
 struct Builder<'a> {
     scalar: &'a syn::Ident,
-    prev: Option<(usize, TokenStream)>,
+    prev: Option<(TokenStream, TokenStream)>,
     checks: Vec<TokenStream>,
+    /// `seq_len * batch`, for the range checks of constant sizes.
+    columns: usize,
 }
 
 impl Builder<'_> {
@@ -48,40 +76,47 @@ impl Builder<'_> {
         let s = self.scalar;
         let ty_name = format_ident!("{}", leaf.entry.ty, span = leaf.name.span());
         let marker_name = &leaf.name;
-        let given = self.prev.as_ref().map(|(n, _)| *n);
-        let (built, marker) = match (leaf.entry.kind, leaf.sizes) {
+        let given = self.prev.as_ref().map(|(n, _)| n.clone());
+        let (built, marker) = match (leaf.entry.kind, &leaf.sizes) {
             (Kind::Sized { gates }, Some((a, b))) => {
                 // The real input size is what the previous layer gives; a mismatch with the
                 // declared `a` is reported by the `Follows` check below, and only there.
-                let n_in = given.unwrap_or(a);
-                let (i, o) = (lit(n_in), lit(b));
+                let (a_t, b_t) = (size_tokens(a), size_tokens(b));
+                let i = given.unwrap_or_else(|| a_t.clone());
                 let ty = if gates > 0 {
-                    // Validation bounds every size so that this cannot overflow.
-                    let g = lit(gates.saturating_mul(b));
-                    quote!(::rnn_core::layers::#ty_name<#s, #i, #o, #g>)
+                    let g = times_tokens(gates, b);
+                    quote!(::rnn_core::layers::#ty_name<#s, #i, #b_t, #g>)
                 } else {
-                    quote!(::rnn_core::layers::#ty_name<#s, #i, #o>)
+                    quote!(::rnn_core::layers::#ty_name<#s, #i, #b_t>)
                 };
                 let ctor = quote!(<#ty>::try_new(rng)?);
-                let (la, lb) = (lit(a), lit(b));
+                if a.value().is_none() || b.value().is_none() {
+                    // Constants: the range checks validation makes on literals, at compile
+                    // time, spanned at the layer.
+                    let (g, c) = (lit(gates), lit(self.columns));
+                    let mut check = quote_spanned!(leaf.name.span()=> let () =);
+                    check.extend(quote_spanned!(leaf.end=>
+                        ::rnn_core::__private::check_sizes(#g, #a_t, #b_t, #c);
+                    ));
+                    self.checks.push(check);
+                }
                 let start = leaf.name.span();
-                let mut marker = quote_spanned!(start=> ::rnn_core::dsl::#marker_name<#la, #lb);
+                let mut marker = quote_spanned!(start=> ::rnn_core::dsl::#marker_name<#a_t, #b_t);
                 marker.extend(quote_spanned!(leaf.end=> >));
                 (
                     Built {
                         ty,
                         ctor,
-                        n_in,
-                        n_out: b,
+                        n_in: i,
+                        n_out: b_t,
                     },
                     marker,
                 )
             }
             _ => {
                 // Validation guarantees a size-free layer has a predecessor.
-                let n = given.unwrap_or(1);
-                let l = lit(n);
-                let ty = quote!(::rnn_core::layers::#ty_name<#s, #l>);
+                let n = given.unwrap_or_else(|| quote!(1));
+                let ty = quote!(::rnn_core::layers::#ty_name<#s, #n>);
                 let ctor = match leaf.p {
                     Some(p) => {
                         let p = Literal::f64_suffixed(p);
@@ -93,21 +128,20 @@ impl Builder<'_> {
                     Built {
                         ty,
                         ctor,
-                        n_in: n,
-                        n_out: n,
+                        n_in: n.clone(),
+                        n_out: n.clone(),
                     },
-                    quote!(::rnn_core::dsl::#marker_name<#l>),
+                    quote!(::rnn_core::dsl::#marker_name<#n>),
                 )
             }
         };
-        if let (Some((n, prev_marker)), Some(_)) = (&self.prev, leaf.sizes) {
-            let n = lit(*n);
+        if let (Some((n, prev_marker)), Some(_)) = (&self.prev, &leaf.sizes) {
             self.checks.push(quote_spanned! {leaf.name.span()=>
                 let () = <#marker as ::rnn_core::dsl::Follows<#prev_marker, #n>>::OK;
             });
         }
         self.prev = Some((
-            built.n_out,
+            built.n_out.clone(),
             marker
                 .into_iter()
                 .map(|mut t| {
@@ -135,8 +169,8 @@ impl Builder<'_> {
                 quote!(::rnn_core::__private::Named(#ctor)),
             )
         };
-        let n_in = parts.first().map_or(0, |p| p.n_in);
-        let n_out = parts.last().map_or(0, |p| p.n_out);
+        let n_in = parts.first().map_or_else(|| quote!(0), |p| p.n_in.clone());
+        let n_out = parts.last().map_or_else(|| quote!(0), |p| p.n_out.clone());
         let Some(last) = parts.last() else {
             return Built {
                 ty: quote!(()),
@@ -148,7 +182,7 @@ impl Builder<'_> {
         let (mut ty, mut ctor) = named(parts.len() - 1, last);
         for (k, part) in parts.iter().enumerate().rev().skip(1) {
             let (first_ty, first_ctor) = named(k, part);
-            let m = lit(part.n_out);
+            let m = &part.n_out;
             ty = quote!(::rnn_core::__private::Chain<#first_ty, #ty, #m>);
             ctor = quote!(::rnn_core::__private::Chain { first: #first_ctor, rest: #ctor });
         }
@@ -176,10 +210,11 @@ fn network(net: Network) -> TokenStream {
         scalar: &scalar,
         prev: None,
         checks: Vec::new(),
+        columns: seq_len.saturating_mul(batch),
     };
     let built = b.sequential(&body);
     let (layer_ty, ctor) = (&built.ty, &built.ctor);
-    let (i, o, bt, t) = (lit(built.n_in), lit(built.n_out), lit(batch), lit(seq_len));
+    let (i, o, bt, t) = (&built.n_in, &built.n_out, lit(batch), lit(seq_len));
     let has_doc = attrs.iter().any(|a| a.path().is_ident("doc"));
     let default_doc = (!has_doc).then(|| {
         let doc = format!("A recurrent network generated by `network!` ({seq_len} steps, batch {batch}, {scalar}).");

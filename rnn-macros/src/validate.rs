@@ -41,9 +41,27 @@ pub struct Leaf {
     /// The end of the layer's tokens (the closing parenthesis, or the name).
     pub end: Span,
     /// `(in, out)` for sized layers.
-    pub sizes: Option<(usize, usize)>,
+    pub sizes: Option<(Size, Size)>,
     /// The probability of `Dropout(p)`.
     pub p: Option<f64>,
+}
+
+/// A layer size: an integer literal, or a constant in scope (`HIDDEN`, `config::IN`) whose
+/// value only the compiler knows (its range is then checked by a generated constant).
+#[derive(Clone)]
+pub enum Size {
+    Lit(usize),
+    Const(syn::Path),
+}
+
+impl Size {
+    /// The literal value, if the size is one.
+    pub fn value(&self) -> Option<usize> {
+        match self {
+            Self::Lit(n) => Some(*n),
+            Self::Const(_) => None,
+        }
+    }
 }
 
 /// Tokens spanning `start..end`, for errors that underline a whole layer.
@@ -308,7 +326,7 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
             let (a, b) = (size(&values[0], v), size(&values[1], v));
             *sized = true;
             let (a, b) = (a?, b?);
-            if let Kind::Sized { gates } = entry.kind
+            if let (Kind::Sized { gates }, Some(a), Some(b)) = (entry.kind, a.value(), b.value())
                 && largest_matrix(gates, a, b, 1).is_none()
             {
                 v.errors.push(Error::new_spanned(
@@ -375,7 +393,8 @@ fn check_columns(items: &[Item], columns: Option<usize>, v: &mut Validated) {
                     Kind::Sized { gates } => gates,
                     _ => 0,
                 };
-                if let Some((a, b)) = l.sizes
+                if let Some((Some(a), Some(b))) =
+                    l.sizes.as_ref().map(|(a, b)| (a.value(), b.value()))
                     && columns
                         .and_then(|c| largest_matrix(gates, a, b, c))
                         .is_none()
@@ -394,25 +413,33 @@ fn check_columns(items: &[Item], columns: Option<usize>, v: &mut Validated) {
     }
 }
 
-fn size(e: &Expr, v: &mut Validated) -> Option<usize> {
-    if let Expr::Lit(syn::ExprLit {
-        lit: Lit::Int(i), ..
-    }) = e
-    {
-        match i.base10_parse::<usize>() {
+fn size(e: &Expr, v: &mut Validated) -> Option<Size> {
+    match e {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) => match i.base10_parse::<usize>() {
             Ok(0) => v.errors.push(Error::new_spanned(
                 e,
                 "a size must be at least 1, found `0`",
             )),
-            Ok(n) => return Some(n),
+            Ok(n) => return Some(Size::Lit(n)),
             Err(err) => v.errors.push(err),
+        },
+        Expr::Path(syn::ExprPath {
+            qself: None,
+            path,
+            attrs,
+        }) if attrs.is_empty() => return Some(Size::Const(path.clone())),
+        _ => {
+            let shown = e.to_token_stream().to_string();
+            v.errors.push(Error::new_spanned(
+                e,
+                format!(
+                    "a size must be an integer literal or a constant (`const HIDDEN: usize = 20;`), \
+                     found `{shown}`"
+                ),
+            ));
         }
-    } else {
-        let shown = e.to_token_stream().to_string();
-        v.errors.push(Error::new_spanned(
-            e,
-            format!("a size must be an integer literal, found `{shown}`"),
-        ));
     }
     None
 }
