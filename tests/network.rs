@@ -478,3 +478,137 @@ fn clones_are_deep_copies_with_fresh_step_storage() {
     b.update_parameters(0.5);
     assert_ne!(parameter_vectors(&b, false), parameter_vectors(&a, false));
 }
+
+network! {
+    /// An encoder: reads 3 steps of 2 features into its state.
+    Encoder<seq_len = 3, scalar = f64> = Sequential[ LSTM(2, 3) ];
+    /// A decoder starting from the encoder's state.
+    Decoder<seq_len = 4, scalar = f64> = Sequential[ LSTM(2, 3), Linear(3, 2) ];
+}
+
+type EncIn = [SMatrix<f64, 2, 1>; 3];
+type DecIn = [SMatrix<f64, 2, 1>; 4];
+
+/// `Σ r ⊙ decoder(ys | encoder(xs))`: the decoder starts from the encoder's final state (h
+/// and c).
+fn encoder_decoder_loss(
+    enc: &mut Encoder,
+    dec: &mut Decoder,
+    xs: &EncIn,
+    ys: &DecIn,
+    r: &DecIn,
+) -> f64 {
+    enc.forward(xs);
+    let mut start = dec.state().clone();
+    start.0 = enc.state().clone();
+    dec.set_initial_state(start);
+    let out = dec.forward(ys);
+    out.iter().zip(r).map(|(o, r)| o.dot(r)).sum()
+}
+
+#[test]
+fn an_encoder_decoder_gradient_passes_the_hand_off_cell_state_included() {
+    let mut rng = Rng::new(8);
+    let xs: EncIn = core::array::from_fn(|_| rng_matrix(&mut rng));
+    let ys: DecIn = core::array::from_fn(|_| rng_matrix(&mut rng));
+    let r: DecIn = core::array::from_fn(|_| rng_matrix(&mut rng));
+    let (mut enc, mut dec) = (Encoder::new(1), Decoder::new(2));
+
+    // Analytic: the decoder's gradient at its initial state becomes the encoder's gradient at
+    // its final state.
+    let analytic = |enc: &mut Encoder, dec: &mut Decoder, keep_cell: bool| {
+        enc.zero_grad_parameters();
+        dec.zero_grad_parameters();
+        encoder_decoder_loss(enc, dec, &xs, &ys, &r);
+        dec.backward(&ys, &r);
+        let mut g = enc.state().clone();
+        g.clone_from(&dec.grad_initial_state().0);
+        if !keep_cell {
+            g.c.fill(0.0);
+        }
+        enc.set_grad_final_state(g);
+        enc.backward(&xs, &[SMatrix::zeros(); 3]);
+        parameter_vectors(&*enc, true).concat()
+    };
+    let with_cell = analytic(&mut enc, &mut dec, true);
+    let mut numeric = Vec::new();
+    for which in 0..enc.parameters().len() {
+        for k in 0..enc.parameters()[which].value.len() {
+            let h = rnn_core::gradcheck::STEP;
+            rnn_core::gradcheck::nudge_parameter(&mut enc, which, k, h);
+            let up = encoder_decoder_loss(&mut enc, &mut dec, &xs, &ys, &r);
+            rnn_core::gradcheck::nudge_parameter(&mut enc, which, k, -2.0 * h);
+            let down = encoder_decoder_loss(&mut enc, &mut dec, &xs, &ys, &r);
+            rnn_core::gradcheck::nudge_parameter(&mut enc, which, k, h);
+            numeric.push((up - down) / (2.0 * h));
+        }
+    }
+    let error = rnn_core::gradcheck::relative_error(&with_cell, &numeric);
+    assert!(error <= 1e-6, "relative error {error:e}");
+    // Without the cell state's gradient (only h handed back) the gradient is wrong, and
+    // without any hand-off the encoder gets none: the hand-off is what the check measures.
+    let h_only = analytic(&mut enc, &mut dec, false);
+    assert!(rnn_core::gradcheck::relative_error(&h_only, &numeric) > 1e-3);
+    enc.zero_grad_parameters();
+    encoder_decoder_loss(&mut enc, &mut dec, &xs, &ys, &r);
+    enc.backward(&xs, &[SMatrix::zeros(); 3]);
+    assert!(
+        parameter_vectors(&enc, true)
+            .concat()
+            .iter()
+            .all(|g| *g == 0.0)
+    );
+}
+
+#[test]
+fn a_final_state_gradient_is_used_once_and_dropped_by_a_new_forward() {
+    let mut rng = Rng::new(9);
+    let xs: EncIn = core::array::from_fn(|_| rng_matrix(&mut rng));
+    let zeros = [SMatrix::<f64, 3, 1>::zeros(); 3];
+    let mut enc = Encoder::new(3);
+    let grad = |enc: &mut Encoder| {
+        let mut g = enc.state().clone();
+        g.h.fill(1.0);
+        g
+    };
+    enc.forward(&xs);
+    let g = grad(&mut enc);
+    enc.set_grad_final_state(g);
+    enc.zero_grad_parameters();
+    enc.backward(&xs, &zeros);
+    let once = parameter_vectors(&enc, true).concat();
+    assert!(once.iter().any(|v| *v != 0.0));
+    // A second backward of the same forward starts from zero again.
+    enc.zero_grad_parameters();
+    enc.backward(&xs, &zeros);
+    assert!(
+        parameter_vectors(&enc, true)
+            .concat()
+            .iter()
+            .all(|v| *v == 0.0)
+    );
+    // Set before a forward: dropped by it.
+    let g = grad(&mut enc);
+    enc.set_grad_final_state(g);
+    enc.forward(&xs);
+    enc.zero_grad_parameters();
+    enc.backward(&xs, &zeros);
+    assert!(
+        parameter_vectors(&enc, true)
+            .concat()
+            .iter()
+            .all(|v| *v == 0.0)
+    );
+    // Online: the first backward_step uses it, bit for bit as the whole-sequence backward.
+    enc.forget();
+    for x in &xs {
+        enc.step(x);
+    }
+    let g = grad(&mut enc);
+    enc.set_grad_final_state(g);
+    enc.zero_grad_parameters();
+    for x in xs.iter().rev() {
+        enc.backward_step(x, &SMatrix::zeros());
+    }
+    assert_eq!(parameter_vectors(&enc, true).concat(), once);
+}

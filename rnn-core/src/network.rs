@@ -251,6 +251,14 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// earliest step of the last backward pass: the gradient to hand back to an encoder.
     fn grad_initial_state(&self) -> &Self::State;
 
+    /// (Torch: `setGradHiddenState(T, ...)`) The gradient with respect to the state after the
+    /// last step, which the next backward (whole-sequence `backward`, or the first
+    /// `backward_step` of a sequence) starts from instead of zero. Set it between the forward
+    /// and its backward: it is used once, and a new forward, `step` or `forget` drops it. An
+    /// encoder receives a decoder's [`Network::grad_initial_state`] this way, cell state
+    /// included.
+    fn set_grad_final_state(&mut self, grad: Self::State);
+
     /// (Torch: `remember`) Keep the state across `forward` calls in the given modes; gradients stop at
     /// the call boundary (truncated BPTT). The default is [`Remember::Neither`].
     fn remember(&mut self, mode: Remember);
@@ -377,6 +385,9 @@ where
     g_prev: Box<L::State>,
     /// What `forget` starts from.
     initial: Box<L::State>,
+    /// The gradient the next backward starts from, if `has_grad_final`.
+    grad_final: Box<L::State>,
+    has_grad_final: bool,
     /// Steps forwarded since the last forget.
     pos: u64,
     /// `pos` at the start of the last whole-sequence `forward`, if that was the last forward.
@@ -438,6 +449,8 @@ where
             g_state: try_zeroed_box()?,
             g_prev: try_zeroed_box()?,
             initial: try_zeroed_box()?,
+            grad_final: try_zeroed_box()?,
+            has_grad_final: false,
             pos: 0,
             call_start: None,
             cursor: 0,
@@ -469,6 +482,7 @@ where
         if !keep {
             self.forget_state();
         }
+        self.has_grad_final = false;
         self.call_start = Some(self.pos);
     }
 
@@ -538,7 +552,7 @@ where
                 return Err(BpttError::InputMismatch { step: t });
             }
         }
-        zero_in_place(&mut *self.g_state);
+        self.start_backward_state();
         for g in &mut self.grad_inputs[..(floor - start) as usize] {
             g.fill(S::zero());
         }
@@ -623,7 +637,19 @@ where
         core::mem::swap(g_state, g_prev);
     }
 
+    /// The gradient at the state after the last step: the one set by
+    /// [`Network::set_grad_final_state`] (once), or zero.
+    fn start_backward_state(&mut self) {
+        if self.has_grad_final {
+            self.g_state.clone_from(&self.grad_final);
+            self.has_grad_final = false;
+        } else {
+            zero_in_place(&mut *self.g_state);
+        }
+    }
+
     fn forget_state(&mut self) {
+        self.has_grad_final = false;
         self.pos = 0;
         self.call_start = None;
         self.cursor = 0;
@@ -710,6 +736,7 @@ where
     }
 
     fn step(&mut self, input: &Self::Input) -> &Self::Output {
+        self.has_grad_final = false;
         let slot = self.record_step(input);
         self.call_start = None;
         self.cursor = self.pos;
@@ -742,7 +769,7 @@ where
             return Err(BpttError::InputMismatch { step: t });
         }
         if self.cursor == self.pos {
-            zero_in_place(&mut *self.g_state);
+            self.start_backward_state();
         }
         Self::backward_one(
             &mut self.layer,
@@ -772,6 +799,11 @@ where
 
     fn grad_initial_state(&self) -> &L::State {
         &self.g_state
+    }
+
+    fn set_grad_final_state(&mut self, grad: L::State) {
+        *self.grad_final = grad;
+        self.has_grad_final = true;
     }
 
     fn remember(&mut self, mode: Remember) {

@@ -131,6 +131,9 @@ macro_rules! __impl_network {
         fn grad_initial_state(&self) -> &Self::State {
             $crate::__private::Network::grad_initial_state(&self.inner)
         }
+        fn set_grad_final_state(&mut self, grad: Self::State) {
+            $crate::__private::Network::set_grad_final_state(&mut self.inner, grad)
+        }
         fn remember(&mut self, mode: $crate::__private::Remember) {
             $crate::__private::Network::remember(&mut self.inner, mode)
         }
