@@ -612,3 +612,74 @@ fn a_final_state_gradient_is_used_once_and_dropped_by_a_new_forward() {
     }
     assert_eq!(parameter_vectors(&enc, true).concat(), once);
 }
+
+network! {
+    /// Residual blocks around a recurrent layer and around a stack of layers, in f64.
+    Residuals<seq_len = 3, batch = 2, scalar = f64> = Sequential[
+        Linear(3, 4),
+        Residual[ LSTM(4, 4) ],
+        Residual[ Linear(4, 6), Tanh, Linear(6, 4) ],
+        Linear(4, 2)
+    ];
+    /// The same without the skips, for the names and the `y = f(x) + x` check.
+    Plain<seq_len = 3, batch = 2, scalar = f64> = Sequential[
+        Linear(3, 4),
+        Sequential[ LSTM(4, 4) ],
+        Sequential[ Linear(4, 6), Tanh, Linear(6, 4) ],
+        Linear(4, 2)
+    ];
+}
+
+#[test]
+fn residual_gradients_match_finite_differences() {
+    let mut net = Residuals::new(5);
+    let targets: [SMatrix<f64, 2, 2>; 3] = inputs::<2, 2, 3>(10);
+    let crit = SequencerCriterion::new(Mse::default());
+    let worst = check_network(&mut net, inputs(3), |ys| {
+        (crit.forward(ys, &targets), crit.backward(ys, &targets))
+    });
+    println!("residual network: worst relative error {worst:e}");
+}
+
+#[test]
+fn residual_adds_its_input_and_keeps_the_inner_names() {
+    // Same seed, same layers: the same parameters; the skips change the outputs.
+    let (res, plain) = (Residuals::new(6), Plain::new(6));
+    let names = |p: &[ParamRef<'_, f64>]| p.iter().map(|q| q.name.to_string()).collect::<Vec<_>>();
+    assert_eq!(names(&res.parameters()), names(&plain.parameters()));
+    assert_eq!(
+        parameter_vectors(&res, false),
+        parameter_vectors(&plain, false)
+    );
+    assert_eq!(res.parameters()[2].name, "1.0.weight_ih");
+    // Zero the last layer of block 2, so that the block gives 0: with the skip, block 2 is
+    // the identity (what reaches the output still varies with the input, and the block's
+    // first layer no longer matters); without it, only the output layer's bias is left.
+    let (mut res, mut plain) = (res, plain);
+    for mut p in res
+        .parameters_mut()
+        .into_iter()
+        .chain(plain.parameters_mut())
+    {
+        if p.name.to_string().starts_with("2.2.") {
+            p.value.fill(0.0);
+        }
+    }
+    res.evaluate();
+    plain.evaluate();
+    let x: [SMatrix<f64, 3, 2>; 3] = inputs(7);
+    let through = *res.forward(&x);
+    let bias_only = *plain.forward(&x);
+    assert!(bias_only.iter().all(|y| *y == bias_only[0]));
+    assert!(through.iter().any(|y| *y != through[0]));
+    for mut p in res.parameters_mut() {
+        if p.name.to_string().starts_with("2.0.") {
+            p.value.fill(0.25);
+        }
+    }
+    assert_eq!(
+        *res.forward(&x),
+        through,
+        "a block that gives 0 adds nothing"
+    );
+}

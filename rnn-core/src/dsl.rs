@@ -68,3 +68,18 @@ impl<P, const N: usize> Follows<P, N> for Identity<N> {}
 /// `Dropout(p)`: [`crate::layers::Dropout`].
 pub struct Dropout<const N: usize>;
 impl<P, const N: usize> Follows<P, N> for Dropout<N> {}
+
+/// Implemented by [`Outputs<N>`] when a `Residual[ ... ]` that takes `IN` inputs gives as many
+/// outputs (`y = f(x) + x` adds two vectors of one size).
+#[diagnostic::on_unimplemented(
+    message = "`Residual[ ... ]` takes {IN} inputs but its layers give `{Self}`: `y = f(x) + x` needs both of one size",
+    label = "the last layer inside must give {IN} outputs"
+)]
+pub trait SameSize<const IN: usize> {
+    /// Named by the `network!` expansion to force the check.
+    const OK: () = ();
+}
+
+/// The output size of a `Residual[ ... ]`'s layers, for [`SameSize`].
+pub struct Outputs<const N: usize>;
+impl<const N: usize> SameSize<N> for Outputs<N> {}

@@ -56,7 +56,8 @@
 //! crate compiles): `Linear(in, out)`, `LSTM(in, hidden)` (alias
 //! `FastLSTM`), `PeepholeLSTM(in, hidden)`, `GRU(in, hidden)`, `RNN(in, hidden)`. Size-free
 //! layers take the previous layer's size: `LogSoftMax`, `SoftMax`, `Tanh`, `Sigmoid`, `ReLU`,
-//! `Identity`, `Dropout(p)`. `Sequential[ ... ]` nests. Each generated struct implements
+//! `Identity`, `Dropout(p)`. `Sequential[ ... ]` nests; `Residual[ ... ]` inside it is
+//! `y = f(x) + x` around its layers (see [`residual`]). Each generated struct implements
 //! [`Network`]; see it for the methods (forward, backward, online `step`/`backward_step`,
 //! `forget`, `remember`, `training`/`evaluate`, weights I/O).
 //!
@@ -95,6 +96,7 @@ pub mod optim;
 #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
 pub mod parallel;
 pub mod param;
+pub mod residual;
 pub mod rng;
 pub mod sequential;
 

@@ -1,6 +1,7 @@
 //! Support for the code that `network!` generates. Not a public API: it may change at any time.
 
 pub use crate::network::{BpttError, Network, NonFinite, Remember, Sequencer};
+pub use crate::residual::Residual;
 pub use crate::sequential::{Chain, Named};
 pub use crate::{AllocError, Float, ParamMut, ParamRef, Parameterized, Rng};
 pub use nalgebra::SMatrix;

@@ -153,6 +153,23 @@ impl Builder<'_> {
         built
     }
 
+    /// `Residual[ items ]`: the items as a sequential, wrapped in `Residual`, with a check
+    /// (spanned at the keyword) that they give as many outputs as they take inputs.
+    fn residual(&mut self, keyword: Span, items: &[Item]) -> Built {
+        let inner = self.sequential(items);
+        let (i, o) = (&inner.n_in, &inner.n_out);
+        self.checks.push(quote_spanned! {keyword=>
+            let () = <::rnn_core::dsl::Outputs<#o> as ::rnn_core::dsl::SameSize<#i>>::OK;
+        });
+        let (ty, ctor) = (&inner.ty, &inner.ctor);
+        Built {
+            ty: quote!(::rnn_core::__private::Residual<#ty>),
+            ctor: quote!(::rnn_core::__private::Residual(#ctor)),
+            n_in: inner.n_in.clone(),
+            n_out: inner.n_out.clone(),
+        }
+    }
+
     /// `Sequential[ items ]` as nested `Chain`s of `Named` layers.
     fn sequential(&mut self, items: &[Item]) -> Built {
         let parts: Vec<Built> = items
@@ -160,6 +177,7 @@ impl Builder<'_> {
             .map(|it| match it {
                 Item::Leaf(l) => self.leaf(l),
                 Item::Seq(inner) => self.sequential(inner),
+                Item::Residual(keyword, inner) => self.residual(*keyword, inner),
             })
             .collect();
         let named = |k: usize, b: &Built| {

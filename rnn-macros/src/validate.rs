@@ -31,6 +31,8 @@ pub struct Network {
 pub enum Item {
     Leaf(Leaf),
     Seq(Vec<Item>),
+    /// `Residual[ items ]` (`y = f(x) + x`), with the span of its keyword.
+    Residual(Span, Vec<Item>),
 }
 
 /// A known layer with its checked arguments.
@@ -249,10 +251,16 @@ fn container(
         ));
         return Vec::new();
     }
-    if kw != "Sequential" {
+    if kw != "Sequential" && kw != "Residual" {
         v.errors.push(Error::new(
             kw.span(),
-            format!("unknown container `{kw}`: expected `Sequential[ ... ]`"),
+            format!("unknown container `{kw}`: expected `Sequential[ ... ]` or `Residual[ ... ]`"),
+        ));
+    } else if kw == "Residual" && depth == 1 {
+        v.errors.push(Error::new(
+            kw.span(),
+            "a network's outermost container is `Sequential[ ... ]`: write \
+             `Sequential[ Residual[ ... ] ]`",
         ));
     }
     if items.is_empty() {
@@ -273,14 +281,14 @@ fn item(expr: LayerExpr, v: &mut Validated, sized: &mut bool, depth: usize) -> O
             name,
             bracket,
             items,
-        } => Some(Item::Seq(container(
-            &name,
-            bracket.span.close(),
-            items,
-            v,
-            sized,
-            depth + 1,
-        ))),
+        } => {
+            let inner = container(&name, bracket.span.close(), items, v, sized, depth + 1);
+            Some(if name == "Residual" {
+                Item::Residual(name.span(), inner)
+            } else {
+                Item::Seq(inner)
+            })
+        }
         LayerExpr::Layer { name, args } => leaf(name, args, v, sized).map(Item::Leaf),
     }
 }
@@ -289,10 +297,10 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
     let end = args.as_ref().map_or(name.span(), |a| a.paren.span.close());
     let whole = spanning(name.span(), end);
     let label = name.to_string();
-    if label == "Sequential" {
+    if label == "Sequential" || label == "Residual" {
         v.errors.push(Error::new_spanned(
             whole,
-            "`Sequential` takes its layers in brackets: `Sequential[ ... ]`",
+            format!("`{label}` takes its layers in brackets: `{label}[ ... ]`"),
         ));
         return None;
     }
@@ -387,7 +395,7 @@ pub fn largest_matrix(gates: usize, n_in: usize, n_out: usize, batch: usize) -> 
 fn check_columns(items: &[Item], columns: Option<usize>, v: &mut Validated) {
     for it in items {
         match it {
-            Item::Seq(inner) => check_columns(inner, columns, v),
+            Item::Seq(inner) | Item::Residual(_, inner) => check_columns(inner, columns, v),
             Item::Leaf(l) => {
                 let gates = match l.entry.kind {
                     Kind::Sized { gates } => gates,

@@ -1,0 +1,198 @@
+//! `Residual[ ... ]`: `y = f(x) + x` around a sequence of layers (a skip connection).
+//!
+//! Shapes: `x, f(x), y: N x B`; the inner layers must give as many outputs as they take inputs
+//! (`network!` checks it at compile time). Forward `y = f(x) + x`; backward
+//! `gx = f'(x)ᵀ gy + gy`, and the inner layers' parameter gradients as they would be alone.
+//! The inner layers keep their own state (a recurrent `f` stays recurrent) and their names:
+//! `Residual[ LSTM(1, 16), Linear(16, 1) ]` at position 0 has `0.0.weight_ih`, `0.1.weight`.
+//!
+//! ```
+//! use rnn_core::prelude::*;
+//!
+//! network! {
+//!     /// A guitar-amp style model: the LSTM learns the difference to the dry signal.
+//!     pub Amp<seq_len = 32> = Sequential[ Residual[ LSTM(1, 16), Linear(16, 1) ] ];
+//! }
+//! let mut amp = Amp::new(1);
+//! amp.evaluate();
+//! let dry = SMatrix::<f32, 1, 1>::new(0.25);
+//! let wet = amp.step(&dry)[0];
+//! assert!(wet.is_finite());
+//! assert_eq!(amp.parameters()[0].name, "0.0.weight_ih");
+//! ```
+
+use crate::layer::Layer;
+use crate::{Float, ParamMut, ParamRef, Parameterized};
+use nalgebra::SMatrix;
+
+/// `y = f(x) + x` for the layer (usually a chain) `L` from `N` features to `N`. See the
+/// [module docs](self).
+#[derive(Clone)]
+pub struct Residual<L>(pub L);
+
+/// The cache of a [`Residual`]: the inner layer's cache and its output `f(x)` (its backward
+/// needs its own output, not `y`).
+#[derive(bytemuck::Zeroable)]
+pub struct ResidualCache<C, Y> {
+    /// The inner layer's cache.
+    pub inner: C,
+    /// `f(x)`.
+    pub fx: Y,
+}
+
+impl<S: Float, L: Parameterized<S>> Parameterized<S> for Residual<L> {
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
+        self.0.visit_parameters(f);
+    }
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
+        self.0.visit_parameters_mut(f);
+    }
+}
+
+/// `acc += x`, element by element (the sizes are equal: `Residual::same_size`).
+#[inline(always)]
+fn add_into<S: Float, const O: usize, const I: usize, const B: usize>(
+    acc: &mut SMatrix<S, O, B>,
+    x: &SMatrix<S, I, B>,
+) {
+    for (a, x) in acc.as_mut_slice().iter_mut().zip(x.as_slice()) {
+        *a += *x;
+    }
+}
+
+impl<L> Residual<L> {
+    /// `y = f(x) + x` needs `f`'s output size to be its input size. `network!` reports a
+    /// mismatch (spanned at `Residual`) before this is ever evaluated; the `Layer` impl is for
+    /// any sizes so that such a mismatch is one error, not a cascade of unmet bounds.
+    const fn same_size<const I: usize, const O: usize>() {
+        assert!(
+            I == O,
+            "Residual: the inner layers must give as many outputs as inputs"
+        );
+    }
+}
+
+impl<S, L, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B> for Residual<L>
+where
+    S: Float,
+    L: Layer<S, I, O, B>,
+{
+    type State = L::State;
+    type Cache = ResidualCache<L::Cache, SMatrix<S, O, B>>;
+
+    fn reseed(&mut self, stream: u64) {
+        self.0.reseed(stream);
+    }
+
+    #[inline(always)]
+    fn forward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        prev: &Self::State,
+        next: &mut Self::State,
+        cache: &mut Self::Cache,
+        y: &mut SMatrix<S, O, B>,
+        training: bool,
+    ) {
+        const { Self::same_size::<I, O>() };
+        self.0
+            .forward_step(x, prev, next, &mut cache.inner, &mut cache.fx, training);
+        y.copy_from(&cache.fx);
+        add_into(y, x);
+    }
+
+    #[inline(always)]
+    fn backward_step(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        _y: &SMatrix<S, O, B>,
+        prev: &Self::State,
+        next: &Self::State,
+        cache: &Self::Cache,
+        gy: &SMatrix<S, O, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        const { Self::same_size::<I, O>() };
+        self.0.backward_step(
+            x,
+            &cache.fx,
+            prev,
+            next,
+            &cache.inner,
+            gy,
+            g_next,
+            g_prev,
+            gx,
+        );
+        add_into(gx, gy);
+    }
+
+    #[inline(always)]
+    fn backward_step_deferred(
+        &mut self,
+        x: &SMatrix<S, I, B>,
+        _y: &SMatrix<S, O, B>,
+        prev: &Self::State,
+        next: &Self::State,
+        cache: &mut Self::Cache,
+        gy: &SMatrix<S, O, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        gx: &mut SMatrix<S, I, B>,
+    ) {
+        const { Self::same_size::<I, O>() };
+        let ResidualCache { inner, fx } = cache;
+        self.0
+            .backward_step_deferred(x, fx, prev, next, inner, gy, g_next, g_prev, gx);
+        add_into(gx, gy);
+    }
+
+    fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
+    where
+        It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
+    {
+        self.0
+            .accumulate_weight_grads(steps.map(|(x, s, c)| (x, s, &c.inner)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::check_layer;
+    use crate::layers::{Linear, Lstm, Tanh};
+    use crate::sequential::{Chain, Named};
+    use crate::{Rng, ZeroInit};
+
+    #[test]
+    fn output_is_the_inner_output_plus_the_input() {
+        use crate::gradcheck::random_matrix;
+        let mut rng = Rng::new(2);
+        let mut lin = Linear::<f64, 3, 3>::new(&mut rng);
+        let mut res = Residual(lin.clone());
+        let x: SMatrix<f64, 3, 2> = random_matrix(&mut rng);
+        let (mut y, mut z) = (SMatrix::zeros(), SMatrix::zeros());
+        let mut inner = <Linear<f64, 3, 3> as Layer<f64, 3, 3, 2>>::Cache::zero_init();
+        lin.forward_step(&x, &(), &mut (), &mut inner, &mut y, true);
+        let mut cache = ResidualCache {
+            inner,
+            fx: SMatrix::zeros(),
+        };
+        res.forward_step(&x, &(), &mut (), &mut cache, &mut z, true);
+        assert_eq!(z, y + x);
+        assert_eq!(cache.fx, y);
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let mut rng = Rng::new(4);
+        check_layer::<_, 4, 4, 2>(&mut Residual(Lstm::<f64, 4, 4, 16>::new(&mut rng)), 3, 5);
+        let inner: Chain<Named<Linear<f64, 4, 4>, 0>, Named<Tanh<f64, 4>, 1>, 4> = Chain {
+            first: Named(Linear::new(&mut rng)),
+            rest: Named(Tanh::new()),
+        };
+        check_layer::<_, 4, 4, 2>(&mut Residual(inner), 3, 6);
+    }
+}
