@@ -1,10 +1,11 @@
 //! A character-level language model: an LSTM reads a text one character at a time and learns
 //! to predict the next one, then writes new text in the same style.
 //!
-//! Training is truncated BPTT over 16 parallel streams of the text (mini-batches of 16
-//! columns): each stream is a contiguous part of the training text, read in chunks of 32
-//! characters, and the network remembers its state from one chunk to the next
-//! (`remember(Both)`); gradients stop at chunk boundaries. Adam, gradient clipping, and the
+//! Training is truncated BPTT over 16 parallel streams of the text: each stream is a
+//! contiguous part of the training text, read in chunks of 32 characters, and the network
+//! remembers its state from one chunk to the next (`remember(Both)`); gradients stop at chunk
+//! boundaries. The 16 streams are two shards of 8 trained on both cores by
+//! `rnn_core::parallel::DataParallel` (the result does not depend on the number of threads). Adam, gradient clipping, and the
 //! held-out loss in bits per character on the last tenth of the text after every epoch,
 //! with a sample (temperature 0.8) drawn by a batch-1 copy of the network
 //! (`copy_parameters_from`). Characters are one-hot vectors over printable ASCII and newline
@@ -21,15 +22,33 @@ mod common;
 
 use clap::Parser;
 use rnn_core::float::zeroed_box;
+use rnn_core::parallel::{DataParallel, Threads};
 use rnn_core::prelude::*;
+
+/// One shard's chunk: inputs (one-hot columns, one per stream) and targets.
+type Chunk = (Box<[SMatrix<f32, V, SHARD>; T]>, [[Class<V>; SHARD]; T]);
+
+/// Forward, loss and backward of one shard's chunk; returns its loss (mean nats per stream,
+/// summed over the 32 steps).
+fn train_shard(net: &mut CharLm, (xs, ys): &mut Chunk) -> f64 {
+    let crit = SequencerCriterion::new(ClassNll::default());
+    let out = net.forward(xs);
+    let loss = crit.forward(out, ys);
+    let g = crit.backward(out, ys);
+    net.backward(xs, &g);
+    f64::from(loss)
+}
 
 const V: usize = 96;
 const T: usize = 32;
-const B: usize = 16;
+/// Streams per shard, and shards: 16 streams in all, one shard per core.
+const SHARD: usize = 8;
+const SHARDS: usize = 2;
+const B: usize = SHARD * SHARDS;
 
 network! {
-    /// Reads 16 streams of 32 characters at a time.
-    pub CharLm<seq_len = 32, batch = 16> = Sequential[ LSTM(96, 128), Linear(128, 96), LogSoftMax ];
+    /// Reads 8 streams of 32 characters at a time (one shard of the 16).
+    pub CharLm<seq_len = 32, batch = 8> = Sequential[ LSTM(96, 128), Linear(128, 96), LogSoftMax ];
     /// The same layers, one character at a time, for sampling and for the held-out loss.
     pub Sampler<seq_len = 1> = Sequential[ LSTM(96, 128), Linear(128, 96), LogSoftMax ];
 }
@@ -57,6 +76,10 @@ struct Args {
     /// Characters per sample.
     #[arg(long, default_value_t = 300)]
     length: usize,
+    /// Threads for the two shards (default: as many as pay, see `Threads::Auto`); the result
+    /// is the same whatever the number.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Sampling temperature (lower is more conservative).
     #[arg(long, default_value_t = 0.8)]
     temperature: f64,
@@ -199,7 +222,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         net.load_checkpoint(path)?;
         println!("resumed from {}", path.display());
     }
-    let crit = SequencerCriterion::new(ClassNll::default());
     let opt = Adam::new(2e-3)?;
     let unigram = unigram_bits(held_out);
     println!(
@@ -211,31 +233,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         net.num_parameters()
     );
 
-    // Inputs and targets of one chunk, reused (one-hot columns, one per stream).
-    let mut xs: Box<[SMatrix<f32, V, B>; T]> = zeroed_box();
-    let mut ys = [[Class::<V>::new(0).expect("0 < 96"); B]; T];
+    // One replica per shard, each with its chunk buffers (reused: no allocation per chunk).
     net.remember(Remember::Both);
+    let shards = (0..SHARDS)
+        .map(|_| {
+            (
+                zeroed_box(),
+                [[Class::<V>::new(0).expect("0 < 96"); SHARD]; T],
+            )
+        })
+        .collect();
+    let threads = args.threads.map_or(Threads::Auto, Threads::Fixed);
+    let mut par = DataParallel::new(&net, shards, threads, train_shard)?;
+    println!(
+        "{} shards of {SHARD} streams on {} threads",
+        SHARDS,
+        par.threads()
+    );
     let bar = common::progress((epochs * chunks_per_epoch * T * B) as u64, "chars");
     let start = std::time::Instant::now();
     let mut held_out_bits = f64::NAN;
     for epoch in 1..=epochs {
-        net.training();
-        net.forget();
+        for k in 0..SHARDS {
+            par.shard(k).net().forget();
+        }
         let mut nats = 0.0f64;
         for chunk in 0..chunks_per_epoch {
-            for s in 0..B {
-                for t in 0..T {
-                    let at = s * stream_len + chunk * T + t;
-                    xs[t].column_mut(s).fill(0.0);
-                    xs[t][(train[at], s)] = 1.0;
-                    ys[t][s] = Class::new(train[at + 1]).expect("classes are below 96");
+            for k in 0..SHARDS {
+                let mut shard = par.shard(k);
+                let (xs, ys) = shard.data();
+                for j in 0..SHARD {
+                    let s = k * SHARD + j;
+                    for t in 0..T {
+                        let at = s * stream_len + chunk * T + t;
+                        xs[t].column_mut(j).fill(0.0);
+                        xs[t][(train[at], j)] = 1.0;
+                        ys[t][j] = Class::new(train[at + 1]).expect("classes are below 96");
+                    }
                 }
             }
             net.zero_grad_parameters();
-            let out = net.forward(&xs);
-            nats += f64::from(crit.forward(out, &ys));
-            let g = crit.backward(out, &ys);
-            net.backward(&xs, &g);
+            // The sum of the shards' mean losses and gradients: divided by the shards, the
+            // mean over all 16 streams.
+            nats += par.accumulate_gradients(&mut net)? / SHARDS as f64;
+            net.visit_parameters_mut(&mut |mut p| p.grad /= SHARDS as f32);
             clip_grad_norm(&mut net, 5.0)?;
             opt.step(&mut net)?;
             bar.inc((T * B) as u64);
