@@ -113,7 +113,9 @@ pub use rnn_macros::network;
 
 /// Re-exports for `use rnn_core::prelude::*;`.
 pub mod prelude {
-    pub use crate::criterion::{Class, ClassNll, Criterion, CrossEntropy, Mse, SequencerCriterion};
+    pub use crate::criterion::{
+        Class, ClassNll, Criterion, CrossEntropy, MaskZeroCriterion, Mse, SequencerCriterion,
+    };
     pub use crate::float::Float;
     pub use crate::layer::Layer;
     pub use crate::layers::*;

@@ -93,9 +93,18 @@ impl<S: Float, const C: usize> ClassNll<S, C> {
         self.weights.as_ref().map_or(S::one(), |w| w[class.index()])
     }
 
-    /// The divisor `W` of the loss and gradient for these targets.
-    pub(crate) fn normaliser<const B: usize>(&self, target: &[Class<C>; B]) -> S {
-        let total = target.iter().fold(S::zero(), |a, &t| a + self.weight(t));
+    /// The divisor `W` of the loss and gradient: the total weight of the kept samples' classes (1 without
+    /// size averaging, or when that total is 0).
+    pub(crate) fn normaliser_kept<const B: usize>(
+        &self,
+        target: &[Class<C>; B],
+        keep: &[bool; B],
+    ) -> S {
+        let total = target
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .fold(S::zero(), |a, (&t, _)| a + self.weight(t));
         if self.size_average && total > S::zero() {
             total
         } else {
@@ -108,16 +117,44 @@ impl<S: Float, const C: usize, const B: usize> Criterion<S, C, B> for ClassNll<S
     type Target = [Class<C>; B];
 
     fn forward(&self, output: &SMatrix<S, C, B>, target: &[Class<C>; B]) -> S {
-        let sum = target.iter().enumerate().fold(S::zero(), |a, (b, &t)| {
-            a - self.weight(t) * output[(t.index(), b)]
-        });
-        sum / self.normaliser(target)
+        self.forward_kept(output, target, &[true; B])
     }
 
-    fn backward(&self, _output: &SMatrix<S, C, B>, target: &[Class<C>; B]) -> SMatrix<S, C, B> {
-        let norm = self.normaliser(target);
+    fn backward(&self, output: &SMatrix<S, C, B>, target: &[Class<C>; B]) -> SMatrix<S, C, B> {
+        self.backward_kept(output, target, &[true; B])
+    }
+
+    fn forward_kept(
+        &self,
+        output: &SMatrix<S, C, B>,
+        target: &[Class<C>; B],
+        keep: &[bool; B],
+    ) -> S {
+        let sum = target
+            .iter()
+            .zip(keep)
+            .enumerate()
+            .filter(|(_, (_, k))| **k)
+            .fold(S::zero(), |a, (b, (&t, _))| {
+                a - self.weight(t) * output[(t.index(), b)]
+            });
+        sum / self.normaliser_kept(target, keep)
+    }
+
+    fn backward_kept(
+        &self,
+        _output: &SMatrix<S, C, B>,
+        target: &[Class<C>; B],
+        keep: &[bool; B],
+    ) -> SMatrix<S, C, B> {
+        let norm = self.normaliser_kept(target, keep);
         let mut g = SMatrix::zeros();
-        for (b, &t) in target.iter().enumerate() {
+        for (b, (&t, _)) in target
+            .iter()
+            .zip(keep)
+            .enumerate()
+            .filter(|(_, (_, k))| **k)
+        {
             g[(t.index(), b)] = -self.weight(t) / norm;
         }
         g

@@ -39,11 +39,33 @@ impl<S: Float, const C: usize, const B: usize> Criterion<S, C, B> for CrossEntro
     }
 
     fn backward(&self, output: &SMatrix<S, C, B>, target: &[Class<C>; B]) -> SMatrix<S, C, B> {
-        let norm = self.nll.normaliser(target);
+        self.backward_kept(output, target, &[true; B])
+    }
+
+    fn forward_kept(
+        &self,
+        output: &SMatrix<S, C, B>,
+        target: &[Class<C>; B],
+        keep: &[bool; B],
+    ) -> S {
+        self.nll.forward_kept(&log_softmax(output), target, keep)
+    }
+
+    fn backward_kept(
+        &self,
+        output: &SMatrix<S, C, B>,
+        target: &[Class<C>; B],
+        keep: &[bool; B],
+    ) -> SMatrix<S, C, B> {
+        let norm = self.nll.normaliser_kept(target, keep);
         let mut g = log_softmax(output);
         for (b, &t) in target.iter().enumerate() {
-            let w = self.nll.weight(t) / norm;
             let mut col = g.column_mut(b);
+            if !keep[b] {
+                col.fill(S::zero());
+                continue;
+            }
+            let w = self.nll.weight(t) / norm;
             col.apply(|v| *v = v.fast_exp() * w);
             col[t.index()] -= w;
         }

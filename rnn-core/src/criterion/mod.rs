@@ -6,11 +6,13 @@
 
 mod class_nll;
 mod cross_entropy;
+mod mask_zero;
 mod mse;
 mod sequencer;
 
 pub use class_nll::{Class, ClassNll, ClassOutOfRange};
 pub use cross_entropy::CrossEntropy;
+pub use mask_zero::MaskZeroCriterion;
 pub use mse::Mse;
 pub use sequencer::{SequencerCriterion, StepTarget};
 
@@ -27,6 +29,21 @@ pub trait Criterion<S: Float, const N: usize, const B: usize> {
 
     /// The gradient of the loss with respect to `output` (Torch's `updateGradInput`).
     fn backward(&self, output: &SMatrix<S, N, B>, target: &Self::Target) -> SMatrix<S, N, B>;
+
+    /// The loss of the samples (columns) whose `keep[b]` is set, as if the batch held only
+    /// them: size-averaging divides by their weight or element count. 0 if none is kept.
+    /// (What Torch's `MaskZeroCriterion` computes by running its criterion on the sub-batch of
+    /// kept rows; see [`MaskZeroCriterion`].)
+    fn forward_kept(&self, output: &SMatrix<S, N, B>, target: &Self::Target, keep: &[bool; B])
+    -> S;
+
+    /// The gradient of [`Criterion::forward_kept`]: zero in the columns not kept.
+    fn backward_kept(
+        &self,
+        output: &SMatrix<S, N, B>,
+        target: &Self::Target,
+        keep: &[bool; B],
+    ) -> SMatrix<S, N, B>;
 }
 
 /// Checks a criterion's `backward` against central differences of its `forward` (f64).

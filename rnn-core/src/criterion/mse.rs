@@ -38,6 +38,41 @@ impl<S: Float, const N: usize, const B: usize> Criterion<S, N, B> for Mse {
     fn backward(&self, output: &SMatrix<S, N, B>, target: &SMatrix<S, N, B>) -> SMatrix<S, N, B> {
         (output - target) * (S::cast(2.0) / self.divisor::<S>(N * B))
     }
+
+    fn forward_kept(
+        &self,
+        output: &SMatrix<S, N, B>,
+        target: &SMatrix<S, N, B>,
+        keep: &[bool; B],
+    ) -> S {
+        let kept = keep.iter().filter(|k| **k).count();
+        if kept == 0 {
+            return S::zero();
+        }
+        let mut sum = S::zero();
+        for b in (0..B).filter(|&b| keep[b]) {
+            sum += (output.column(b) - target.column(b)).norm_squared();
+        }
+        sum / self.divisor::<S>(N * kept)
+    }
+
+    fn backward_kept(
+        &self,
+        output: &SMatrix<S, N, B>,
+        target: &SMatrix<S, N, B>,
+        keep: &[bool; B],
+    ) -> SMatrix<S, N, B> {
+        let kept = keep.iter().filter(|k| **k).count();
+        let mut g = SMatrix::zeros();
+        if kept == 0 {
+            return g;
+        }
+        let scale = S::cast(2.0) / self.divisor::<S>(N * kept);
+        for b in (0..B).filter(|&b| keep[b]) {
+            g.set_column(b, &((output.column(b) - target.column(b)) * scale));
+        }
+        g
+    }
 }
 
 #[cfg(test)]
