@@ -115,6 +115,7 @@ pub use rnn_macros::network;
 pub mod prelude {
     pub use crate::criterion::{
         Class, ClassNll, Criterion, CrossEntropy, MaskZeroCriterion, Mse, SequencerCriterion,
+        SomeSamples,
     };
     pub use crate::float::Float;
     pub use crate::layer::Layer;

@@ -14,7 +14,7 @@ pub use class_nll::{Class, ClassNll, ClassOutOfRange};
 pub use cross_entropy::CrossEntropy;
 pub use mask_zero::MaskZeroCriterion;
 pub use mse::Mse;
-pub use sequencer::{SequencerCriterion, StepTarget};
+pub use sequencer::{SequencerCriterion, SomeSamples, StepTarget};
 
 use crate::Float;
 use nalgebra::SMatrix;

@@ -4,22 +4,51 @@ use super::Criterion;
 use crate::Float;
 use nalgebra::SMatrix;
 
-/// A step's target: either a target, or `Option<target>` where `None` means "no loss at this
-/// step" (e.g. sequence-to-one: only the last step has a target).
-pub trait StepTarget<Tg> {
+/// A step's target: a target, `Option<target>` where `None` means "no loss at this step"
+/// (e.g. sequence-to-one: only the last step has a target), or [`SomeSamples`] for a target
+/// that only some samples of the batch have at this step.
+pub trait StepTarget<Tg, const B: usize> {
     /// The target, if this step has one.
     fn target(&self) -> Option<&Tg>;
+
+    /// Which samples have it, if not all (see [`SomeSamples`]).
+    fn present(&self) -> Option<&[bool; B]> {
+        None
+    }
 }
 
-impl<Tg> StepTarget<Tg> for Tg {
+impl<Tg, const B: usize> StepTarget<Tg, B> for Tg {
     fn target(&self) -> Option<&Tg> {
         Some(self)
     }
 }
 
-impl<Tg> StepTarget<Tg> for Option<Tg> {
+impl<Tg, const B: usize> StepTarget<Tg, B> for Option<Tg> {
     fn target(&self) -> Option<&Tg> {
         self.as_ref()
+    }
+}
+
+/// A step's target for some samples of the batch only: sample `b` has one if `present[b]`
+/// (what `target` holds for the others is ignored; none present is a step without loss). The loss is the criterion's on the present
+/// samples as if the batch held only them ([`Criterion::forward_kept`]); the others get a zero
+/// gradient. This is how sequences of different lengths in one batch each get their target at
+/// their own last step (sequence-to-one).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SomeSamples<Tg, const B: usize> {
+    /// The targets (for the present samples).
+    pub target: Tg,
+    /// Which samples have a target at this step.
+    pub present: [bool; B],
+}
+
+impl<Tg, const B: usize> StepTarget<Tg, B> for SomeSamples<Tg, B> {
+    fn target(&self) -> Option<&Tg> {
+        self.present.iter().any(|p| *p).then_some(&self.target)
+    }
+
+    fn present(&self) -> Option<&[bool; B]> {
+        Some(&self.present)
     }
 }
 
@@ -61,11 +90,15 @@ impl<C> SequencerCriterion<C> {
     where
         S: Float,
         C: Criterion<S, N, B>,
-        X: StepTarget<C::Target>,
+        X: StepTarget<C::Target, B>,
     {
         let sum = outputs.iter().zip(targets).fold(S::zero(), |acc, (y, x)| {
-            x.target()
-                .map_or(acc, |t| acc + self.criterion.forward(y, t))
+            x.target().map_or(acc, |t| {
+                acc + match x.present() {
+                    Some(keep) => self.criterion.forward_kept(y, t, keep),
+                    None => self.criterion.forward(y, t),
+                }
+            })
         });
         sum * self.scale::<S>(T)
     }
@@ -79,7 +112,7 @@ impl<C> SequencerCriterion<C> {
     where
         S: Float,
         C: Criterion<S, N, B>,
-        X: StepTarget<C::Target>,
+        X: StepTarget<C::Target, B>,
     {
         let mut grads = [SMatrix::zeros(); T];
         self.backward_into(outputs, targets, &mut grads);
@@ -95,13 +128,14 @@ impl<C> SequencerCriterion<C> {
     ) where
         S: Float,
         C: Criterion<S, N, B>,
-        X: StepTarget<C::Target>,
+        X: StepTarget<C::Target, B>,
     {
         let scale = self.scale::<S>(T);
         for ((g, y), x) in grads.iter_mut().zip(outputs).zip(targets) {
-            match x.target() {
-                Some(t) => *g = self.criterion.backward(y, t) * scale,
-                None => g.fill(S::zero()),
+            match (x.target(), x.present()) {
+                (Some(t), Some(keep)) => *g = self.criterion.backward_kept(y, t, keep) * scale,
+                (Some(t), None) => *g = self.criterion.backward(y, t) * scale,
+                (None, _) => g.fill(S::zero()),
             }
         }
     }
@@ -134,6 +168,33 @@ mod tests {
         };
         let zs = [SMatrix::<f64, 2, 1>::zeros(); 3];
         assert!((avg.forward(&ys, &zs) - crit_sum_sq(&ys) / 2.0 / 3.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn targets_may_be_absent_per_sample() {
+        // Two sequences of lengths 2 and 3 in one batch, each with its class at its last step.
+        // Columns are samples: log-probabilities of the 2 classes.
+        let ys: [SMatrix<f64, 2, 2>; 3] = [
+            SMatrix::from_column_slice(&[-0.1, -2.0, -0.4, -1.2]),
+            SMatrix::from_column_slice(&[-1.0, -0.5, -0.3, -1.5]),
+            SMatrix::from_column_slice(&[-0.3, -0.8, -0.9, -0.7]),
+        ];
+        let c = |i| Class::<2>::new(i).expect("in range");
+        let at = |present| SomeSamples {
+            target: [c(1), c(0)],
+            present,
+        };
+        // Step 0: no sample has a target; step 1: sample 0 (class 1); step 2: sample 1 (class 0).
+        let targets = [at([false, false]), at([true, false]), at([false, true])];
+        let crit = SequencerCriterion::new(ClassNll::default());
+        // Sample 0's loss at step 1 plus sample 1's at step 2, each alone (averaged over 1).
+        assert!((crit.forward(&ys, &targets) - (0.5 + 0.9)).abs() < 1e-15);
+        let g = crit.backward(&ys, &targets);
+        assert_eq!(g[1].as_slice(), &[0.0, -1.0, 0.0, 0.0]);
+        assert_eq!(g[2].as_slice(), &[0.0, 0.0, -1.0, 0.0]);
+        assert_eq!(g[0], SMatrix::<f64, 2, 2>::zeros());
+        // No sample present anywhere: no loss.
+        assert_eq!(crit.forward(&ys, &[at([false, false]); 3]), 0.0);
     }
 
     fn crit_sum_sq(ys: &[SMatrix<f64, 2, 1>]) -> f64 {
