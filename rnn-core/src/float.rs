@@ -96,6 +96,40 @@ pub trait ZeroInit: bytemuck::Zeroable {
 
 impl<T: bytemuck::Zeroable> ZeroInit for T {}
 
+/// Per-sample operations on a layer's state (one column per sample), for masking
+/// (`mask_zero`): a masked sample's state is reset to the initial state's column.
+pub trait Columns {
+    /// Copies column `b` of `from` into `self`.
+    fn copy_column(&mut self, from: &Self, b: usize);
+    /// Sets column `b` to zero.
+    fn zero_column(&mut self, b: usize);
+}
+
+impl Columns for () {
+    fn copy_column(&mut self, _from: &Self, _b: usize) {}
+    fn zero_column(&mut self, _b: usize) {}
+}
+
+impl<S: Float, const R: usize, const C: usize> Columns for nalgebra::SMatrix<S, R, C> {
+    fn copy_column(&mut self, from: &Self, b: usize) {
+        self.column_mut(b).copy_from(&from.column(b));
+    }
+    fn zero_column(&mut self, b: usize) {
+        self.column_mut(b).fill(S::zero());
+    }
+}
+
+impl<A: Columns, R: Columns> Columns for (A, R) {
+    fn copy_column(&mut self, from: &Self, b: usize) {
+        self.0.copy_column(&from.0, b);
+        self.1.copy_column(&from.1, b);
+    }
+    fn zero_column(&mut self, b: usize) {
+        self.0.zero_column(b);
+        self.1.zero_column(b);
+    }
+}
+
 /// A zeroed `X` created directly on the heap: no stack copy, however large `X` is.
 #[must_use]
 pub fn zeroed_box<X: ZeroInit>() -> alloc::boxed::Box<X> {

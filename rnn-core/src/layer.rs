@@ -1,6 +1,6 @@
 //! The step interface every layer implements.
 
-use crate::float::ZeroInit;
+use crate::float::{Columns, ZeroInit};
 use crate::{Float, Parameterized};
 use nalgebra::SMatrix;
 
@@ -16,7 +16,7 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
 {
     /// The recurrent state carried between steps (`()` for feed-forward layers). Its gradient has
     /// the same type.
-    type State: Clone + ZeroInit + 'static;
+    type State: Clone + ZeroInit + Columns + 'static;
     /// What one step keeps for its backward beyond its input, output and states.
     type Cache: ZeroInit + 'static;
 

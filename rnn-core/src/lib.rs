@@ -51,7 +51,9 @@
 //!
 //! Options inside `< >`, in any order: `seq_len = N` (required), `batch = B` (default 1),
 //! `scalar = f32 | f64` (default `f32`), `unroll = full` (at most 1024 time steps as straight-line code
-//! instead of a loop). Layers with sizes (integer literals, or `usize` constants in scope such
+//! instead of a loop), `mask_zero = true` (Torch's `maskZero`: a sample whose input column is
+//! exactly zero at a step is masked there: zero output, state reset to the initial state, no
+//! gradient; see [`Sequencer::with_mask_zero`]). Layers with sizes (integer literals, or `usize` constants in scope such
 //! as `LSTM(IN, HIDDEN)` after `const HIDDEN: usize = 20;`, checked like literals when the
 //! crate compiles): `Linear(in, out)`, `LSTM(in, hidden)` (alias
 //! `FastLSTM`), `PeepholeLSTM(in, hidden)`, `GRU(in, hidden)`, `RNN(in, hidden)`. Size-free

@@ -2,7 +2,7 @@
 //! generic engine behind it: per-step storage for `T` steps, forward and backward through time,
 //! online stepping, remember/forget and truncated BPTT.
 
-use crate::float::{AllocError, try_zeroed_box, try_zeroed_slice, zero_in_place};
+use crate::float::{AllocError, Columns, try_zeroed_box, try_zeroed_slice, zero_in_place};
 use crate::kernels;
 use crate::layer::Layer;
 use crate::{Float, ParamMut, ParamRef, Parameterized};
@@ -388,6 +388,10 @@ where
     /// The gradient the next backward starts from, if `has_grad_final`.
     grad_final: Box<L::State>,
     has_grad_final: bool,
+    /// Torch's `maskZero`: a sample whose input column is all zero at a step is masked there.
+    mask_zero: bool,
+    /// The output gradient of a masked step, masked columns zeroed.
+    gy_masked: Box<SMatrix<S, O, B>>,
     /// Steps forwarded since the last forget.
     pos: u64,
     /// `pos` at the start of the last whole-sequence `forward`, if that was the last forward.
@@ -405,6 +409,31 @@ struct StepRecord<S, C, const I: usize, const O: usize, const B: usize> {
     x: SMatrix<S, I, B>,
     y: SMatrix<S, O, B>,
     cache: C,
+}
+
+/// Whether sample `b` is masked at a step with input `x`: its input column is exactly zero.
+fn is_masked<S: Float, const I: usize, const B: usize>(x: &SMatrix<S, I, B>, b: usize) -> bool {
+    x.column(b).iter().all(|v| *v == S::zero())
+}
+
+/// Backward through a step with masking: the masked samples' gradients at the state after the
+/// step are zeroed in `g_state` (their state was reset), and the output gradient is returned
+/// with their columns zeroed (in `scratch`; `gy` itself if no sample is masked).
+fn mask_step<'g, S: Float, St: Columns, const I: usize, const O: usize, const B: usize>(
+    x: &SMatrix<S, I, B>,
+    gy: &'g SMatrix<S, O, B>,
+    scratch: &'g mut SMatrix<S, O, B>,
+    g_state: &mut St,
+) -> &'g SMatrix<S, O, B> {
+    if (0..B).all(|b| !is_masked(x, b)) {
+        return gy;
+    }
+    scratch.copy_from(gy);
+    for b in (0..B).filter(|&b| is_masked(x, b)) {
+        scratch.column_mut(b).fill(S::zero());
+        g_state.zero_column(b);
+    }
+    scratch
 }
 
 /// Equal values, treating NaN as equal to NaN (inputs are compared bit for bit in spirit).
@@ -451,6 +480,8 @@ where
             initial: try_zeroed_box()?,
             grad_final: try_zeroed_box()?,
             has_grad_final: false,
+            mask_zero: false,
+            gy_masked: try_zeroed_box()?,
             pos: 0,
             call_start: None,
             cursor: 0,
@@ -458,6 +489,16 @@ where
             training: true,
             max_bptt: T,
         })
+    }
+
+    /// With `on`, masking as Torch's `maskZero` (the `network!` option `mask_zero = true`): a
+    /// sample whose input column is exactly zero at a step is masked there: its output is
+    /// zero, its state resets to the initial state, and it passes no gradient back (neither to
+    /// the parameters nor to earlier steps). Off (the default) it costs one branch per step.
+    #[must_use]
+    pub fn with_mask_zero(mut self, on: bool) -> Self {
+        self.mask_zero = on;
+        self
     }
 
     /// The wrapped layer.
@@ -523,6 +564,12 @@ where
             &mut rec.y,
             self.training,
         );
+        if self.mask_zero {
+            for b in (0..B).filter(|&b| is_masked(&rec.x, b)) {
+                rec.y.column_mut(b).fill(S::zero());
+                next.copy_column(&self.initial, b);
+            }
+        }
         self.pos += 1;
         slot
     }
@@ -563,6 +610,16 @@ where
     #[inline(always)]
     pub fn backward_at(&mut self, k: usize, range: (u64, u64), gy: &SMatrix<S, O, B>) {
         let t = range.0 + k as u64;
+        let gy = if self.mask_zero && t >= range.1 {
+            mask_step(
+                &self.records[(t % T as u64) as usize].x,
+                gy,
+                &mut self.gy_masked,
+                &mut *self.g_state,
+            )
+        } else {
+            gy
+        };
         if t >= range.1 && !kernels::defer_weight_grads(B) {
             // Larger batches: each step's weight gradients are already an efficient product.
             Self::backward_one(
@@ -771,6 +828,16 @@ where
         if self.cursor == self.pos {
             self.start_backward_state();
         }
+        let grad_output = if self.mask_zero {
+            mask_step(
+                &self.records[(t % T as u64) as usize].x,
+                grad_output,
+                &mut self.gy_masked,
+                &mut *self.g_state,
+            )
+        } else {
+            grad_output
+        };
         Self::backward_one(
             &mut self.layer,
             &self.records,

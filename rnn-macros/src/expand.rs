@@ -222,6 +222,7 @@ fn network(net: Network) -> TokenStream {
         batch,
         scalar,
         unroll,
+        mask_zero,
         body,
     } = net;
     let mut b = Builder {
@@ -274,7 +275,8 @@ fn network(net: Network) -> TokenStream {
                 let mut rng = ::rnn_core::__private::Rng::new(seed);
                 let rng = &mut rng;
                 ::core::result::Result::Ok(Self {
-                    inner: ::rnn_core::__private::Sequencer::try_new(#ctor)?,
+                    inner: ::rnn_core::__private::Sequencer::try_new(#ctor)?
+                        .with_mask_zero(#mask_zero),
                 })
             }
         }

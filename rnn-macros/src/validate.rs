@@ -24,6 +24,7 @@ pub struct Network {
     pub batch: usize,
     pub scalar: Ident,
     pub unroll: bool,
+    pub mask_zero: bool,
     pub body: Vec<Item>,
 }
 
@@ -99,6 +100,7 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
         body,
     } = def;
     let (mut seq_len, mut batch, mut scalar, mut unroll) = (None, None, None, None);
+    let mut mask_zero = None;
     for opt in options {
         let key = opt.key.to_string();
         let slot_taken = match key.as_str() {
@@ -108,11 +110,15 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
             "batch" => batch.replace(positive(&opt.value, "batch", v)).is_some(),
             "scalar" => scalar.replace(scalar_type(&opt.value, v)).is_some(),
             "unroll" => unroll.replace(unroll_mode(&opt.value, v)).is_some(),
+            "mask_zero" => mask_zero
+                .replace(flag(&opt.value, "mask_zero", v))
+                .is_some(),
             _ => {
                 v.errors.push(Error::new(
                     opt.key.span(),
                     format!(
-                        "unknown option `{key}`: expected `seq_len`, `batch`, `scalar` or `unroll`"
+                        "unknown option `{key}`: expected `seq_len`, `batch`, `scalar`, `unroll` \
+                         or `mask_zero`"
                     ),
                 ));
                 false
@@ -167,6 +173,7 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
             .flatten()
             .unwrap_or_else(|| Ident::new("f32", Span::call_site())),
         unroll,
+        mask_zero: mask_zero.flatten().unwrap_or(false),
         body: items,
     })
 }
@@ -195,6 +202,20 @@ fn scalar_type(value: &TokenTree, v: &mut Validated) -> Option<Ident> {
             v.errors.push(Error::new_spanned(
                 value,
                 format!("`scalar` must be `f32` or `f64`, found `{value}`"),
+            ));
+            None
+        }
+    }
+}
+
+fn flag(value: &TokenTree, what: &str, v: &mut Validated) -> Option<bool> {
+    match value {
+        TokenTree::Ident(i) if i == "true" => Some(true),
+        TokenTree::Ident(i) if i == "false" => Some(false),
+        _ => {
+            v.errors.push(Error::new_spanned(
+                value,
+                format!("`{what}` takes `true` or `false`, found `{value}`"),
             ));
             None
         }

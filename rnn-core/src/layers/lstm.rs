@@ -44,6 +44,17 @@ pub struct LstmState<S, const H: usize, const B: usize> {
     pub c: SMatrix<S, H, B>,
 }
 
+impl<S: Float, const H: usize, const B: usize> crate::float::Columns for LstmState<S, H, B> {
+    fn copy_column(&mut self, from: &Self, b: usize) {
+        self.h.copy_column(&from.h, b);
+        self.c.copy_column(&from.c, b);
+    }
+    fn zero_column(&mut self, b: usize) {
+        self.h.zero_column(b);
+        self.c.zero_column(b);
+    }
+}
+
 /// What one LSTM step keeps for its backward.
 #[derive(Clone, Debug, bytemuck::Zeroable)]
 #[zeroable(bound = "S: Float")]
