@@ -683,3 +683,57 @@ fn residual_adds_its_input_and_keeps_the_inner_names() {
         "a block that gives 0 adds nothing"
     );
 }
+
+network! {
+    /// One input fed at every step (Torch's nn.Repeater), in f64.
+    Repeated<seq_len = 4, batch = 2, scalar = f64> = Repeater[ LSTM(3, 4), Linear(4, 2) ];
+    /// The same layers over a sequence, for the manual repetition.
+    Unrepeated<seq_len = 4, batch = 2, scalar = f64> = Sequential[ LSTM(3, 4), Linear(4, 2) ];
+}
+
+#[test]
+fn repeater_equals_manual_repetition_and_sums_the_input_gradient() {
+    let (mut rep, mut seq) = (Repeated::new(4), Unrepeated::new(4));
+    let mut rng = Rng::new(12);
+    let x: SMatrix<f64, 3, 2> = rng_matrix(&mut rng);
+    let g: [SMatrix<f64, 2, 2>; 4] = core::array::from_fn(|_| rng_matrix(&mut rng));
+    assert_eq!(rep.forward(&x), seq.forward(&[x; 4]));
+    let summed = *rep.backward(&x, &g);
+    let per_step = *seq.backward(&[x; 4], &g);
+    assert_eq!(summed, per_step.iter().fold(SMatrix::zeros(), |a, g| a + g));
+    assert_eq!(parameter_vectors(&rep, true), parameter_vectors(&seq, true));
+    // The backward checks its input like any other: another input is an error.
+    rep.forward(&x);
+    let other = x * 2.0;
+    assert!(matches!(
+        rep.try_backward(&other, &g),
+        Err(BpttError::InputMismatch { .. })
+    ));
+}
+
+#[test]
+fn repeater_gradients_match_finite_differences() {
+    let mut net = Repeated::new(6);
+    let mut rng = Rng::new(13);
+    let mut x: SMatrix<f64, 3, 2> = rng_matrix(&mut rng);
+    let r: [SMatrix<f64, 2, 2>; 4] = core::array::from_fn(|_| rng_matrix(&mut rng));
+    let loss = |net: &mut Repeated, x: &SMatrix<f64, 3, 2>| -> f64 {
+        net.forward(x).iter().zip(&r).map(|(y, r)| y.dot(r)).sum()
+    };
+    net.zero_grad_parameters();
+    net.forward(&x);
+    let gx = *net.backward(&x, &r);
+    assert_parameter_gradients(&mut net, |net| loss(net, &x));
+    let mut numeric = Vec::new();
+    for k in 0..6 {
+        let h = rnn_core::gradcheck::STEP;
+        x[k] += h;
+        let up = loss(&mut net, &x);
+        x[k] -= 2.0 * h;
+        let down = loss(&mut net, &x);
+        x[k] += h;
+        numeric.push((up - down) / (2.0 * h));
+    }
+    let error = rnn_core::gradcheck::relative_error(gx.as_slice(), &numeric);
+    assert!(error <= 1e-6, "input gradient: relative error {error:e}");
+}

@@ -65,6 +65,13 @@ mod ours {
     ours!(gru_b1, GruB1, 10, 5, 1);
 }
 
+/// The seed network with `mask_zero = true` (inputs never all zero: the cost of checking).
+mod masked {
+    use super::*;
+    ours!(seed_b1, SeedB1Masked, 10, 5, 1);
+    ours!(seed_b32, SeedB32Masked, 10, 5, 32);
+}
+
 /// The seed network with runtime sizes (`DMatrix`).
 mod dynamic {
     use super::*;

@@ -24,6 +24,11 @@ network! {
     /// The same with a GRU.
     pub Gru128B32<seq_len = 16, batch = 32> =
         Sequential[ GRU(64, 128), Linear(128, 10), LogSoftMax ];
+    /// The seed network, batch 32, with masking on (what `mask_zero` costs; no column masked).
+    pub SeedB32Masked<seq_len = 16, batch = 32, mask_zero = true> =
+        Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
+    /// The seed network, batch 1, with masking on.
+    pub SeedB1Masked<seq_len = 16, mask_zero = true> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
     /// The seed network, batch 64 (one network, for the data-parallel comparison).
     pub SeedB64<seq_len = 16, batch = 64> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
     /// The bigger LSTM, batch 64 (one network, for the data-parallel comparison).

@@ -63,6 +63,36 @@
 //! [`Network`]; see it for the methods (forward, backward, online `step`/`backward_step`,
 //! `forget`, `remember`, `training`/`evaluate`, weights I/O).
 //!
+//! Containers and options for sequences of different lengths and other shapes of data:
+//!
+//! ```
+//! use rnn_core::prelude::*;
+//!
+//! network! {
+//!     /// Left-padded batches: all-zero input columns are masked (zero output, state reset,
+//!     /// no gradient), so each sample gives what it would alone.
+//!     pub Tagger<seq_len = 4, batch = 2, mask_zero = true> =
+//!         Sequential[ LSTM(3, 8), Residual[ Linear(8, 8), Tanh ], Linear(8, 2) ];
+//!     /// One input fed at every step (Torch's `nn.Repeater`): `forward(&x)`, and `backward`
+//!     /// returns the gradient summed over the steps.
+//!     pub Decoder<seq_len = 4> = Repeater[ GRU(3, 8), Linear(8, 2) ];
+//! }
+//!
+//! let mut net = Tagger::new(1);
+//! let mut x = [SMatrix::<f32, 3, 2>::from_element(0.5); 4];
+//! x[0].column_mut(1).fill(0.0); // sample 1 is one step shorter: padded at step 0
+//! let y = net.forward(&x);
+//! assert_eq!(y[0].column(1).amax(), 0.0);
+//!
+//! let mut dec = Decoder::new(2);
+//! let outputs = *dec.forward(&SMatrix::<f32, 3, 1>::from_element(0.1));
+//! // The last output alone carries the loss here: a gradient at one step.
+//! let mut g = [SMatrix::<f32, 2, 1>::zeros(); 4];
+//! g[3] = outputs[3];
+//! let dx = dec.backward(&SMatrix::<f32, 3, 1>::from_element(0.1), &g);
+//! assert!(dx.iter().all(|v| v.is_finite()));
+//! ```
+//!
 //! A layer whose input size differs from the previous layer's output does not compile:
 //!
 //! ```compile_fail

@@ -169,7 +169,8 @@ pub trait Network: Parameterized<Self::Scalar> {
     type Input;
     /// One step's output, `SMatrix<Scalar, OUTPUT, BATCH>`.
     type Output;
-    /// A sequence of inputs, `[Input; SEQ_LEN]`.
+    /// A sequence of inputs, `[Input; SEQ_LEN]` (one `Input` for a `Repeater[ ... ]` network,
+    /// which feeds it to every step; its gradient is the sum over the steps).
     type Inputs;
     /// A sequence of outputs, `[Output; SEQ_LEN]`.
     type Outputs;
@@ -588,6 +589,17 @@ where
         &mut self,
         inputs: &[SMatrix<S, I, B>; T],
     ) -> Result<(u64, u64), BpttError> {
+        self.begin_backward(|k| &inputs[k])
+    }
+
+    /// [`Sequencer::backward_begin`] with the input of step `k` of the call given by `input`.
+    fn begin_backward<'x>(
+        &mut self,
+        input: impl Fn(usize) -> &'x SMatrix<S, I, B>,
+    ) -> Result<(u64, u64), BpttError>
+    where
+        S: 'x,
+    {
         if self.pos == 0 {
             return Err(BpttError::NoForward);
         }
@@ -595,7 +607,7 @@ where
         let floor = self.floor();
         for t in floor..self.pos {
             let rec = &self.records[(t % T as u64) as usize];
-            if !same_input(&rec.x, &inputs[(t - start) as usize]) {
+            if !same_input(&rec.x, input((t - start) as usize)) {
                 return Err(BpttError::InputMismatch { step: t });
             }
         }
@@ -652,6 +664,39 @@ where
             );
             core::mem::swap(&mut self.g_state, &mut self.g_prev);
         }
+    }
+
+    /// (Torch: `nn.Repeater`) Runs the `T` steps with `input` fed at every step (forgets first
+    /// unless remembering, as `forward`).
+    pub fn forward_repeated(&mut self, input: &SMatrix<S, I, B>) -> &[SMatrix<S, O, B>; T] {
+        self.forward_begin();
+        for k in 0..T {
+            self.forward_at(k, input);
+        }
+        self.forward_end()
+    }
+
+    /// The backward of [`Sequencer::forward_repeated`]: accumulates the parameter gradients
+    /// and returns the gradient with respect to the one input, the sum over the steps of each
+    /// step's input gradient.
+    ///
+    /// # Errors
+    /// As [`Network::try_backward`], with `input` standing for every step's input.
+    pub fn try_backward_repeated(
+        &mut self,
+        input: &SMatrix<S, I, B>,
+        grad_outputs: &[SMatrix<S, O, B>; T],
+    ) -> Result<&SMatrix<S, I, B>, BpttError> {
+        let range = self.begin_backward(|_| input)?;
+        for k in (0..T).rev() {
+            self.backward_at(k, range, &grad_outputs[k]);
+        }
+        self.backward_end(range);
+        self.step_grad_input.fill(S::zero());
+        for g in self.grad_inputs.iter() {
+            *self.step_grad_input += g;
+        }
+        Ok(&self.step_grad_input)
     }
 
     /// Ends a whole-sequence backward and returns the input gradients.

@@ -88,12 +88,33 @@ macro_rules! __impl_network {
             $crate::__impl_network!(@methods);
         }
     };
+    ($name:ident, $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, repeat) => {
+        $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
+        impl $crate::__private::Network for $name {
+            // `Repeater[ ... ]`: one input, fed at every step; its gradient the sum over steps.
+            $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t, $crate::__private::SMatrix<$s, $i, $b>);
+            fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs {
+                self.inner.forward_repeated(inputs)
+            }
+            fn try_backward(
+                &mut self,
+                inputs: &Self::Inputs,
+                grad_outputs: &Self::Outputs,
+            ) -> ::core::result::Result<&Self::Inputs, $crate::__private::BpttError> {
+                self.inner.try_backward_repeated(inputs, grad_outputs)
+            }
+            $crate::__impl_network!(@methods);
+        }
+    };
     (@types $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal) => {
+        $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t, [$crate::__private::SMatrix<$s, $i, $b>; $t]);
+    };
+    (@types $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, $inputs:ty) => {
         type State = <$crate::__private::Sequencer<$s, $layer, $i, $o, $b, $t> as $crate::__private::Network>::State;
         type Scalar = $s;
         type Input = $crate::__private::SMatrix<$s, $i, $b>;
         type Output = $crate::__private::SMatrix<$s, $o, $b>;
-        type Inputs = [$crate::__private::SMatrix<$s, $i, $b>; $t];
+        type Inputs = $inputs;
         type Outputs = [$crate::__private::SMatrix<$s, $o, $b>; $t];
         const SEQ_LEN: usize = $t;
         const BATCH: usize = $b;

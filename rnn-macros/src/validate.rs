@@ -25,6 +25,8 @@ pub struct Network {
     pub scalar: Ident,
     pub unroll: bool,
     pub mask_zero: bool,
+    /// `Repeater[ ... ]`: one input, fed at every step.
+    pub repeat: bool,
     pub body: Vec<Item>,
 }
 
@@ -137,12 +139,18 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
             format!("missing `seq_len`: write `{name}<seq_len = N>` (the number of time steps)"),
         ));
     }
+    let mut repeat = None;
     let items = match body {
         LayerExpr::Sequential {
             name: kw,
             bracket,
             items,
-        } => container(&kw, bracket.span.close(), items, v, &mut false, 1),
+        } => {
+            if kw == "Repeater" {
+                repeat = Some(kw.span());
+            }
+            container(&kw, bracket.span.close(), items, v, &mut false, 1)
+        }
         leaf @ LayerExpr::Layer { .. } => vec![item(leaf, v, &mut false, 1)?],
     };
     let batch = batch.flatten().unwrap_or(1);
@@ -150,6 +158,12 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
         check_columns(&items, t.checked_mul(batch), v);
     }
     let unroll = unroll.flatten().unwrap_or(false);
+    if let (Some(span), true) = (repeat, unroll) {
+        v.errors.push(Error::new(
+            span,
+            "`Repeater[ ... ]` runs its steps as a loop: drop `unroll = full`",
+        ));
+    }
     if let Some(Some(t)) = seq_len
         && unroll
         && t > MAX_UNROLL
@@ -174,6 +188,7 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
             .unwrap_or_else(|| Ident::new("f32", Span::call_site())),
         unroll,
         mask_zero: mask_zero.flatten().unwrap_or(false),
+        repeat: repeat.is_some(),
         body: items,
     })
 }
@@ -272,10 +287,19 @@ fn container(
         ));
         return Vec::new();
     }
-    if kw != "Sequential" && kw != "Residual" {
+    if kw != "Sequential" && kw != "Residual" && kw != "Repeater" {
         v.errors.push(Error::new(
             kw.span(),
-            format!("unknown container `{kw}`: expected `Sequential[ ... ]` or `Residual[ ... ]`"),
+            format!(
+                "unknown container `{kw}`: expected `Sequential[ ... ]`, `Residual[ ... ]` or \
+                 `Repeater[ ... ]`"
+            ),
+        ));
+    } else if kw == "Repeater" && depth > 1 {
+        v.errors.push(Error::new(
+            kw.span(),
+            "`Repeater[ ... ]` feeds one input to every step of the network: it can only be \
+             the outermost container",
         ));
     } else if kw == "Residual" && depth == 1 {
         v.errors.push(Error::new(
@@ -318,7 +342,7 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
     let end = args.as_ref().map_or(name.span(), |a| a.paren.span.close());
     let whole = spanning(name.span(), end);
     let label = name.to_string();
-    if label == "Sequential" || label == "Residual" {
+    if label == "Sequential" || label == "Residual" || label == "Repeater" {
         v.errors.push(Error::new_spanned(
             whole,
             format!("`{label}` takes its layers in brackets: `{label}[ ... ]`"),
