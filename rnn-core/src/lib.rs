@@ -68,11 +68,13 @@
 //! ```
 //! use rnn_core::prelude::*;
 //!
+//! const HIDDEN: usize = 8;
+//!
 //! network! {
 //!     /// Left-padded batches: all-zero input columns are masked (zero output, state reset,
-//!     /// no gradient), so each sample gives what it would alone.
+//!     /// no gradient), so each sample gives what it would alone. Sizes may be constants.
 //!     pub Tagger<seq_len = 4, batch = 2, mask_zero = true> =
-//!         Sequential[ LSTM(3, 8), Residual[ Linear(8, 8), Tanh ], Linear(8, 2) ];
+//!         Sequential[ LSTM(3, HIDDEN), Residual[ Linear(HIDDEN, HIDDEN), Tanh ], Linear(HIDDEN, 2) ];
 //!     /// One input fed at every step (Torch's `nn.Repeater`): `forward(&x)`, and `backward`
 //!     /// returns the gradient summed over the steps.
 //!     pub Decoder<seq_len = 4> = Repeater[ GRU(3, 8), Linear(8, 2) ];

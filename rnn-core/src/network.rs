@@ -257,7 +257,27 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// `backward_step` of a sequence) starts from instead of zero. Set it between the forward
     /// and its backward: it is used once, and a new forward, `step` or `forget` drops it. An
     /// encoder receives a decoder's [`Network::grad_initial_state`] this way, cell state
-    /// included.
+    /// included:
+    ///
+    /// ```
+    /// use rnn_core::prelude::*;
+    ///
+    /// network! {
+    ///     pub Encoder<seq_len = 5> = Sequential[ LSTM(4, 8) ];
+    ///     pub Decoder<seq_len = 3> = Sequential[ LSTM(2, 8), Linear(8, 2) ];
+    /// }
+    /// let (mut enc, mut dec) = (Encoder::new(1), Decoder::new(2));
+    /// let (xs, ys) = ([SMatrix::<f32, 4, 1>::from_element(0.5); 5], [SMatrix::<f32, 2, 1>::zeros(); 3]);
+    /// enc.forward(&xs);
+    /// let mut start = dec.state().clone();
+    /// start.0 = enc.state().clone(); // h and c
+    /// dec.set_initial_state(start);
+    /// let out = *dec.forward(&ys);
+    /// dec.backward(&ys, &out); // d(0.5 |out|^2) / d(out) = out
+    /// enc.set_grad_final_state(dec.grad_initial_state().0.clone());
+    /// enc.backward(&xs, &[SMatrix::zeros(); 5]);
+    /// assert!(enc.parameters()[0].grad.iter().any(|g| *g != 0.0));
+    /// ```
     fn set_grad_final_state(&mut self, grad: Self::State);
 
     /// (Torch: `remember`) Keep the state across `forward` calls in the given modes; gradients stop at
