@@ -531,18 +531,10 @@ fn an_encoder_decoder_gradient_passes_the_hand_off_cell_state_included() {
         parameter_vectors(&*enc, true).concat()
     };
     let with_cell = analytic(&mut enc, &mut dec, true);
-    let mut numeric = Vec::new();
-    for which in 0..enc.parameters().len() {
-        for k in 0..enc.parameters()[which].value.len() {
-            let h = rnn_core::gradcheck::STEP;
-            rnn_core::gradcheck::nudge_parameter(&mut enc, which, k, h);
-            let up = encoder_decoder_loss(&mut enc, &mut dec, &xs, &ys, &r);
-            rnn_core::gradcheck::nudge_parameter(&mut enc, which, k, -2.0 * h);
-            let down = encoder_decoder_loss(&mut enc, &mut dec, &xs, &ys, &r);
-            rnn_core::gradcheck::nudge_parameter(&mut enc, which, k, h);
-            numeric.push((up - down) / (2.0 * h));
-        }
-    }
+    let numeric = rnn_core::gradcheck::numeric_parameter_gradients(&mut enc, |enc| {
+        encoder_decoder_loss(enc, &mut dec, &xs, &ys, &r)
+    })
+    .concat();
     let error = rnn_core::gradcheck::relative_error(&with_cell, &numeric);
     assert!(error <= 1e-6, "relative error {error:e}");
     // Without the cell state's gradient (only h handed back) the gradient is wrong, and
@@ -724,16 +716,7 @@ fn repeater_gradients_match_finite_differences() {
     net.forward(&x);
     let gx = *net.backward(&x, &r);
     assert_parameter_gradients(&mut net, |net| loss(net, &x));
-    let mut numeric = Vec::new();
-    for k in 0..6 {
-        let h = rnn_core::gradcheck::STEP;
-        x[k] += h;
-        let up = loss(&mut net, &x);
-        x[k] -= 2.0 * h;
-        let down = loss(&mut net, &x);
-        x[k] += h;
-        numeric.push((up - down) / (2.0 * h));
-    }
-    let error = rnn_core::gradcheck::relative_error(gx.as_slice(), &numeric);
-    assert!(error <= 1e-6, "input gradient: relative error {error:e}");
+    rnn_core::gradcheck::assert_input_gradient(core::slice::from_mut(&mut x), 0, &gx, |xs| {
+        loss(&mut net, &xs[0])
+    });
 }

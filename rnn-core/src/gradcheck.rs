@@ -279,29 +279,45 @@ where
         .sum()
 }
 
+/// Central differences of `loss` with respect to every parameter of `p`, tensor by tensor
+/// (column-major, in visiting order, as [`parameter_vectors`]). `p` is left as it was.
+pub fn numeric_parameter_gradients<P: Parameterized<f64> + ?Sized>(
+    p: &mut P,
+    mut loss: impl FnMut(&mut P) -> f64,
+) -> Vec<Vec<f64>> {
+    let sizes: Vec<usize> = parameter_vectors(p, false).iter().map(Vec::len).collect();
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(which, &n)| {
+            (0..n)
+                .map(|k| {
+                    nudge_parameter(p, which, k, STEP);
+                    let up = loss(p);
+                    nudge_parameter(p, which, k, -2.0 * STEP);
+                    let down = loss(p);
+                    nudge_parameter(p, which, k, STEP);
+                    (up - down) / (2.0 * STEP)
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Compares the gradients `p` holds (computed by the caller for `loss`) with central
 /// differences of `loss`, tensor by tensor. Returns the largest relative error; panics with the
 /// tensor's name if one exceeds [`TOLERANCE`].
 pub fn assert_parameter_gradients<P: Parameterized<f64> + ?Sized>(
     p: &mut P,
-    mut loss: impl FnMut(&mut P) -> f64,
+    loss: impl FnMut(&mut P) -> f64,
 ) -> f64 {
     let analytic = parameter_vectors(p, true);
     let mut names = Vec::new();
     p.visit_parameters(&mut |q| names.push(q.name));
     let mut worst = 0.0f64;
-    for (which, grad) in analytic.iter().enumerate() {
-        let numeric: Vec<f64> = (0..grad.len())
-            .map(|k| {
-                nudge_parameter(p, which, k, STEP);
-                let up = loss(p);
-                nudge_parameter(p, which, k, -2.0 * STEP);
-                let down = loss(p);
-                nudge_parameter(p, which, k, STEP);
-                (up - down) / (2.0 * STEP)
-            })
-            .collect();
-        let err = relative_error(grad, &numeric);
+    let numeric = numeric_parameter_gradients(p, loss);
+    for (which, (grad, numeric)) in analytic.iter().zip(&numeric).enumerate() {
+        let err = relative_error(grad, numeric);
         assert!(
             err <= TOLERANCE,
             "parameter {}: relative error {err:e}",
