@@ -37,16 +37,24 @@ pub(crate) mod simd;
 // lengths) and returns `false`, doing nothing, where it cannot run, so that the layers hold no
 // `unsafe` code.
 
+/// Runs `kernel` (which calls AVX2 + FMA code) if this CPU has those features; returns whether
+/// it ran. Every entry point below goes through it, so the CPU check is in one place.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[inline(always)]
+fn on_avx2(kernel: impl FnOnce()) -> bool {
+    let ok = use_avx2();
+    if ok {
+        kernel();
+    }
+    ok
+}
+
 /// `sigmoid` (or `tanh`, `TANH`) of every element in place with AVX2 + FMA; `false` if this
 /// CPU has not got them.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) fn activations_avx2<const TANH: bool>(xs: &mut [f32]) -> bool {
-    if !use_avx2() {
-        return false;
-    }
-    // SAFETY: the CPU has AVX2 and FMA (checked just above).
-    unsafe { simd::map::<TANH>(xs) };
-    true
+    // SAFETY: `on_avx2` runs this only on a CPU with AVX2 and FMA.
+    on_avx2(|| unsafe { simd::map::<TANH>(xs) })
 }
 
 /// The LSTM cell's pointwise step (`lstm_cell::cell`) with AVX2 + FMA; `false` if this CPU has
@@ -59,12 +67,9 @@ pub(crate) fn lstm_cell_avx2<const H: usize, const B: usize>(
     tanh_c: &mut [f32],
     h: &mut [f32],
 ) -> bool {
-    if !use_avx2() {
-        return false;
-    }
-    // SAFETY: the CPU has AVX2 and FMA (checked just above); the kernel checks the lengths.
-    unsafe { lstm_cell::cell::<H, B>(gates, c_prev, c, tanh_c, h) };
-    true
+    // SAFETY: `on_avx2` runs this only on a CPU with AVX2 and FMA; the kernel checks the
+    // lengths.
+    on_avx2(|| unsafe { lstm_cell::cell::<H, B>(gates, c_prev, c, tanh_c, h) })
 }
 
 /// The GRU cell's pointwise step (`gru_cell::cell`) with AVX2 + FMA; `false` if this CPU has
@@ -77,26 +82,22 @@ pub(crate) fn gru_cell_avx2<const H: usize, const B: usize>(
     hn: &mut [f32],
     h: &mut [f32],
 ) -> bool {
-    if !use_avx2() {
-        return false;
-    }
-    // SAFETY: the CPU has AVX2 and FMA (checked just above); the kernel checks the lengths.
-    unsafe { gru_cell::cell::<H, B>(gates, ah, h_prev, hn, h) };
-    true
+    // SAFETY: `on_avx2` runs this only on a CPU with AVX2 and FMA; the kernel checks the
+    // lengths.
+    on_avx2(|| unsafe { gru_cell::cell::<H, B>(gates, ah, h_prev, hn, h) })
 }
 
 /// LogSoftMax of every `N`-row column of `x` into `y` with AVX2 + FMA; `false` if this CPU has
 /// not got them.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) fn log_softmax_forward_avx2<const N: usize>(x: &[f32], y: &mut [f32]) -> bool {
-    if !use_avx2() {
-        return false;
-    }
-    for (xc, yc) in x.chunks_exact(N).zip(y.chunks_exact_mut(N)) {
-        // SAFETY: the CPU has AVX2 and FMA (checked above); the kernel checks the lengths.
-        unsafe { logsoftmax::forward::<N>(xc, yc) };
-    }
-    true
+    on_avx2(|| {
+        for (xc, yc) in x.chunks_exact(N).zip(y.chunks_exact_mut(N)) {
+            // SAFETY: `on_avx2` runs this only on a CPU with AVX2 and FMA; the kernel checks
+            // the lengths.
+            unsafe { logsoftmax::forward::<N>(xc, yc) };
+        }
+    })
 }
 
 /// LogSoftMax's backward for every `N`-row column with AVX2 + FMA; `false` if this CPU has not
@@ -107,15 +108,14 @@ pub(crate) fn log_softmax_backward_avx2<const N: usize>(
     gy: &[f32],
     gx: &mut [f32],
 ) -> bool {
-    if !use_avx2() {
-        return false;
-    }
-    let columns = y.chunks_exact(N).zip(gy.chunks_exact(N));
-    for ((yc, gyc), gxc) in columns.zip(gx.chunks_exact_mut(N)) {
-        // SAFETY: the CPU has AVX2 and FMA (checked above); the kernel checks the lengths.
-        unsafe { logsoftmax::backward::<N>(yc, gyc, gxc) };
-    }
-    true
+    on_avx2(|| {
+        let columns = y.chunks_exact(N).zip(gy.chunks_exact(N));
+        for ((yc, gyc), gxc) in columns.zip(gx.chunks_exact_mut(N)) {
+            // SAFETY: `on_avx2` runs this only on a CPU with AVX2 and FMA; the kernel checks
+            // the lengths.
+            unsafe { logsoftmax::backward::<N>(yc, gyc, gxc) };
+        }
+    })
 }
 
 /// Micro-tiles of the `A B` kernel are `MR x NR`: `MR` rows are two vector registers' worth of
