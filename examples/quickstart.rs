@@ -8,16 +8,17 @@
 //! Run: `cargo run --release --example quickstart` (`-- --help` for the flags).
 
 mod common;
+#[path = "common/recall.rs"]
+mod recall;
 
 use clap::Parser;
+use recall::{T, sequence};
 use rnn_core::prelude::*;
 
 network! {
     /// Tags each of 8 steps of a 10-feature sequence with one of 5 classes.
     pub Tagger<seq_len = 8> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
 }
-
-const T: usize = 8;
 
 /// The seed's loop, then the online API giving the same gradient.
 #[derive(Parser, Debug)]
@@ -27,24 +28,6 @@ struct Args {
     /// Training sequences (default 3000, or 1000 with --quick).
     #[arg(long)]
     steps: Option<usize>,
-}
-
-/// A sequence of one-hot symbols (with noise) and, from step 2 on, the symbol two steps back.
-fn sequence(rng: &mut Rng) -> ([SMatrix<f32, 10, 1>; T], [Option<[Class<5>; 1]>; T]) {
-    let symbols: [usize; T] = std::array::from_fn(|_| (rng.next_u64() % 5) as usize);
-    let inputs = std::array::from_fn(|t| {
-        SMatrix::from_fn(|i, _| {
-            if i < 5 {
-                f32::from(u8::from(i == symbols[t]))
-            } else {
-                rng.uniform(-0.5, 0.5) as f32
-            }
-        })
-    });
-    let targets = std::array::from_fn(|t| {
-        (t >= 2).then(|| [Class::new(symbols[t - 2]).expect("symbols are below 5")])
-    });
-    (inputs, targets)
 }
 
 fn gradients(net: &Tagger) -> Vec<f32> {

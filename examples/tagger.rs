@@ -8,8 +8,11 @@
 //! Run: `cargo run --release --example tagger` (`-- --help` for the flags).
 
 mod common;
+#[path = "common/recall.rs"]
+mod recall;
 
 use clap::Parser;
+use recall::{DELAY, T, sequence};
 use rnn_core::prelude::*;
 
 /// The seed network learns delayed recall (tag each step with the symbol two steps back).
@@ -25,29 +28,6 @@ struct Args {
 network! {
     /// Tags each of 8 steps of a 10-feature sequence with one of 5 classes.
     pub Tagger<seq_len = 8> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
-}
-
-const T: usize = 8;
-const DELAY: usize = 2;
-
-type Inputs = [SMatrix<f32, 10, 1>; T];
-type Targets = [Option<[Class<5>; 1]>; T];
-
-fn sequence(rng: &mut Rng) -> (Inputs, Targets) {
-    let symbols: [usize; T] = std::array::from_fn(|_| (rng.next_u64() % 5) as usize);
-    let inputs = std::array::from_fn(|t| {
-        SMatrix::from_fn(|i, _| {
-            if i < 5 {
-                f32::from(u8::from(i == symbols[t]))
-            } else {
-                rng.uniform(-0.5, 0.5) as f32
-            }
-        })
-    });
-    let targets = std::array::from_fn(|t| {
-        (t >= DELAY).then(|| [Class::new(symbols[t - DELAY]).expect("< 5")])
-    });
-    (inputs, targets)
 }
 
 /// Mean loss per sequence and accuracy per target on `sequences` fresh sequences.
