@@ -167,8 +167,9 @@ fn gradients<S: Float, P: Parameterized<S>>(p: &P) -> Vec<Vec<S>> {
     out
 }
 
-/// `step` then `backward_step` in reverse give bit for bit the outputs, input gradients and
-/// parameter gradients of `forward` then `backward` on a twin network (whose backward defers
+/// `step` then `backward_step` in reverse give bit for bit the outputs, input gradients,
+/// parameter gradients and the gradient at the initial state of `forward` then `backward` (run
+/// layer by layer) on a twin network (whose backward defers
 /// the weight gradients to one product per sequence at small batch).
 fn assert_online_equals_whole<
     S,
@@ -191,6 +192,7 @@ fn assert_online_equals_whole<
             Inputs = [SMatrix<S, I, B>; T],
             Outputs = [SMatrix<S, O, B>; T],
         >,
+    N::State: PartialEq + core::fmt::Debug,
 {
     let ys = *whole.forward(&xs);
     let gxs = *whole.backward(&xs, &gys);
@@ -202,6 +204,7 @@ fn assert_online_equals_whole<
         assert_eq!(*online.backward_step(&xs[t], &gys[t]), gxs[t]);
     }
     assert_eq!(gradients(&whole), gradients(&online));
+    assert_eq!(whole.grad_initial_state(), online.grad_initial_state());
 }
 
 #[test]

@@ -85,6 +85,67 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         let _ = steps;
     }
 
+    /// Runs the layer forward over every step of `seq`, in order (layer-major: a network's
+    /// whole-sequence `forward` runs its first layer over all steps, then the next layer over
+    /// all steps, ...). Step `k` reads its input and the state before it and writes the state
+    /// after it, its cache and its output (see [`ForwardStep`]).
+    ///
+    /// The default calls [`Layer::forward_step`] step after step. A layer may override it to
+    /// work on the sequence as a whole (e.g. one product for the input projection of all steps,
+    /// or a bidirectional layer), as long as the result equals the step-by-step one bit for bit
+    /// when the layer also has an online step.
+    #[inline(always)]
+    fn forward_seq<V>(&mut self, seq: &mut V, training: bool)
+    where
+        V: ForwardSeq<S, Self::State, Self::Cache, I, O, B>,
+    {
+        for k in 0..seq.len() {
+            let s = seq.step(k);
+            self.forward_step(s.x, s.prev, s.next, s.cache, s.y, training);
+        }
+    }
+
+    /// Back-propagates through every step of `seq`, latest first, and **accumulates** the
+    /// parameter gradients. `g` holds the gradient at the state after the last step on entry
+    /// and the gradient at the state before the first step on return; `scratch` is a second
+    /// buffer of that type, left in an unspecified state.
+    ///
+    /// The default is the one place that decides whether weight gradients are deferred: below
+    /// batch 8 it calls [`Layer::backward_step_deferred`] per step and then
+    /// [`Layer::accumulate_weight_grads`] once (one product per sequence); from batch 8 up,
+    /// where each step's update is already an efficient product, [`Layer::backward_step`].
+    #[inline(always)]
+    fn backward_seq<V>(&mut self, seq: &mut V, g: &mut Self::State, scratch: &mut Self::State)
+    where
+        V: BackwardSeq<S, Self::State, Self::Cache, I, O, B>,
+    {
+        let n = seq.len();
+        let defer = crate::kernels::defer_weight_grads(B);
+        {
+            let (mut g_next, mut g_prev) = (&mut *g, &mut *scratch);
+            for k in (0..n).rev() {
+                let s = seq.step(k);
+                if defer {
+                    self.backward_step_deferred(
+                        s.x, s.y, s.prev, s.next, s.cache, s.gy, g_next, g_prev, s.gx,
+                    );
+                } else {
+                    self.backward_step(
+                        s.x, s.y, s.prev, s.next, s.cache, s.gy, g_next, g_prev, s.gx,
+                    );
+                }
+                core::mem::swap(&mut g_next, &mut g_prev);
+            }
+        }
+        if n % 2 == 1 {
+            g.clone_from(scratch);
+        }
+        if defer {
+            let seq = &*seq;
+            self.accumulate_weight_grads((0..n).rev().map(|k| seq.kept(k)));
+        }
+    }
+
     /// Moves the layer's random streams (dropout masks) onto an independent sequence derived
     /// from their current state and `stream`, so that replicas of one network (one per shard
     /// of a batch, see `rnn_core::parallel`) draw different masks. Deterministic in `stream`.
@@ -92,6 +153,68 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     fn reseed(&mut self, stream: u64) {
         let _ = stream;
     }
+}
+
+/// What step `k` of a whole-sequence forward reads and writes ([`Layer::forward_seq`]).
+pub struct ForwardStep<'a, S: Float, St, C, const I: usize, const O: usize, const B: usize> {
+    /// The step's input.
+    pub x: &'a SMatrix<S, I, B>,
+    /// The state before the step.
+    pub prev: &'a St,
+    /// The state after the step (written).
+    pub next: &'a mut St,
+    /// What the step keeps for its backward (written).
+    pub cache: &'a mut C,
+    /// The step's output (written).
+    pub y: &'a mut SMatrix<S, O, B>,
+}
+
+/// The steps of a whole-sequence forward, as one layer sees them: a view into storage that
+/// the engine owns (a container hands its parts views onto its own parts of each step).
+pub trait ForwardSeq<S: Float, St, C, const I: usize, const O: usize, const B: usize> {
+    /// The number of steps.
+    fn len(&self) -> usize;
+    /// Whether there are no steps.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Step `k` (`k < len()`).
+    fn step(&mut self, k: usize) -> ForwardStep<'_, S, St, C, I, O, B>;
+}
+
+/// What step `k` of a whole-sequence backward reads and writes ([`Layer::backward_seq`]):
+/// what its forward saw and wrote, the gradient at its output, and where its input gradient
+/// goes.
+pub struct BackwardStep<'a, S: Float, St, C, const I: usize, const O: usize, const B: usize> {
+    /// The step's input.
+    pub x: &'a SMatrix<S, I, B>,
+    /// The step's output.
+    pub y: &'a SMatrix<S, O, B>,
+    /// The state before the step.
+    pub prev: &'a St,
+    /// The state after the step.
+    pub next: &'a St,
+    /// The step's cache (a layer that defers weight gradients keeps what they need here).
+    pub cache: &'a mut C,
+    /// The gradient at the output.
+    pub gy: &'a SMatrix<S, O, B>,
+    /// The gradient at the input (written).
+    pub gx: &'a mut SMatrix<S, I, B>,
+}
+
+/// The steps of a whole-sequence backward, as one layer sees them (see [`ForwardSeq`]).
+pub trait BackwardSeq<S: Float, St, C, const I: usize, const O: usize, const B: usize> {
+    /// The number of steps.
+    fn len(&self) -> usize;
+    /// Whether there are no steps.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Step `k` (`k < len()`).
+    fn step(&mut self, k: usize) -> BackwardStep<'_, S, St, C, I, O, B>;
+    /// Step `k`'s input, the state before it and its cache, read-only (what
+    /// [`Layer::accumulate_weight_grads`] takes).
+    fn kept(&self, k: usize) -> (&SMatrix<S, I, B>, &St, &C);
 }
 
 /// Implements [`Parameterized`] for a layer without parameters.

@@ -4,7 +4,7 @@
 
 use crate::float::{AllocError, Columns, try_zeroed_box, try_zeroed_slice, zero_in_place};
 use crate::kernels;
-use crate::layer::Layer;
+use crate::layer::{BackwardSeq, BackwardStep, ForwardSeq, ForwardStep, Layer};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use alloc::boxed::Box;
 use core::fmt;
@@ -415,6 +415,10 @@ where
     gy_masked: Box<SMatrix<S, O, B>>,
     /// Steps forwarded since the last forget.
     pos: u64,
+    /// The step kept at record slot 0 and state slot 0: step `t` is at record
+    /// `(t - origin) % T`, the state after it at `(t + 1 - origin) % (T + 1)`. A
+    /// whole-sequence forward moves it to its first step, so that its steps are contiguous.
+    origin: u64,
     /// `pos` at the start of the last whole-sequence `forward`, if that was the last forward.
     call_start: Option<u64>,
     /// One past the next step to back-propagate.
@@ -430,6 +434,70 @@ struct StepRecord<S, C, const I: usize, const O: usize, const B: usize> {
     x: SMatrix<S, I, B>,
     y: SMatrix<S, O, B>,
     cache: C,
+}
+
+/// The steps of one whole-sequence forward as the outermost layer sees them: records and
+/// states from slot 0 (see `Sequencer::origin`).
+struct SeqSteps<'a, S: Float, C, St, const I: usize, const O: usize, const B: usize> {
+    records: &'a mut [StepRecord<S, C, I, O, B>],
+    /// One more than `records`: the state before each step and after the last.
+    states: &'a mut [St],
+}
+
+impl<S: Float, C, St, const I: usize, const O: usize, const B: usize> ForwardSeq<S, St, C, I, O, B>
+    for SeqSteps<'_, S, C, St, I, O, B>
+{
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+    #[inline(always)]
+    fn step(&mut self, k: usize) -> ForwardStep<'_, S, St, C, I, O, B> {
+        let rec = &mut self.records[k];
+        let (before, after) = self.states.split_at_mut(k + 1);
+        ForwardStep {
+            x: &rec.x,
+            prev: &before[k],
+            next: &mut after[0],
+            cache: &mut rec.cache,
+            y: &mut rec.y,
+        }
+    }
+}
+
+/// The steps of one whole-sequence backward as the outermost layer sees them.
+struct SeqGrads<'a, S: Float, C, St, const I: usize, const O: usize, const B: usize> {
+    records: &'a mut [StepRecord<S, C, I, O, B>],
+    states: &'a [St],
+    gy: &'a [SMatrix<S, O, B>],
+    gx: &'a mut [SMatrix<S, I, B>],
+}
+
+impl<S: Float, C, St, const I: usize, const O: usize, const B: usize> BackwardSeq<S, St, C, I, O, B>
+    for SeqGrads<'_, S, C, St, I, O, B>
+{
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+    #[inline(always)]
+    fn step(&mut self, k: usize) -> BackwardStep<'_, S, St, C, I, O, B> {
+        let rec = &mut self.records[k];
+        BackwardStep {
+            x: &rec.x,
+            y: &rec.y,
+            prev: &self.states[k],
+            next: &self.states[k + 1],
+            cache: &mut rec.cache,
+            gy: &self.gy[k],
+            gx: &mut self.gx[k],
+        }
+    }
+    #[inline(always)]
+    fn kept(&self, k: usize) -> (&SMatrix<S, I, B>, &St, &C) {
+        let rec = &self.records[k];
+        (&rec.x, &self.states[k], &rec.cache)
+    }
 }
 
 /// Whether sample `b` is masked at a step with input `x`: its input column is exactly zero.
@@ -504,6 +572,7 @@ where
             mask_zero: false,
             gy_masked: try_zeroed_box()?,
             pos: 0,
+            origin: 0,
             call_start: None,
             cursor: 0,
             remember: Remember::Neither,
@@ -543,6 +612,10 @@ where
         };
         if !keep {
             self.forget_state();
+        } else if self.pos != self.origin {
+            let now = ((self.pos - self.origin) % (T as u64 + 1)) as usize;
+            self.states.swap(0, now);
+            self.origin = self.pos;
         }
         self.has_grad_final = false;
         self.call_start = Some(self.pos);
@@ -562,14 +635,70 @@ where
         &self.outputs
     }
 
+    /// A whole-sequence forward, layer-major (see [`Layer::forward_seq`]); with masking, step
+    /// after step (a masked sample's state resets after each step of the whole stack).
+    fn forward_layers(&mut self, inputs: &[SMatrix<S, I, B>]) -> &[SMatrix<S, O, B>] {
+        self.forward_begin();
+        let n = inputs.len();
+        if self.mask_zero {
+            for (k, x) in inputs.iter().enumerate() {
+                self.forward_at(k, x);
+            }
+        } else {
+            for (rec, x) in self.records.iter_mut().zip(inputs) {
+                rec.x.copy_from(x);
+            }
+            let mut steps = SeqSteps {
+                records: &mut self.records[..n],
+                states: &mut self.states[..=n],
+            };
+            self.layer.forward_seq(&mut steps, self.training);
+            for (y, rec) in self.outputs.iter_mut().zip(&self.records[..n]) {
+                y.copy_from(&rec.y);
+            }
+            self.pos += n as u64;
+        }
+        self.forward_end();
+        &self.outputs[..n]
+    }
+
+    /// The backward of [`Sequencer::forward_layers`].
+    fn backward_layers(
+        &mut self,
+        inputs: &[SMatrix<S, I, B>],
+        grad_outputs: &[SMatrix<S, O, B>],
+    ) -> Result<&[SMatrix<S, I, B>], BpttError> {
+        let range = self.begin_backward(|k| &inputs[k])?;
+        let n = (self.pos - range.0) as usize;
+        if self.mask_zero {
+            for k in (0..n).rev() {
+                self.backward_at(k, range, &grad_outputs[k]);
+            }
+            self.backward_end(range);
+        } else {
+            // The call's steps are at slots 0..n (`forward_begin` moved the origin there).
+            let lo = (range.1 - range.0) as usize;
+            let mut steps = SeqGrads {
+                records: &mut self.records[lo..n],
+                states: &self.states[lo..=n],
+                gy: &grad_outputs[lo..n],
+                gx: &mut self.grad_inputs[lo..n],
+            };
+            self.layer
+                .backward_seq(&mut steps, &mut self.g_state, &mut self.g_prev);
+            self.cursor = range.1;
+        }
+        Ok(&self.grad_inputs[..n])
+    }
+
     /// Runs one step from the current state; returns the record slot.
     #[inline(always)]
     fn record_step(&mut self, x: &SMatrix<S, I, B>) -> usize {
         let t = self.pos;
-        let slot = (t % T as u64) as usize;
+        let slot = ((t - self.origin) % T as u64) as usize;
         let (p, n) = (
-            (t % (T as u64 + 1)) as usize,
-            ((t + 1) % (T as u64 + 1)) as usize,
+            ((t - self.origin) % (T as u64 + 1)) as usize,
+            ((t + 1 - self.origin) % (T as u64 + 1)) as usize,
         );
         let rec = &mut self.records[slot];
         rec.x.copy_from(x);
@@ -599,7 +728,8 @@ where
     fn floor(&self) -> u64 {
         let window = self.max_bptt.min(T) as u64;
         self.call_start
-            .unwrap_or(0)
+            .unwrap_or(self.origin)
+            .max(self.origin)
             .max(self.pos.saturating_sub(window))
     }
 
@@ -626,7 +756,7 @@ where
         let start = self.call_start.ok_or(BpttError::NotAfterForward)?;
         let floor = self.floor();
         for t in floor..self.pos {
-            let rec = &self.records[(t % T as u64) as usize];
+            let rec = &self.records[((t - self.origin) % T as u64) as usize];
             if !same_input(&rec.x, input((t - start) as usize)) {
                 return Err(BpttError::InputMismatch { step: t });
             }
@@ -644,7 +774,7 @@ where
         let t = range.0 + k as u64;
         let gy = if self.mask_zero && t >= range.1 {
             mask_step(
-                &self.records[(t % T as u64) as usize].x,
+                &self.records[((t - self.origin) % T as u64) as usize].x,
                 gy,
                 &mut self.gy_masked,
                 &mut *self.g_state,
@@ -658,6 +788,7 @@ where
                 &mut self.layer,
                 &self.records,
                 &self.states,
+                self.origin,
                 &mut self.g_state,
                 &mut self.g_prev,
                 t,
@@ -666,10 +797,10 @@ where
             );
         } else if t >= range.1 {
             // Weight gradients wait for `backward_end`: one product per sequence.
-            let rec = &mut self.records[(t % T as u64) as usize];
+            let rec = &mut self.records[((t - self.origin) % T as u64) as usize];
             let (p, n) = (
-                (t % (T as u64 + 1)) as usize,
-                ((t + 1) % (T as u64 + 1)) as usize,
+                ((t - self.origin) % (T as u64 + 1)) as usize,
+                ((t + 1 - self.origin) % (T as u64 + 1)) as usize,
             );
             self.layer.backward_step_deferred(
                 &rec.x,
@@ -724,10 +855,14 @@ where
     pub fn backward_end(&mut self, range: (u64, u64)) -> &[SMatrix<S, I, B>; T] {
         // Latest step first: the order in which step-by-step backward adds them, so that both
         // give bit-identical gradients.
-        let (records, states) = (&self.records, &self.states);
+        let (records, states, origin) = (&self.records, &self.states, self.origin);
         let steps = (range.1..self.pos).rev().map(|t| {
-            let rec = &records[(t % T as u64) as usize];
-            (&rec.x, &states[(t % (T as u64 + 1)) as usize], &rec.cache)
+            let rec = &records[((t - origin) % T as u64) as usize];
+            (
+                &rec.x,
+                &states[((t - origin) % (T as u64 + 1)) as usize],
+                &rec.cache,
+            )
         });
         if kernels::defer_weight_grads(B) {
             self.layer.accumulate_weight_grads(steps);
@@ -742,12 +877,14 @@ where
         layer: &mut L,
         records: &[StepRecord<S, L::Cache, I, O, B>],
         states: &[L::State],
+        origin: u64,
         g_state: &mut L::State,
         g_prev: &mut L::State,
         t: u64,
         gy: &SMatrix<S, O, B>,
         gx: &mut SMatrix<S, I, B>,
     ) {
+        let t = t - origin;
         let rec = &records[(t % T as u64) as usize];
         let (p, n) = (
             (t % (T as u64 + 1)) as usize,
@@ -773,6 +910,7 @@ where
     fn forget_state(&mut self) {
         self.has_grad_final = false;
         self.pos = 0;
+        self.origin = 0;
         self.call_start = None;
         self.cursor = 0;
         self.states[0].clone_from(&self.initial);
@@ -831,11 +969,8 @@ where
     const OUTPUT: usize = O;
 
     fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs {
-        self.forward_begin();
-        for (k, x) in inputs.iter().enumerate() {
-            self.forward_at(k, x);
-        }
-        self.forward_end()
+        self.forward_layers(inputs);
+        &self.outputs
     }
 
     fn backward(&mut self, inputs: &Self::Inputs, grad_outputs: &Self::Outputs) -> &Self::Inputs {
@@ -850,11 +985,8 @@ where
         inputs: &Self::Inputs,
         grad_outputs: &Self::Outputs,
     ) -> Result<&Self::Inputs, BpttError> {
-        let range = self.backward_begin(inputs)?;
-        for k in (0..T).rev() {
-            self.backward_at(k, range, &grad_outputs[k]);
-        }
-        Ok(self.backward_end(range))
+        self.backward_layers(inputs, grad_outputs)?;
+        Ok(&self.grad_inputs)
     }
 
     fn step(&mut self, input: &Self::Input) -> &Self::Output {
@@ -887,7 +1019,10 @@ where
             });
         }
         let t = self.cursor - 1;
-        if !same_input(&self.records[(t % T as u64) as usize].x, input) {
+        if !same_input(
+            &self.records[((t - self.origin) % T as u64) as usize].x,
+            input,
+        ) {
             return Err(BpttError::InputMismatch { step: t });
         }
         if self.cursor == self.pos {
@@ -895,7 +1030,7 @@ where
         }
         let grad_output = if self.mask_zero {
             mask_step(
-                &self.records[(t % T as u64) as usize].x,
+                &self.records[((t - self.origin) % T as u64) as usize].x,
                 grad_output,
                 &mut self.gy_masked,
                 &mut *self.g_state,
@@ -907,6 +1042,7 @@ where
             &mut self.layer,
             &self.records,
             &self.states,
+            self.origin,
             &mut self.g_state,
             &mut self.g_prev,
             t,
@@ -922,7 +1058,7 @@ where
     }
 
     fn state(&self) -> &L::State {
-        &self.states[(self.pos % (T as u64 + 1)) as usize]
+        &self.states[((self.pos - self.origin) % (T as u64 + 1)) as usize]
     }
 
     fn set_initial_state(&mut self, state: L::State) {
@@ -965,8 +1101,8 @@ where
     }
 
     fn check_finite(&self) -> Result<(), NonFinite> {
-        for t in self.pos.saturating_sub(T as u64)..self.pos {
-            let y = &self.records[(t % T as u64) as usize].y;
+        for t in self.pos.saturating_sub(T as u64).max(self.origin)..self.pos {
+            let y = &self.records[((t - self.origin) % T as u64) as usize].y;
             if let Some(k) = y.iter().position(|v| !v.is_finite()) {
                 return Err(NonFinite::Output {
                     step: t,

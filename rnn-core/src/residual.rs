@@ -21,7 +21,7 @@
 //! assert_eq!(amp.parameters()[0].name, "0.0.weight_ih");
 //! ```
 
-use crate::layer::Layer;
+use crate::layer::{BackwardSeq, BackwardStep, ForwardSeq, ForwardStep, Layer};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use nalgebra::SMatrix;
 
@@ -57,6 +57,64 @@ fn add_into<S: Float, const O: usize, const I: usize, const B: usize>(
 ) {
     for (a, x) in acc.as_mut_slice().iter_mut().zip(x.as_slice()) {
         *a += *x;
+    }
+}
+
+/// The inner layers' view of a [`Residual`]'s steps: the same input and states, the inner
+/// cache, and `f(x)` as output.
+struct Inner<'v, V>(&'v mut V);
+
+impl<S, V, St, C, const I: usize, const O: usize, const B: usize> ForwardSeq<S, St, C, I, O, B>
+    for Inner<'_, V>
+where
+    S: Float,
+    V: ForwardSeq<S, St, ResidualCache<C, SMatrix<S, O, B>>, I, O, B>,
+{
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn step(&mut self, k: usize) -> ForwardStep<'_, S, St, C, I, O, B> {
+        let s = self.0.step(k);
+        ForwardStep {
+            x: s.x,
+            prev: s.prev,
+            next: s.next,
+            cache: &mut s.cache.inner,
+            y: &mut s.cache.fx,
+        }
+    }
+}
+
+impl<S, V, St, C, const I: usize, const O: usize, const B: usize> BackwardSeq<S, St, C, I, O, B>
+    for Inner<'_, V>
+where
+    S: Float,
+    V: BackwardSeq<S, St, ResidualCache<C, SMatrix<S, O, B>>, I, O, B>,
+{
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn step(&mut self, k: usize) -> BackwardStep<'_, S, St, C, I, O, B> {
+        let s = self.0.step(k);
+        let ResidualCache { inner, fx } = s.cache;
+        BackwardStep {
+            x: s.x,
+            y: fx,
+            prev: s.prev,
+            next: s.next,
+            cache: inner,
+            gy: s.gy,
+            gx: s.gx,
+        }
+    }
+    #[inline(always)]
+    fn kept(&self, k: usize) -> (&SMatrix<S, I, B>, &St, &C) {
+        let (x, p, c) = self.0.kept(k);
+        (x, p, &c.inner)
     }
 }
 
@@ -155,6 +213,33 @@ where
     {
         self.0
             .accumulate_weight_grads(steps.map(|(x, s, c)| (x, s, &c.inner)));
+    }
+
+    #[inline(always)]
+    fn forward_seq<V>(&mut self, seq: &mut V, training: bool)
+    where
+        V: ForwardSeq<S, Self::State, Self::Cache, I, O, B>,
+    {
+        const { Self::same_size::<I, O>() };
+        self.0.forward_seq(&mut Inner(seq), training);
+        for k in 0..seq.len() {
+            let s = seq.step(k);
+            s.y.copy_from(&s.cache.fx);
+            add_into(s.y, s.x);
+        }
+    }
+
+    #[inline(always)]
+    fn backward_seq<V>(&mut self, seq: &mut V, g: &mut Self::State, scratch: &mut Self::State)
+    where
+        V: BackwardSeq<S, Self::State, Self::Cache, I, O, B>,
+    {
+        const { Self::same_size::<I, O>() };
+        self.0.backward_seq(&mut Inner(seq), g, scratch);
+        for k in 0..seq.len() {
+            let s = seq.step(k);
+            add_into(s.gx, s.gy);
+        }
     }
 }
 

@@ -4,8 +4,9 @@
 //! where `M1`, `M2` are the sizes between the layers. A chain is itself a layer, so sequentials
 //! nest, and the whole network is monomorphised into straight calls from layer to layer.
 
-use crate::layer::Layer;
+use crate::layer::{BackwardSeq, BackwardStep, ForwardSeq, ForwardStep, Layer};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
+use core::marker::PhantomData;
 use nalgebra::SMatrix;
 
 /// Layer `L` at position `K` of its `Sequential`: parameter names get the prefix `K.`
@@ -97,6 +98,22 @@ where
     {
         self.0.accumulate_weight_grads(steps);
     }
+
+    #[inline(always)]
+    fn forward_seq<V>(&mut self, seq: &mut V, training: bool)
+    where
+        V: ForwardSeq<S, Self::State, Self::Cache, I, O, B>,
+    {
+        self.0.forward_seq(seq, training);
+    }
+
+    #[inline(always)]
+    fn backward_seq<V>(&mut self, seq: &mut V, g: &mut Self::State, scratch: &mut Self::State)
+    where
+        V: BackwardSeq<S, Self::State, Self::Cache, I, O, B>,
+    {
+        self.0.backward_seq(seq, g, scratch);
+    }
 }
 
 /// `first` then `rest`, joined by `M` features. See the [module docs](self).
@@ -117,6 +134,128 @@ pub struct ChainCache<CA, CR, Mid> {
     pub rest: CR,
     /// The first layer's output, the rest's input.
     pub mid: Mid,
+    /// The gradient at `mid`: written by the rest's whole-sequence backward, read by the
+    /// first's (layer-major; the step-by-step backward keeps it on the stack).
+    pub g_mid: Mid,
+}
+
+type Mid<S, const M: usize, const B: usize> = SMatrix<S, M, B>;
+
+/// The first layer's view of a [`Chain`]'s steps: the chain's input, the first part of each
+/// state and cache, and `mid` as output.
+struct FirstPart<'v, V, SR, CR, const O: usize>(&'v mut V, PhantomData<(SR, CR, [(); O])>);
+
+/// The rest's view of a [`Chain`]'s steps: `mid` as input, the second part of each state and
+/// cache, and the chain's output.
+struct RestPart<'v, V, SA, CA, const I: usize>(&'v mut V, PhantomData<(SA, CA, [(); I])>);
+
+impl<S, V, SA, SR, CA, CR, const I: usize, const M: usize, const O: usize, const B: usize>
+    ForwardSeq<S, SA, CA, I, M, B> for FirstPart<'_, V, SR, CR, O>
+where
+    S: Float,
+    V: ForwardSeq<S, (SA, SR), ChainCache<CA, CR, Mid<S, M, B>>, I, O, B>,
+{
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn step(&mut self, k: usize) -> ForwardStep<'_, S, SA, CA, I, M, B> {
+        let s = self.0.step(k);
+        ForwardStep {
+            x: s.x,
+            prev: &s.prev.0,
+            next: &mut s.next.0,
+            cache: &mut s.cache.first,
+            y: &mut s.cache.mid,
+        }
+    }
+}
+
+impl<S, V, SA, SR, CA, CR, const I: usize, const M: usize, const O: usize, const B: usize>
+    ForwardSeq<S, SR, CR, M, O, B> for RestPart<'_, V, SA, CA, I>
+where
+    S: Float,
+    V: ForwardSeq<S, (SA, SR), ChainCache<CA, CR, Mid<S, M, B>>, I, O, B>,
+{
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn step(&mut self, k: usize) -> ForwardStep<'_, S, SR, CR, M, O, B> {
+        let s = self.0.step(k);
+        ForwardStep {
+            x: &s.cache.mid,
+            prev: &s.prev.1,
+            next: &mut s.next.1,
+            cache: &mut s.cache.rest,
+            y: s.y,
+        }
+    }
+}
+
+impl<S, V, SA, SR, CA, CR, const I: usize, const M: usize, const O: usize, const B: usize>
+    BackwardSeq<S, SA, CA, I, M, B> for FirstPart<'_, V, SR, CR, O>
+where
+    S: Float,
+    V: BackwardSeq<S, (SA, SR), ChainCache<CA, CR, Mid<S, M, B>>, I, O, B>,
+{
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn step(&mut self, k: usize) -> BackwardStep<'_, S, SA, CA, I, M, B> {
+        let s = self.0.step(k);
+        BackwardStep {
+            x: s.x,
+            y: &s.cache.mid,
+            prev: &s.prev.0,
+            next: &s.next.0,
+            cache: &mut s.cache.first,
+            gy: &s.cache.g_mid,
+            gx: s.gx,
+        }
+    }
+    #[inline(always)]
+    fn kept(&self, k: usize) -> (&SMatrix<S, I, B>, &SA, &CA) {
+        let (x, p, c) = self.0.kept(k);
+        (x, &p.0, &c.first)
+    }
+}
+
+impl<S, V, SA, SR, CA, CR, const I: usize, const M: usize, const O: usize, const B: usize>
+    BackwardSeq<S, SR, CR, M, O, B> for RestPart<'_, V, SA, CA, I>
+where
+    S: Float,
+    V: BackwardSeq<S, (SA, SR), ChainCache<CA, CR, Mid<S, M, B>>, I, O, B>,
+{
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn step(&mut self, k: usize) -> BackwardStep<'_, S, SR, CR, M, O, B> {
+        let s = self.0.step(k);
+        let ChainCache {
+            rest, mid, g_mid, ..
+        } = s.cache;
+        BackwardStep {
+            x: mid,
+            y: s.y,
+            prev: &s.prev.1,
+            next: &s.next.1,
+            cache: rest,
+            gy: s.gy,
+            gx: g_mid,
+        }
+    }
+    #[inline(always)]
+    fn kept(&self, k: usize) -> (&SMatrix<S, M, B>, &SR, &CR) {
+        let (_, p, c) = self.0.kept(k);
+        (&c.mid, &p.1, &c.rest)
+    }
 }
 
 impl<S: Float, A: Parameterized<S>, R: Parameterized<S>, const M: usize> Parameterized<S>
@@ -226,8 +365,12 @@ where
         g_prev: &mut Self::State,
         gx: &mut SMatrix<S, I, B>,
     ) {
-        let mut g_mid = SMatrix::<S, M, B>::zeros();
-        let ChainCache { first, rest, mid } = cache;
+        let ChainCache {
+            first,
+            rest,
+            mid,
+            g_mid,
+        } = cache;
         self.rest.backward_step_deferred(
             mid,
             y,
@@ -237,7 +380,7 @@ where
             gy,
             &g_next.1,
             &mut g_prev.1,
-            &mut g_mid,
+            g_mid,
         );
         self.first.backward_step_deferred(
             x,
@@ -245,7 +388,7 @@ where
             &prev.0,
             &next.0,
             first,
-            &g_mid,
+            g_mid,
             &g_next.0,
             &mut g_prev.0,
             gx,
@@ -260,6 +403,40 @@ where
             .accumulate_weight_grads(steps.clone().map(|(x, p, c)| (x, &p.0, &c.first)));
         self.rest
             .accumulate_weight_grads(steps.map(|(_, p, c)| (&c.mid, &p.1, &c.rest)));
+    }
+
+    /// Layer-major: the first layer over every step, then the rest over every step.
+    #[inline(always)]
+    fn forward_seq<V>(&mut self, seq: &mut V, training: bool)
+    where
+        V: ForwardSeq<S, Self::State, Self::Cache, I, O, B>,
+    {
+        self.first.forward_seq(
+            &mut FirstPart::<_, R::State, R::Cache, O>(seq, PhantomData),
+            training,
+        );
+        self.rest.forward_seq(
+            &mut RestPart::<_, A::State, A::Cache, I>(seq, PhantomData),
+            training,
+        );
+    }
+
+    /// Layer-major: the rest over every step (latest first), then the first layer.
+    #[inline(always)]
+    fn backward_seq<V>(&mut self, seq: &mut V, g: &mut Self::State, scratch: &mut Self::State)
+    where
+        V: BackwardSeq<S, Self::State, Self::Cache, I, O, B>,
+    {
+        self.rest.backward_seq(
+            &mut RestPart::<_, A::State, A::Cache, I>(seq, PhantomData),
+            &mut g.1,
+            &mut scratch.1,
+        );
+        self.first.backward_seq(
+            &mut FirstPart::<_, R::State, R::Cache, O>(seq, PhantomData),
+            &mut g.0,
+            &mut scratch.0,
+        );
     }
 }
 
