@@ -32,10 +32,11 @@ type Chunk = (Box<[SMatrix<f32, V, SHARD>; T]>, [[Class<V>; SHARD]; T]);
 /// summed over the 32 steps).
 fn train_shard(net: &mut CharLm, (xs, ys): &mut Chunk) -> f64 {
     let crit = SequencerCriterion::new(ClassNll::default());
-    let out = net.forward(xs);
+    let out = net.forward(&xs[..]);
     let loss = crit.forward(out, ys);
-    let g = crit.backward(out, ys);
-    net.backward(xs, &g);
+    let mut g = [SMatrix::zeros(); T];
+    crit.backward_into(out, ys, &mut g);
+    net.backward(&xs[..], &g);
     f64::from(loss)
 }
 

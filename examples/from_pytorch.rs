@@ -70,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inputs: [SMatrix<f32, 1, 1>; T] =
         std::array::from_fn(|t| SMatrix::<f32, 1, 1>::new(x[t] as f32));
     net.evaluate();
-    let outputs = *net.forward(&inputs);
+    let outputs = net.forward(&inputs).to_vec();
     // The speed of the loaded model: the same sequence, many times over.
     let runs = if args.common.quick { 1_000 } else { 100_000 };
     let start = std::time::Instant::now();

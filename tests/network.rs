@@ -59,21 +59,18 @@ fn inputs<const I: usize, const B: usize, const T: usize>(seed: u64) -> [SMatrix
 fn check_network<N, const I: usize, const O: usize, const B: usize, const T: usize>(
     net: &mut N,
     mut xs: [SMatrix<f64, I, B>; T],
-    loss: impl Fn(&[SMatrix<f64, O, B>; T]) -> (f64, [SMatrix<f64, O, B>; T]),
+    loss: impl Fn(&[SMatrix<f64, O, B>]) -> (f64, Vec<SMatrix<f64, O, B>>),
 ) -> f64
 where
-    N: Network<Scalar = f64, Inputs = [SMatrix<f64, I, B>; T], Outputs = [SMatrix<f64, O, B>; T]>,
+    N: Network<Scalar = f64, Inputs = [SMatrix<f64, I, B>], Outputs = [SMatrix<f64, O, B>]>,
 {
     net.evaluate(); // no dropout: the loss must be a function of the parameters
     net.zero_grad_parameters();
     let grads = loss(net.forward(&xs)).1;
-    let gx = *net.backward(&xs, &grads);
+    let gx = net.backward(&xs, &grads).to_vec();
     let mut worst = assert_parameter_gradients(net, |net| loss(net.forward(&xs)).0);
     for (t, g) in gx.iter().enumerate() {
-        let err = assert_input_gradient(&mut xs, t, g, |xs| {
-            let xs: &[SMatrix<f64, I, B>; T] = xs.try_into().expect("T steps");
-            loss(net.forward(xs)).0
-        });
+        let err = assert_input_gradient(&mut xs, t, g, |xs| loss(net.forward(xs)).0);
         worst = worst.max(err);
     }
     worst
@@ -89,7 +86,7 @@ fn seed_network_gradients_match_finite_differences() {
         ]
     });
     let crit = SequencerCriterion::new(ClassNll::default());
-    let worst = check_network(&mut net, inputs(1), |ys| {
+    let worst = check_network(&mut net, inputs::<10, 2, 4>(1), |ys| {
         (crit.forward(ys, &targets), crit.backward(ys, &targets))
     });
     println!("seed network: worst relative error {worst:e}");
@@ -100,7 +97,7 @@ fn gru_tanh_linear_gradients_match_finite_differences() {
     let mut net = GruNet::new(4);
     let targets: [SMatrix<f64, 2, 2>; 3] = inputs::<2, 2, 3>(9);
     let crit = SequencerCriterion::new(Mse::default());
-    check_network(&mut net, inputs(2), |ys| {
+    check_network(&mut net, inputs::<3, 2, 3>(2), |ys| {
         (crit.forward(ys, &targets), crit.backward(ys, &targets))
     });
 }
@@ -110,7 +107,7 @@ fn batch_8_gradients_match_finite_differences_and_online_steps() {
     let mut net = Batch8::new(6);
     let targets: [SMatrix<f64, 2, 8>; 3] = inputs::<2, 8, 3>(11);
     let crit = SequencerCriterion::new(Mse::default());
-    check_network(&mut net, inputs(12), |ys| {
+    check_network(&mut net, inputs::<3, 8, 3>(12), |ys| {
         (crit.forward(ys, &targets), crit.backward(ys, &targets))
     });
     assert_online_equals_whole(
@@ -126,7 +123,7 @@ fn every_layer_nested_gradients_match_finite_differences() {
     let mut net = Everything::new(5);
     let targets: [SMatrix<f64, 3, 2>; 3] = inputs::<3, 2, 3>(10);
     let crit = SequencerCriterion::new(Mse::default());
-    check_network(&mut net, inputs(3), |ys| {
+    check_network(&mut net, inputs::<3, 2, 3>(3), |ys| {
         (crit.forward(ys, &targets), crit.backward(ys, &targets))
     });
     let names: Vec<String> = net
@@ -158,6 +155,15 @@ fn unrolled_and_looped_networks_are_bit_identical() {
         assert_eq!(a.backward(&xs, &gys), b.backward(&xs, &gys));
     }
     assert_eq!(parameter_vectors(&a, true), parameter_vectors(&b, true));
+    // Shorter sequences: the unrolled network runs its loop.
+    a.remember(Remember::Neither);
+    b.remember(Remember::Neither);
+    assert_eq!(a.forward(&xs[..3]), b.forward(&xs[..3]));
+    assert_eq!(
+        a.backward(&xs[..3], &gys[..3]),
+        b.backward(&xs[..3], &gys[..3])
+    );
+    assert_eq!(parameter_vectors(&a, true), parameter_vectors(&b, true));
 }
 
 /// Every parameter gradient, flattened, in visiting order.
@@ -185,17 +191,17 @@ fn assert_online_equals_whole<
     gys: [SMatrix<S, O, B>; T],
 ) where
     S: Float,
-    N: Network<
+    N: Online<
             Scalar = S,
             Input = SMatrix<S, I, B>,
             Output = SMatrix<S, O, B>,
-            Inputs = [SMatrix<S, I, B>; T],
-            Outputs = [SMatrix<S, O, B>; T],
+            Inputs = [SMatrix<S, I, B>],
+            Outputs = [SMatrix<S, O, B>],
         >,
     N::State: PartialEq + core::fmt::Debug,
 {
-    let ys = *whole.forward(&xs);
-    let gxs = *whole.backward(&xs, &gys);
+    let ys = whole.forward(&xs).to_vec();
+    let gxs = whole.backward(&xs, &gys).to_vec();
     online.forget();
     for t in 0..T {
         assert_eq!(*online.step(&xs[t]), ys[t]);
@@ -212,10 +218,30 @@ fn online_steps_equal_the_whole_sequence_in_f32_with_the_simd_kernels() {
     fn f32s<const R: usize, const C: usize, const T: usize>(seed: u64) -> [SMatrix<f32, R, C>; T] {
         inputs::<R, C, T>(seed).map(|x| x.cast())
     }
-    assert_online_equals_whole(SeedF32::new(3), SeedF32::new(3), f32s(5), f32s(6));
-    assert_online_equals_whole(GruF32::new(3), GruF32::new(3), f32s(7), f32s(8));
-    assert_online_equals_whole(RnnF32::new(3), RnnF32::new(3), f32s(9), f32s(10));
-    assert_online_equals_whole(PeepholeF32::new(3), PeepholeF32::new(3), f32s(11), f32s(12));
+    assert_online_equals_whole(
+        SeedF32::new(3),
+        SeedF32::new(3),
+        f32s::<10, 1, 5>(5),
+        f32s::<5, 1, 5>(6),
+    );
+    assert_online_equals_whole(
+        GruF32::new(3),
+        GruF32::new(3),
+        f32s::<3, 2, 5>(7),
+        f32s::<2, 2, 5>(8),
+    );
+    assert_online_equals_whole(
+        RnnF32::new(3),
+        RnnF32::new(3),
+        f32s::<3, 1, 5>(9),
+        f32s::<4, 1, 5>(10),
+    );
+    assert_online_equals_whole(
+        PeepholeF32::new(3),
+        PeepholeF32::new(3),
+        f32s::<3, 1, 5>(11),
+        f32s::<4, 1, 5>(12),
+    );
 }
 
 #[test]
@@ -245,7 +271,7 @@ fn remember_continues_the_state_and_truncates_bptt_at_the_call_boundary() {
     let (first, second): ([SMatrix<f64, 2, 1>; 4], [SMatrix<f64, 2, 1>; 4]) =
         (xs[..4].try_into().unwrap(), xs[4..].try_into().unwrap());
     let mut long = Small8::new(5);
-    let ys_long = *long.forward(&xs);
+    let ys_long = long.forward(&xs).to_vec();
 
     let mut net = Small::new(5);
     net.remember(Remember::Both);
@@ -271,32 +297,144 @@ fn remember_continues_the_state_and_truncates_bptt_at_the_call_boundary() {
 
     // Without remember, the second call starts from zero again.
     net.remember(Remember::Neither);
-    let fresh = *net.forward(&second);
+    let fresh = net.forward(&second).to_vec();
     let mut other = Small::new(5);
-    assert_eq!(fresh, *other.forward(&second));
+    assert_eq!(fresh, other.forward(&second).to_vec());
     assert_ne!(fresh[..], ys_long[4..]);
+}
+
+#[test]
+fn sequences_of_any_length_up_to_seq_len_run_and_train() {
+    let xs = inputs::<10, 2, 4>(21);
+    let gys = inputs::<5, 2, 4>(22);
+    let mut full = Seed64::new(8);
+    let ys = full.forward(&xs).to_vec();
+    for n in 1..=4 {
+        // A shorter sequence is the start of the longer one (from the same initial state) ...
+        let mut net = Seed64::new(8);
+        assert_eq!(net.forward(&xs[..n]), &ys[..n]);
+        // ... and its backward equals a twin stepping the same n steps online.
+        net.backward(&xs[..n], &gys[..n]);
+        let mut online = Seed64::new(8);
+        for x in &xs[..n] {
+            online.step(x);
+        }
+        for t in (0..n).rev() {
+            online.backward_step(&xs[t], &gys[t]);
+        }
+        assert_eq!(gradients(&net), gradients(&online), "n = {n}");
+    }
+    // Finite differences over a 3-step sequence of a 4-step network.
+    let mut net = Seed64::new(3);
+    let targets: Vec<[Class<5>; 2]> = (0..3)
+        .map(|t| [Class::new(t % 5).unwrap(), Class::new(4 - t).unwrap()])
+        .collect();
+    let crit = SequencerCriterion::new(ClassNll::default());
+    let worst = check_network(&mut net, inputs::<10, 2, 3>(23), |ys| {
+        (crit.forward(ys, &targets), crit.backward(ys, &targets))
+    });
+    assert!(worst <= 1e-6, "{worst}");
+}
+
+#[test]
+fn remembering_across_segments_of_different_lengths_continues_the_state() {
+    let xs = inputs::<2, 1, 8>(24);
+    let ys_long = Small8::new(5).forward(&xs).to_vec();
+    let mut net = Small8::new(5);
+    net.remember(Remember::Both);
+    let mut at = 0;
+    for len in [3, 1, 4] {
+        assert_eq!(net.forward(&xs[at..at + len]), &ys_long[at..at + len]);
+        at += len;
+    }
+    // Backward reaches back to the start of the last segment only (truncated BPTT).
+    let gys = inputs::<2, 1, 4>(25);
+    net.zero_grad_parameters();
+    net.backward(&xs[4..], &gys);
+    let mut online = Small8::new(5);
+    for x in &xs {
+        online.step(x);
+    }
+    for t in (0..4).rev() {
+        online.backward_step(&xs[4 + t], &gys[t]);
+    }
+    assert_eq!(gradients(&net), gradients(&online));
+}
+
+#[test]
+fn lengths_out_of_range_are_errors_that_change_nothing() {
+    let xs = inputs::<2, 1, 8>(26);
+    let mut net = Small::new(5);
+    net.remember(Remember::Both);
+    net.forward(&xs[..2]);
+    let state = net.state().clone();
+    for bad in [0, 5, 8] {
+        assert_eq!(
+            net.try_forward(&xs[..bad]).unwrap_err(),
+            LengthError::OutOfRange {
+                len: bad,
+                seq_len: 4
+            }
+        );
+    }
+    assert_eq!(*net.state(), state, "a refused forward changes nothing");
+    let gys = inputs::<2, 1, 3>(27);
+    assert_eq!(
+        net.try_backward(&xs[..2], &gys).unwrap_err(),
+        BpttError::Length {
+            forward: 2,
+            inputs: 2,
+            grad_outputs: 3
+        }
+    );
+    assert_eq!(
+        net.try_backward(&xs[..3], &gys).unwrap_err(),
+        BpttError::Length {
+            forward: 2,
+            inputs: 3,
+            grad_outputs: 3
+        }
+    );
+    let msg = LengthError::OutOfRange { len: 5, seq_len: 4 }.to_string();
+    assert_eq!(
+        msg,
+        "a sequence of 5 step(s): this network runs 1 to 4 steps (its seq_len)"
+    );
+    // The refused calls left the last forward's backward intact.
+    assert!(net.try_backward(&xs[..2], &gys[..2]).is_ok());
+}
+
+#[test]
+#[should_panic(expected = "this network runs 1 to 4 steps")]
+fn forward_panics_with_the_error_message_when_too_long() {
+    let xs = inputs::<2, 1, 5>(28);
+    Small::new(5).forward(&xs);
 }
 
 #[test]
 fn remember_modes_and_mode_switches_forget() {
     let xs = inputs::<2, 1, 4>(6);
     let mut net = Small::new(8);
-    let first = *net.forward(&xs);
+    let first = net.forward(&xs).to_vec();
     net.remember(Remember::Train);
     net.forward(&xs);
-    assert_ne!(*net.forward(&xs), first, "training remembers");
+    assert_ne!(net.forward(&xs).to_vec(), first, "training remembers");
     net.evaluate(); // switching forgets, and Train does not remember in evaluation
-    assert_eq!(*net.forward(&xs), first);
-    assert_eq!(*net.forward(&xs), first);
+    assert_eq!(net.forward(&xs).to_vec(), first);
+    assert_eq!(net.forward(&xs).to_vec(), first);
     net.remember(Remember::Eval);
     net.forward(&xs);
-    assert_ne!(*net.forward(&xs), first, "evaluation remembers");
+    assert_ne!(net.forward(&xs).to_vec(), first, "evaluation remembers");
     net.training();
-    assert_eq!(*net.forward(&xs), first, "switching to training forgets");
+    assert_eq!(
+        net.forward(&xs).to_vec(),
+        first,
+        "switching to training forgets"
+    );
     net.remember(Remember::Both);
     net.forward(&xs);
     net.forget();
-    assert_eq!(*net.forward(&xs), first, "forget resets the state");
+    assert_eq!(net.forward(&xs).to_vec(), first, "forget resets the state");
 }
 
 #[test]
@@ -311,12 +449,12 @@ fn a_set_initial_state_is_where_forget_starts_and_its_gradient_is_reported() {
     let mut decoder = Small::new(3);
     decoder.set_initial_state(handed_over.clone());
     decoder.forget();
-    let ys = *decoder.forward(&second);
+    let ys = decoder.forward(&second).to_vec();
     // The same as one network over all eight steps.
     let mut long = Small8::new(3);
     assert_eq!(ys[..], long.forward(&xs)[4..]);
     // Every forward without remember starts from the set state again.
-    assert_eq!(*decoder.forward(&second), ys);
+    assert_eq!(decoder.forward(&second).to_vec(), ys);
     // The gradient into the initial state matches finite differences of the loss in it.
     let gys = inputs::<2, 1, 4>(13);
     decoder.backward(&second, &gys);
@@ -352,14 +490,14 @@ fn max_bptt_steps_limits_how_far_back_gradients_flow() {
     let gys = inputs::<2, 1, 4>(8);
     let mut net = Small::new(9);
     net.max_bptt_steps(2);
-    let ys = *net.forward(&xs);
-    let gxs = *net.backward(&xs, &gys);
+    let ys = net.forward(&xs).to_vec();
+    let gxs = net.backward(&xs, &gys).to_vec();
     assert_eq!(gxs[0], SMatrix::<f64, 2, 1>::zeros());
     assert_eq!(gxs[1], SMatrix::<f64, 2, 1>::zeros());
     assert_ne!(gxs[2], SMatrix::<f64, 2, 1>::zeros());
     let mut reference = Small::new(9);
     assert_eq!(
-        *reference.forward(&xs),
+        reference.forward(&xs).to_vec(),
         ys,
         "forward values do not depend on max_bptt_steps"
     );
@@ -436,12 +574,12 @@ fn too_many_backward_steps_panic_with_a_clear_message() {
 fn dropout_is_active_in_training_only_and_seeded() {
     let xs = inputs::<3, 2, 3>(11);
     let (mut a, mut b) = (Everything::new(2), Everything::new(2));
-    let train_a = *a.forward(&xs);
-    assert_eq!(train_a, *b.forward(&xs), "same seed, same masks");
-    assert_ne!(train_a, *a.forward(&xs), "a new mask each forward");
+    let train_a = a.forward(&xs).to_vec();
+    assert_eq!(train_a, b.forward(&xs).to_vec(), "same seed, same masks");
+    assert_ne!(train_a, a.forward(&xs).to_vec(), "a new mask each forward");
     a.evaluate();
-    let eval = *a.forward(&xs);
-    assert_eq!(eval, *a.forward(&xs), "no dropout in evaluation");
+    let eval = a.forward(&xs).to_vec();
+    assert_eq!(eval, a.forward(&xs).to_vec(), "no dropout in evaluation");
 }
 
 #[test]
@@ -630,7 +768,7 @@ fn residual_gradients_match_finite_differences() {
     let mut net = Residuals::new(5);
     let targets: [SMatrix<f64, 2, 2>; 3] = inputs::<2, 2, 3>(10);
     let crit = SequencerCriterion::new(Mse::default());
-    let worst = check_network(&mut net, inputs(3), |ys| {
+    let worst = check_network(&mut net, inputs::<3, 2, 3>(3), |ys| {
         (crit.forward(ys, &targets), crit.backward(ys, &targets))
     });
     println!("residual network: worst relative error {worst:e}");
@@ -663,8 +801,8 @@ fn residual_adds_its_input_and_keeps_the_inner_names() {
     res.evaluate();
     plain.evaluate();
     let x: [SMatrix<f64, 3, 2>; 3] = inputs(7);
-    let through = *res.forward(&x);
-    let bias_only = *plain.forward(&x);
+    let through = res.forward(&x).to_vec();
+    let bias_only = plain.forward(&x).to_vec();
     assert!(bias_only.iter().all(|y| *y == bias_only[0]));
     assert!(through.iter().any(|y| *y != through[0]));
     for mut p in res.parameters_mut() {
@@ -673,7 +811,7 @@ fn residual_adds_its_input_and_keeps_the_inner_names() {
         }
     }
     assert_eq!(
-        *res.forward(&x),
+        res.forward(&x).to_vec(),
         through,
         "a block that gives 0 adds nothing"
     );
@@ -694,7 +832,7 @@ fn repeater_equals_manual_repetition_and_sums_the_input_gradient() {
     let g: [SMatrix<f64, 2, 2>; 4] = core::array::from_fn(|_| rng_matrix(&mut rng));
     assert_eq!(rep.forward(&x), seq.forward(&[x; 4]));
     let summed = *rep.backward(&x, &g);
-    let per_step = *seq.backward(&[x; 4], &g);
+    let per_step = seq.backward(&[x; 4], &g).to_vec();
     assert_eq!(summed, per_step.iter().fold(SMatrix::zeros(), |a, g| a + g));
     assert_eq!(parameter_vectors(&rep, true), parameter_vectors(&seq, true));
     // The backward checks its input like any other: another input is an error.

@@ -71,12 +71,14 @@ fn a_training_step_makes_no_heap_allocation() {
         Adam::default(),
     );
     let mut losses = Vec::with_capacity(3);
+    // The caller's gradient buffer, made once (`crit.backward` would return a new `Vec`).
+    let mut grads = vec![SMatrix::zeros(); 8];
     let n = allocations(|| {
         for round in 0..3 {
             net.zero_grad_parameters();
             let outputs = net.forward(&inputs);
             let loss = crit.forward(outputs, &targets);
-            let grads = crit.backward(outputs, &targets);
+            crit.backward_into(outputs, &targets, &mut grads);
             net.backward(&inputs, &grads);
             match round {
                 0 => net.update_parameters(0.1),
@@ -100,6 +102,9 @@ fn a_training_step_makes_no_heap_allocation() {
         other.forward(&xs);
         other.backward(&xs, &gys);
         other.update_parameters(0.01);
+        // A shorter sequence: a slice of the caller's buffers.
+        other.forward(&xs[..5]);
+        other.backward(&xs[..5], &gys[..5]);
         // Online: step and backward_step.
         other.forget();
         for x in &xs {

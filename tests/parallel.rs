@@ -71,7 +71,8 @@ fn work(net: &mut Net, (x, y): &mut (Inputs, Targets)) -> f64 {
     let crit = SequencerCriterion::new(ClassNll::default());
     let out = net.forward(x);
     let loss = crit.forward(out, y);
-    let g = crit.backward(out, y);
+    let mut g = [SMatrix::zeros(); 6];
+    crit.backward_into(out, y, &mut g);
     net.backward(x, &g);
     f64::from(loss)
 }

@@ -33,16 +33,15 @@ fn torch_outputs() -> Fixture {
 
 /// The network's outputs (evaluation mode) on the time-major `(T, B, I)` inputs `x`, time-major
 /// `(T, B, O)` as the fixture holds them.
-fn outputs_on<N, const I: usize, const O: usize, const B: usize, const T: usize>(
-    net: &mut N,
-    x: &[f64],
-) -> Vec<f64>
+fn outputs_on<N, const I: usize, const O: usize, const B: usize>(net: &mut N, x: &[f64]) -> Vec<f64>
 where
-    N: Network<Scalar = f32, Inputs = [SMatrix<f32, I, B>; T], Outputs = [SMatrix<f32, O, B>; T]>,
+    N: Network<Scalar = f32, Inputs = [SMatrix<f32, I, B>], Outputs = [SMatrix<f32, O, B>]>,
 {
-    assert_eq!(x.len(), T * B * I);
-    let inputs: [SMatrix<f32, I, B>; T] =
-        core::array::from_fn(|t| SMatrix::from_fn(|i, b| x[(t * B + b) * I + i] as f32));
+    let steps = N::SEQ_LEN;
+    assert_eq!(x.len(), steps * B * I);
+    let inputs: Vec<SMatrix<f32, I, B>> = (0..steps)
+        .map(|t| SMatrix::from_fn(|i, b| x[(t * B + b) * I + i] as f32))
+        .collect();
     net.evaluate();
     let ys = net.forward(&inputs);
     let mut out = Vec::new();

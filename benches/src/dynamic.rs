@@ -192,9 +192,9 @@ mod tests {
         let mut dynamic = DynSeed::from_params(&net.parameters());
         let xs = inputs::<10, 1>(1);
         let gys = inputs::<5, 1>(2);
-        let ys = *net.forward(&xs);
+        let ys = net.forward(&xs).to_vec();
         net.zero_grad_parameters();
-        let gxs = *net.backward(&xs, &gys);
+        let gxs = net.backward(&xs, &gys).to_vec();
         let dxs: Vec<DMatrix<f32>> = xs
             .iter()
             .map(|x| DMatrix::from_column_slice(10, 1, x.as_slice()))

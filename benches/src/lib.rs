@@ -57,7 +57,7 @@ pub fn forward_backward<N, const I: usize, const C: usize, const B: usize>(
     ys: &[[Class<C>; B]; T],
 ) -> f32
 where
-    N: Network<Scalar = f32, Inputs = [SMatrix<f32, I, B>; T], Outputs = [SMatrix<f32, C, B>; T]>,
+    N: Network<Scalar = f32, Inputs = [SMatrix<f32, I, B>], Outputs = [SMatrix<f32, C, B>]>,
 {
     let crit = SequencerCriterion::new(ClassNll::default());
     let out = net.forward(std::hint::black_box(xs));

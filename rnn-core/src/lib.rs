@@ -87,7 +87,7 @@
 //! assert_eq!(y[0].column(1).amax(), 0.0);
 //!
 //! let mut dec = Decoder::new(2);
-//! let outputs = *dec.forward(&SMatrix::<f32, 3, 1>::from_element(0.1));
+//! let outputs = dec.forward(&SMatrix::<f32, 3, 1>::from_element(0.1)).to_vec();
 //! // The last output alone carries the loss here: a gradient at one step.
 //! let mut g = [SMatrix::<f32, 2, 1>::zeros(); 4];
 //! g[3] = outputs[3];
@@ -140,7 +140,7 @@ pub mod sequential;
 pub use bytemuck;
 pub use float::{AllocError, Float, ZeroInit};
 pub use layer::Layer;
-pub use network::{BpttError, Network, NonFinite, Remember, Sequencer};
+pub use network::{BpttError, LengthError, Network, NonFinite, Online, Remember, Sequencer};
 pub use param::{ParamKind, ParamMut, ParamName, ParamRef, Parameterized};
 pub use rng::Rng;
 pub use rnn_macros::network;
@@ -155,7 +155,7 @@ pub mod prelude {
     pub use crate::layer::Layer;
     pub use crate::layers::*;
     pub use crate::network;
-    pub use crate::network::{BpttError, Network, NonFinite, Remember};
+    pub use crate::network::{BpttError, LengthError, Network, NonFinite, Online, Remember};
     pub use crate::optim::{Adam, OptimError, Optimizer, Sgd, clip_grad_norm};
     pub use crate::param::{ParamMut, ParamRef, Parameterized};
     pub use crate::rng::Rng;

@@ -43,6 +43,15 @@ pub enum BpttError {
         /// The step being back-propagated.
         step: u64,
     },
+    /// `backward` got sequences of another length than the last `forward` ran.
+    Length {
+        /// Steps of the last forward.
+        forward: usize,
+        /// Steps given as inputs.
+        inputs: usize,
+        /// Steps given as output gradients.
+        grad_outputs: usize,
+    },
 }
 
 impl fmt::Display for BpttError {
@@ -62,11 +71,56 @@ impl fmt::Display for BpttError {
                 "the input given to backward for step {step} is not the one it was forwarded with \
                  (backward_step must be called in reverse order of the steps)"
             ),
+            Self::Length {
+                forward,
+                inputs,
+                grad_outputs,
+            } => write!(
+                f,
+                "backward got {inputs} input(s) and {grad_outputs} output gradient(s), but the last \
+                 forward ran {forward} step(s)"
+            ),
         }
     }
 }
 
 impl core::error::Error for BpttError {}
+
+/// A sequence of a length the call cannot take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LengthError {
+    /// A forward of `len` steps: a network built for `seq_len` runs 1 to `seq_len` steps.
+    OutOfRange {
+        /// The steps given.
+        len: usize,
+        /// The network's `seq_len`.
+        seq_len: usize,
+    },
+    /// Sequences that must be equally long are not (a criterion's outputs and targets).
+    Unequal {
+        /// Steps of outputs.
+        outputs: usize,
+        /// Steps of targets (or gradients).
+        targets: usize,
+    },
+}
+
+impl fmt::Display for LengthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OutOfRange { len, seq_len } => write!(
+                f,
+                "a sequence of {len} step(s): this network runs 1 to {seq_len} steps (its seq_len)"
+            ),
+            Self::Unequal { outputs, targets } => write!(
+                f,
+                "{outputs} output step(s) but {targets} target step(s): they must be equally many"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for LengthError {}
 
 /// The first NaN or infinity that [`Network::check_finite`] found: in an output of a recent
 /// step, or in a parameter's value or gradient.
@@ -169,16 +223,17 @@ pub trait Network: Parameterized<Self::Scalar> {
     type Input;
     /// One step's output, `SMatrix<Scalar, OUTPUT, BATCH>`.
     type Output;
-    /// A sequence of inputs, `[Input; SEQ_LEN]` (one `Input` for a `Repeater[ ... ]` network,
-    /// which feeds it to every step; its gradient is the sum over the steps).
-    type Inputs;
-    /// A sequence of outputs, `[Output; SEQ_LEN]`.
-    type Outputs;
+    /// A sequence of inputs, `[Input]`: 1 to `SEQ_LEN` steps (an array `[Input; n]`, a `Vec`,
+    /// a slice of a longer buffer). One `Input` for a `Repeater[ ... ]` network, which feeds it
+    /// to every one of its `SEQ_LEN` steps; its gradient is the sum over the steps.
+    type Inputs: ?Sized;
+    /// A sequence of outputs, `[Output]`, as many as the inputs had steps.
+    type Outputs: ?Sized;
     /// The recurrent state of the whole network: nested pairs following the `Sequential`
     /// (`(first layer's state, (second's, (...)))`, `()` for feed-forward layers), e.g.
     /// `(LstmState<f32, 20, 1>, ((), ()))` for `Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ]`.
     type State;
-    /// Steps per sequence.
+    /// Steps per sequence at most: the capacity the struct is built for.
     const SEQ_LEN: usize;
     /// Samples per batch (columns).
     const BATCH: usize;
@@ -187,43 +242,44 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// Output features.
     const OUTPUT: usize;
 
-    /// (Torch: `Sequencer:forward`) Runs the whole sequence and returns the outputs. Forgets first unless
-    /// remembering in the current mode (see [`Network::remember`]).
-    fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs;
+    /// (Torch: `Sequencer:forward`) Runs the whole sequence, of any length from 1 to
+    /// `SEQ_LEN`, and returns one output per step. Forgets first unless remembering in the
+    /// current mode (see [`Network::remember`]).
+    ///
+    /// # Panics
+    /// If `inputs` is empty or longer than `SEQ_LEN`, with the message of
+    /// [`Network::try_forward`]'s error.
+    fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs {
+        match self.try_forward(inputs) {
+            Ok(y) => y,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`Network::forward`], or [`LengthError::OutOfRange`] (and nothing changes) if `inputs`
+    /// is empty or longer than `SEQ_LEN`.
+    fn try_forward(&mut self, inputs: &Self::Inputs) -> Result<&Self::Outputs, LengthError>;
 
     /// (Torch: `backward`) Back-propagates through the sequence of the last `forward`,
     /// **accumulating** parameter gradients, and returns the gradients of the inputs.
     ///
     /// # Panics
     /// On misuse, with the message of [`Network::try_backward`]'s error.
-    fn backward(&mut self, inputs: &Self::Inputs, grad_outputs: &Self::Outputs) -> &Self::Inputs;
+    fn backward(&mut self, inputs: &Self::Inputs, grad_outputs: &Self::Outputs) -> &Self::Inputs {
+        match self.try_backward(inputs, grad_outputs) {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    }
 
     /// [`Network::backward`] returning misuse as an error: no forward, the last forward was
-    /// `step`, or `inputs` differ from those forwarded. Nothing changes on error.
+    /// `step`, `inputs` differ from those forwarded, or the sequences are not as long as the
+    /// forward's. Nothing changes on error.
     fn try_backward(
         &mut self,
         inputs: &Self::Inputs,
         grad_outputs: &Self::Outputs,
     ) -> Result<&Self::Inputs, BpttError>;
-
-    /// (Torch: `Recursor/online forward`) Runs one step from the current state. At most `SEQ_LEN` steps
-    /// are kept for back-propagation; older ones are dropped.
-    fn step(&mut self, input: &Self::Input) -> &Self::Output;
-
-    /// (Torch: `online backward`) Back-propagates the most recent step not yet back-propagated: call it
-    /// once per step in reverse order, with that step's input and output gradient.
-    ///
-    /// # Panics
-    /// On misuse, with the message of [`Network::try_backward_step`]'s error.
-    fn backward_step(&mut self, input: &Self::Input, grad_output: &Self::Output) -> &Self::Input;
-
-    /// [`Network::backward_step`] returning misuse as an error: too many calls, or an input that
-    /// is not the one the step was forwarded with (wrong order). Nothing changes on error.
-    fn try_backward_step(
-        &mut self,
-        input: &Self::Input,
-        grad_output: &Self::Output,
-    ) -> Result<&Self::Input, BpttError>;
 
     /// (Torch: `zeroGradParameters`) Sets every gradient to zero.
     fn zero_grad_parameters(&mut self) {
@@ -272,7 +328,7 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// let mut start = dec.state().clone();
     /// start.0 = enc.state().clone(); // h and c
     /// dec.set_initial_state(start);
-    /// let out = *dec.forward(&ys);
+    /// let out = dec.forward(&ys).to_vec();
     /// dec.backward(&ys, &out); // d(0.5 |out|^2) / d(out) = out
     /// enc.set_grad_final_state(dec.grad_initial_state().0.clone());
     /// enc.backward(&xs, &[SMatrix::zeros(); 5]);
@@ -382,6 +438,41 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// # Errors
     /// The [`NonFinite`] value found.
     fn check_finite(&self) -> Result<(), NonFinite>;
+}
+
+/// The online interface (Torch's `Recursor`): one time step at a time, for networks whose
+/// every layer can run step by step. Every `network!` struct implements it except those with a
+/// `BiSequencer[ ... ]`, whose backward direction needs the whole sequence first.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no online step: it runs whole sequences only",
+    label = "no `step`/`backward_step` for this network",
+    note = "a network containing `BiSequencer[ ... ]` needs the whole sequence before its first \
+            output (the backward direction starts at the last step): use `forward`/`backward`"
+)]
+pub trait Online: Network {
+    /// (Torch: `Recursor/online forward`) Runs one step from the current state. At most `SEQ_LEN` steps
+    /// are kept for back-propagation; older ones are dropped.
+    fn step(&mut self, input: &Self::Input) -> &Self::Output;
+
+    /// (Torch: `online backward`) Back-propagates the most recent step not yet back-propagated: call it
+    /// once per step in reverse order, with that step's input and output gradient.
+    ///
+    /// # Panics
+    /// On misuse, with the message of [`Network::try_backward_step`]'s error.
+    fn backward_step(&mut self, input: &Self::Input, grad_output: &Self::Output) -> &Self::Input {
+        match self.try_backward_step(input, grad_output) {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`Network::backward_step`] returning misuse as an error: too many calls, or an input that
+    /// is not the one the step was forwarded with (wrong order). Nothing changes on error.
+    fn try_backward_step(
+        &mut self,
+        input: &Self::Input,
+        grad_output: &Self::Output,
+    ) -> Result<&Self::Input, BpttError>;
 }
 
 /// Runs a layer (usually a `Sequential` chain) over sequences of `T` steps: the engine that
@@ -601,6 +692,18 @@ where
         &mut self.layer
     }
 
+    /// `Ok` if a forward may run `n` steps (1 to `T`).
+    ///
+    /// # Errors
+    /// [`LengthError::OutOfRange`] otherwise.
+    pub fn check_len(n: usize) -> Result<(), LengthError> {
+        if (1..=T).contains(&n) {
+            Ok(())
+        } else {
+            Err(LengthError::OutOfRange { len: n, seq_len: T })
+        }
+    }
+
     /// Forgets unless remembering in the current mode, and starts a whole-sequence forward.
     #[inline(always)]
     pub fn forward_begin(&mut self) {
@@ -668,7 +771,7 @@ where
         inputs: &[SMatrix<S, I, B>],
         grad_outputs: &[SMatrix<S, O, B>],
     ) -> Result<&[SMatrix<S, I, B>], BpttError> {
-        let range = self.begin_backward(|k| &inputs[k])?;
+        let range = self.begin_backward((inputs.len(), grad_outputs.len()), |k| &inputs[k])?;
         let n = (self.pos - range.0) as usize;
         if self.mask_zero {
             for k in (0..n).rev() {
@@ -737,14 +840,17 @@ where
     #[inline(always)]
     pub fn backward_begin(
         &mut self,
-        inputs: &[SMatrix<S, I, B>; T],
+        inputs: &[SMatrix<S, I, B>],
+        grad_outputs: &[SMatrix<S, O, B>],
     ) -> Result<(u64, u64), BpttError> {
-        self.begin_backward(|k| &inputs[k])
+        self.begin_backward((inputs.len(), grad_outputs.len()), |k| &inputs[k])
     }
 
-    /// [`Sequencer::backward_begin`] with the input of step `k` of the call given by `input`.
+    /// [`Sequencer::backward_begin`] for `lengths` (of the inputs and the output gradients),
+    /// with the input of step `k` of the call given by `input`.
     fn begin_backward<'x>(
         &mut self,
+        (inputs, grad_outputs): (usize, usize),
         input: impl Fn(usize) -> &'x SMatrix<S, I, B>,
     ) -> Result<(u64, u64), BpttError>
     where
@@ -754,6 +860,14 @@ where
             return Err(BpttError::NoForward);
         }
         let start = self.call_start.ok_or(BpttError::NotAfterForward)?;
+        let forward = (self.pos - start) as usize;
+        if (inputs, grad_outputs) != (forward, forward) {
+            return Err(BpttError::Length {
+                forward,
+                inputs,
+                grad_outputs,
+            });
+        }
         let floor = self.floor();
         for t in floor..self.pos {
             let rec = &self.records[((t - self.origin) % T as u64) as usize];
@@ -836,9 +950,9 @@ where
     pub fn try_backward_repeated(
         &mut self,
         input: &SMatrix<S, I, B>,
-        grad_outputs: &[SMatrix<S, O, B>; T],
+        grad_outputs: &[SMatrix<S, O, B>],
     ) -> Result<&SMatrix<S, I, B>, BpttError> {
-        let range = self.begin_backward(|_| input)?;
+        let range = self.begin_backward((T, grad_outputs.len()), |_| input)?;
         for k in (0..T).rev() {
             self.backward_at(k, range, &grad_outputs[k]);
         }
@@ -960,24 +1074,17 @@ where
     type Scalar = S;
     type Input = SMatrix<S, I, B>;
     type Output = SMatrix<S, O, B>;
-    type Inputs = [SMatrix<S, I, B>; T];
-    type Outputs = [SMatrix<S, O, B>; T];
+    type Inputs = [SMatrix<S, I, B>];
+    type Outputs = [SMatrix<S, O, B>];
     type State = L::State;
     const SEQ_LEN: usize = T;
     const BATCH: usize = B;
     const INPUT: usize = I;
     const OUTPUT: usize = O;
 
-    fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs {
-        self.forward_layers(inputs);
-        &self.outputs
-    }
-
-    fn backward(&mut self, inputs: &Self::Inputs, grad_outputs: &Self::Outputs) -> &Self::Inputs {
-        match self.try_backward(inputs, grad_outputs) {
-            Ok(g) => g,
-            Err(e) => panic!("{e}"),
-        }
+    fn try_forward(&mut self, inputs: &Self::Inputs) -> Result<&Self::Outputs, LengthError> {
+        Self::check_len(inputs.len())?;
+        Ok(self.forward_layers(inputs))
     }
 
     fn try_backward(
@@ -985,72 +1092,7 @@ where
         inputs: &Self::Inputs,
         grad_outputs: &Self::Outputs,
     ) -> Result<&Self::Inputs, BpttError> {
-        self.backward_layers(inputs, grad_outputs)?;
-        Ok(&self.grad_inputs)
-    }
-
-    fn step(&mut self, input: &Self::Input) -> &Self::Output {
-        self.has_grad_final = false;
-        let slot = self.record_step(input);
-        self.call_start = None;
-        self.cursor = self.pos;
-        &self.records[slot].y
-    }
-
-    fn backward_step(&mut self, input: &Self::Input, grad_output: &Self::Output) -> &Self::Input {
-        match self.try_backward_step(input, grad_output) {
-            Ok(g) => g,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
-    fn try_backward_step(
-        &mut self,
-        input: &Self::Input,
-        grad_output: &Self::Output,
-    ) -> Result<&Self::Input, BpttError> {
-        if self.pos == 0 {
-            return Err(BpttError::NoForward);
-        }
-        let floor = self.floor();
-        if self.cursor <= floor {
-            return Err(BpttError::StepsExhausted {
-                kept: (self.pos - floor) as usize,
-            });
-        }
-        let t = self.cursor - 1;
-        if !same_input(
-            &self.records[((t - self.origin) % T as u64) as usize].x,
-            input,
-        ) {
-            return Err(BpttError::InputMismatch { step: t });
-        }
-        if self.cursor == self.pos {
-            self.start_backward_state();
-        }
-        let grad_output = if self.mask_zero {
-            mask_step(
-                &self.records[((t - self.origin) % T as u64) as usize].x,
-                grad_output,
-                &mut self.gy_masked,
-                &mut *self.g_state,
-            )
-        } else {
-            grad_output
-        };
-        Self::backward_one(
-            &mut self.layer,
-            &self.records,
-            &self.states,
-            self.origin,
-            &mut self.g_state,
-            &mut self.g_prev,
-            t,
-            grad_output,
-            &mut self.step_grad_input,
-        );
-        self.cursor = t;
-        Ok(&self.step_grad_input)
+        self.backward_layers(inputs, grad_outputs)
     }
 
     fn forget(&mut self) {
@@ -1117,5 +1159,69 @@ where
 
     fn max_bptt_steps(&mut self, n: usize) {
         self.max_bptt = n.clamp(1, T);
+    }
+}
+
+impl<S, L, const I: usize, const O: usize, const B: usize, const T: usize> Online
+    for Sequencer<S, L, I, O, B, T>
+where
+    S: Float,
+    L: Layer<S, I, O, B>,
+{
+    fn step(&mut self, input: &Self::Input) -> &Self::Output {
+        self.has_grad_final = false;
+        let slot = self.record_step(input);
+        self.call_start = None;
+        self.cursor = self.pos;
+        &self.records[slot].y
+    }
+
+    fn try_backward_step(
+        &mut self,
+        input: &Self::Input,
+        grad_output: &Self::Output,
+    ) -> Result<&Self::Input, BpttError> {
+        if self.pos == 0 {
+            return Err(BpttError::NoForward);
+        }
+        let floor = self.floor();
+        if self.cursor <= floor {
+            return Err(BpttError::StepsExhausted {
+                kept: (self.pos - floor) as usize,
+            });
+        }
+        let t = self.cursor - 1;
+        if !same_input(
+            &self.records[((t - self.origin) % T as u64) as usize].x,
+            input,
+        ) {
+            return Err(BpttError::InputMismatch { step: t });
+        }
+        if self.cursor == self.pos {
+            self.start_backward_state();
+        }
+        let grad_output = if self.mask_zero {
+            mask_step(
+                &self.records[((t - self.origin) % T as u64) as usize].x,
+                grad_output,
+                &mut self.gy_masked,
+                &mut *self.g_state,
+            )
+        } else {
+            grad_output
+        };
+        Self::backward_one(
+            &mut self.layer,
+            &self.records,
+            &self.states,
+            self.origin,
+            &mut self.g_state,
+            &mut self.g_prev,
+            t,
+            grad_output,
+            &mut self.step_grad_input,
+        );
+        self.cursor = t;
+        Ok(&self.step_grad_input)
     }
 }

@@ -1,6 +1,6 @@
 //! Support for the code that `network!` generates. Not a public API: it may change at any time.
 
-pub use crate::network::{BpttError, Network, NonFinite, Remember, Sequencer};
+pub use crate::network::{BpttError, LengthError, Network, NonFinite, Online, Remember, Sequencer};
 pub use crate::residual::Residual;
 pub use crate::sequential::{Chain, Named};
 pub use crate::{AllocError, Float, ParamMut, ParamRef, Parameterized, Rng};
@@ -54,8 +54,11 @@ macro_rules! __impl_network {
         $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
         impl $crate::__private::Network for $name {
             $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t);
-            fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs {
-                $crate::__private::Network::forward(&mut self.inner, inputs)
+            fn try_forward(
+                &mut self,
+                inputs: &Self::Inputs,
+            ) -> ::core::result::Result<&Self::Outputs, $crate::__private::LengthError> {
+                $crate::__private::Network::try_forward(&mut self.inner, inputs)
             }
             fn try_backward(
                 &mut self,
@@ -71,17 +74,27 @@ macro_rules! __impl_network {
         $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
         impl $crate::__private::Network for $name {
             $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t);
-            fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs {
+            fn try_forward(
+                &mut self,
+                inputs: &Self::Inputs,
+            ) -> ::core::result::Result<&Self::Outputs, $crate::__private::LengthError> {
+                // Straight-line code for sequences of `seq_len` steps, the loop for shorter ones.
+                if inputs.len() != $t {
+                    return $crate::__private::Network::try_forward(&mut self.inner, inputs);
+                }
                 self.inner.forward_begin();
                 $( self.inner.forward_at($k, &inputs[$k]); )*
-                self.inner.forward_end()
+                ::core::result::Result::Ok(self.inner.forward_end())
             }
             fn try_backward(
                 &mut self,
                 inputs: &Self::Inputs,
                 grad_outputs: &Self::Outputs,
             ) -> ::core::result::Result<&Self::Inputs, $crate::__private::BpttError> {
-                let range = self.inner.backward_begin(inputs)?;
+                if inputs.len() != $t || grad_outputs.len() != $t {
+                    return $crate::__private::Network::try_backward(&mut self.inner, inputs, grad_outputs);
+                }
+                let range = self.inner.backward_begin(inputs, grad_outputs)?;
                 $( self.inner.backward_at($rev, range, &grad_outputs[$rev]); )*
                 ::core::result::Result::Ok(self.inner.backward_end(range))
             }
@@ -93,8 +106,11 @@ macro_rules! __impl_network {
         impl $crate::__private::Network for $name {
             // `Repeater[ ... ]`: one input, fed at every step; its gradient the sum over steps.
             $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t, $crate::__private::SMatrix<$s, $i, $b>);
-            fn forward(&mut self, inputs: &Self::Inputs) -> &Self::Outputs {
-                self.inner.forward_repeated(inputs)
+            fn try_forward(
+                &mut self,
+                inputs: &Self::Inputs,
+            ) -> ::core::result::Result<&Self::Outputs, $crate::__private::LengthError> {
+                ::core::result::Result::Ok(self.inner.forward_repeated(inputs))
             }
             fn try_backward(
                 &mut self,
@@ -107,7 +123,7 @@ macro_rules! __impl_network {
         }
     };
     (@types $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal) => {
-        $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t, [$crate::__private::SMatrix<$s, $i, $b>; $t]);
+        $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t, [$crate::__private::SMatrix<$s, $i, $b>]);
     };
     (@types $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, $inputs:ty) => {
         type State = <$crate::__private::Sequencer<$s, $layer, $i, $o, $b, $t> as $crate::__private::Network>::State;
@@ -115,32 +131,13 @@ macro_rules! __impl_network {
         type Input = $crate::__private::SMatrix<$s, $i, $b>;
         type Output = $crate::__private::SMatrix<$s, $o, $b>;
         type Inputs = $inputs;
-        type Outputs = [$crate::__private::SMatrix<$s, $o, $b>; $t];
+        type Outputs = [$crate::__private::SMatrix<$s, $o, $b>];
         const SEQ_LEN: usize = $t;
         const BATCH: usize = $b;
         const INPUT: usize = $i;
         const OUTPUT: usize = $o;
     };
     (@methods) => {
-        fn backward(&mut self, inputs: &Self::Inputs, grad_outputs: &Self::Outputs) -> &Self::Inputs {
-            match $crate::__private::Network::try_backward(self, inputs, grad_outputs) {
-                ::core::result::Result::Ok(g) => g,
-                ::core::result::Result::Err(e) => ::core::panic!("{}", e),
-            }
-        }
-        fn step(&mut self, input: &Self::Input) -> &Self::Output {
-            $crate::__private::Network::step(&mut self.inner, input)
-        }
-        fn backward_step(&mut self, input: &Self::Input, grad_output: &Self::Output) -> &Self::Input {
-            $crate::__private::Network::backward_step(&mut self.inner, input, grad_output)
-        }
-        fn try_backward_step(
-            &mut self,
-            input: &Self::Input,
-            grad_output: &Self::Output,
-        ) -> ::core::result::Result<&Self::Input, $crate::__private::BpttError> {
-            $crate::__private::Network::try_backward_step(&mut self.inner, input, grad_output)
-        }
         fn forget(&mut self) {
             $crate::__private::Network::forget(&mut self.inner)
         }
@@ -178,7 +175,22 @@ macro_rules! __impl_network {
             $crate::__private::Network::check_finite(&self.inner)
         }
     };
+    (@online $name:ident) => {
+        impl $crate::__private::Online for $name {
+            fn step(&mut self, input: &Self::Input) -> &Self::Output {
+                $crate::__private::Online::step(&mut self.inner, input)
+            }
+            fn try_backward_step(
+                &mut self,
+                input: &Self::Input,
+                grad_output: &Self::Output,
+            ) -> ::core::result::Result<&Self::Input, $crate::__private::BpttError> {
+                $crate::__private::Online::try_backward_step(&mut self.inner, input, grad_output)
+            }
+        }
+    };
     (@common $name:ident, $s:ty, $i:tt, $o:tt, $b:literal, $t:literal) => {
+        $crate::__impl_network!(@online $name);
         impl $crate::__private::Parameterized<$s> for $name {
             fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut($crate::__private::ParamRef<'a, $s>)) {
                 self.inner.visit_parameters(f)

@@ -2,6 +2,9 @@
 
 use super::Criterion;
 use crate::Float;
+use crate::network::LengthError;
+use alloc::vec;
+use alloc::vec::Vec;
 use nalgebra::SMatrix;
 
 /// A step's target: a target, `Option<target>` where `None` means "no loss at this step"
@@ -81,17 +84,39 @@ impl<C> SequencerCriterion<C> {
         }
     }
 
-    /// The summed loss over the `T` steps.
-    pub fn forward<S, X, const N: usize, const B: usize, const T: usize>(
+    /// The summed loss over the steps (one target per output step).
+    ///
+    /// # Panics
+    /// If `outputs` and `targets` are not equally long (see [`SequencerCriterion::try_forward`]).
+    pub fn forward<S, X, const N: usize, const B: usize>(
         &self,
-        outputs: &[SMatrix<S, N, B>; T],
-        targets: &[X; T],
+        outputs: &[SMatrix<S, N, B>],
+        targets: &[X],
     ) -> S
     where
         S: Float,
         C: Criterion<S, N, B>,
         X: StepTarget<C::Target, B>,
     {
+        match self.try_forward(outputs, targets) {
+            Ok(loss) => loss,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`SequencerCriterion::forward`], or [`LengthError::Unequal`] if `outputs` and
+    /// `targets` are not equally long.
+    pub fn try_forward<S, X, const N: usize, const B: usize>(
+        &self,
+        outputs: &[SMatrix<S, N, B>],
+        targets: &[X],
+    ) -> Result<S, LengthError>
+    where
+        S: Float,
+        C: Criterion<S, N, B>,
+        X: StepTarget<C::Target, B>,
+    {
+        same_length(outputs.len(), targets.len())?;
         let sum = outputs.iter().zip(targets).fold(S::zero(), |acc, (y, x)| {
             x.target().map_or(acc, |t| {
                 acc + match x.present() {
@@ -100,37 +125,64 @@ impl<C> SequencerCriterion<C> {
                 }
             })
         });
-        sum * self.scale::<S>(T)
+        Ok(sum * self.scale::<S>(outputs.len()))
     }
 
-    /// The gradient with respect to each step's output.
-    pub fn backward<S, X, const N: usize, const B: usize, const T: usize>(
+    /// The gradient with respect to each step's output, in a new `Vec` (see
+    /// [`SequencerCriterion::backward_into`] to reuse a buffer instead).
+    ///
+    /// # Panics
+    /// If `outputs` and `targets` are not equally long.
+    pub fn backward<S, X, const N: usize, const B: usize>(
         &self,
-        outputs: &[SMatrix<S, N, B>; T],
-        targets: &[X; T],
-    ) -> [SMatrix<S, N, B>; T]
+        outputs: &[SMatrix<S, N, B>],
+        targets: &[X],
+    ) -> Vec<SMatrix<S, N, B>>
     where
         S: Float,
         C: Criterion<S, N, B>,
         X: StepTarget<C::Target, B>,
     {
-        let mut grads = [SMatrix::zeros(); T];
+        let mut grads = vec![SMatrix::zeros(); outputs.len()];
         self.backward_into(outputs, targets, &mut grads);
         grads
     }
 
-    /// Like [`SequencerCriterion::backward`], writing into `grads` (no large return value).
-    pub fn backward_into<S, X, const N: usize, const B: usize, const T: usize>(
+    /// Like [`SequencerCriterion::backward`], writing into `grads` (nothing allocates).
+    ///
+    /// # Panics
+    /// If `outputs`, `targets` and `grads` are not equally long.
+    pub fn backward_into<S, X, const N: usize, const B: usize>(
         &self,
-        outputs: &[SMatrix<S, N, B>; T],
-        targets: &[X; T],
-        grads: &mut [SMatrix<S, N, B>; T],
+        outputs: &[SMatrix<S, N, B>],
+        targets: &[X],
+        grads: &mut [SMatrix<S, N, B>],
     ) where
         S: Float,
         C: Criterion<S, N, B>,
         X: StepTarget<C::Target, B>,
     {
-        let scale = self.scale::<S>(T);
+        if let Err(e) = self.try_backward_into(outputs, targets, grads) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`SequencerCriterion::backward_into`], or [`LengthError::Unequal`] (and `grads`
+    /// unchanged) if `outputs`, `targets` and `grads` are not equally long.
+    pub fn try_backward_into<S, X, const N: usize, const B: usize>(
+        &self,
+        outputs: &[SMatrix<S, N, B>],
+        targets: &[X],
+        grads: &mut [SMatrix<S, N, B>],
+    ) -> Result<(), LengthError>
+    where
+        S: Float,
+        C: Criterion<S, N, B>,
+        X: StepTarget<C::Target, B>,
+    {
+        same_length(outputs.len(), targets.len())?;
+        same_length(outputs.len(), grads.len())?;
+        let scale = self.scale::<S>(outputs.len());
         for ((g, y), x) in grads.iter_mut().zip(outputs).zip(targets) {
             match (x.target(), x.present()) {
                 (Some(t), Some(keep)) => *g = self.criterion.backward_kept(y, t, keep) * scale,
@@ -138,6 +190,15 @@ impl<C> SequencerCriterion<C> {
                 (None, _) => g.fill(S::zero()),
             }
         }
+        Ok(())
+    }
+}
+
+fn same_length(outputs: usize, targets: usize) -> Result<(), LengthError> {
+    if outputs == targets {
+        Ok(())
+    } else {
+        Err(LengthError::Unequal { outputs, targets })
     }
 }
 
@@ -195,6 +256,30 @@ mod tests {
         assert_eq!(g[0], SMatrix::<f64, 2, 2>::zeros());
         // No sample present anywhere: no loss.
         assert_eq!(crit.forward(&ys, &[at([false, false]); 3]), 0.0);
+    }
+
+    #[test]
+    fn unequal_lengths_are_an_error() {
+        let ys = [SMatrix::<f64, 2, 1>::zeros(); 3];
+        let crit = SequencerCriterion::new(Mse::default());
+        let short = [SMatrix::<f64, 2, 1>::zeros(); 2];
+        let err = LengthError::Unequal {
+            outputs: 3,
+            targets: 2,
+        };
+        assert_eq!(crit.try_forward(&ys, &short), Err(err));
+        let mut grads = [SMatrix::<f64, 2, 1>::repeat(7.0); 3];
+        assert_eq!(crit.try_backward_into(&ys, &short, &mut grads), Err(err));
+        assert_eq!(grads[0][0], 7.0);
+        assert_eq!(
+            crit.try_backward_into(&ys, &ys, &mut grads[..2]),
+            Err(LengthError::Unequal {
+                outputs: 3,
+                targets: 2
+            })
+        );
+        // Any length works, as long as both agree.
+        assert_eq!(crit.try_forward(&ys[..1], &short[..1]), Ok(0.0));
     }
 
     fn crit_sum_sq(ys: &[SMatrix<f64, 2, 1>]) -> f64 {

@@ -16,7 +16,7 @@ network! {
 fn main() {
     let mut net = Tagger64::new(1);
     let x = [SMatrix::<f64, 10, 32>::zeros(); 8];
-    let y: &[SMatrix<f64, 5, 32>; 8] = net.forward(&x);
+    let y: &[SMatrix<f64, 5, 32>] = net.forward(&x);
     assert_eq!(y.len(), 8);
     let _ = Undocumented::new(0);
 }

@@ -8,7 +8,7 @@ network! {
 fn main() {
     let mut net = Captioner::new(1);
     let code = SMatrix::<f32, 8, 2>::from_element(0.3);
-    let words = *net.forward(&code);
+    let words = net.forward(&code).to_vec();
     let grads = [SMatrix::<f32, 5, 2>::from_element(0.1); 6];
     let g_code: SMatrix<f32, 8, 2> = *net.backward(&code, &grads);
     assert!(words.iter().all(|w| w.iter().all(|v| v.is_finite())));
