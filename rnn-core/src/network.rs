@@ -797,12 +797,10 @@ where
     /// Runs one step from the current state; returns the record slot.
     #[inline(always)]
     fn record_step(&mut self, x: &SMatrix<S, I, B>) -> usize {
-        let t = self.pos;
-        let slot = ((t - self.origin) % T as u64) as usize;
-        let (p, n) = (
-            ((t - self.origin) % (T as u64 + 1)) as usize,
-            ((t + 1 - self.origin) % (T as u64 + 1)) as usize,
-        );
+        let rel = self.pos - self.origin;
+        let slot = (rel % T as u64) as usize;
+        let p = (rel % (T as u64 + 1)) as usize;
+        let n = if p == T { 0 } else { p + 1 };
         let rec = &mut self.records[slot];
         rec.x.copy_from(x);
         let [prev, next] = match self.states.get_disjoint_mut([p, n]) {

@@ -21,7 +21,7 @@ network! {
     SeedGru<seq_len = 16> = Sequential[ GRU(10, 20), Linear(20, 5), LogSoftMax ];
 }
 
-fn run_steps<N: Network<Scalar = f32, Input = SMatrix<f32, 10, 1>>>(mut net: N, n: usize) {
+fn run_steps<N: Online<Scalar = f32, Input = SMatrix<f32, 10, 1>>>(mut net: N, n: usize) {
     net.evaluate();
     let x = inputs::<10, 1>(2)[0];
     for _ in 0..n {
