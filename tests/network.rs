@@ -1,7 +1,7 @@
 //! Whole generated networks: gradients against finite differences, unrolled and looped code
 //! agreeing bit for bit, online stepping, remember/forget, truncated BPTT and misuse errors.
 
-use rnn_core::gradcheck::{assert_input_gradient, assert_parameter_gradients, parameter_vectors};
+use rnn_core::gradcheck::{assert_parameter_gradients, check_network, parameter_vectors};
 use rnn_core::prelude::*;
 
 network! {
@@ -55,27 +55,6 @@ fn inputs<const I: usize, const B: usize, const T: usize>(seed: u64) -> [SMatrix
     std::array::from_fn(|_| rng_matrix(&mut rng))
 }
 
-/// Checks every parameter and input gradient of `net` for `loss` against central differences.
-fn check_network<N, const I: usize, const O: usize, const B: usize, const T: usize>(
-    net: &mut N,
-    mut xs: [SMatrix<f64, I, B>; T],
-    loss: impl Fn(&[SMatrix<f64, O, B>]) -> (f64, Vec<SMatrix<f64, O, B>>),
-) -> f64
-where
-    N: Network<Scalar = f64, Inputs = [SMatrix<f64, I, B>], Outputs = [SMatrix<f64, O, B>]>,
-{
-    net.evaluate(); // no dropout: the loss must be a function of the parameters
-    net.zero_grad_parameters();
-    let grads = loss(net.forward(&xs)).1;
-    let gx = net.backward(&xs, &grads).to_vec();
-    let mut worst = assert_parameter_gradients(net, |net| loss(net.forward(&xs)).0);
-    for (t, g) in gx.iter().enumerate() {
-        let err = assert_input_gradient(&mut xs, t, g, |xs| loss(net.forward(xs)).0);
-        worst = worst.max(err);
-    }
-    worst
-}
-
 #[test]
 fn seed_network_gradients_match_finite_differences() {
     let mut net = Seed64::new(3);
@@ -86,7 +65,7 @@ fn seed_network_gradients_match_finite_differences() {
         ]
     });
     let crit = SequencerCriterion::new(ClassNll::default());
-    let worst = check_network(&mut net, inputs::<10, 2, 4>(1), |ys| {
+    let worst = check_network(&mut net, &mut inputs::<10, 2, 4>(1), |ys| {
         (crit.forward(ys, &targets), crit.backward(ys, &targets))
     });
     println!("seed network: worst relative error {worst:e}");
@@ -97,7 +76,7 @@ fn gru_tanh_linear_gradients_match_finite_differences() {
     let mut net = GruNet::new(4);
     let targets: [SMatrix<f64, 2, 2>; 3] = inputs::<2, 2, 3>(9);
     let crit = SequencerCriterion::new(Mse::default());
-    check_network(&mut net, inputs::<3, 2, 3>(2), |ys| {
+    check_network(&mut net, &mut inputs::<3, 2, 3>(2), |ys| {
         (crit.forward(ys, &targets), crit.backward(ys, &targets))
     });
 }
@@ -107,7 +86,7 @@ fn batch_8_gradients_match_finite_differences_and_online_steps() {
     let mut net = Batch8::new(6);
     let targets: [SMatrix<f64, 2, 8>; 3] = inputs::<2, 8, 3>(11);
     let crit = SequencerCriterion::new(Mse::default());
-    check_network(&mut net, inputs::<3, 8, 3>(12), |ys| {
+    check_network(&mut net, &mut inputs::<3, 8, 3>(12), |ys| {
         (crit.forward(ys, &targets), crit.backward(ys, &targets))
     });
     assert_online_equals_whole(
@@ -123,7 +102,7 @@ fn every_layer_nested_gradients_match_finite_differences() {
     let mut net = Everything::new(5);
     let targets: [SMatrix<f64, 3, 2>; 3] = inputs::<3, 2, 3>(10);
     let crit = SequencerCriterion::new(Mse::default());
-    check_network(&mut net, inputs::<3, 2, 3>(3), |ys| {
+    check_network(&mut net, &mut inputs::<3, 2, 3>(3), |ys| {
         (crit.forward(ys, &targets), crit.backward(ys, &targets))
     });
     let names: Vec<String> = net
@@ -330,7 +309,7 @@ fn sequences_of_any_length_up_to_seq_len_run_and_train() {
         .map(|t| [Class::new(t % 5).unwrap(), Class::new(4 - t).unwrap()])
         .collect();
     let crit = SequencerCriterion::new(ClassNll::default());
-    let worst = check_network(&mut net, inputs::<10, 2, 3>(23), |ys| {
+    let worst = check_network(&mut net, &mut inputs::<10, 2, 3>(23), |ys| {
         (crit.forward(ys, &targets), crit.backward(ys, &targets))
     });
     assert!(worst <= 1e-6, "{worst}");
@@ -768,7 +747,7 @@ fn residual_gradients_match_finite_differences() {
     let mut net = Residuals::new(5);
     let targets: [SMatrix<f64, 2, 2>; 3] = inputs::<2, 2, 3>(10);
     let crit = SequencerCriterion::new(Mse::default());
-    let worst = check_network(&mut net, inputs::<3, 2, 3>(3), |ys| {
+    let worst = check_network(&mut net, &mut inputs::<3, 2, 3>(3), |ys| {
         (crit.forward(ys, &targets), crit.backward(ys, &targets))
     });
     println!("residual network: worst relative error {worst:e}");

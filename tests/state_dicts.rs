@@ -13,6 +13,13 @@ network! {
     pub Stacked<seq_len = 5, batch = 2> = Sequential[ LSTM(4, 6), LSTM(6, 6), Linear(6, 3) ];
     /// `self.gru = nn.GRU(1, 16, batch_first=True); self.dense = nn.Linear(16, 1)`.
     pub Amp<seq_len = 8> = Sequential[ GRU(1, 16), Linear(16, 1) ];
+    /// `self.lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True);
+    /// self.head = nn.Linear(8, 2)`.
+    pub Bi<seq_len = 6, batch = 2> = Sequential[
+        BiSequencer[ LSTM(3, 4) ],
+        BiSequencer[ LSTM(8, 4) ],
+        Linear(8, 2)
+    ];
 }
 
 fn seed_names() -> TorchNames {
@@ -23,6 +30,9 @@ fn stacked_names() -> TorchNames {
 }
 fn amp_names() -> TorchNames {
     TorchNames::new().recurrent("gru", 0, 1).module("dense", 1)
+}
+fn bi_names() -> TorchNames {
+    TorchNames::new().recurrent("lstm", 0, 2).module("head", 2)
 }
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/state_dicts");
@@ -102,6 +112,16 @@ fn torch_state_dicts_load_as_saved_and_give_torchs_outputs() {
         &outputs_on(&mut amp, fx.get("amp.x")),
         fx.get("amp.y"),
     );
+
+    // Bidirectional, 2 layers: `lstm.weight_ih_l1_reverse` is `1.weight_ih_reverse`.
+    let mut bi = Bi::new(0);
+    load_state_dict(
+        &mut bi,
+        include_bytes!("fixtures/state_dicts/bi.safetensors"),
+        &bi_names(),
+    )
+    .expect("bidirectional LSTM state_dict");
+    assert_close("bi", &outputs_on(&mut bi, fx.get("bi.x")), fx.get("bi.y"));
 }
 
 #[test]
@@ -157,6 +177,7 @@ fn our_state_dicts_load_into_pytorch() {
     let mut seed = Seed::new(7);
     let mut stacked = Stacked::new(7);
     let mut amp = Amp::new(7);
+    let mut bi = Bi::new(7);
     let files = [
         ("seed", to_state_dict(&seed, &seed_names()).expect("seed")),
         (
@@ -164,6 +185,7 @@ fn our_state_dicts_load_into_pytorch() {
             to_state_dict(&stacked, &stacked_names()).expect("stacked"),
         ),
         ("amp", to_state_dict(&amp, &amp_names()).expect("amp")),
+        ("bi", to_state_dict(&bi, &bi_names()).expect("bi")),
     ];
     let line = |name: &str, ys: Vec<f64>, shape: &[usize]| {
         let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
@@ -192,6 +214,7 @@ fn our_state_dicts_load_into_pytorch() {
             outputs_on(&mut amp, fx.get("amp.x")),
             fx.shape("amp.y"),
         ),
+        line("bi", outputs_on(&mut bi, fx.get("bi.x")), fx.shape("bi.y")),
     ]
     .join("\n")
         + "\n";
@@ -217,7 +240,7 @@ fn our_state_dicts_load_into_pytorch() {
     );
     let verdict = std::fs::read_to_string(format!("{DIR}/torch_loads_ours.txt"))
         .expect("torch_loads_ours.txt (tools/torch_state_dicts.py check writes it)");
-    for name in ["seed", "stacked", "amp"] {
+    for name in ["seed", "stacked", "amp", "bi"] {
         assert!(
             verdict
                 .lines()

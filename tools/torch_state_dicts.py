@@ -68,8 +68,26 @@ class Amp(nn.Module):
         return self.dense(y).transpose(0, 1)
 
 
-# name -> (module class, (T, B, features in))
-CASES = {"seed": (Seed, (5, 2, 10)), "stacked": (Stacked, (5, 2, 4)), "amp": (Amp, (8, 1, 1))}
+class Bi(nn.Module):
+    """A bidirectional 2-layer LSTM tagger (batch first) and a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):  # (T, B, 3)
+        y, _ = self.lstm(x.transpose(0, 1))
+        return self.head(y).transpose(0, 1)
+
+
+# name -> (module class, (T, B, features in)); new cases go last (the seed's draws stay put)
+CASES = {
+    "seed": (Seed, (5, 2, 10)),
+    "stacked": (Stacked, (5, 2, 4)),
+    "amp": (Amp, (8, 1, 1)),
+    "bi": (Bi, (6, 2, 3)),
+}
 
 
 def line(name, t):

@@ -83,3 +83,20 @@ pub trait SameSize<const IN: usize> {
 /// The output size of a `Residual[ ... ]`'s layers, for [`SameSize`].
 pub struct Outputs<const N: usize>;
 impl<const N: usize> SameSize<N> for Outputs<N> {}
+
+/// `BiSequencer[ ... ]`: [`crate::bisequencer::BiSequencer`], giving `OUT` outputs (both
+/// directions joined).
+pub struct BiSequencer<const OUT: usize>;
+
+/// Implemented by no type: the argument of the `step` methods that a network with a
+/// `BiSequencer[ ... ]` has instead of [`crate::Online`]'s, so that calling one is this error.
+#[diagnostic::on_unimplemented(
+    message = "this network has no online `step`/`backward_step`: it contains a `BiSequencer[ ... ]`",
+    label = "a network with a `BiSequencer` runs whole sequences only",
+    note = "the backward direction needs the whole sequence before its first output (it starts at \
+            the last step): use `forward` and `backward` over the sequence"
+)]
+pub trait NoOnlineStep {
+    /// Never called (no type implements the trait).
+    fn never(self) -> !;
+}

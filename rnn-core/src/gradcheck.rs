@@ -6,7 +6,7 @@
 //! `max_k |analytic_k - numeric_k| / max(max_k |analytic_k|, max_k |numeric_k|)`.
 
 use crate::float::ZeroInit;
-use crate::{Float, Layer, Parameterized, Rng};
+use crate::{Float, Layer, Network, Parameterized, Rng};
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -353,6 +353,33 @@ pub fn assert_input_gradient<const R: usize, const C: usize>(
         "input at step {t}: relative error {err:e}"
     );
     err
+}
+
+/// Checks every parameter gradient and every input gradient of a whole network `net` over the
+/// sequence `xs` against central differences, for the loss that `loss` computes from the
+/// outputs (with its gradient at the outputs). Runs in evaluation mode (no dropout), so that
+/// the loss is a function of the parameters. Returns the worst relative error.
+///
+/// # Panics
+/// If a relative error exceeds `1e-6`, naming the parameter or step.
+pub fn check_network<N, const I: usize, const O: usize, const B: usize>(
+    net: &mut N,
+    xs: &mut [SMatrix<f64, I, B>],
+    loss: impl Fn(&[SMatrix<f64, O, B>]) -> (f64, Vec<SMatrix<f64, O, B>>),
+) -> f64
+where
+    N: Network<Scalar = f64, Inputs = [SMatrix<f64, I, B>], Outputs = [SMatrix<f64, O, B>]>,
+{
+    net.evaluate();
+    net.zero_grad_parameters();
+    let grads = loss(net.forward(xs)).1;
+    let gx = net.backward(xs, &grads).to_vec();
+    let mut worst = assert_parameter_gradients(net, |net| loss(net.forward(xs)).0);
+    for (t, g) in gx.iter().enumerate() {
+        let err = assert_input_gradient(xs, t, g, |xs| loss(net.forward(xs)).0);
+        worst = worst.max(err);
+    }
+    worst
 }
 
 /// Checks every parameter gradient and every input gradient of `layer` against central

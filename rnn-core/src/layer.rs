@@ -20,6 +20,11 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     /// What one step keeps for its backward beyond its input, output and states.
     type Cache: ZeroInit + 'static;
 
+    /// Whether the layer can run one step at a time ([`Layer::forward_step`]): `false` for a
+    /// `BiSequencer`, whose backward direction needs the whole sequence first, and for any
+    /// container holding one. A network runs such a layer through [`Layer::forward_seq`] only.
+    const ONLINE: bool = true;
+
     /// Computes one step: `y` from `x` and the previous state `prev`, writing the new state to
     /// `next` and what backward needs to `cache`. `training` switches dropout on.
     fn forward_step(
@@ -100,7 +105,7 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         V: ForwardSeq<S, Self::State, Self::Cache, I, O, B>,
     {
         for k in 0..seq.len() {
-            let s = seq.step(k);
+            let s = seq.step(k, Dir::Forward);
             self.forward_step(s.x, s.prev, s.next, s.cache, s.y, training);
         }
     }
@@ -124,7 +129,7 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         {
             let (mut g_next, mut g_prev) = (&mut *g, &mut *scratch);
             for k in (0..n).rev() {
-                let s = seq.step(k);
+                let s = seq.step(k, Dir::Forward);
                 if defer {
                     self.backward_step_deferred(
                         s.x, s.y, s.prev, s.next, s.cache, s.gy, g_next, g_prev, s.gx,
@@ -142,7 +147,7 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         }
         if defer {
             let seq = &*seq;
-            self.accumulate_weight_grads((0..n).rev().map(|k| seq.kept(k)));
+            self.accumulate_weight_grads((0..n).rev().map(|k| seq.kept(k, Dir::Forward)));
         }
     }
 
@@ -152,6 +157,29 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     /// The default (no randomness) does nothing.
     fn reseed(&mut self, stream: u64) {
         let _ = stream;
+    }
+}
+
+/// Which way a step is paired with the states around it: [`Dir::Forward`] reads the state
+/// before step `k` and writes the one after it; [`Dir::Reversed`] (the backward direction of a
+/// `BiSequencer`, which runs the sequence from its end) reads the state slot after step `k`
+/// and writes the one before it, so that one state slot per step serves both directions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Time runs forwards.
+    Forward,
+    /// Time runs backwards.
+    Reversed,
+}
+
+impl Dir {
+    /// The other direction.
+    #[must_use]
+    pub const fn flip(self) -> Self {
+        match self {
+            Self::Forward => Self::Reversed,
+            Self::Reversed => Self::Forward,
+        }
     }
 }
 
@@ -178,8 +206,8 @@ pub trait ForwardSeq<S: Float, St, C, const I: usize, const O: usize, const B: u
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Step `k` (`k < len()`).
-    fn step(&mut self, k: usize) -> ForwardStep<'_, S, St, C, I, O, B>;
+    /// Step `k` (`k < len()`), its states paired as `dir` says.
+    fn step(&mut self, k: usize, dir: Dir) -> ForwardStep<'_, S, St, C, I, O, B>;
 }
 
 /// What step `k` of a whole-sequence backward reads and writes ([`Layer::backward_seq`]):
@@ -210,11 +238,11 @@ pub trait BackwardSeq<S: Float, St, C, const I: usize, const O: usize, const B: 
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Step `k` (`k < len()`).
-    fn step(&mut self, k: usize) -> BackwardStep<'_, S, St, C, I, O, B>;
-    /// Step `k`'s input, the state before it and its cache, read-only (what
-    /// [`Layer::accumulate_weight_grads`] takes).
-    fn kept(&self, k: usize) -> (&SMatrix<S, I, B>, &St, &C);
+    /// Step `k` (`k < len()`), its states paired as `dir` says.
+    fn step(&mut self, k: usize, dir: Dir) -> BackwardStep<'_, S, St, C, I, O, B>;
+    /// Step `k`'s input, the state it started from (paired as `dir` says) and its cache,
+    /// read-only (what [`Layer::accumulate_weight_grads`] takes).
+    fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C);
 }
 
 /// Implements [`Parameterized`] for a layer without parameters.

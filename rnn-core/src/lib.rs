@@ -115,6 +115,7 @@ extern crate std;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+pub mod bisequencer;
 pub mod criterion;
 pub mod dsl;
 pub mod fastmath;

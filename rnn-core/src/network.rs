@@ -4,7 +4,7 @@
 
 use crate::float::{AllocError, Columns, try_zeroed_box, try_zeroed_slice, zero_in_place};
 use crate::kernels;
-use crate::layer::{BackwardSeq, BackwardStep, ForwardSeq, ForwardStep, Layer};
+use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use alloc::boxed::Box;
 use core::fmt;
@@ -543,13 +543,17 @@ impl<S: Float, C, St, const I: usize, const O: usize, const B: usize> ForwardSeq
         self.records.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize) -> ForwardStep<'_, S, St, C, I, O, B> {
+    fn step(&mut self, k: usize, dir: Dir) -> ForwardStep<'_, S, St, C, I, O, B> {
         let rec = &mut self.records[k];
         let (before, after) = self.states.split_at_mut(k + 1);
+        let (prev, next) = match dir {
+            Dir::Forward => (&before[k], &mut after[0]),
+            Dir::Reversed => (&after[0], &mut before[k]),
+        };
         ForwardStep {
             x: &rec.x,
-            prev: &before[k],
-            next: &mut after[0],
+            prev,
+            next,
             cache: &mut rec.cache,
             y: &mut rec.y,
         }
@@ -572,22 +576,30 @@ impl<S: Float, C, St, const I: usize, const O: usize, const B: usize> BackwardSe
         self.records.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize) -> BackwardStep<'_, S, St, C, I, O, B> {
+    fn step(&mut self, k: usize, dir: Dir) -> BackwardStep<'_, S, St, C, I, O, B> {
         let rec = &mut self.records[k];
+        let (prev, next) = match dir {
+            Dir::Forward => (&self.states[k], &self.states[k + 1]),
+            Dir::Reversed => (&self.states[k + 1], &self.states[k]),
+        };
         BackwardStep {
             x: &rec.x,
             y: &rec.y,
-            prev: &self.states[k],
-            next: &self.states[k + 1],
+            prev,
+            next,
             cache: &mut rec.cache,
             gy: &self.gy[k],
             gx: &mut self.gx[k],
         }
     }
     #[inline(always)]
-    fn kept(&self, k: usize) -> (&SMatrix<S, I, B>, &St, &C) {
+    fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C) {
         let rec = &self.records[k];
-        (&rec.x, &self.states[k], &rec.cache)
+        let prev = match dir {
+            Dir::Forward => &self.states[k],
+            Dir::Reversed => &self.states[k + 1],
+        };
+        (&rec.x, prev, &rec.cache)
     }
 }
 
@@ -678,6 +690,7 @@ where
     /// the parameters nor to earlier steps). Off (the default) it costs one branch per step.
     #[must_use]
     pub fn with_mask_zero(mut self, on: bool) -> Self {
+        const { Self::online("mask_zero") };
         self.mask_zero = on;
         self
     }
@@ -690,6 +703,19 @@ where
     /// The wrapped layer, mutably (e.g. to set weights).
     pub fn layer_mut(&mut self) -> &mut L {
         &mut self.layer
+    }
+
+    /// Stops the build where code that runs the layer step by step (`what`) is compiled for a
+    /// layer that has no steps (a `BiSequencer`).
+    const fn online(what: &str) {
+        if !L::ONLINE {
+            // `what` cannot be formatted in a constant; the message names the cases.
+            let _ = what;
+            panic!(
+                "this layer has no online step (it contains a BiSequencer, which needs whole \
+                 sequences): step, backward_step, mask_zero, unroll and Repeater are not available"
+            );
+        }
     }
 
     /// `Ok` if a forward may run `n` steps (1 to `T`).
@@ -743,13 +769,19 @@ where
     fn forward_layers(&mut self, inputs: &[SMatrix<S, I, B>]) -> &[SMatrix<S, O, B>] {
         self.forward_begin();
         let n = inputs.len();
-        if self.mask_zero {
+        // Never true for a layer without steps (a BiSequencer): `with_mask_zero` does not
+        // compile for one.
+        if L::ONLINE && self.mask_zero {
             for (k, x) in inputs.iter().enumerate() {
                 self.forward_at(k, x);
             }
         } else {
             for (rec, x) in self.records.iter_mut().zip(inputs) {
                 rec.x.copy_from(x);
+            }
+            if !L::ONLINE {
+                // A backward direction starts from the state slot after the last step.
+                self.states[n].clone_from(&self.initial);
             }
             let mut steps = SeqSteps {
                 records: &mut self.records[..n],
@@ -773,7 +805,7 @@ where
     ) -> Result<&[SMatrix<S, I, B>], BpttError> {
         let range = self.begin_backward((inputs.len(), grad_outputs.len()), |k| &inputs[k])?;
         let n = (self.pos - range.0) as usize;
-        if self.mask_zero {
+        if L::ONLINE && self.mask_zero {
             for k in (0..n).rev() {
                 self.backward_at(k, range, &grad_outputs[k]);
             }
@@ -841,6 +873,7 @@ where
         inputs: &[SMatrix<S, I, B>],
         grad_outputs: &[SMatrix<S, O, B>],
     ) -> Result<(u64, u64), BpttError> {
+        const { Self::online("unroll") };
         self.begin_backward((inputs.len(), grad_outputs.len()), |k| &inputs[k])
     }
 
@@ -932,6 +965,7 @@ where
     /// (Torch: `nn.Repeater`) Runs the `T` steps with `input` fed at every step (forgets first
     /// unless remembering, as `forward`).
     pub fn forward_repeated(&mut self, input: &SMatrix<S, I, B>) -> &[SMatrix<S, O, B>; T] {
+        const { Self::online("Repeater") };
         self.forward_begin();
         for k in 0..T {
             self.forward_at(k, input);
@@ -1167,6 +1201,7 @@ where
     L: Layer<S, I, O, B>,
 {
     fn step(&mut self, input: &Self::Input) -> &Self::Output {
+        const { Self::online("step") };
         self.has_grad_final = false;
         let slot = self.record_step(input);
         self.call_start = None;
@@ -1179,6 +1214,7 @@ where
         input: &Self::Input,
         grad_output: &Self::Output,
     ) -> Result<&Self::Input, BpttError> {
+        const { Self::online("backward_step") };
         if self.pos == 0 {
             return Err(BpttError::NoForward);
         }

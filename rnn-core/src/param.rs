@@ -160,6 +160,9 @@ pub struct ParamName {
     /// An index above `u16::MAX` or a path deeper than [`MAX_DEPTH`] was added: the name is
     /// not whole, and weight I/O refuses it.
     overflow: bool,
+    /// How many `_reverse` suffixes follow the tensor name (one for the backward direction of
+    /// a `BiSequencer`, two for a `BiSequencer` inside another's backward direction).
+    reverse: u8,
 }
 
 impl ParamName {
@@ -171,7 +174,26 @@ impl ParamName {
             path: [0; MAX_DEPTH],
             depth: 0,
             overflow: false,
+            reverse: 0,
         }
+    }
+
+    /// This name with PyTorch's `_reverse` suffix added (`0.weight_ih` gives
+    /// `0.weight_ih_reverse`): the backward direction of a `BiSequencer`.
+    #[must_use]
+    pub fn reversed(mut self) -> Self {
+        match self.reverse.checked_add(1) {
+            Some(r) => self.reverse = r,
+            None => self.overflow = true,
+        }
+        self
+    }
+
+    /// How many `_reverse` suffixes the name has (0 outside a `BiSequencer`'s backward
+    /// direction).
+    #[must_use]
+    pub fn reversals(&self) -> usize {
+        usize::from(self.reverse)
     }
 
     /// This name with `index.` in front, e.g. `2` and `0.weight` give `2.0.weight`.
@@ -214,6 +236,7 @@ impl PartialEq for ParamName {
         self.tensor == other.tensor
             && self.depth == other.depth
             && self.overflow == other.overflow
+            && self.reverse == other.reverse
             && self.path[..self.depth as usize] == other.path[..other.depth as usize]
     }
 }
@@ -245,7 +268,16 @@ impl PartialEq<str> for ParamName {
             // The stripped bytes are ASCII, so `r` starts at a character boundary.
             rest = &rest[rest.len() - r.len()..];
         }
-        self.is_whole() && rest == self.tensor
+        let Some(mut rest) = rest.strip_prefix(self.tensor) else {
+            return false;
+        };
+        for _ in 0..self.reverse {
+            match rest.strip_prefix("_reverse") {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        self.is_whole() && rest.is_empty()
     }
 }
 
@@ -263,7 +295,11 @@ impl fmt::Display for ParamName {
         if self.overflow {
             f.write_str("(too deep).")?;
         }
-        f.write_str(self.tensor)
+        f.write_str(self.tensor)?;
+        for _ in 0..self.reverse {
+            f.write_str("_reverse")?;
+        }
+        Ok(())
     }
 }
 

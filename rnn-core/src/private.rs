@@ -1,5 +1,6 @@
 //! Support for the code that `network!` generates. Not a public API: it may change at any time.
 
+pub use crate::bisequencer::BiSequencer;
 pub use crate::network::{BpttError, LengthError, Network, NonFinite, Online, Remember, Sequencer};
 pub use crate::residual::Residual;
 pub use crate::sequential::{Chain, Named};
@@ -50,8 +51,8 @@ pub const fn check_sizes(gates: usize, n_in: usize, n_out: usize, columns: usize
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __impl_network {
-    ($name:ident, $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, loop) => {
-        $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
+    ($name:ident, $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, loop, $online:ident) => {
+        $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t, $online);
         impl $crate::__private::Network for $name {
             $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t);
             fn try_forward(
@@ -70,8 +71,8 @@ macro_rules! __impl_network {
             $crate::__impl_network!(@methods);
         }
     };
-    ($name:ident, $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, unroll [$($k:literal)*] [$($rev:literal)*]) => {
-        $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
+    ($name:ident, $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, unroll [$($k:literal)*] [$($rev:literal)*], $online:ident) => {
+        $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t, $online);
         impl $crate::__private::Network for $name {
             $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t);
             fn try_forward(
@@ -101,8 +102,8 @@ macro_rules! __impl_network {
             $crate::__impl_network!(@methods);
         }
     };
-    ($name:ident, $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, repeat) => {
-        $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t);
+    ($name:ident, $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, repeat, $online:ident) => {
+        $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t, $online);
         impl $crate::__private::Network for $name {
             // `Repeater[ ... ]`: one input, fed at every step; its gradient the sum over steps.
             $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t, $crate::__private::SMatrix<$s, $i, $b>);
@@ -175,6 +176,24 @@ macro_rules! __impl_network {
             $crate::__private::Network::check_finite(&self.inner)
         }
     };
+    (@whole $name:ident) => {
+        // `BiSequencer[ ... ]`: no `Online` impl. These stand in for its methods so that a call
+        // is an error that says why (the trait's message), not "no method named `step`".
+        impl $name {
+            #[doc(hidden)]
+            pub fn step<X: $crate::dsl::NoOnlineStep>(&mut self, input: X) {
+                input.never()
+            }
+            #[doc(hidden)]
+            pub fn backward_step<X: $crate::dsl::NoOnlineStep, G>(&mut self, input: X, _grad: G) {
+                input.never()
+            }
+            #[doc(hidden)]
+            pub fn try_backward_step<X: $crate::dsl::NoOnlineStep, G>(&mut self, input: X, _grad: G) {
+                input.never()
+            }
+        }
+    };
     (@online $name:ident) => {
         impl $crate::__private::Online for $name {
             fn step(&mut self, input: &Self::Input) -> &Self::Output {
@@ -189,8 +208,8 @@ macro_rules! __impl_network {
             }
         }
     };
-    (@common $name:ident, $s:ty, $i:tt, $o:tt, $b:literal, $t:literal) => {
-        $crate::__impl_network!(@online $name);
+    (@common $name:ident, $s:ty, $i:tt, $o:tt, $b:literal, $t:literal, $online:ident) => {
+        $crate::__impl_network!(@$online $name);
         impl $crate::__private::Parameterized<$s> for $name {
             fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut($crate::__private::ParamRef<'a, $s>)) {
                 self.inner.visit_parameters(f)

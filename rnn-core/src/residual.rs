@@ -21,7 +21,7 @@
 //! assert_eq!(amp.parameters()[0].name, "0.0.weight_ih");
 //! ```
 
-use crate::layer::{BackwardSeq, BackwardStep, ForwardSeq, ForwardStep, Layer};
+use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use nalgebra::SMatrix;
 
@@ -75,8 +75,8 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize) -> ForwardStep<'_, S, St, C, I, O, B> {
-        let s = self.0.step(k);
+    fn step(&mut self, k: usize, dir: Dir) -> ForwardStep<'_, S, St, C, I, O, B> {
+        let s = self.0.step(k, dir);
         ForwardStep {
             x: s.x,
             prev: s.prev,
@@ -98,8 +98,8 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize) -> BackwardStep<'_, S, St, C, I, O, B> {
-        let s = self.0.step(k);
+    fn step(&mut self, k: usize, dir: Dir) -> BackwardStep<'_, S, St, C, I, O, B> {
+        let s = self.0.step(k, dir);
         let ResidualCache { inner, fx } = s.cache;
         BackwardStep {
             x: s.x,
@@ -112,8 +112,8 @@ where
         }
     }
     #[inline(always)]
-    fn kept(&self, k: usize) -> (&SMatrix<S, I, B>, &St, &C) {
-        let (x, p, c) = self.0.kept(k);
+    fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C) {
+        let (x, p, c) = self.0.kept(k, dir);
         (x, p, &c.inner)
     }
 }
@@ -137,6 +137,7 @@ where
 {
     type State = L::State;
     type Cache = ResidualCache<L::Cache, SMatrix<S, O, B>>;
+    const ONLINE: bool = L::ONLINE;
 
     fn reseed(&mut self, stream: u64) {
         self.0.reseed(stream);
@@ -223,7 +224,7 @@ where
         const { Self::same_size::<I, O>() };
         self.0.forward_seq(&mut Inner(seq), training);
         for k in 0..seq.len() {
-            let s = seq.step(k);
+            let s = seq.step(k, Dir::Forward);
             s.y.copy_from(&s.cache.fx);
             add_into(s.y, s.x);
         }
@@ -237,7 +238,7 @@ where
         const { Self::same_size::<I, O>() };
         self.0.backward_seq(&mut Inner(seq), g, scratch);
         for k in 0..seq.len() {
-            let s = seq.step(k);
+            let s = seq.step(k, Dir::Forward);
             add_into(s.gx, s.gy);
         }
     }

@@ -4,7 +4,7 @@
 //! where `M1`, `M2` are the sizes between the layers. A chain is itself a layer, so sequentials
 //! nest, and the whole network is monomorphised into straight calls from layer to layer.
 
-use crate::layer::{BackwardSeq, BackwardStep, ForwardSeq, ForwardStep, Layer};
+use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use core::marker::PhantomData;
 use nalgebra::SMatrix;
@@ -40,6 +40,7 @@ where
 {
     type State = L::State;
     type Cache = L::Cache;
+    const ONLINE: bool = L::ONLINE;
 
     fn reseed(&mut self, stream: u64) {
         self.0.reseed(stream);
@@ -160,8 +161,8 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize) -> ForwardStep<'_, S, SA, CA, I, M, B> {
-        let s = self.0.step(k);
+    fn step(&mut self, k: usize, dir: Dir) -> ForwardStep<'_, S, SA, CA, I, M, B> {
+        let s = self.0.step(k, dir);
         ForwardStep {
             x: s.x,
             prev: &s.prev.0,
@@ -183,8 +184,8 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize) -> ForwardStep<'_, S, SR, CR, M, O, B> {
-        let s = self.0.step(k);
+    fn step(&mut self, k: usize, dir: Dir) -> ForwardStep<'_, S, SR, CR, M, O, B> {
+        let s = self.0.step(k, dir);
         ForwardStep {
             x: &s.cache.mid,
             prev: &s.prev.1,
@@ -206,8 +207,8 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize) -> BackwardStep<'_, S, SA, CA, I, M, B> {
-        let s = self.0.step(k);
+    fn step(&mut self, k: usize, dir: Dir) -> BackwardStep<'_, S, SA, CA, I, M, B> {
+        let s = self.0.step(k, dir);
         BackwardStep {
             x: s.x,
             y: &s.cache.mid,
@@ -219,8 +220,8 @@ where
         }
     }
     #[inline(always)]
-    fn kept(&self, k: usize) -> (&SMatrix<S, I, B>, &SA, &CA) {
-        let (x, p, c) = self.0.kept(k);
+    fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &SA, &CA) {
+        let (x, p, c) = self.0.kept(k, dir);
         (x, &p.0, &c.first)
     }
 }
@@ -236,8 +237,8 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize) -> BackwardStep<'_, S, SR, CR, M, O, B> {
-        let s = self.0.step(k);
+    fn step(&mut self, k: usize, dir: Dir) -> BackwardStep<'_, S, SR, CR, M, O, B> {
+        let s = self.0.step(k, dir);
         let ChainCache {
             rest, mid, g_mid, ..
         } = s.cache;
@@ -252,8 +253,8 @@ where
         }
     }
     #[inline(always)]
-    fn kept(&self, k: usize) -> (&SMatrix<S, M, B>, &SR, &CR) {
-        let (_, p, c) = self.0.kept(k);
+    fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, M, B>, &SR, &CR) {
+        let (_, p, c) = self.0.kept(k, dir);
         (&c.mid, &p.1, &c.rest)
     }
 }
@@ -280,6 +281,7 @@ where
 {
     type State = (A::State, R::State);
     type Cache = ChainCache<A::Cache, R::Cache, SMatrix<S, M, B>>;
+    const ONLINE: bool = A::ONLINE && R::ONLINE;
 
     fn reseed(&mut self, stream: u64) {
         self.first.reseed(stream);

@@ -170,6 +170,36 @@ impl Builder<'_> {
         }
     }
 
+    /// `BiSequencer[ items ]`: two copies of the items (one layer as it is, several as a
+    /// sequential), outputs joined: `2 x` the items' output size.
+    fn bi(&mut self, keyword: Span, items: &[Item]) -> Built {
+        let inner = match items {
+            [Item::Leaf(l)] => self.leaf(l),
+            _ => self.sequential(items),
+        };
+        let (ty, ctor, o) = (&inner.ty, &inner.ctor, &inner.n_out);
+        let n_out = match syn::parse2::<syn::LitInt>(o.clone())
+            .ok()
+            .and_then(|l| l.base10_parse::<usize>().ok())
+            .and_then(|n| n.checked_mul(2))
+        {
+            Some(n) => {
+                let l = lit(n);
+                quote!(#l)
+            }
+            None => quote!({ 2 * #o }),
+        };
+        let marker = quote_spanned!(keyword=> ::rnn_core::dsl::BiSequencer<#n_out>);
+        self.prev = Some((n_out.clone(), marker));
+        Built {
+            ty: quote!(::rnn_core::__private::BiSequencer<#ty, #o>),
+            // Fields are evaluated in order: the forward copy draws its weights first.
+            ctor: quote!(::rnn_core::__private::BiSequencer { fwd: #ctor, bwd: #ctor }),
+            n_in: inner.n_in.clone(),
+            n_out,
+        }
+    }
+
     /// `Sequential[ items ]` as nested `Chain`s of `Named` layers.
     fn sequential(&mut self, items: &[Item]) -> Built {
         let parts: Vec<Built> = items
@@ -178,6 +208,7 @@ impl Builder<'_> {
                 Item::Leaf(l) => self.leaf(l),
                 Item::Seq(inner) => self.sequential(inner),
                 Item::Residual(keyword, inner) => self.residual(*keyword, inner),
+                Item::Bi(keyword, inner) => self.bi(*keyword, inner),
             })
             .collect();
         let named = |k: usize, b: &Built| {
@@ -224,6 +255,7 @@ fn network(net: Network) -> TokenStream {
         unroll,
         mask_zero,
         repeat,
+        online,
         body,
     } = net;
     let mut b = Builder {
@@ -251,6 +283,12 @@ fn network(net: Network) -> TokenStream {
         quote!(loop)
     };
     let checks = &b.checks;
+    let mask_zero = mask_zero.then(|| quote!(.with_mask_zero(true)));
+    let online = if online {
+        quote!(online)
+    } else {
+        quote!(whole)
+    };
     quote! {
         #(#attrs)*
         #default_doc
@@ -278,8 +316,7 @@ fn network(net: Network) -> TokenStream {
                 let mut rng = ::rnn_core::__private::Rng::new(seed);
                 let rng = &mut rng;
                 ::core::result::Result::Ok(Self {
-                    inner: ::rnn_core::__private::Sequencer::try_new(#ctor)?
-                        .with_mask_zero(#mask_zero),
+                    inner: ::rnn_core::__private::Sequencer::try_new(#ctor)? #mask_zero,
                 })
             }
         }
@@ -292,7 +329,7 @@ fn network(net: Network) -> TokenStream {
             }
         }
 
-        ::rnn_core::__impl_network!(#name, #scalar, #layer_ty, #i, #o, #bt, #t, #mode);
+        ::rnn_core::__impl_network!(#name, #scalar, #layer_ty, #i, #o, #bt, #t, #mode, #online);
 
         const _: () = {
             #(#checks)*

@@ -27,6 +27,8 @@ pub struct Network {
     pub mask_zero: bool,
     /// `Repeater[ ... ]`: one input, fed at every step.
     pub repeat: bool,
+    /// No `BiSequencer`: the network can also run one step at a time (`Online`).
+    pub online: bool,
     pub body: Vec<Item>,
 }
 
@@ -36,6 +38,19 @@ pub enum Item {
     Seq(Vec<Item>),
     /// `Residual[ items ]` (`y = f(x) + x`), with the span of its keyword.
     Residual(Span, Vec<Item>),
+    /// `BiSequencer[ items ]` (both directions, outputs joined), with the span of its keyword.
+    Bi(Span, Vec<Item>),
+}
+
+impl Item {
+    /// The span of the first `BiSequencer` keyword in this item, if it holds one.
+    fn bi_span(&self) -> Option<Span> {
+        match self {
+            Item::Leaf(_) => None,
+            Item::Bi(span, _) => Some(*span),
+            Item::Seq(inner) | Item::Residual(_, inner) => inner.iter().find_map(Item::bi_span),
+        }
+    }
 }
 
 /// A known layer with its checked arguments.
@@ -164,6 +179,34 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
             "`Repeater[ ... ]` runs its steps as a loop: drop `unroll = full`",
         ));
     }
+    let mask_zero = mask_zero.flatten().unwrap_or(false);
+    if let Some(bi) = items.iter().find_map(Item::bi_span) {
+        // What steps the whole network one step at a time cannot hold a layer that needs the
+        // whole sequence first.
+        let why = " runs the network one step at a time, but `BiSequencer[ ... ]` needs the \
+                   whole sequence first (its backward direction starts at the last step)";
+        if repeat.is_some() {
+            v.errors.push(Error::new(
+                bi,
+                format!("`Repeater[ ... ]`{why}: use `Sequential[ ... ]` with the input repeated"),
+            ));
+        }
+        if unroll {
+            v.errors.push(Error::new(
+                bi,
+                format!("`unroll = full`{why}: drop `unroll`"),
+            ));
+        }
+        if mask_zero {
+            v.errors.push(Error::new(
+                bi,
+                format!(
+                    "`mask_zero = true`{why}: mask by per-sample targets \
+                     (`SomeSamples`) instead"
+                ),
+            ));
+        }
+    }
     if let Some(Some(t)) = seq_len
         && unroll
         && t > MAX_UNROLL
@@ -187,8 +230,9 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
             .flatten()
             .unwrap_or_else(|| Ident::new("f32", Span::call_site())),
         unroll,
-        mask_zero: mask_zero.flatten().unwrap_or(false),
+        mask_zero,
         repeat: repeat.is_some(),
+        online: items.iter().all(|it| it.bi_span().is_none()),
         body: items,
     })
 }
@@ -287,12 +331,12 @@ fn container(
         ));
         return Vec::new();
     }
-    if kw != "Sequential" && kw != "Residual" && kw != "Repeater" {
+    if !CONTAINERS.contains(&kw.to_string().as_str()) {
         v.errors.push(Error::new(
             kw.span(),
             format!(
-                "unknown container `{kw}`: expected `Sequential[ ... ]`, `Residual[ ... ]` or \
-                 `Repeater[ ... ]`"
+                "unknown container `{kw}`: expected `Sequential[ ... ]`, `Residual[ ... ]`, \
+                 `BiSequencer[ ... ]` or `Repeater[ ... ]`"
             ),
         ));
     } else if kw == "Repeater" && depth > 1 {
@@ -301,11 +345,13 @@ fn container(
             "`Repeater[ ... ]` feeds one input to every step of the network: it can only be \
              the outermost container",
         ));
-    } else if kw == "Residual" && depth == 1 {
+    } else if (kw == "Residual" || kw == "BiSequencer") && depth == 1 {
         v.errors.push(Error::new(
             kw.span(),
-            "a network's outermost container is `Sequential[ ... ]`: write \
-             `Sequential[ Residual[ ... ] ]`",
+            format!(
+                "a network's outermost container is `Sequential[ ... ]`: write \
+                 `Sequential[ {kw}[ ... ] ]`"
+            ),
         ));
     }
     if items.is_empty() {
@@ -330,6 +376,8 @@ fn item(expr: LayerExpr, v: &mut Validated, sized: &mut bool, depth: usize) -> O
             let inner = container(&name, bracket.span.close(), items, v, sized, depth + 1);
             Some(if name == "Residual" {
                 Item::Residual(name.span(), inner)
+            } else if name == "BiSequencer" {
+                Item::Bi(name.span(), inner)
             } else {
                 Item::Seq(inner)
             })
@@ -342,7 +390,7 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
     let end = args.as_ref().map_or(name.span(), |a| a.paren.span.close());
     let whole = spanning(name.span(), end);
     let label = name.to_string();
-    if label == "Sequential" || label == "Residual" || label == "Repeater" {
+    if CONTAINERS.contains(&label.as_str()) {
         v.errors.push(Error::new_spanned(
             whole,
             format!("`{label}` takes its layers in brackets: `{label}[ ... ]`"),
@@ -418,6 +466,9 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
     Some(out)
 }
 
+/// The containers the grammar knows.
+const CONTAINERS: [&str; 4] = ["Sequential", "Residual", "BiSequencer", "Repeater"];
+
 /// The most elements any one matrix may have: its bytes (8 per `f64`) must fit in an `isize`.
 pub const MAX_ELEMENTS: usize = (isize::MAX as usize) / 8;
 
@@ -440,7 +491,9 @@ pub fn largest_matrix(gates: usize, n_in: usize, n_out: usize, batch: usize) -> 
 fn check_columns(items: &[Item], columns: Option<usize>, v: &mut Validated) {
     for it in items {
         match it {
-            Item::Seq(inner) | Item::Residual(_, inner) => check_columns(inner, columns, v),
+            Item::Seq(inner) | Item::Residual(_, inner) | Item::Bi(_, inner) => {
+                check_columns(inner, columns, v)
+            }
             Item::Leaf(l) => {
                 let gates = match l.entry.kind {
                     Kind::Sized { gates } => gates,
