@@ -176,6 +176,8 @@ fn assert_online_equals_whole<
             Output = SMatrix<S, O, B>,
             Inputs = [SMatrix<S, I, B>],
             Outputs = [SMatrix<S, O, B>],
+            GradInput = SMatrix<S, I, B>,
+            GradInputs = [SMatrix<S, I, B>],
         >,
     N::State: PartialEq + core::fmt::Debug,
 {

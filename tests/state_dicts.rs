@@ -20,6 +20,10 @@ network! {
         BiSequencer[ LSTM(8, 4) ],
         Linear(8, 2)
     ];
+    /// `self.emb = nn.Embedding(7, 3, padding_idx=0); self.rnn = nn.LSTM(3, 5);
+    /// self.out = nn.Linear(5, 7)`.
+    pub Emb<seq_len = 5, batch = 3> =
+        Sequential[ LookupTable(7, 3, padding = 0), LSTM(3, 5), Linear(5, 7) ];
 }
 
 fn seed_names() -> TorchNames {
@@ -33,6 +37,25 @@ fn amp_names() -> TorchNames {
 }
 fn bi_names() -> TorchNames {
     TorchNames::new().recurrent("lstm", 0, 2).module("head", 2)
+}
+fn emb_names() -> TorchNames {
+    TorchNames::new()
+        .module("emb", 0)
+        .recurrent("rnn", 1, 1)
+        .module("out", 2)
+}
+
+/// [`outputs_on`] for the token model: `x` holds `(T, B, 1)` token indices.
+fn token_outputs_on(net: &mut Emb, x: &[f64]) -> Vec<f64> {
+    let tokens: Vec<[Class<7>; 3]> = x
+        .chunks(3)
+        .map(|step| core::array::from_fn(|b| Class::new(step[b] as usize).expect("a token")))
+        .collect();
+    net.evaluate();
+    net.forward(&tokens)
+        .iter()
+        .flat_map(|y| (0..3).flat_map(move |b| (0..7).map(move |o| f64::from(y[(o, b)]))))
+        .collect()
 }
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/state_dicts");
@@ -122,6 +145,21 @@ fn torch_state_dicts_load_as_saved_and_give_torchs_outputs() {
     )
     .expect("bidirectional LSTM state_dict");
     assert_close("bi", &outputs_on(&mut bi, fx.get("bi.x")), fx.get("bi.y"));
+
+    // `nn.Embedding(7, 3, padding_idx=0)`: `emb.weight` is [7, 3], here `0.weight`.
+    let mut emb = Emb::new(0);
+    load_state_dict(
+        &mut emb,
+        include_bytes!("fixtures/state_dicts/emb.safetensors"),
+        &emb_names(),
+    )
+    .expect("embedding state_dict");
+    assert_eq!(emb.parameters()[0].value.shape(), (7, 3));
+    assert_close(
+        "emb",
+        &token_outputs_on(&mut emb, fx.get("emb.x")),
+        fx.get("emb.y"),
+    );
 }
 
 #[test]
@@ -178,6 +216,7 @@ fn our_state_dicts_load_into_pytorch() {
     let mut stacked = Stacked::new(7);
     let mut amp = Amp::new(7);
     let mut bi = Bi::new(7);
+    let mut emb = Emb::new(7);
     let files = [
         ("seed", to_state_dict(&seed, &seed_names()).expect("seed")),
         (
@@ -186,6 +225,7 @@ fn our_state_dicts_load_into_pytorch() {
         ),
         ("amp", to_state_dict(&amp, &amp_names()).expect("amp")),
         ("bi", to_state_dict(&bi, &bi_names()).expect("bi")),
+        ("emb", to_state_dict(&emb, &emb_names()).expect("emb")),
     ];
     let line = |name: &str, ys: Vec<f64>, shape: &[usize]| {
         let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
@@ -215,6 +255,11 @@ fn our_state_dicts_load_into_pytorch() {
             fx.shape("amp.y"),
         ),
         line("bi", outputs_on(&mut bi, fx.get("bi.x")), fx.shape("bi.y")),
+        line(
+            "emb",
+            token_outputs_on(&mut emb, fx.get("emb.x")),
+            fx.shape("emb.y"),
+        ),
     ]
     .join("\n")
         + "\n";
@@ -240,7 +285,7 @@ fn our_state_dicts_load_into_pytorch() {
     );
     let verdict = std::fs::read_to_string(format!("{DIR}/torch_loads_ours.txt"))
         .expect("torch_loads_ours.txt (tools/torch_state_dicts.py check writes it)");
-    for name in ["seed", "stacked", "amp", "bi"] {
+    for name in ["seed", "stacked", "amp", "bi", "emb"] {
         assert!(
             verdict
                 .lines()

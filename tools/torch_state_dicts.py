@@ -81,12 +81,29 @@ class Bi(nn.Module):
         return self.head(y).transpose(0, 1)
 
 
+class Emb(nn.Module):
+    """A token model: `nn.Embedding(7, 3, padding_idx=0) -> LSTM(3, 5) -> Linear(5, 7)`.
+
+    Its input holds token indices (as floats in the fixture, shape (T, B, 1))."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(7, 3, padding_idx=0)
+        self.rnn = nn.LSTM(3, 5)
+        self.out = nn.Linear(5, 7)
+
+    def forward(self, x):  # (T, B, 1) token indices
+        y, _ = self.rnn(self.emb(x[..., 0].long()))
+        return self.out(y)
+
+
 # name -> (module class, (T, B, features in)); new cases go last (the seed's draws stay put)
 CASES = {
     "seed": (Seed, (5, 2, 10)),
     "stacked": (Stacked, (5, 2, 4)),
     "amp": (Amp, (8, 1, 1)),
     "bi": (Bi, (6, 2, 3)),
+    "emb": (Emb, (5, 3, 1)),
 }
 
 
@@ -116,7 +133,7 @@ def save():
     for name, (cls, (t, b, i)) in CASES.items():
         model = cls().eval()
         save_file(model.state_dict(), str(DIR / f"{name}.safetensors"))
-        x = torch.randn(t, b, i)
+        x = torch.randint(0, 7, (t, b, 1)).float() if cls is Emb else torch.randn(t, b, i)
         with torch.no_grad():
             y = model(x)
         lines += [line(f"{name}.x", x), line(f"{name}.y", y)]

@@ -65,6 +65,12 @@ impl<P, const N: usize> Follows<P, N> for ReLU<N> {}
 pub struct Identity<const N: usize>;
 impl<P, const N: usize> Follows<P, N> for Identity<N> {}
 
+/// `LookupTable(vocab, dim)`: [`crate::layers::LookupTable`] (always first: no `Follows`).
+pub struct LookupTable<const VOCAB: usize, const DIM: usize>;
+
+/// `Embedding(vocab, dim)`: alias of `LookupTable`.
+pub struct Embedding<const VOCAB: usize, const DIM: usize>;
+
 /// `Dropout(p)`: [`crate::layers::Dropout`].
 pub struct Dropout<const N: usize>;
 impl<P, const N: usize> Follows<P, N> for Dropout<N> {}

@@ -80,6 +80,14 @@ pub(crate) mod f64m {
     pub(crate) fn powf(x: f64, y: f64) -> f64 {
         ComplexField::powf(x, y)
     }
+    /// Natural logarithm.
+    pub(crate) fn ln(x: f64) -> f64 {
+        ComplexField::ln(x)
+    }
+    /// Cosine.
+    pub(crate) fn cos(x: f64) -> f64 {
+        ComplexField::cos(x)
+    }
 }
 
 /// A zero value of a per-step type (states, caches, activations): every type whose all-zero

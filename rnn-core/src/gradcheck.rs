@@ -368,7 +368,12 @@ pub fn check_network<N, const I: usize, const O: usize, const B: usize>(
     loss: impl Fn(&[SMatrix<f64, O, B>]) -> (f64, Vec<SMatrix<f64, O, B>>),
 ) -> f64
 where
-    N: Network<Scalar = f64, Inputs = [SMatrix<f64, I, B>], Outputs = [SMatrix<f64, O, B>]>,
+    N: Network<
+            Scalar = f64,
+            Inputs = [SMatrix<f64, I, B>],
+            Outputs = [SMatrix<f64, O, B>],
+            GradInputs = [SMatrix<f64, I, B>],
+        >,
 {
     net.evaluate();
     net.zero_grad_parameters();

@@ -160,6 +160,58 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     }
 }
 
+/// What a network takes at each step and turns into the `I x B` matrix its first layer reads:
+/// the step input itself ([`Dense`], every network by default), or token indices looked up in
+/// an embedding table (`LookupTable`). It runs once per step before the layers and once per
+/// step after them in backward; only the network's first item can be one (`network!` makes a
+/// leading `LookupTable(vocab, dim)` the encoder).
+pub trait Encoder<S: Float, const I: usize, const B: usize>: Parameterized<S> + Clone {
+    /// One step's input as the user gives it.
+    type Input: 'static;
+    /// What a step keeps of its input for backward, beside the matrix it became.
+    type Kept: ZeroInit + 'static;
+
+    /// Turns `input` into `x`, keeping what backward needs in `kept`.
+    fn encode(&mut self, input: &Self::Input, kept: &mut Self::Kept, x: &mut SMatrix<S, I, B>);
+
+    /// Whether `input` is the one that was encoded into `kept` and `x` (backward checks that
+    /// it is given the inputs it forwarded). NaN equals NaN here.
+    fn same(input: &Self::Input, kept: &Self::Kept, x: &SMatrix<S, I, B>) -> bool;
+
+    /// **Accumulates** the parameter gradients of one step, given the gradient `gx` at `x`.
+    fn backward(&mut self, kept: &Self::Kept, gx: &SMatrix<S, I, B>);
+}
+
+/// The default [`Encoder`]: the step input is the matrix, unchanged.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Dense;
+
+impl<S: Float> Parameterized<S> for Dense {
+    fn visit_parameters<'a>(&'a self, _f: &mut dyn FnMut(crate::ParamRef<'a, S>)) {}
+    fn visit_parameters_mut<'a>(&'a mut self, _f: &mut dyn FnMut(crate::ParamMut<'a, S>)) {}
+}
+
+impl<S: Float, const I: usize, const B: usize> Encoder<S, I, B> for Dense {
+    type Input = SMatrix<S, I, B>;
+    type Kept = ();
+
+    #[inline(always)]
+    fn encode(&mut self, input: &Self::Input, _kept: &mut (), x: &mut SMatrix<S, I, B>) {
+        x.copy_from(input);
+    }
+
+    fn same(input: &Self::Input, _kept: &(), x: &SMatrix<S, I, B>) -> bool {
+        #[allow(clippy::eq_op)]
+        input
+            .iter()
+            .zip(x.iter())
+            .all(|(a, b)| a == b || (a != a && b != b))
+    }
+
+    #[inline(always)]
+    fn backward(&mut self, _kept: &(), _gx: &SMatrix<S, I, B>) {}
+}
+
 /// Which way a step is paired with the states around it: [`Dir::Forward`] reads the state
 /// before step `k` and writes the one after it; [`Dir::Reversed`] (the backward direction of a
 /// `BiSequencer`, which runs the sequence from its end) reads the state slot after step `k`

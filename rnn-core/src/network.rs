@@ -4,7 +4,9 @@
 
 use crate::float::{AllocError, Columns, try_zeroed_box, try_zeroed_slice, zero_in_place};
 use crate::kernels;
-use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer};
+use crate::layer::{
+    BackwardSeq, BackwardStep, Dense, Dir, Encoder, ForwardSeq, ForwardStep, Layer,
+};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use alloc::boxed::Box;
 use core::fmt;
@@ -219,10 +221,16 @@ fn non_finite_parameter<S: Float, P: Parameterized<S> + ?Sized>(params: &P) -> O
 pub trait Network: Parameterized<Self::Scalar> {
     /// `f32` or `f64`.
     type Scalar: Float;
-    /// One step's input, `SMatrix<Scalar, INPUT, BATCH>`.
+    /// One step's input: `SMatrix<Scalar, INPUT, BATCH>`, or `[Class<VOCAB>; BATCH]` (token
+    /// indices) for a network that starts with a `LookupTable`.
     type Input;
     /// One step's output, `SMatrix<Scalar, OUTPUT, BATCH>`.
     type Output;
+    /// The gradient at one step's input, `SMatrix<Scalar, INPUT, BATCH>` (for a `LookupTable`
+    /// network: at the looked-up vectors, `INPUT` being their size).
+    type GradInput;
+    /// The input gradients of a sequence, `[GradInput]` (one `GradInput` for a `Repeater`).
+    type GradInputs: ?Sized;
     /// A sequence of inputs, `[Input]`: 1 to `SEQ_LEN` steps (an array `[Input; n]`, a `Vec`,
     /// a slice of a longer buffer). One `Input` for a `Repeater[ ... ]` network, which feeds it
     /// to every one of its `SEQ_LEN` steps; its gradient is the sum over the steps.
@@ -265,7 +273,11 @@ pub trait Network: Parameterized<Self::Scalar> {
     ///
     /// # Panics
     /// On misuse, with the message of [`Network::try_backward`]'s error.
-    fn backward(&mut self, inputs: &Self::Inputs, grad_outputs: &Self::Outputs) -> &Self::Inputs {
+    fn backward(
+        &mut self,
+        inputs: &Self::Inputs,
+        grad_outputs: &Self::Outputs,
+    ) -> &Self::GradInputs {
         match self.try_backward(inputs, grad_outputs) {
             Ok(g) => g,
             Err(e) => panic!("{e}"),
@@ -279,7 +291,7 @@ pub trait Network: Parameterized<Self::Scalar> {
         &mut self,
         inputs: &Self::Inputs,
         grad_outputs: &Self::Outputs,
-    ) -> Result<&Self::Inputs, BpttError>;
+    ) -> Result<&Self::GradInputs, BpttError>;
 
     /// (Torch: `zeroGradParameters`) Sets every gradient to zero.
     fn zero_grad_parameters(&mut self) {
@@ -459,7 +471,11 @@ pub trait Online: Network {
     ///
     /// # Panics
     /// On misuse, with the message of [`Network::try_backward_step`]'s error.
-    fn backward_step(&mut self, input: &Self::Input, grad_output: &Self::Output) -> &Self::Input {
+    fn backward_step(
+        &mut self,
+        input: &Self::Input,
+        grad_output: &Self::Output,
+    ) -> &Self::GradInput {
         match self.try_backward_step(input, grad_output) {
             Ok(g) => g,
             Err(e) => panic!("{e}"),
@@ -472,7 +488,7 @@ pub trait Online: Network {
         &mut self,
         input: &Self::Input,
         grad_output: &Self::Output,
-    ) -> Result<&Self::Input, BpttError>;
+    ) -> Result<&Self::GradInput, BpttError>;
 }
 
 /// Runs a layer (usually a `Sequential` chain) over sequences of `T` steps: the engine that
@@ -480,13 +496,23 @@ pub trait Online: Network {
 ///
 /// Storage for all `T` steps (inputs, outputs, states, caches) is created on the heap in
 /// [`Sequencer::new`]; nothing allocates afterwards.
-pub struct Sequencer<S, L, const I: usize, const O: usize, const B: usize, const T: usize>
-where
+pub struct Sequencer<
+    S,
+    L,
+    const I: usize,
+    const O: usize,
+    const B: usize,
+    const T: usize,
+    E = Dense,
+> where
     S: Float,
     L: Layer<S, I, O, B>,
+    E: Encoder<S, I, B>,
 {
+    /// Turns each step's input into the layer's input matrix.
+    encoder: E,
     layer: L,
-    records: Box<[StepRecord<S, L::Cache, I, O, B>]>,
+    records: Box<[Record<S, L, E, I, O, B>]>,
     /// Ring of `T + 1` states: the state after absolute step `t` is at `(t + 1) % (T + 1)`.
     states: Box<[L::State]>,
     outputs: Box<[SMatrix<S, O, B>; T]>,
@@ -519,24 +545,37 @@ where
     max_bptt: usize,
 }
 
+/// The record of a step of a sequencer of `L` and `E`.
+type Record<S, L, E, const I: usize, const O: usize, const B: usize> = StepRecord<
+    S,
+    <L as Layer<S, I, O, B>>::Cache,
+    <E as Encoder<S, I, B>>::Kept,
+    I,
+    O,
+    B,
+>;
+
 #[derive(bytemuck::Zeroable)]
 #[zeroable(bound = "S: Float")]
-struct StepRecord<S, C, const I: usize, const O: usize, const B: usize> {
+struct StepRecord<S, C, K, const I: usize, const O: usize, const B: usize> {
+    /// The layer's input (the encoder's output).
     x: SMatrix<S, I, B>,
+    /// What the encoder keeps of the step's input.
+    kept: K,
     y: SMatrix<S, O, B>,
     cache: C,
 }
 
 /// The steps of one whole-sequence forward as the outermost layer sees them: records and
 /// states from slot 0 (see `Sequencer::origin`).
-struct SeqSteps<'a, S: Float, C, St, const I: usize, const O: usize, const B: usize> {
-    records: &'a mut [StepRecord<S, C, I, O, B>],
+struct SeqSteps<'a, S: Float, C, K, St, const I: usize, const O: usize, const B: usize> {
+    records: &'a mut [StepRecord<S, C, K, I, O, B>],
     /// One more than `records`: the state before each step and after the last.
     states: &'a mut [St],
 }
 
-impl<S: Float, C, St, const I: usize, const O: usize, const B: usize> ForwardSeq<S, St, C, I, O, B>
-    for SeqSteps<'_, S, C, St, I, O, B>
+impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
+    ForwardSeq<S, St, C, I, O, B> for SeqSteps<'_, S, C, K, St, I, O, B>
 {
     #[inline(always)]
     fn len(&self) -> usize {
@@ -561,15 +600,15 @@ impl<S: Float, C, St, const I: usize, const O: usize, const B: usize> ForwardSeq
 }
 
 /// The steps of one whole-sequence backward as the outermost layer sees them.
-struct SeqGrads<'a, S: Float, C, St, const I: usize, const O: usize, const B: usize> {
-    records: &'a mut [StepRecord<S, C, I, O, B>],
+struct SeqGrads<'a, S: Float, C, K, St, const I: usize, const O: usize, const B: usize> {
+    records: &'a mut [StepRecord<S, C, K, I, O, B>],
     states: &'a [St],
     gy: &'a [SMatrix<S, O, B>],
     gx: &'a mut [SMatrix<S, I, B>],
 }
 
-impl<S: Float, C, St, const I: usize, const O: usize, const B: usize> BackwardSeq<S, St, C, I, O, B>
-    for SeqGrads<'_, S, C, St, I, O, B>
+impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
+    BackwardSeq<S, St, C, I, O, B> for SeqGrads<'_, S, C, K, St, I, O, B>
 {
     #[inline(always)]
     fn len(&self) -> usize {
@@ -628,26 +667,13 @@ fn mask_step<'g, S: Float, St: Columns, const I: usize, const O: usize, const B:
     scratch
 }
 
-/// Equal values, treating NaN as equal to NaN (inputs are compared bit for bit in spirit).
-fn same_input<S: Float, const R: usize, const C: usize>(
-    a: &SMatrix<S, R, C>,
-    b: &SMatrix<S, R, C>,
-) -> bool {
-    #[allow(clippy::eq_op)]
-    a.iter()
-        .zip(b.iter())
-        .all(|(x, y)| x == y || (x != x && y != y))
-}
-
 impl<S, L, const I: usize, const O: usize, const B: usize, const T: usize>
     Sequencer<S, L, I, O, B, T>
 where
     S: Float,
     L: Layer<S, I, O, B>,
 {
-    const T_OK: () = assert!(T >= 1, "seq_len must be at least 1");
-
-    /// A sequencer around `layer`, in training mode, remembering nothing.
+    /// A sequencer around `layer` (inputs are matrices), in training mode, remembering nothing.
     #[must_use]
     pub fn new(layer: L) -> Self {
         Self::try_new(layer).unwrap_or_else(|e| e.abort())
@@ -658,9 +684,29 @@ where
     /// # Errors
     /// [`AllocError`] if the per-step storage cannot be allocated.
     pub fn try_new(layer: L) -> Result<Self, AllocError> {
+        Self::try_with_encoder(Dense, layer)
+    }
+}
+
+impl<S, L, E, const I: usize, const O: usize, const B: usize, const T: usize>
+    Sequencer<S, L, I, O, B, T, E>
+where
+    S: Float,
+    L: Layer<S, I, O, B>,
+    E: Encoder<S, I, B>,
+{
+    const T_OK: () = assert!(T >= 1, "seq_len must be at least 1");
+
+    /// A sequencer around `encoder` (what turns each step's input into the layer's input) and
+    /// `layer`, in training mode, remembering nothing.
+    ///
+    /// # Errors
+    /// [`AllocError`] if the per-step storage cannot be allocated.
+    pub fn try_with_encoder(encoder: E, layer: L) -> Result<Self, AllocError> {
         let () = Self::T_OK;
         // Zeroed on the heap in place: nothing proportional to the network touches the stack.
         Ok(Self {
+            encoder,
             layer,
             records: try_zeroed_slice(T)?,
             states: try_zeroed_slice(T + 1)?,
@@ -693,6 +739,11 @@ where
         const { Self::online("mask_zero") };
         self.mask_zero = on;
         self
+    }
+
+    /// The encoder.
+    pub fn encoder(&self) -> &E {
+        &self.encoder
     }
 
     /// The wrapped layer.
@@ -752,7 +803,7 @@ where
 
     /// Step `k` of a whole-sequence forward (`forward_begin` first, `k` from 0 up).
     #[inline(always)]
-    pub fn forward_at(&mut self, k: usize, x: &SMatrix<S, I, B>) {
+    pub fn forward_at(&mut self, k: usize, x: &E::Input) {
         let slot = self.record_step(x);
         self.outputs[k].copy_from(&self.records[slot].y);
     }
@@ -766,7 +817,7 @@ where
 
     /// A whole-sequence forward, layer-major (see [`Layer::forward_seq`]); with masking, step
     /// after step (a masked sample's state resets after each step of the whole stack).
-    fn forward_layers(&mut self, inputs: &[SMatrix<S, I, B>]) -> &[SMatrix<S, O, B>] {
+    fn forward_layers(&mut self, inputs: &[E::Input]) -> &[SMatrix<S, O, B>] {
         self.forward_begin();
         let n = inputs.len();
         // Never true for a layer without steps (a BiSequencer): `with_mask_zero` does not
@@ -777,7 +828,7 @@ where
             }
         } else {
             for (rec, x) in self.records.iter_mut().zip(inputs) {
-                rec.x.copy_from(x);
+                self.encoder.encode(x, &mut rec.kept, &mut rec.x);
             }
             if !L::ONLINE {
                 // A backward direction starts from the state slot after the last step.
@@ -800,7 +851,7 @@ where
     /// The backward of [`Sequencer::forward_layers`].
     fn backward_layers(
         &mut self,
-        inputs: &[SMatrix<S, I, B>],
+        inputs: &[E::Input],
         grad_outputs: &[SMatrix<S, O, B>],
     ) -> Result<&[SMatrix<S, I, B>], BpttError> {
         let range = self.begin_backward((inputs.len(), grad_outputs.len()), |k| &inputs[k])?;
@@ -822,19 +873,31 @@ where
             self.layer
                 .backward_seq(&mut steps, &mut self.g_state, &mut self.g_prev);
             self.cursor = range.1;
+            self.encoder_backward(range);
         }
         Ok(&self.grad_inputs[..n])
     }
 
+    /// The encoder's backward over the steps of `range`'s call from its floor up, latest first
+    /// (the order of the online `backward_step`s).
+    #[inline(always)]
+    fn encoder_backward(&mut self, (start, floor): (u64, u64)) {
+        for t in (floor..self.pos).rev() {
+            let rec = &self.records[((t - self.origin) % T as u64) as usize];
+            self.encoder
+                .backward(&rec.kept, &self.grad_inputs[(t - start) as usize]);
+        }
+    }
+
     /// Runs one step from the current state; returns the record slot.
     #[inline(always)]
-    fn record_step(&mut self, x: &SMatrix<S, I, B>) -> usize {
+    fn record_step(&mut self, x: &E::Input) -> usize {
         let rel = self.pos - self.origin;
         let slot = (rel % T as u64) as usize;
         let p = (rel % (T as u64 + 1)) as usize;
         let n = if p == T { 0 } else { p + 1 };
         let rec = &mut self.records[slot];
-        rec.x.copy_from(x);
+        self.encoder.encode(x, &mut rec.kept, &mut rec.x);
         let [prev, next] = match self.states.get_disjoint_mut([p, n]) {
             Ok(pair) => pair,
             Err(_) => unreachable!("p != n because the ring has T + 1 >= 2 slots"),
@@ -870,7 +933,7 @@ where
     #[inline(always)]
     pub fn backward_begin(
         &mut self,
-        inputs: &[SMatrix<S, I, B>],
+        inputs: &[E::Input],
         grad_outputs: &[SMatrix<S, O, B>],
     ) -> Result<(u64, u64), BpttError> {
         const { Self::online("unroll") };
@@ -882,10 +945,10 @@ where
     fn begin_backward<'x>(
         &mut self,
         (inputs, grad_outputs): (usize, usize),
-        input: impl Fn(usize) -> &'x SMatrix<S, I, B>,
+        input: impl Fn(usize) -> &'x E::Input,
     ) -> Result<(u64, u64), BpttError>
     where
-        S: 'x,
+        E::Input: 'x,
     {
         if self.pos == 0 {
             return Err(BpttError::NoForward);
@@ -902,7 +965,7 @@ where
         let floor = self.floor();
         for t in floor..self.pos {
             let rec = &self.records[((t - self.origin) % T as u64) as usize];
-            if !same_input(&rec.x, input((t - start) as usize)) {
+            if !E::same(input((t - start) as usize), &rec.kept, &rec.x) {
                 return Err(BpttError::InputMismatch { step: t });
             }
         }
@@ -964,7 +1027,7 @@ where
 
     /// (Torch: `nn.Repeater`) Runs the `T` steps with `input` fed at every step (forgets first
     /// unless remembering, as `forward`).
-    pub fn forward_repeated(&mut self, input: &SMatrix<S, I, B>) -> &[SMatrix<S, O, B>; T] {
+    pub fn forward_repeated(&mut self, input: &E::Input) -> &[SMatrix<S, O, B>; T] {
         const { Self::online("Repeater") };
         self.forward_begin();
         for k in 0..T {
@@ -981,7 +1044,7 @@ where
     /// As [`Network::try_backward`], with `input` standing for every step's input.
     pub fn try_backward_repeated(
         &mut self,
-        input: &SMatrix<S, I, B>,
+        input: &E::Input,
         grad_outputs: &[SMatrix<S, O, B>],
     ) -> Result<&SMatrix<S, I, B>, BpttError> {
         let range = self.begin_backward((T, grad_outputs.len()), |_| input)?;
@@ -1014,6 +1077,7 @@ where
             self.layer.accumulate_weight_grads(steps);
         }
         self.cursor = range.1;
+        self.encoder_backward(range);
         &self.grad_inputs
     }
 
@@ -1021,7 +1085,7 @@ where
     #[inline(always)]
     fn backward_one(
         layer: &mut L,
-        records: &[StepRecord<S, L::Cache, I, O, B>],
+        records: &[Record<S, L, E, I, O, B>],
         states: &[L::State],
         origin: u64,
         g_state: &mut L::State,
@@ -1063,17 +1127,19 @@ where
     }
 }
 
-impl<S, L, const I: usize, const O: usize, const B: usize, const T: usize> Clone
-    for Sequencer<S, L, I, O, B, T>
+impl<S, L, E, const I: usize, const O: usize, const B: usize, const T: usize> Clone
+    for Sequencer<S, L, I, O, B, T, E>
 where
     S: Float,
     L: Layer<S, I, O, B>,
+    E: Encoder<S, I, B>,
 {
     /// A deep copy of the layers (parameters, their gradients and optimiser state), the mode,
     /// the `remember` setting, `max_bptt_steps` and the initial state, with fresh per-step
     /// storage: the copy starts as after `forget`.
     fn clone(&self) -> Self {
-        let mut c = Self::new(self.layer.clone());
+        let mut c = Self::try_with_encoder(self.encoder.clone(), self.layer.clone())
+            .unwrap_or_else(|e| e.abort());
         c.initial.clone_from(&self.initial);
         c.states[0].clone_from(&self.initial);
         c.remember = self.remember;
@@ -1083,31 +1149,37 @@ where
     }
 }
 
-impl<S, L, const I: usize, const O: usize, const B: usize, const T: usize> Parameterized<S>
-    for Sequencer<S, L, I, O, B, T>
+impl<S, L, E, const I: usize, const O: usize, const B: usize, const T: usize> Parameterized<S>
+    for Sequencer<S, L, I, O, B, T, E>
 where
     S: Float,
     L: Layer<S, I, O, B>,
+    E: Encoder<S, I, B>,
 {
     fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
+        self.encoder.visit_parameters(f);
         self.layer.visit_parameters(f);
     }
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
+        self.encoder.visit_parameters_mut(f);
         self.layer.visit_parameters_mut(f);
     }
 }
 
-impl<S, L, const I: usize, const O: usize, const B: usize, const T: usize> Network
-    for Sequencer<S, L, I, O, B, T>
+impl<S, L, E, const I: usize, const O: usize, const B: usize, const T: usize> Network
+    for Sequencer<S, L, I, O, B, T, E>
 where
     S: Float,
     L: Layer<S, I, O, B>,
+    E: Encoder<S, I, B>,
 {
     type Scalar = S;
-    type Input = SMatrix<S, I, B>;
+    type Input = E::Input;
     type Output = SMatrix<S, O, B>;
-    type Inputs = [SMatrix<S, I, B>];
+    type GradInput = SMatrix<S, I, B>;
+    type Inputs = [E::Input];
     type Outputs = [SMatrix<S, O, B>];
+    type GradInputs = [SMatrix<S, I, B>];
     type State = L::State;
     const SEQ_LEN: usize = T;
     const BATCH: usize = B;
@@ -1123,7 +1195,7 @@ where
         &mut self,
         inputs: &Self::Inputs,
         grad_outputs: &Self::Outputs,
-    ) -> Result<&Self::Inputs, BpttError> {
+    ) -> Result<&Self::GradInputs, BpttError> {
         self.backward_layers(inputs, grad_outputs)
     }
 
@@ -1194,11 +1266,12 @@ where
     }
 }
 
-impl<S, L, const I: usize, const O: usize, const B: usize, const T: usize> Online
-    for Sequencer<S, L, I, O, B, T>
+impl<S, L, E, const I: usize, const O: usize, const B: usize, const T: usize> Online
+    for Sequencer<S, L, I, O, B, T, E>
 where
     S: Float,
     L: Layer<S, I, O, B>,
+    E: Encoder<S, I, B>,
 {
     fn step(&mut self, input: &Self::Input) -> &Self::Output {
         const { Self::online("step") };
@@ -1213,7 +1286,7 @@ where
         &mut self,
         input: &Self::Input,
         grad_output: &Self::Output,
-    ) -> Result<&Self::Input, BpttError> {
+    ) -> Result<&Self::GradInput, BpttError> {
         const { Self::online("backward_step") };
         if self.pos == 0 {
             return Err(BpttError::NoForward);
@@ -1225,10 +1298,8 @@ where
             });
         }
         let t = self.cursor - 1;
-        if !same_input(
-            &self.records[((t - self.origin) % T as u64) as usize].x,
-            input,
-        ) {
+        let rec = &self.records[((t - self.origin) % T as u64) as usize];
+        if !E::same(input, &rec.kept, &rec.x) {
             return Err(BpttError::InputMismatch { step: t });
         }
         if self.cursor == self.pos {
@@ -1255,6 +1326,8 @@ where
             grad_output,
             &mut self.step_grad_input,
         );
+        let rec = &self.records[((t - self.origin) % T as u64) as usize];
+        self.encoder.backward(&rec.kept, &self.step_grad_input);
         self.cursor = t;
         Ok(&self.step_grad_input)
     }

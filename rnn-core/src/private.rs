@@ -1,11 +1,24 @@
 //! Support for the code that `network!` generates. Not a public API: it may change at any time.
 
 pub use crate::bisequencer::BiSequencer;
+pub use crate::layer::Dense;
 pub use crate::network::{BpttError, LengthError, Network, NonFinite, Online, Remember, Sequencer};
 pub use crate::residual::Residual;
 pub use crate::sequential::{Chain, Named};
 pub use crate::{AllocError, Float, ParamMut, ParamRef, Parameterized, Rng};
 pub use nalgebra::SMatrix;
+
+/// The padding index `index` of a `LookupTable` over `V` tokens: evaluated at compile time
+/// (in a `const` block), an index `>= V` is a compile error at the layer.
+///
+/// # Panics
+/// (At compile time) if `index >= V`.
+pub const fn padding<const V: usize>(index: usize) -> crate::criterion::Class<V> {
+    match crate::criterion::Class::new(index) {
+        Some(c) => c,
+        None => panic!("the padding index of a LookupTable must be below its vocabulary size"),
+    }
+}
 
 /// The largest number of elements one matrix may have (its bytes, 8 per `f64`, fit an
 /// `isize`): `network!` checks literal sizes against it, and constant sizes through
@@ -51,10 +64,10 @@ pub const fn check_sizes(gates: usize, n_in: usize, n_out: usize, columns: usize
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __impl_network {
-    ($name:ident, $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, loop, $online:ident) => {
+    ($name:ident, $s:ty, $seq:ty, $i:tt, $o:tt, $b:literal, $t:literal, loop, $online:ident) => {
         $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t, $online);
         impl $crate::__private::Network for $name {
-            $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t);
+            $crate::__impl_network!(@types $seq, $s, $i, $o, $b, $t);
             fn try_forward(
                 &mut self,
                 inputs: &Self::Inputs,
@@ -65,16 +78,16 @@ macro_rules! __impl_network {
                 &mut self,
                 inputs: &Self::Inputs,
                 grad_outputs: &Self::Outputs,
-            ) -> ::core::result::Result<&Self::Inputs, $crate::__private::BpttError> {
+            ) -> ::core::result::Result<&Self::GradInputs, $crate::__private::BpttError> {
                 $crate::__private::Network::try_backward(&mut self.inner, inputs, grad_outputs)
             }
             $crate::__impl_network!(@methods);
         }
     };
-    ($name:ident, $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, unroll [$($k:literal)*] [$($rev:literal)*], $online:ident) => {
+    ($name:ident, $s:ty, $seq:ty, $i:tt, $o:tt, $b:literal, $t:literal, unroll [$($k:literal)*] [$($rev:literal)*], $online:ident) => {
         $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t, $online);
         impl $crate::__private::Network for $name {
-            $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t);
+            $crate::__impl_network!(@types $seq, $s, $i, $o, $b, $t);
             fn try_forward(
                 &mut self,
                 inputs: &Self::Inputs,
@@ -91,7 +104,7 @@ macro_rules! __impl_network {
                 &mut self,
                 inputs: &Self::Inputs,
                 grad_outputs: &Self::Outputs,
-            ) -> ::core::result::Result<&Self::Inputs, $crate::__private::BpttError> {
+            ) -> ::core::result::Result<&Self::GradInputs, $crate::__private::BpttError> {
                 if inputs.len() != $t || grad_outputs.len() != $t {
                     return $crate::__private::Network::try_backward(&mut self.inner, inputs, grad_outputs);
                 }
@@ -102,11 +115,13 @@ macro_rules! __impl_network {
             $crate::__impl_network!(@methods);
         }
     };
-    ($name:ident, $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, repeat, $online:ident) => {
+    ($name:ident, $s:ty, $seq:ty, $i:tt, $o:tt, $b:literal, $t:literal, repeat, $online:ident) => {
         $crate::__impl_network!(@common $name, $s, $i, $o, $b, $t, $online);
         impl $crate::__private::Network for $name {
             // `Repeater[ ... ]`: one input, fed at every step; its gradient the sum over steps.
-            $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t, $crate::__private::SMatrix<$s, $i, $b>);
+            $crate::__impl_network!(@types $seq, $s, $i, $o, $b, $t,
+                <$seq as $crate::__private::Network>::Input,
+                <$seq as $crate::__private::Network>::GradInput);
             fn try_forward(
                 &mut self,
                 inputs: &Self::Inputs,
@@ -117,22 +132,26 @@ macro_rules! __impl_network {
                 &mut self,
                 inputs: &Self::Inputs,
                 grad_outputs: &Self::Outputs,
-            ) -> ::core::result::Result<&Self::Inputs, $crate::__private::BpttError> {
+            ) -> ::core::result::Result<&Self::GradInputs, $crate::__private::BpttError> {
                 self.inner.try_backward_repeated(inputs, grad_outputs)
             }
             $crate::__impl_network!(@methods);
         }
     };
-    (@types $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal) => {
-        $crate::__impl_network!(@types $s, $layer, $i, $o, $b, $t, [$crate::__private::SMatrix<$s, $i, $b>]);
+    (@types $seq:ty, $s:ty, $i:tt, $o:tt, $b:literal, $t:literal) => {
+        $crate::__impl_network!(@types $seq, $s, $i, $o, $b, $t,
+            <$seq as $crate::__private::Network>::Inputs,
+            <$seq as $crate::__private::Network>::GradInputs);
     };
-    (@types $s:ty, $layer:ty, $i:tt, $o:tt, $b:literal, $t:literal, $inputs:ty) => {
-        type State = <$crate::__private::Sequencer<$s, $layer, $i, $o, $b, $t> as $crate::__private::Network>::State;
+    (@types $seq:ty, $s:ty, $i:tt, $o:tt, $b:literal, $t:literal, $inputs:ty, $grads:ty) => {
+        type State = <$seq as $crate::__private::Network>::State;
         type Scalar = $s;
-        type Input = $crate::__private::SMatrix<$s, $i, $b>;
+        type Input = <$seq as $crate::__private::Network>::Input;
         type Output = $crate::__private::SMatrix<$s, $o, $b>;
+        type GradInput = $crate::__private::SMatrix<$s, $i, $b>;
         type Inputs = $inputs;
         type Outputs = [$crate::__private::SMatrix<$s, $o, $b>];
+        type GradInputs = $grads;
         const SEQ_LEN: usize = $t;
         const BATCH: usize = $b;
         const INPUT: usize = $i;
@@ -203,7 +222,7 @@ macro_rules! __impl_network {
                 &mut self,
                 input: &Self::Input,
                 grad_output: &Self::Output,
-            ) -> ::core::result::Result<&Self::Input, $crate::__private::BpttError> {
+            ) -> ::core::result::Result<&Self::GradInput, $crate::__private::BpttError> {
                 $crate::__private::Online::try_backward_step(&mut self.inner, input, grad_output)
             }
         }

@@ -35,6 +35,14 @@ impl Rng {
         lo + (hi - lo) * self.uniform01()
     }
 
+    /// A standard normal sample (Box-Muller, from two uniform draws).
+    pub fn normal(&mut self) -> f64 {
+        use crate::float::f64m;
+        let u1 = 1.0 - self.uniform01(); // in (0, 1]: ln is finite
+        let u2 = self.uniform01();
+        f64m::sqrt(-2.0 * f64m::ln(u1)) * f64m::cos(core::f64::consts::TAU * u2)
+    }
+
     /// An independent generator derived from this one (for a sub-module).
     #[must_use]
     pub fn fork(&mut self) -> Rng {
@@ -45,6 +53,17 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normal_samples_have_mean_0_and_variance_1() {
+        let mut r = Rng::new(5);
+        let xs: alloc::vec::Vec<f64> = (0..20_000).map(|_| r.normal()).collect();
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / xs.len() as f64;
+        assert!(mean.abs() < 0.03, "{mean}");
+        assert!((var - 1.0).abs() < 0.05, "{var}");
+        assert!(xs.iter().all(|x| x.is_finite()));
+    }
 
     #[test]
     fn same_seed_same_sequence_and_uniform_range() {

@@ -4,7 +4,7 @@
 //! where `M1`, `M2` are the sizes between the layers. A chain is itself a layer, so sequentials
 //! nest, and the whole network is monomorphised into straight calls from layer to layer.
 
-use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer};
+use crate::layer::{BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use core::marker::PhantomData;
 use nalgebra::SMatrix;
@@ -114,6 +114,25 @@ where
         V: BackwardSeq<S, Self::State, Self::Cache, I, O, B>,
     {
         self.0.backward_seq(seq, g, scratch);
+    }
+}
+
+impl<S: Float, E, const K: usize, const I: usize, const B: usize> Encoder<S, I, B> for Named<E, K>
+where
+    E: Encoder<S, I, B>,
+{
+    type Input = E::Input;
+    type Kept = E::Kept;
+    #[inline(always)]
+    fn encode(&mut self, input: &E::Input, kept: &mut E::Kept, x: &mut SMatrix<S, I, B>) {
+        self.0.encode(input, kept, x);
+    }
+    fn same(input: &E::Input, kept: &E::Kept, x: &SMatrix<S, I, B>) -> bool {
+        E::same(input, kept, x)
+    }
+    #[inline(always)]
+    fn backward(&mut self, kept: &E::Kept, gx: &SMatrix<S, I, B>) {
+        self.0.backward(kept, gx);
     }
 }
 

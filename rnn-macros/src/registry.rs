@@ -11,6 +11,9 @@ pub enum Kind {
     SizeFree,
     /// `Dropout(p)`: size-free with a probability argument.
     Dropout,
+    /// `LookupTable(vocab, dim)` (optionally `padding = index`): the network's encoder, only as
+    /// its first layer; the Rust type is `Ty<S, vocab, dim>`.
+    Lookup,
 }
 
 /// One DSL layer.
@@ -62,6 +65,18 @@ pub const LAYERS: &[Entry] = &[
     size_free("Sigmoid"),
     size_free("ReLU"),
     size_free("Identity"),
+    Entry {
+        name: "LookupTable",
+        ty: "LookupTable",
+        kind: Kind::Lookup,
+        args: "vocab, dim",
+    },
+    Entry {
+        name: "Embedding",
+        ty: "LookupTable",
+        kind: Kind::Lookup,
+        args: "vocab, dim",
+    },
     Entry {
         name: "Dropout",
         ty: "Dropout",

@@ -64,6 +64,8 @@ pub struct Leaf {
     pub sizes: Option<(Size, Size)>,
     /// The probability of `Dropout(p)`.
     pub p: Option<f64>,
+    /// The padding index of `LookupTable(vocab, dim, padding = index)`.
+    pub padding: Option<usize>,
 }
 
 /// A layer size: an integer literal, or a constant in scope (`HIDDEN`, `config::IN`) whose
@@ -180,6 +182,7 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
         ));
     }
     let mask_zero = mask_zero.flatten().unwrap_or(false);
+    let lookup_ok = check_lookup_position(&items, v);
     if let Some(bi) = items.iter().find_map(Item::bi_span) {
         // What steps the whole network one step at a time cannot hold a layer that needs the
         // whole sequence first.
@@ -219,6 +222,9 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
                  `unroll` (the time loop builds as fast at any length)"
             ),
         ));
+    }
+    if !lookup_ok {
+        return None; // expanding it would only add errors about the misplaced layer's type
     }
     Some(Network {
         attrs,
@@ -409,14 +415,24 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
         end,
         sizes: None,
         p: None,
+        padding: None,
     };
     match entry.kind {
-        Kind::Sized { .. } => {
+        Kind::Sized { .. } | Kind::Lookup => {
+            let (values, extra) = match (entry.kind, values) {
+                (Kind::Lookup, [vocab, _, padding]) => (&values[..2], Some((padding, vocab))),
+                _ => (values, None),
+            };
             if values.len() != 2 {
+                let more = if entry.kind == Kind::Lookup {
+                    " (and optionally `padding = index`)"
+                } else {
+                    ""
+                };
                 v.errors.push(Error::new_spanned(
                     whole,
                     format!(
-                        "`{label}` takes 2 sizes `{label}({})`, got {}",
+                        "`{label}` takes 2 sizes `{label}({})`{more}, got {}",
                         entry.args,
                         values.len()
                     ),
@@ -438,6 +454,9 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
                     ),
                 ));
                 return None;
+            }
+            if let Some((padding, vocab)) = extra {
+                out.padding = Some(padding_index(padding, vocab, a.value(), v)?);
             }
             out.sizes = Some((a, b));
         }
@@ -464,6 +483,45 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
         }
     }
     Some(out)
+}
+
+/// A `LookupTable` reads token indices, so it can only be the network's first layer (the
+/// network's encoder), and needs layers after it.
+fn check_lookup_position(items: &[Item], v: &mut Validated) -> bool {
+    let before = v.errors.len();
+    fn misplaced(items: &[Item], top: bool, v: &mut Validated) {
+        for (k, it) in items.iter().enumerate() {
+            match it {
+                Item::Leaf(l) if l.entry.kind == Kind::Lookup && !(top && k == 0) => {
+                    v.errors.push(Error::new_spanned(
+                        spanning(l.name.span(), l.end),
+                        format!(
+                            "`{}` reads token indices, so it can only be the first layer of the \
+                             network, not inside it",
+                            l.name
+                        ),
+                    ));
+                }
+                Item::Leaf(_) => {}
+                Item::Seq(inner) | Item::Residual(_, inner) | Item::Bi(_, inner) => {
+                    misplaced(inner, false, v);
+                }
+            }
+        }
+    }
+    misplaced(items, true, v);
+    if let [Item::Leaf(l)] = items
+        && l.entry.kind == Kind::Lookup
+    {
+        v.errors.push(Error::new_spanned(
+            spanning(l.name.span(), l.end),
+            format!(
+                "`{}` needs layers after it: it only looks vectors up",
+                l.name
+            ),
+        ));
+    }
+    v.errors.len() == before
 }
 
 /// The containers the grammar knows.
@@ -517,6 +575,52 @@ fn check_columns(items: &[Item], columns: Option<usize>, v: &mut Validated) {
             }
         }
     }
+}
+
+/// `padding = index` of a `LookupTable`: an integer literal below the vocabulary size (when
+/// that is a literal).
+fn padding_index(e: &Expr, vocab: &Expr, n: Option<usize>, v: &mut Validated) -> Option<usize> {
+    let value = match e {
+        Expr::Assign(a) if matches!(&*a.left, Expr::Path(p) if p.path.is_ident("padding")) => {
+            &*a.right
+        }
+        _ => {
+            v.errors.push(Error::new_spanned(
+                e,
+                "the third argument of `LookupTable` is the padding index: `padding = 0`",
+            ));
+            return None;
+        }
+    };
+    let index = match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) => match i.base10_parse::<usize>() {
+            Ok(k) => k,
+            Err(err) => {
+                v.errors.push(err);
+                return None;
+            }
+        },
+        _ => {
+            v.errors.push(Error::new_spanned(
+                value,
+                "the padding index must be an integer literal",
+            ));
+            return None;
+        }
+    };
+    if let Some(n) = n
+        && index >= n
+    {
+        let shown = vocab.to_token_stream().to_string();
+        v.errors.push(Error::new_spanned(
+            value,
+            format!("the padding index {index} is not a token: the vocabulary is 0..{shown}"),
+        ));
+        return None;
+    }
+    Some(index)
 }
 
 fn size(e: &Expr, v: &mut Validated) -> Option<Size> {
