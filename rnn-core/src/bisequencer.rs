@@ -243,11 +243,7 @@ where
     /// `backward_step`, `mask_zero`, `unroll`, `Repeater`) fails to compile for such a layer.
     fn forward_step(
         &mut self,
-        _x: &SMatrix<S, I, B>,
-        _prev: &Self::State,
-        _next: &mut Self::State,
-        _cache: &mut Self::Cache,
-        _y: &mut SMatrix<S, O2, B>,
+        _s: ForwardStep<'_, S, Self::State, Self::Cache, I, O2, B>,
         _training: bool,
     ) {
         Self::no_step();
@@ -256,15 +252,10 @@ where
     /// Not available, as [`BiSequencer::forward_step`].
     fn backward_step(
         &mut self,
-        _x: &SMatrix<S, I, B>,
-        _y: &SMatrix<S, O2, B>,
-        _prev: &Self::State,
-        _next: &Self::State,
-        _cache: &Self::Cache,
-        _gy: &SMatrix<S, O2, B>,
+        _s: BackwardStep<'_, S, Self::State, Self::Cache, I, O2, B>,
         _g_next: &Self::State,
         _g_prev: &mut Self::State,
-        _gx: &mut SMatrix<S, I, B>,
+        _defer: bool,
     ) {
         Self::no_step();
     }

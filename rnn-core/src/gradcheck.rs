@@ -6,6 +6,7 @@
 //! `max_k |analytic_k - numeric_k| / max(max_k |analytic_k|, max_k |numeric_k|)`.
 
 use crate::float::ZeroInit;
+use crate::layer::{BackwardStep, ForwardStep};
 use crate::{Float, Layer, Network, Parameterized, Rng};
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
@@ -154,8 +155,8 @@ pub fn assert_f32_matches_f64<L32, L64, const I: usize, const O: usize, const B:
             );
         }
     };
-    let t64 = forward_sequence(l64, &xs, false);
-    let t32 = forward_sequence(l32, &xs32, false);
+    let mut t64 = forward_sequence(l64, &xs, false);
+    let mut t32 = forward_sequence(l32, &xs32, false);
     for (t, (y32, y64)) in t32.ys.iter().zip(&t64.ys).enumerate() {
         check(
             &alloc::format!("output of step {t}"),
@@ -163,8 +164,8 @@ pub fn assert_f32_matches_f64<L32, L64, const I: usize, const O: usize, const B:
             y64.as_slice(),
         );
     }
-    let g64 = backward_sequence(l64, &xs, &t64, &gys);
-    let g32 = backward_sequence(l32, &xs32, &t32, &gys32);
+    let g64 = backward_sequence(l64, &xs, &mut t64, &gys);
+    let g32 = backward_sequence(l32, &xs32, &mut t32, &gys32);
     for (t, (g32, g64)) in g32.iter().zip(&g64).enumerate() {
         check(
             &alloc::format!("input gradient of step {t}"),
@@ -198,6 +199,52 @@ pub struct Trace<S: Float, L: Layer<S, I, O, B>, const I: usize, const O: usize,
     pub caches: Vec<L::Cache>,
 }
 
+/// One forward step of `layer` (the step interface with its parts passed one by one; for tests).
+pub fn forward_once<S, L, const I: usize, const O: usize, const B: usize>(
+    layer: &mut L,
+    x: &SMatrix<S, I, B>,
+    (prev, next): (&L::State, &mut L::State),
+    cache: &mut L::Cache,
+    y: &mut SMatrix<S, O, B>,
+    training: bool,
+) where
+    S: Float,
+    L: Layer<S, I, O, B>,
+{
+    let step = ForwardStep {
+        x,
+        prev,
+        next,
+        cache,
+        y,
+    };
+    layer.forward_step(step, training);
+}
+
+/// One backward step of a layer without state (`State = ()`), parameter gradients included
+/// (for tests).
+pub fn backward_once<S, L, const I: usize, const O: usize, const B: usize>(
+    layer: &mut L,
+    (x, y): (&SMatrix<S, I, B>, &SMatrix<S, O, B>),
+    cache: &mut L::Cache,
+    gy: &SMatrix<S, O, B>,
+    gx: &mut SMatrix<S, I, B>,
+) where
+    S: Float,
+    L: Layer<S, I, O, B, State = ()>,
+{
+    let step = BackwardStep {
+        x,
+        y,
+        prev: &(),
+        next: &(),
+        cache,
+        gy,
+        gx,
+    };
+    layer.backward_step(step, &(), &mut (), false);
+}
+
 /// Runs `layer` over `xs` from a zero state (a reference sequencer, allocating as it goes; the
 /// generated networks use the allocation-free `Sequencer`).
 pub fn forward_sequence<S, L, const I: usize, const O: usize, const B: usize>(
@@ -220,7 +267,14 @@ where
             L::Cache::zero_init(),
             SMatrix::zeros(),
         );
-        layer.forward_step(x, &trace.states[t], &mut next, &mut cache, &mut y, training);
+        let step = ForwardStep {
+            x,
+            prev: &trace.states[t],
+            next: &mut next,
+            cache: &mut cache,
+            y: &mut y,
+        };
+        layer.forward_step(step, training);
         trace.states.push(next);
         trace.caches.push(cache);
         trace.ys.push(y);
@@ -233,7 +287,7 @@ where
 pub fn backward_sequence<S, L, const I: usize, const O: usize, const B: usize>(
     layer: &mut L,
     xs: &[SMatrix<S, I, B>],
-    trace: &Trace<S, L, I, O, B>,
+    trace: &mut Trace<S, L, I, O, B>,
     gys: &[SMatrix<S, O, B>],
 ) -> Vec<SMatrix<S, I, B>>
 where
@@ -244,19 +298,16 @@ where
     let mut g_state = L::State::zero_init();
     for t in (0..xs.len()).rev() {
         let mut g_prev = L::State::zero_init();
-        let (states, y) = (&trace.states, &trace.ys[t]);
-        let (prev, next, cache) = (&states[t], &states[t + 1], &trace.caches[t]);
-        layer.backward_step(
-            &xs[t],
-            y,
-            prev,
-            next,
-            cache,
-            &gys[t],
-            &g_state,
-            &mut g_prev,
-            &mut gxs[t],
-        );
+        let step = BackwardStep {
+            x: &xs[t],
+            y: &trace.ys[t],
+            prev: &trace.states[t],
+            next: &trace.states[t + 1],
+            cache: &mut trace.caches[t],
+            gy: &gys[t],
+            gx: &mut gxs[t],
+        };
+        layer.backward_step(step, &g_state, &mut g_prev, false);
         g_state = g_prev;
     }
     gxs
@@ -407,8 +458,8 @@ where
     let rs: Vec<SMatrix<f64, O, B>> = (0..steps).map(|_| random_matrix(&mut rng)).collect();
 
     layer.zero_grad();
-    let trace = forward_sequence(layer, &xs, false);
-    let gxs = backward_sequence(layer, &xs, &trace, &rs);
+    let mut trace = forward_sequence(layer, &xs, false);
+    let gxs = backward_sequence(layer, &xs, &mut trace, &rs);
     let mut worst = assert_parameter_gradients(layer, |l| projected_loss(l, &xs, &rs));
     for (t, gx) in gxs.iter().enumerate() {
         let err = assert_input_gradient(&mut xs, t, gx, |xs| projected_loss(layer, xs, &rs));

@@ -25,63 +25,38 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     /// container holding one. A network runs such a layer through [`Layer::forward_seq`] only.
     const ONLINE: bool = true;
 
-    /// Computes one step: `y` from `x` and the previous state `prev`, writing the new state to
-    /// `next` and what backward needs to `cache`. `training` switches dropout on.
+    /// Computes one step: `s.y` from `s.x` and the previous state `s.prev`, writing the new
+    /// state to `s.next` and what backward needs to `s.cache`. `training` switches dropout on.
     fn forward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        prev: &Self::State,
-        next: &mut Self::State,
-        cache: &mut Self::Cache,
-        y: &mut SMatrix<S, O, B>,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         training: bool,
     );
 
-    /// Back-propagates one step and **accumulates** the parameter gradients.
+    /// Back-propagates one step: the layer's one backward.
     ///
-    /// `x`, `y`, `prev`, `next` and `cache` are what the forward of this step saw and wrote.
-    /// `gy` is the gradient arriving at `y` from the layers above; `g_next` the gradient with
-    /// respect to `next` arriving from step `t + 1` (zero at the last step). Writes the gradient
-    /// with respect to `prev` to `g_prev` and with respect to `x` to `gx`.
-    #[allow(clippy::too_many_arguments)]
+    /// `s.x`, `s.y`, `s.prev`, `s.next` and `s.cache` are what the forward of this step saw and
+    /// wrote; `s.gy` is the gradient arriving at `s.y` from the layers above; `g_next` the
+    /// gradient with respect to `s.next` arriving from step `t + 1` (zero at the last step).
+    /// Writes the gradient with respect to `s.prev` to `g_prev` and with respect to `s.x` to
+    /// `s.gx`.
+    ///
+    /// With `defer = false` it also **accumulates** the step's parameter gradients. With
+    /// `defer = true` it may leave its weight gradients to [`Layer::accumulate_weight_grads`]
+    /// (keeping what they need in `s.cache`), so that the weight gradients of all steps become
+    /// one matrix product per sequence instead of one rank-`B` update per step. Whether to defer
+    /// is decided in one place, the default [`Layer::backward_seq`] (below batch 8); the online
+    /// `backward_step` never defers.
     fn backward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        y: &SMatrix<S, O, B>,
-        prev: &Self::State,
-        next: &Self::State,
-        cache: &Self::Cache,
-        gy: &SMatrix<S, O, B>,
+        s: BackwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         g_next: &Self::State,
         g_prev: &mut Self::State,
-        gx: &mut SMatrix<S, I, B>,
+        defer: bool,
     );
 
-    /// Like [`Layer::backward_step`], but may leave this step's weight gradients to
-    /// [`Layer::accumulate_weight_grads`], keeping what they need in `cache`. A network's
-    /// whole-sequence backward uses this pair below batch 8, so that the weight gradients of all
-    /// steps become one matrix product per sequence instead of one rank-`B` update per step
-    /// (which reads and writes every weight gradient at every step); from batch 8 up, where each
-    /// step's update is already an efficient product, it calls [`Layer::backward_step`]. The
-    /// default does the whole step here.
-    #[allow(clippy::too_many_arguments)]
-    fn backward_step_deferred(
-        &mut self,
-        x: &SMatrix<S, I, B>,
-        y: &SMatrix<S, O, B>,
-        prev: &Self::State,
-        next: &Self::State,
-        cache: &mut Self::Cache,
-        gy: &SMatrix<S, O, B>,
-        g_next: &Self::State,
-        g_prev: &mut Self::State,
-        gx: &mut SMatrix<S, I, B>,
-    ) {
-        self.backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
-    }
-
-    /// Adds the weight gradients that [`Layer::backward_step_deferred`] left, for every step
-    /// of `steps`: each the step's input, the state before it and its cache. The default (for
+    /// Adds the weight gradients that [`Layer::backward_step`] deferred, for every step of
+    /// `steps`: each the step's input, the state before it and its cache. The default (for
     /// layers that defer nothing) does nothing.
     fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
     where
@@ -105,8 +80,7 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         V: ForwardSeq<S, Self::State, Self::Cache, I, O, B>,
     {
         for k in 0..seq.len() {
-            let s = seq.step(k, Dir::Forward);
-            self.forward_step(s.x, s.prev, s.next, s.cache, s.y, training);
+            self.forward_step(seq.step(k, Dir::Forward), training);
         }
     }
 
@@ -116,9 +90,9 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     /// buffer of that type, left in an unspecified state.
     ///
     /// The default is the one place that decides whether weight gradients are deferred: below
-    /// batch 8 it calls [`Layer::backward_step_deferred`] per step and then
+    /// batch 8 it calls [`Layer::backward_step`] with `defer` per step and then
     /// [`Layer::accumulate_weight_grads`] once (one product per sequence); from batch 8 up,
-    /// where each step's update is already an efficient product, [`Layer::backward_step`].
+    /// where each step's update is already an efficient product, without.
     #[inline(always)]
     fn backward_seq<V>(&mut self, seq: &mut V, g: &mut Self::State, scratch: &mut Self::State)
     where
@@ -129,16 +103,7 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         {
             let (mut g_next, mut g_prev) = (&mut *g, &mut *scratch);
             for k in (0..n).rev() {
-                let s = seq.step(k, Dir::Forward);
-                if defer {
-                    self.backward_step_deferred(
-                        s.x, s.y, s.prev, s.next, s.cache, s.gy, g_next, g_prev, s.gx,
-                    );
-                } else {
-                    self.backward_step(
-                        s.x, s.y, s.prev, s.next, s.cache, s.gy, g_next, g_prev, s.gx,
-                    );
-                }
+                self.backward_step(seq.step(k, Dir::Forward), g_next, g_prev, defer);
                 core::mem::swap(&mut g_next, &mut g_prev);
             }
         }
@@ -351,29 +316,25 @@ macro_rules! elementwise_layer {
 
             fn forward_step(
                 &mut self,
-                x: &nalgebra::SMatrix<S, N, B>,
-                _prev: &(),
-                _next: &mut (),
-                _cache: &mut (),
-                y: &mut nalgebra::SMatrix<S, N, B>,
+                s: $crate::layer::ForwardStep<'_, S, (), (), N, N, B>,
                 _training: bool,
             ) {
-                $crate::layer::map_slices(x.as_slice(), y.as_mut_slice(), $f);
+                $crate::layer::map_slices(s.x.as_slice(), s.y.as_mut_slice(), $f);
             }
 
             fn backward_step(
                 &mut self,
-                _x: &nalgebra::SMatrix<S, N, B>,
-                y: &nalgebra::SMatrix<S, N, B>,
-                _prev: &(),
-                _next: &(),
-                _cache: &(),
-                gy: &nalgebra::SMatrix<S, N, B>,
+                s: $crate::layer::BackwardStep<'_, S, (), (), N, N, B>,
                 _g_next: &(),
                 _g_prev: &mut (),
-                gx: &mut nalgebra::SMatrix<S, N, B>,
+                _defer: bool,
             ) {
-                $crate::layer::scale_by_output(y.as_slice(), gy.as_slice(), gx.as_mut_slice(), $df);
+                $crate::layer::scale_by_output(
+                    s.y.as_slice(),
+                    s.gy.as_slice(),
+                    s.gx.as_mut_slice(),
+                    $df,
+                );
             }
         }
     };

@@ -546,14 +546,8 @@ pub struct Sequencer<
 }
 
 /// The record of a step of a sequencer of `L` and `E`.
-type Record<S, L, E, const I: usize, const O: usize, const B: usize> = StepRecord<
-    S,
-    <L as Layer<S, I, O, B>>::Cache,
-    <E as Encoder<S, I, B>>::Kept,
-    I,
-    O,
-    B,
->;
+type Record<S, L, E, const I: usize, const O: usize, const B: usize> =
+    StepRecord<S, <L as Layer<S, I, O, B>>::Cache, <E as Encoder<S, I, B>>::Kept, I, O, B>;
 
 #[derive(bytemuck::Zeroable)]
 #[zeroable(bound = "S: Float")]
@@ -902,14 +896,14 @@ where
             Ok(pair) => pair,
             Err(_) => unreachable!("p != n because the ring has T + 1 >= 2 slots"),
         };
-        self.layer.forward_step(
-            &rec.x,
+        let step = ForwardStep {
+            x: &rec.x,
             prev,
             next,
-            &mut rec.cache,
-            &mut rec.y,
-            self.training,
-        );
+            cache: &mut rec.cache,
+            y: &mut rec.y,
+        };
+        self.layer.forward_step(step, self.training);
         if self.mask_zero {
             for b in (0..B).filter(|&b| is_masked(&rec.x, b)) {
                 rec.y.column_mut(b).fill(S::zero());
@@ -990,11 +984,12 @@ where
         } else {
             gy
         };
-        if t >= range.1 && !kernels::defer_weight_grads(B) {
-            // Larger batches: each step's weight gradients are already an efficient product.
+        if t >= range.1 {
+            // Below batch 8 the weight gradients wait for `backward_end`: one product per
+            // sequence (the decision of `Layer::backward_seq`, made the same way here).
             Self::backward_one(
                 &mut self.layer,
-                &self.records,
+                &mut self.records,
                 &self.states,
                 self.origin,
                 &mut self.g_state,
@@ -1002,26 +997,8 @@ where
                 t,
                 gy,
                 &mut self.grad_inputs[k],
+                kernels::defer_weight_grads(B),
             );
-        } else if t >= range.1 {
-            // Weight gradients wait for `backward_end`: one product per sequence.
-            let rec = &mut self.records[((t - self.origin) % T as u64) as usize];
-            let (p, n) = (
-                ((t - self.origin) % (T as u64 + 1)) as usize,
-                ((t + 1 - self.origin) % (T as u64 + 1)) as usize,
-            );
-            self.layer.backward_step_deferred(
-                &rec.x,
-                &rec.y,
-                &self.states[p],
-                &self.states[n],
-                &mut rec.cache,
-                gy,
-                &self.g_state,
-                &mut self.g_prev,
-                &mut self.grad_inputs[k],
-            );
-            core::mem::swap(&mut self.g_state, &mut self.g_prev);
         }
     }
 
@@ -1085,7 +1062,7 @@ where
     #[inline(always)]
     fn backward_one(
         layer: &mut L,
-        records: &[Record<S, L, E, I, O, B>],
+        records: &mut [Record<S, L, E, I, O, B>],
         states: &[L::State],
         origin: u64,
         g_state: &mut L::State,
@@ -1093,16 +1070,24 @@ where
         t: u64,
         gy: &SMatrix<S, O, B>,
         gx: &mut SMatrix<S, I, B>,
+        defer: bool,
     ) {
         let t = t - origin;
-        let rec = &records[(t % T as u64) as usize];
+        let rec = &mut records[(t % T as u64) as usize];
         let (p, n) = (
             (t % (T as u64 + 1)) as usize,
             ((t + 1) % (T as u64 + 1)) as usize,
         );
-        layer.backward_step(
-            &rec.x, &rec.y, &states[p], &states[n], &rec.cache, gy, g_state, g_prev, gx,
-        );
+        let step = BackwardStep {
+            x: &rec.x,
+            y: &rec.y,
+            prev: &states[p],
+            next: &states[n],
+            cache: &mut rec.cache,
+            gy,
+            gx,
+        };
+        layer.backward_step(step, g_state, g_prev, defer);
         core::mem::swap(g_state, g_prev);
     }
 
@@ -1317,7 +1302,7 @@ where
         };
         Self::backward_one(
             &mut self.layer,
-            &self.records,
+            &mut self.records,
             &self.states,
             self.origin,
             &mut self.g_state,
@@ -1325,6 +1310,7 @@ where
             t,
             grad_output,
             &mut self.step_grad_input,
+            false,
         );
         let rec = &self.records[((t - self.origin) % T as u64) as usize];
         self.encoder.backward(&rec.kept, &self.step_grad_input);

@@ -146,65 +146,59 @@ where
     #[inline(always)]
     fn forward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        prev: &Self::State,
-        next: &mut Self::State,
-        cache: &mut Self::Cache,
-        y: &mut SMatrix<S, O, B>,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         training: bool,
     ) {
         const { Self::same_size::<I, O>() };
-        self.0
-            .forward_step(x, prev, next, &mut cache.inner, &mut cache.fx, training);
-        y.copy_from(&cache.fx);
+        let ForwardStep {
+            x,
+            prev,
+            next,
+            cache,
+            y,
+        } = s;
+        let ResidualCache { inner, fx } = cache;
+        let part = ForwardStep {
+            x,
+            prev,
+            next,
+            cache: inner,
+            y: fx,
+        };
+        self.0.forward_step(part, training);
+        y.copy_from(fx);
         add_into(y, x);
     }
 
     #[inline(always)]
     fn backward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        _y: &SMatrix<S, O, B>,
-        prev: &Self::State,
-        next: &Self::State,
-        cache: &Self::Cache,
-        gy: &SMatrix<S, O, B>,
+        s: BackwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         g_next: &Self::State,
         g_prev: &mut Self::State,
-        gx: &mut SMatrix<S, I, B>,
+        defer: bool,
     ) {
         const { Self::same_size::<I, O>() };
-        self.0.backward_step(
+        let BackwardStep {
             x,
-            &cache.fx,
             prev,
             next,
-            &cache.inner,
+            cache,
             gy,
-            g_next,
-            g_prev,
             gx,
-        );
-        add_into(gx, gy);
-    }
-
-    #[inline(always)]
-    fn backward_step_deferred(
-        &mut self,
-        x: &SMatrix<S, I, B>,
-        _y: &SMatrix<S, O, B>,
-        prev: &Self::State,
-        next: &Self::State,
-        cache: &mut Self::Cache,
-        gy: &SMatrix<S, O, B>,
-        g_next: &Self::State,
-        g_prev: &mut Self::State,
-        gx: &mut SMatrix<S, I, B>,
-    ) {
-        const { Self::same_size::<I, O>() };
+            ..
+        } = s;
         let ResidualCache { inner, fx } = cache;
-        self.0
-            .backward_step_deferred(x, fx, prev, next, inner, gy, g_next, g_prev, gx);
+        let part = BackwardStep {
+            x,
+            y: fx,
+            prev,
+            next,
+            cache: inner,
+            gy,
+            gx,
+        };
+        self.0.backward_step(part, g_next, g_prev, defer);
         add_into(gx, gy);
     }
 
@@ -248,6 +242,7 @@ where
 mod tests {
     use super::*;
     use crate::gradcheck::check_layer;
+    use crate::gradcheck::forward_once;
     use crate::layers::{Linear, Lstm, Tanh};
     use crate::sequential::{Chain, Named};
     use crate::{Rng, ZeroInit};
@@ -261,12 +256,12 @@ mod tests {
         let x: SMatrix<f64, 3, 2> = random_matrix(&mut rng);
         let (mut y, mut z) = (SMatrix::zeros(), SMatrix::zeros());
         let mut inner = <Linear<f64, 3, 3> as Layer<f64, 3, 3, 2>>::Cache::zero_init();
-        lin.forward_step(&x, &(), &mut (), &mut inner, &mut y, true);
+        forward_once(&mut lin, &x, (&(), &mut ()), &mut inner, &mut y, true);
         let mut cache = ResidualCache {
             inner,
             fx: SMatrix::zeros(),
         };
-        res.forward_step(&x, &(), &mut (), &mut cache, &mut z, true);
+        forward_once(&mut res, &x, (&(), &mut ()), &mut cache, &mut z, true);
         assert_eq!(z, y + x);
         assert_eq!(cache.fx, y);
     }

@@ -49,48 +49,21 @@ where
     #[inline(always)]
     fn forward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        prev: &Self::State,
-        next: &mut Self::State,
-        cache: &mut Self::Cache,
-        y: &mut SMatrix<S, O, B>,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         training: bool,
     ) {
-        self.0.forward_step(x, prev, next, cache, y, training);
+        self.0.forward_step(s, training);
     }
 
     #[inline(always)]
     fn backward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        y: &SMatrix<S, O, B>,
-        prev: &Self::State,
-        next: &Self::State,
-        cache: &Self::Cache,
-        gy: &SMatrix<S, O, B>,
+        s: BackwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         g_next: &Self::State,
         g_prev: &mut Self::State,
-        gx: &mut SMatrix<S, I, B>,
+        defer: bool,
     ) {
-        self.0
-            .backward_step(x, y, prev, next, cache, gy, g_next, g_prev, gx);
-    }
-
-    #[inline(always)]
-    fn backward_step_deferred(
-        &mut self,
-        x: &SMatrix<S, I, B>,
-        y: &SMatrix<S, O, B>,
-        prev: &Self::State,
-        next: &Self::State,
-        cache: &mut Self::Cache,
-        gy: &SMatrix<S, O, B>,
-        g_next: &Self::State,
-        g_prev: &mut Self::State,
-        gx: &mut SMatrix<S, I, B>,
-    ) {
-        self.0
-            .backward_step_deferred(x, y, prev, next, cache, gy, g_next, g_prev, gx);
+        self.0.backward_step(s, g_next, g_prev, defer);
     }
 
     fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
@@ -310,110 +283,82 @@ where
     #[inline(always)]
     fn forward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        prev: &Self::State,
-        next: &mut Self::State,
-        cache: &mut Self::Cache,
-        y: &mut SMatrix<S, O, B>,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         training: bool,
     ) {
-        self.first.forward_step(
+        let ForwardStep {
             x,
-            &prev.0,
-            &mut next.0,
-            &mut cache.first,
-            &mut cache.mid,
-            training,
-        );
-        self.rest.forward_step(
-            &cache.mid,
-            &prev.1,
-            &mut next.1,
-            &mut cache.rest,
+            prev,
+            next,
+            cache,
             y,
-            training,
-        );
+        } = s;
+        let ChainCache {
+            first, rest, mid, ..
+        } = cache;
+        let part = ForwardStep {
+            x,
+            prev: &prev.0,
+            next: &mut next.0,
+            cache: first,
+            y: mid,
+        };
+        self.first.forward_step(part, training);
+        let part = ForwardStep {
+            x: mid,
+            prev: &prev.1,
+            next: &mut next.1,
+            cache: rest,
+            y,
+        };
+        self.rest.forward_step(part, training);
     }
 
     #[inline(always)]
     fn backward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        y: &SMatrix<S, O, B>,
-        prev: &Self::State,
-        next: &Self::State,
-        cache: &Self::Cache,
-        gy: &SMatrix<S, O, B>,
+        s: BackwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         g_next: &Self::State,
         g_prev: &mut Self::State,
-        gx: &mut SMatrix<S, I, B>,
+        defer: bool,
     ) {
-        let mut g_mid = SMatrix::<S, M, B>::zeros();
-        self.rest.backward_step(
-            &cache.mid,
-            y,
-            &prev.1,
-            &next.1,
-            &cache.rest,
-            gy,
-            &g_next.1,
-            &mut g_prev.1,
-            &mut g_mid,
-        );
-        self.first.backward_step(
+        let BackwardStep {
             x,
-            &cache.mid,
-            &prev.0,
-            &next.0,
-            &cache.first,
-            &g_mid,
-            &g_next.0,
-            &mut g_prev.0,
+            y,
+            prev,
+            next,
+            cache,
+            gy,
             gx,
-        );
-    }
-
-    #[inline(always)]
-    fn backward_step_deferred(
-        &mut self,
-        x: &SMatrix<S, I, B>,
-        y: &SMatrix<S, O, B>,
-        prev: &Self::State,
-        next: &Self::State,
-        cache: &mut Self::Cache,
-        gy: &SMatrix<S, O, B>,
-        g_next: &Self::State,
-        g_prev: &mut Self::State,
-        gx: &mut SMatrix<S, I, B>,
-    ) {
+        } = s;
         let ChainCache {
             first,
             rest,
             mid,
             g_mid,
         } = cache;
-        self.rest.backward_step_deferred(
-            mid,
+        let part = BackwardStep {
+            x: mid,
             y,
-            &prev.1,
-            &next.1,
-            rest,
+            prev: &prev.1,
+            next: &next.1,
+            cache: rest,
             gy,
-            &g_next.1,
-            &mut g_prev.1,
-            g_mid,
-        );
-        self.first.backward_step_deferred(
+            gx: g_mid,
+        };
+        self.rest
+            .backward_step(part, &g_next.1, &mut g_prev.1, defer);
+        let part = BackwardStep {
             x,
-            mid,
-            &prev.0,
-            &next.0,
-            first,
-            g_mid,
-            &g_next.0,
-            &mut g_prev.0,
+            y: mid,
+            prev: &prev.0,
+            next: &next.0,
+            cache: first,
+            gy: g_mid,
             gx,
-        );
+        };
+        self.first
+            .backward_step(part, &g_next.0, &mut g_prev.0, defer);
     }
 
     fn accumulate_weight_grads<'s, It>(&mut self, steps: It)

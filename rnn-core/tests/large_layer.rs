@@ -2,6 +2,8 @@
 //! the heap and no step moves a large matrix through the stack.
 
 use nalgebra::SMatrix;
+use rnn_core::gradcheck::forward_once;
+use rnn_core::layer::BackwardStep;
 use rnn_core::layers::{Lstm, LstmCache, LstmState};
 use rnn_core::optim::{Optimizer, Sgd};
 use rnn_core::{Layer, Parameterized, Rng, ZeroInit};
@@ -19,22 +21,21 @@ fn lstm_512_trains_one_step_on_a_2_mib_thread() {
             let mut next = LstmState::zero_init();
             let mut cache = LstmCache::zero_init();
             let mut y = SMatrix::<f32, 512, 1>::zeros();
-            lstm.forward_step(&x, &prev, &mut next, &mut cache, &mut y, true);
+            forward_once(&mut lstm, &x, (&prev, &mut next), &mut cache, &mut y, true);
             let before = lstm.params.weight_ih.value[(0, 0)];
             let gy = SMatrix::<f32, 512, 1>::from_element(1.0);
             let mut g_prev = LstmState::zero_init();
             let mut gx = SMatrix::<f32, 512, 1>::zeros();
-            lstm.backward_step(
-                &x,
-                &y,
-                &prev,
-                &next,
-                &cache,
-                &gy,
-                &LstmState::zero_init(),
-                &mut g_prev,
-                &mut gx,
-            );
+            let step = BackwardStep {
+                x: &x,
+                y: &y,
+                prev: &prev,
+                next: &next,
+                cache: &mut cache,
+                gy: &gy,
+                gx: &mut gx,
+            };
+            lstm.backward_step(step, &LstmState::zero_init(), &mut g_prev, false);
             Sgd {
                 lr: 0.1,
                 momentum: 0.9,

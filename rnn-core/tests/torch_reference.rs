@@ -3,7 +3,9 @@
 
 use nalgebra::SMatrix;
 use rnn_core::criterion::{Class, ClassNll, Criterion};
-use rnn_core::gradcheck::{Fixture, backward_sequence, forward_sequence};
+use rnn_core::gradcheck::{
+    Fixture, backward_once, backward_sequence, forward_once, forward_sequence,
+};
 use rnn_core::layers::{Gru, Linear, LogSoftMax, Lstm, Rnn};
 use rnn_core::optim::{Adam, Optimizer, Sgd};
 use rnn_core::param::Param;
@@ -74,8 +76,8 @@ where
     load_params(&mut layer, fx, name);
     let xs: [SMatrix<S, I, 2>; T] = steps(fx.get(&format!("{name}.x")));
     let rs: [SMatrix<S, H, 2>; T] = steps(fx.get(&format!("{name}.r")));
-    let trace = forward_sequence(&mut layer, &xs, true);
-    let gxs = backward_sequence(&mut layer, &xs, &trace, &rs);
+    let mut trace = forward_sequence(&mut layer, &xs, true);
+    let gxs = backward_sequence(&mut layer, &xs, &mut trace, &rs);
     let ys = &trace.ys;
     assert_close(
         &format!("{name}.y"),
@@ -116,8 +118,8 @@ fn linear<S: Float>() {
     let r: [SMatrix<S, 3, 2>; 1] = steps(fx.get("linear.r"));
     let (mut y, mut gx) = (SMatrix::zeros(), SMatrix::zeros());
     let mut cache = SMatrix::zeros();
-    l.forward_step(&x[0], &(), &mut (), &mut cache, &mut y, true);
-    l.backward_step(&x[0], &y, &(), &(), &cache, &r[0], &(), &mut (), &mut gx);
+    forward_once(&mut l, &x[0], (&(), &mut ()), &mut cache, &mut y, true);
+    backward_once(&mut l, (&x[0], &y), &mut cache, &r[0], &mut gx);
     assert_close("linear.y", flatten(&[y]), fx.get("linear.y"));
     assert_close("linear.grad_x", flatten(&[gx]), fx.get("linear.grad_x"));
     check_param_grads(&l, &fx, "linear");
@@ -136,7 +138,14 @@ fn log_softmax_nll<S: Float>() {
         std::array::from_fn(|b| Class::new(fx.get("nll.target")[b] as usize).expect("in range"));
     let mut lsm = LogSoftMax::<S, 5>::new();
     let mut logp = SMatrix::zeros();
-    lsm.forward_step(&scores[0], &(), &mut (), &mut (), &mut logp, true);
+    forward_once(
+        &mut lsm,
+        &scores[0],
+        (&(), &mut ()),
+        &mut (),
+        &mut logp,
+        true,
+    );
     assert_close("nll.logp", flatten(&[logp]), fx.get("nll.logp"));
     let w = fx.get("nll.class_weight");
     for (tag, crit) in [
@@ -154,7 +163,7 @@ fn log_softmax_nll<S: Float>() {
         );
         let g = crit.backward(&logp, &target);
         let mut gx = SMatrix::zeros();
-        lsm.backward_step(&scores[0], &logp, &(), &(), &(), &g, &(), &mut (), &mut gx);
+        backward_once(&mut lsm, (&scores[0], &logp), &mut (), &g, &mut gx);
         assert_close(
             &format!("nll.{tag}.grad"),
             flatten(&[gx]),

@@ -8,7 +8,7 @@
 //! Masks come from the layer's own seeded generator, so a network built from the same seed
 //! draws the same masks. A new mask is drawn at every training step.
 
-use crate::layer::{Layer, no_parameters};
+use crate::layer::{BackwardStep, ForwardStep, Layer, no_parameters};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
@@ -73,13 +73,16 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for Dropout<S, 
 
     fn forward_step(
         &mut self,
-        x: &SMatrix<S, N, B>,
-        _prev: &(),
-        _next: &mut (),
-        mask: &mut SMatrix<S, N, B>,
-        y: &mut SMatrix<S, N, B>,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, N, N, B>,
         training: bool,
     ) {
+        let ForwardStep {
+            x,
+            prev: _,
+            next: _,
+            cache: mask,
+            y,
+        } = s;
         if training && self.p > 0.0 {
             let (keep, p) = (self.keep, self.p);
             for m in mask.iter_mut() {
@@ -97,16 +100,20 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for Dropout<S, 
 
     fn backward_step(
         &mut self,
-        _x: &SMatrix<S, N, B>,
-        _y: &SMatrix<S, N, B>,
-        _prev: &(),
-        _next: &(),
-        mask: &SMatrix<S, N, B>,
-        gy: &SMatrix<S, N, B>,
-        _g_next: &(),
-        _g_prev: &mut (),
-        gx: &mut SMatrix<S, N, B>,
+        s: BackwardStep<'_, S, Self::State, Self::Cache, N, N, B>,
+        _g_next: &Self::State,
+        _g_prev: &mut Self::State,
+        _defer: bool,
     ) {
+        let BackwardStep {
+            x: _,
+            y: _,
+            prev: _,
+            next: _,
+            cache: mask,
+            gy,
+            gx,
+        } = s;
         gx.copy_from(&gy.component_mul(mask));
     }
 }
@@ -114,6 +121,7 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for Dropout<S, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gradcheck::{backward_once, forward_once};
     use crate::gradcheck::{check_layer, random_matrix};
 
     #[test]
@@ -128,7 +136,7 @@ mod tests {
         let x: SMatrix<f64, 50, 20> = random_matrix(&mut rng);
         let gy: SMatrix<f64, 50, 20> = random_matrix(&mut rng);
         let (mut mask, mut y, mut gx) = (SMatrix::zeros(), SMatrix::zeros(), SMatrix::zeros());
-        d.forward_step(&x, &(), &mut (), &mut mask, &mut y, true);
+        forward_once(&mut d, &x, (&(), &mut ()), &mut mask, &mut y, true);
         let dropped = mask.iter().filter(|&&m| m == 0.0).count();
         assert!(
             mask.iter()
@@ -136,11 +144,11 @@ mod tests {
         );
         assert!((250..350).contains(&dropped), "dropped {dropped} of 1000");
         assert_eq!(y, x.component_mul(&mask));
-        d.backward_step(&x, &y, &(), &(), &mask, &gy, &(), &mut (), &mut gx);
+        backward_once(&mut d, (&x, &y), &mut mask, &gy, &mut gx);
         assert_eq!(gx, gy.component_mul(&mask));
         // A new step draws a new mask.
         let mut mask2 = SMatrix::zeros();
-        d.forward_step(&x, &(), &mut (), &mut mask2, &mut y, true);
+        forward_once(&mut d, &x, (&(), &mut ()), &mut mask2, &mut y, true);
         assert_ne!(mask, mask2);
     }
 

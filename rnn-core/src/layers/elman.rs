@@ -15,7 +15,7 @@
 use super::cell_params::CellParams;
 use crate::float::AllocError;
 use crate::kernels;
-use crate::layer::Layer;
+use crate::layer::{BackwardStep, ForwardStep, Layer};
 use crate::param::{ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -63,13 +63,16 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
 
     fn forward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        prev: &SMatrix<S, H, B>,
-        next: &mut SMatrix<S, H, B>,
-        _cache: &mut SMatrix<S, H, B>,
-        y: &mut SMatrix<S, H, B>,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
         _training: bool,
     ) {
+        let ForwardStep {
+            x,
+            prev,
+            next,
+            cache: _,
+            y,
+        } = s;
         let p = &self.params;
         kernels::affine2(
             next,
@@ -86,34 +89,24 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
 
     fn backward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        y: &SMatrix<S, H, B>,
-        prev: &SMatrix<S, H, B>,
-        _next: &SMatrix<S, H, B>,
-        _cache: &SMatrix<S, H, B>,
-        gy: &SMatrix<S, H, B>,
-        g_next: &SMatrix<S, H, B>,
-        g_prev: &mut SMatrix<S, H, B>,
-        gx: &mut SMatrix<S, I, B>,
+        s: BackwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        defer: bool,
     ) {
-        let mut da = SMatrix::zeros();
-        self.backward_inputs(y, gy, g_next, g_prev, gx, &mut da);
-        self.params.add_step_grads(x, prev, &da, &da);
-    }
-
-    fn backward_step_deferred(
-        &mut self,
-        _x: &SMatrix<S, I, B>,
-        y: &SMatrix<S, H, B>,
-        _prev: &SMatrix<S, H, B>,
-        _next: &SMatrix<S, H, B>,
-        cache: &mut SMatrix<S, H, B>,
-        gy: &SMatrix<S, H, B>,
-        g_next: &SMatrix<S, H, B>,
-        g_prev: &mut SMatrix<S, H, B>,
-        gx: &mut SMatrix<S, I, B>,
-    ) {
+        let BackwardStep {
+            x,
+            y,
+            prev,
+            next: _,
+            cache,
+            gy,
+            gx,
+        } = s;
         self.backward_inputs(y, gy, g_next, g_prev, gx, cache);
+        if !defer {
+            self.params.add_step_grads(x, prev, cache, cache);
+        }
     }
 
     fn accumulate_weight_grads<'s, It>(&mut self, steps: It)

@@ -23,7 +23,7 @@
 use super::cell_params::CellParams;
 use crate::float::AllocError;
 use crate::kernels;
-use crate::layer::Layer;
+use crate::layer::{BackwardStep, ForwardStep, Layer};
 use crate::param::{ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -90,13 +90,16 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
     fn forward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        prev: &SMatrix<S, H, B>,
-        next: &mut SMatrix<S, H, B>,
-        cache: &mut Self::Cache,
-        y: &mut SMatrix<S, H, B>,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
         _training: bool,
     ) {
+        let ForwardStep {
+            x,
+            prev,
+            next,
+            cache,
+            y,
+        } = s;
         let () = Self::SHAPE_OK;
         let one = S::one();
         let a = &mut cache.gates;
@@ -155,44 +158,20 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
     fn backward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        _y: &SMatrix<S, H, B>,
-        prev: &SMatrix<S, H, B>,
-        _next: &SMatrix<S, H, B>,
-        cache: &Self::Cache,
-        gy: &SMatrix<S, H, B>,
-        g_next: &SMatrix<S, H, B>,
-        g_prev: &mut SMatrix<S, H, B>,
-        gx: &mut SMatrix<S, I, B>,
+        s: BackwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
+        g_next: &Self::State,
+        g_prev: &mut Self::State,
+        defer: bool,
     ) {
-        let mut dai = SMatrix::<S, G, B>::zeros();
-        let mut dah = SMatrix::<S, G, B>::zeros();
-        self.backward_inputs(
-            &cache.gates,
-            &cache.hn,
+        let BackwardStep {
+            x,
+            y: _,
             prev,
+            next: _,
+            cache,
             gy,
-            g_next,
-            g_prev,
             gx,
-            &mut dai,
-            &mut dah,
-        );
-        self.params.add_step_grads(x, prev, &dai, &dah);
-    }
-
-    fn backward_step_deferred(
-        &mut self,
-        _x: &SMatrix<S, I, B>,
-        _y: &SMatrix<S, H, B>,
-        prev: &SMatrix<S, H, B>,
-        _next: &SMatrix<S, H, B>,
-        cache: &mut Self::Cache,
-        gy: &SMatrix<S, H, B>,
-        g_next: &SMatrix<S, H, B>,
-        g_prev: &mut SMatrix<S, H, B>,
-        gx: &mut SMatrix<S, I, B>,
-    ) {
+        } = s;
         let GruCache {
             gates,
             hn,
@@ -200,6 +179,9 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             dah,
         } = cache;
         self.backward_inputs(gates, hn, prev, gy, g_next, g_prev, gx, dai, dah);
+        if !defer {
+            self.params.add_step_grads(x, prev, dai, dah);
+        }
     }
 
     fn accumulate_weight_grads<'s, It>(&mut self, steps: It)

@@ -10,7 +10,7 @@
 
 use crate::float::{AllocError, f64m};
 use crate::kernels;
-use crate::layer::Layer;
+use crate::layer::{BackwardStep, ForwardStep, Layer};
 use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -65,47 +65,42 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
 
     fn forward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        _prev: &(),
-        _next: &mut (),
-        _cache: &mut SMatrix<S, O, B>,
-        y: &mut SMatrix<S, O, B>,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         _training: bool,
     ) {
+        let ForwardStep {
+            x,
+            prev: _,
+            next: _,
+            cache: _,
+            y,
+        } = s;
         kernels::affine(y, &self.weight.value, x, Some(&self.bias.value), false);
     }
 
     fn backward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        _y: &SMatrix<S, O, B>,
-        _prev: &(),
-        _next: &(),
-        _cache: &SMatrix<S, O, B>,
-        gy: &SMatrix<S, O, B>,
-        _g_next: &(),
-        _g_prev: &mut (),
-        gx: &mut SMatrix<S, I, B>,
+        s: BackwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
+        _g_next: &Self::State,
+        _g_prev: &mut Self::State,
+        defer: bool,
     ) {
+        let BackwardStep {
+            x,
+            y: _,
+            prev: _,
+            next: _,
+            cache,
+            gy,
+            gx,
+        } = s;
         kernels::transpose_mul(gx, &self.weight.value, gy, false);
-        kernels::acc_outer(&mut self.weight.grad, gy, x);
-        kernels::acc_bias(&mut self.bias.grad, gy);
-    }
-
-    fn backward_step_deferred(
-        &mut self,
-        _x: &SMatrix<S, I, B>,
-        _y: &SMatrix<S, O, B>,
-        _prev: &(),
-        _next: &(),
-        cache: &mut SMatrix<S, O, B>,
-        gy: &SMatrix<S, O, B>,
-        _g_next: &(),
-        _g_prev: &mut (),
-        gx: &mut SMatrix<S, I, B>,
-    ) {
-        kernels::transpose_mul(gx, &self.weight.value, gy, false);
-        cache.copy_from(gy);
+        if defer {
+            cache.copy_from(gy);
+        } else {
+            kernels::acc_outer(&mut self.weight.grad, gy, x);
+            kernels::acc_bias(&mut self.bias.grad, gy);
+        }
     }
 
     fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
@@ -124,6 +119,7 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
 mod tests {
     use super::*;
     use crate::gradcheck::check_layer;
+    use crate::gradcheck::forward_once;
 
     #[test]
     fn gradients_match_finite_differences() {
@@ -153,7 +149,7 @@ mod tests {
         let x = SMatrix::<f64, 2, 1>::new(3.0, 4.0);
         let mut y = SMatrix::<f64, 1, 1>::zeros();
         let mut cache = SMatrix::zeros();
-        Layer::<f64, 2, 1, 1>::forward_step(&mut l, &x, &(), &mut (), &mut cache, &mut y, false);
+        forward_once(&mut l, &x, (&(), &mut ()), &mut cache, &mut y, false);
         assert_eq!(y[0], 2.0 * 3.0 - 4.0 + 0.5);
     }
 

@@ -10,8 +10,7 @@
 //! Backward, from the stored output: `gx_i = gy_i - exp(y_i) Σ_j gy_j`.
 
 use crate::Float;
-use crate::layer::{Layer, no_parameters};
-use nalgebra::SMatrix;
+use crate::layer::{BackwardStep, ForwardStep, Layer, no_parameters};
 
 /// Log-soft-max over `N` classes. See the [module docs](self).
 #[derive(Clone, Copy, Debug, Default)]
@@ -46,13 +45,16 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for LogSoftMax<
 
     fn forward_step(
         &mut self,
-        x: &SMatrix<S, N, B>,
-        _prev: &(),
-        _next: &mut (),
-        _cache: &mut (),
-        y: &mut SMatrix<S, N, B>,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, N, N, B>,
         _training: bool,
     ) {
+        let ForwardStep {
+            x,
+            prev: _,
+            next: _,
+            cache: _,
+            y,
+        } = s;
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         if let (Some(xs), Some(ys)) = (S::as_f32(x.as_slice()), S::as_f32_mut(y.as_mut_slice()))
             && crate::kernels::log_softmax_forward_avx2::<N>(xs, ys)
@@ -66,16 +68,20 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for LogSoftMax<
 
     fn backward_step(
         &mut self,
-        _x: &SMatrix<S, N, B>,
-        y: &SMatrix<S, N, B>,
-        _prev: &(),
-        _next: &(),
-        _cache: &(),
-        gy: &SMatrix<S, N, B>,
-        _g_next: &(),
-        _g_prev: &mut (),
-        gx: &mut SMatrix<S, N, B>,
+        s: BackwardStep<'_, S, Self::State, Self::Cache, N, N, B>,
+        _g_next: &Self::State,
+        _g_prev: &mut Self::State,
+        _defer: bool,
     ) {
+        let BackwardStep {
+            x: _,
+            y,
+            prev: _,
+            next: _,
+            cache: _,
+            gy,
+            gx,
+        } = s;
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         if let (Some(ys), Some(gys), Some(gxs)) = (
             S::as_f32(y.as_slice()),
@@ -98,6 +104,8 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for LogSoftMax<
 mod tests {
     use super::*;
     use crate::gradcheck::check_layer;
+    use crate::gradcheck::{backward_once, forward_once};
+    use nalgebra::SMatrix;
 
     #[test]
     fn gradients_match_finite_differences() {
@@ -116,10 +124,10 @@ mod tests {
             let (mut y64, mut gx64) = (SMatrix::zeros(), SMatrix::zeros());
             let (mut y32, mut gx32) = (SMatrix::<f32, N, 2>::zeros(), SMatrix::zeros());
             let (mut l64, mut l32) = (LogSoftMax::<f64, N>::new(), LogSoftMax::<f32, N>::new());
-            l64.forward_step(&x, &(), &mut (), &mut (), &mut y64, false);
-            l32.forward_step(&x32, &(), &mut (), &mut (), &mut y32, false);
-            l64.backward_step(&x, &y64, &(), &(), &(), &gy, &(), &mut (), &mut gx64);
-            l32.backward_step(&x32, &y32, &(), &(), &(), &gy32, &(), &mut (), &mut gx32);
+            forward_once(&mut l64, &x, (&(), &mut ()), &mut (), &mut y64, false);
+            forward_once(&mut l32, &x32, (&(), &mut ()), &mut (), &mut y32, false);
+            backward_once(&mut l64, (&x, &y64), &mut (), &gy, &mut gx64);
+            backward_once(&mut l32, (&x32, &y32), &mut (), &gy32, &mut gx32);
             let close = |a: &[f32], b: &[f64]| {
                 a.iter()
                     .zip(b)
@@ -129,7 +137,7 @@ mod tests {
             assert!(close(gx32.as_slice(), gx64.as_slice()), "{gx32} {gx64}");
             let mut nan = x32;
             nan[(N / 2, 1)] = f32::NAN;
-            l32.forward_step(&nan, &(), &mut (), &mut (), &mut y32, false);
+            forward_once(&mut l32, &nan, (&(), &mut ()), &mut (), &mut y32, false);
             assert!(y32.column(1).iter().all(|v| v.is_nan()), "{y32}");
             assert!(y32.column(0).iter().all(|v| v.is_finite()), "{y32}");
         }
@@ -142,11 +150,10 @@ mod tests {
     fn huge_inputs_do_not_overflow() {
         let x = SMatrix::<f32, 3, 1>::new(1000.0, 1000.0, -1000.0);
         let mut y = SMatrix::zeros();
-        Layer::<f32, 3, 3, 1>::forward_step(
+        forward_once(
             &mut LogSoftMax::new(),
             &x,
-            &(),
-            &mut (),
+            (&(), &mut ()),
             &mut (),
             &mut y,
             false,

@@ -29,7 +29,7 @@
 use super::cell_params::CellParams;
 use crate::float::AllocError;
 use crate::kernels;
-use crate::layer::Layer;
+use crate::layer::{BackwardStep, ForwardStep, Layer};
 use crate::param::{ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -118,13 +118,16 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
     fn forward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        prev: &Self::State,
-        next: &mut Self::State,
-        cache: &mut Self::Cache,
-        y: &mut SMatrix<S, H, B>,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
         _training: bool,
     ) {
+        let ForwardStep {
+            x,
+            prev,
+            next,
+            cache,
+            y,
+        } = s;
         let () = Self::SHAPE_OK;
         let a = &mut cache.gates;
         let p = &self.params;
@@ -189,44 +192,25 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
     fn backward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        _y: &SMatrix<S, H, B>,
-        prev: &Self::State,
-        _next: &Self::State,
-        cache: &Self::Cache,
-        gy: &SMatrix<S, H, B>,
+        s: BackwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
         g_next: &Self::State,
         g_prev: &mut Self::State,
-        gx: &mut SMatrix<S, I, B>,
+        defer: bool,
     ) {
-        let mut da = SMatrix::<S, G, B>::zeros();
-        self.backward_inputs(
-            &cache.gates,
-            &cache.tanh_c,
+        let BackwardStep {
+            x,
+            y: _,
             prev,
+            next: _,
+            cache,
             gy,
-            g_next,
-            g_prev,
             gx,
-            &mut da,
-        );
-        self.params.add_step_grads(x, &prev.h, &da, &da);
-    }
-
-    fn backward_step_deferred(
-        &mut self,
-        _x: &SMatrix<S, I, B>,
-        _y: &SMatrix<S, H, B>,
-        prev: &Self::State,
-        _next: &Self::State,
-        cache: &mut Self::Cache,
-        gy: &SMatrix<S, H, B>,
-        g_next: &Self::State,
-        g_prev: &mut Self::State,
-        gx: &mut SMatrix<S, I, B>,
-    ) {
+        } = s;
         let LstmCache { gates, tanh_c, da } = cache;
         self.backward_inputs(gates, tanh_c, prev, gy, g_next, g_prev, gx, da);
+        if !defer {
+            self.params.add_step_grads(x, &prev.h, da, da);
+        }
     }
 
     fn accumulate_weight_grads<'s, It>(&mut self, steps: It)

@@ -24,7 +24,7 @@
 use super::lstm::{LstmCache, LstmState};
 use crate::float::{AllocError, f64m};
 use crate::kernels;
-use crate::layer::Layer;
+use crate::layer::{BackwardStep, ForwardStep, Layer};
 use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -103,13 +103,16 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
     fn forward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        prev: &Self::State,
-        next: &mut Self::State,
-        cache: &mut Self::Cache,
-        y: &mut SMatrix<S, H, B>,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
         _training: bool,
     ) {
+        let ForwardStep {
+            x,
+            prev,
+            next,
+            cache,
+            y,
+        } = s;
         let () = Self::SHAPE_OK;
         let a = &mut cache.gates;
         kernels::affine2(
@@ -149,38 +152,27 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
     fn backward_step(
         &mut self,
-        x: &SMatrix<S, I, B>,
-        _y: &SMatrix<S, H, B>,
-        prev: &Self::State,
-        next: &Self::State,
-        cache: &Self::Cache,
-        gy: &SMatrix<S, H, B>,
+        s: BackwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
         g_next: &Self::State,
         g_prev: &mut Self::State,
-        gx: &mut SMatrix<S, I, B>,
+        defer: bool,
     ) {
-        let mut da = SMatrix::<S, G, B>::zeros();
-        let (gates, tanh_c) = (&cache.gates, &cache.tanh_c);
-        self.backward_inputs(prev, next, gates, tanh_c, gy, g_next, g_prev, gx, &mut da);
-        kernels::acc_outer(&mut self.weight_ih.grad, &da, x);
-        kernels::acc_outer(&mut self.weight_hh.grad, &da, &prev.h);
-        kernels::acc_bias(&mut self.bias.grad, &da);
-    }
-
-    fn backward_step_deferred(
-        &mut self,
-        _x: &SMatrix<S, I, B>,
-        _y: &SMatrix<S, H, B>,
-        prev: &Self::State,
-        next: &Self::State,
-        cache: &mut Self::Cache,
-        gy: &SMatrix<S, H, B>,
-        g_next: &Self::State,
-        g_prev: &mut Self::State,
-        gx: &mut SMatrix<S, I, B>,
-    ) {
+        let BackwardStep {
+            x,
+            y: _,
+            prev,
+            next,
+            cache,
+            gy,
+            gx,
+        } = s;
         let LstmCache { gates, tanh_c, da } = cache;
         self.backward_inputs(prev, next, gates, tanh_c, gy, g_next, g_prev, gx, da);
+        if !defer {
+            kernels::acc_outer(&mut self.weight_ih.grad, da, x);
+            kernels::acc_outer(&mut self.weight_hh.grad, da, &prev.h);
+            kernels::acc_bias(&mut self.bias.grad, da);
+        }
     }
 
     fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
@@ -251,6 +243,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
 mod tests {
     use super::*;
     use crate::gradcheck::check_layer;
+    use crate::gradcheck::forward_once;
 
     #[test]
     fn gradients_match_finite_differences_through_four_steps() {
@@ -287,18 +280,18 @@ mod tests {
             let x: SMatrix<f64, 3, 2> = random_matrix(&mut rng);
             let (mut np, mut nl) = (LstmState::zero_init(), LstmState::zero_init());
             let (mut yp, mut yl) = (SMatrix::zeros(), SMatrix::zeros());
-            p.forward_step(
+            forward_once(
+                &mut p,
                 &x,
-                &sp,
-                &mut np,
+                (&sp, &mut np),
                 &mut LstmCache::zero_init(),
                 &mut yp,
                 false,
             );
-            l.forward_step(
+            forward_once(
+                &mut l,
                 &x,
-                &sl,
-                &mut nl,
+                (&sl, &mut nl),
                 &mut LstmCache::zero_init(),
                 &mut yl,
                 false,

@@ -7,8 +7,7 @@
 //! Backward, from the stored output: `gx_i = y_i (gy_i - Σ_j gy_j y_j)`.
 
 use crate::Float;
-use crate::layer::{Layer, no_parameters};
-use nalgebra::SMatrix;
+use crate::layer::{BackwardStep, ForwardStep, Layer, no_parameters};
 
 /// Soft-max over `N` features. See the [module docs](self).
 #[derive(Clone, Copy, Debug, Default)]
@@ -30,13 +29,16 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for SoftMax<S, 
 
     fn forward_step(
         &mut self,
-        x: &SMatrix<S, N, B>,
-        _prev: &(),
-        _next: &mut (),
-        _cache: &mut (),
-        y: &mut SMatrix<S, N, B>,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, N, N, B>,
         _training: bool,
     ) {
+        let ForwardStep {
+            x,
+            prev: _,
+            next: _,
+            cache: _,
+            y,
+        } = s;
         for (xc, mut yc) in x.column_iter().zip(y.column_iter_mut()) {
             super::logsoftmax::log_softmax_column(xc.as_slice(), yc.as_mut_slice());
             yc.apply(|v| *v = v.fast_exp());
@@ -45,16 +47,20 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for SoftMax<S, 
 
     fn backward_step(
         &mut self,
-        _x: &SMatrix<S, N, B>,
-        y: &SMatrix<S, N, B>,
-        _prev: &(),
-        _next: &(),
-        _cache: &(),
-        gy: &SMatrix<S, N, B>,
-        _g_next: &(),
-        _g_prev: &mut (),
-        gx: &mut SMatrix<S, N, B>,
+        s: BackwardStep<'_, S, Self::State, Self::Cache, N, N, B>,
+        _g_next: &Self::State,
+        _g_prev: &mut Self::State,
+        _defer: bool,
     ) {
+        let BackwardStep {
+            x: _,
+            y,
+            prev: _,
+            next: _,
+            cache: _,
+            gy,
+            gx,
+        } = s;
         for b in 0..B {
             let dot = gy.column(b).dot(&y.column(b));
             for i in 0..N {
@@ -68,6 +74,8 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for SoftMax<S, 
 mod tests {
     use super::*;
     use crate::gradcheck::check_layer;
+    use crate::gradcheck::forward_once;
+    use nalgebra::SMatrix;
 
     #[test]
     fn gradients_match_finite_differences() {
@@ -78,11 +86,10 @@ mod tests {
     fn columns_sum_to_one() {
         let x = SMatrix::<f64, 3, 2>::new(1.0, 500.0, 2.0, -3.0, 3.0, 0.0);
         let mut y = SMatrix::zeros();
-        Layer::<f64, 3, 3, 2>::forward_step(
+        forward_once(
             &mut SoftMax::new(),
             &x,
-            &(),
-            &mut (),
+            (&(), &mut ()),
             &mut (),
             &mut y,
             false,
