@@ -8,8 +8,10 @@
 //! `rnn_core::parallel::DataParallel` (the result does not depend on the number of threads). Adam, gradient clipping, and the
 //! held-out loss in bits per character on the last tenth of the text after every epoch,
 //! with a sample (temperature 0.8) drawn by a batch-1 copy of the network
-//! (`copy_parameters_from`). Characters are one-hot vectors over printable ASCII and newline
-//! (96 classes; anything else reads as `?`).
+//! (`copy_parameters_from`). Characters are tokens over printable ASCII and newline (96 of
+//! them; anything else reads as `?`), looked up in a learned table of 32-wide vectors
+//! (`LookupTable(96, 32)`, PyTorch's `nn.Embedding`): the network reads `[Class<96>; 8]` per
+//! step, not 96-wide one-hot columns through a full matrix product.
 //!
 //! The default text is the Book of Genesis, King James Version (public domain,
 //! `data/genesis_kjv.txt`); any file works: `-- --text path.txt`.
@@ -21,22 +23,21 @@
 mod common;
 
 use clap::Parser;
-use rnn_core::float::zeroed_box;
 use rnn_core::parallel::{DataParallel, Threads};
 use rnn_core::prelude::*;
 
-/// One shard's chunk: inputs (one-hot columns, one per stream) and targets.
-type Chunk = (Box<[SMatrix<f32, V, SHARD>; T]>, [[Class<V>; SHARD]; T]);
+/// One shard's chunk: input tokens (one per stream) and target tokens, per step.
+type Chunk = ([[Class<V>; SHARD]; T], [[Class<V>; SHARD]; T]);
 
 /// Forward, loss and backward of one shard's chunk; returns its loss (mean nats per stream,
 /// summed over the 32 steps).
 fn train_shard(net: &mut CharLm, (xs, ys): &mut Chunk) -> f64 {
     let crit = SequencerCriterion::new(ClassNll::default());
-    let out = net.forward(&xs[..]);
+    let out = net.forward(xs);
     let loss = crit.forward(out, ys);
     let mut g = [SMatrix::zeros(); T];
     crit.backward_into(out, ys, &mut g);
-    net.backward(&xs[..], &g);
+    net.backward(xs, &g);
     f64::from(loss)
 }
 
@@ -49,9 +50,11 @@ const B: usize = SHARD * SHARDS;
 
 network! {
     /// Reads 8 streams of 32 characters at a time (one shard of the 16).
-    pub CharLm<seq_len = 32, batch = 8> = Sequential[ LSTM(96, 128), Linear(128, 96), LogSoftMax ];
+    pub CharLm<seq_len = 32, batch = 8> =
+        Sequential[ LookupTable(96, 32), LSTM(32, 128), Linear(128, 96), LogSoftMax ];
     /// The same layers, one character at a time, for sampling and for the held-out loss.
-    pub Sampler<seq_len = 1> = Sequential[ LSTM(96, 128), Linear(128, 96), LogSoftMax ];
+    pub Sampler<seq_len = 1> =
+        Sequential[ LookupTable(96, 32), LSTM(32, 128), Linear(128, 96), LogSoftMax ];
 }
 
 /// A character-level LSTM language model over a text file.
@@ -103,8 +106,8 @@ fn char_of(k: usize) -> char {
     }
 }
 
-fn one_hot(k: usize) -> SMatrix<f32, V, 1> {
-    SMatrix::from_fn(|i, _| f32::from(u8::from(i == k)))
+fn token(k: usize) -> [Class<V>; 1] {
+    [Class::new(k).expect("classes are below 96")]
 }
 
 /// Draws text from `net` starting after `prime`, at `temperature`.
@@ -121,7 +124,7 @@ fn sample(
     let mut out = String::new();
     let mut logp = SMatrix::<f32, V, 1>::zeros();
     for &k in prime {
-        logp = net.forward(&[one_hot(k)])[0];
+        logp = net.forward(&[token(k)])[0];
     }
     for _ in 0..length {
         // p_k ∝ exp(log p_k / temperature), drawn by inversion.
@@ -140,7 +143,7 @@ fn sample(
             u -= w;
         }
         out.push(char_of(k));
-        logp = net.forward(&[one_hot(k)])[0];
+        logp = net.forward(&[token(k)])[0];
     }
     out
 }
@@ -152,7 +155,7 @@ fn bits_per_char(net: &mut Sampler, text: &[usize]) -> f64 {
     net.forget();
     let mut nats = 0.0f64;
     for pair in text.windows(2) {
-        let logp = net.forward(&[one_hot(pair[0])])[0];
+        let logp = net.forward(&[token(pair[0])])[0];
         nats -= f64::from(logp[pair[1]]);
     }
     nats / (text.len() - 1) as f64 / std::f64::consts::LN_2
@@ -238,10 +241,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     net.remember(Remember::Both);
     let shards = (0..SHARDS)
         .map(|_| {
-            (
-                zeroed_box(),
-                [[Class::<V>::new(0).expect("0 < 96"); SHARD]; T],
-            )
+            let zero = [[Class::<V>::new(0).expect("0 < 96"); SHARD]; T];
+            (zero, zero)
         })
         .collect();
     let threads = args.threads.map_or(Threads::Auto, Threads::Fixed);
@@ -267,8 +268,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let s = k * SHARD + j;
                     for t in 0..T {
                         let at = s * stream_len + chunk * T + t;
-                        xs[t].column_mut(j).fill(0.0);
-                        xs[t][(train[at], j)] = 1.0;
+                        xs[t][j] = Class::new(train[at]).expect("classes are below 96");
                         ys[t][j] = Class::new(train[at + 1]).expect("classes are below 96");
                     }
                 }

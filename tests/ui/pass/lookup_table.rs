@@ -28,3 +28,14 @@ fn main() {
     let mut both = Both::new(3);
     both.forward(&[[Class::new(8).expect("8")]; 5]);
 }
+
+// The README's example, as written there.
+network! {
+    /// Reads token indices, both ways: step t sees the whole sentence.
+    pub BiTagger<seq_len = 40, batch = 16> = Sequential[
+        Embedding(5000, 64, padding = 0),   // alias LookupTable; inputs [Class<5000>; 16] per step
+        BiSequencer[ LSTM(64, 128) ],        // outputs [forward; backward]: 256 per step
+        Linear(256, 12),
+        LogSoftMax
+    ];
+}
