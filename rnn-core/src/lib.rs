@@ -7,10 +7,17 @@
 //! - A batch is a const dimension `B`: an input of `I` features is an `SMatrix<S, I, B>`, one
 //!   column per sample.
 //! - Weights are stored `out x in` as in PyTorch, and `y = W x + b` column by column.
-//! - `backward_step` **accumulates** parameter gradients (Torch's `accGradParameters`); call
+//! - `backward` **accumulates** parameter gradients (Torch's `accGradParameters`); call
 //!   `zero_grad_parameters` (or [`Parameterized::zero_grad`]) between updates.
 //! - Recurrent cells carry an explicit [`Layer::State`] from step to step and keep what their
 //!   backward needs in a per-step [`Layer::Cache`].
+//! - A layer is seen two ways ([`Layer`]): one step at a time (`forward_step`/`backward_step`,
+//!   taking a [`layer::ForwardStep`]/[`layer::BackwardStep`]: the online `step` and the
+//!   default of everything else) and over a whole sequence (`forward_seq`/`backward_seq`): a
+//!   network's `forward`/`backward` run layer by layer, so a layer may work on all steps at
+//!   once (a [`bisequencer::BiSequencer`] must). Adding a layer is one file in `layers/`
+//!   (`layers/linear.rs` is the one to copy: docs with shapes and equations, the `Layer`
+//!   impl, a finite-difference test), one line in the macro's registry and a marker in [`dsl`].
 //! - Nothing allocates after construction. Parameters live on the heap (created in place, so
 //!   large layers never pass through the stack); per-step values are plain fixed-size matrices.
 //!
@@ -58,10 +65,14 @@
 //! crate compiles): `Linear(in, out)`, `LSTM(in, hidden)` (alias
 //! `FastLSTM`), `PeepholeLSTM(in, hidden)`, `GRU(in, hidden)`, `RNN(in, hidden)`. Size-free
 //! layers take the previous layer's size: `LogSoftMax`, `SoftMax`, `Tanh`, `Sigmoid`, `ReLU`,
-//! `Identity`, `Dropout(p)`. `Sequential[ ... ]` nests; `Residual[ ... ]` inside it is
-//! `y = f(x) + x` around its layers (see [`residual`]). Each generated struct implements
-//! [`Network`]; see it for the methods (forward, backward, online `step`/`backward_step`,
-//! `forget`, `remember`, `training`/`evaluate`, weights I/O).
+//! `Identity`, `Dropout(p)`. A first layer `LookupTable(vocab, dim)` (alias `Embedding`,
+//! optionally `padding = k`) makes the network read token indices (see
+//! [`layers::lookup_table`]). `Sequential[ ... ]` nests; `Residual[ ... ]` inside it is
+//! `y = f(x) + x` around its layers (see [`residual`]); `BiSequencer[ ... ]` runs its layers
+//! both ways and joins the outputs (see [`bisequencer`]). Each generated struct implements
+//! [`Network`] (forward, backward, `forget`, `remember`, `training`/`evaluate`, weights I/O)
+//! and, unless it holds a `BiSequencer`, [`Online`] (`step`/`backward_step`). Sequences are
+//! slices of 1 to `seq_len` steps.
 //!
 //! Containers and options for sequences of different lengths and other shapes of data:
 //!

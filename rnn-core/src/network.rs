@@ -216,8 +216,10 @@ fn non_finite_parameter<S: Float, P: Parameterized<S> + ?Sized>(params: &P) -> O
 
 /// A recurrent network over sequences of `SEQ_LEN` steps: what the `network!` macro generates.
 ///
-/// Inputs are `SEQ_LEN` matrices `INPUT x BATCH` (one column per sample), outputs `SEQ_LEN`
-/// matrices `OUTPUT x BATCH`. Method names follow Torch's `nn`/`rnn`; see each method.
+/// Inputs are sequences of 1 to `SEQ_LEN` matrices `INPUT x BATCH` (one column per sample; token
+/// indices for a network that starts with a `LookupTable`), outputs as many matrices
+/// `OUTPUT x BATCH`. Method names follow Torch's `nn`/`rnn`; see each method. The online
+/// methods (`step`, `backward_step`) are in [`Online`].
 pub trait Network: Parameterized<Self::Scalar> {
     /// `f32` or `f64`.
     type Scalar: Float;
@@ -470,7 +472,7 @@ pub trait Online: Network {
     /// once per step in reverse order, with that step's input and output gradient.
     ///
     /// # Panics
-    /// On misuse, with the message of [`Network::try_backward_step`]'s error.
+    /// On misuse, with the message of [`Online::try_backward_step`]'s error.
     fn backward_step(
         &mut self,
         input: &Self::Input,
@@ -482,7 +484,7 @@ pub trait Online: Network {
         }
     }
 
-    /// [`Network::backward_step`] returning misuse as an error: too many calls, or an input that
+    /// [`Online::backward_step`] returning misuse as an error: too many calls, or an input that
     /// is not the one the step was forwarded with (wrong order). Nothing changes on error.
     fn try_backward_step(
         &mut self,
