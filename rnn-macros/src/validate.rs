@@ -443,7 +443,11 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
             let (a, b) = (size(&values[0], v), size(&values[1], v));
             *sized = true;
             let (a, b) = (a?, b?);
-            if let (Kind::Sized { gates }, Some(a), Some(b)) = (entry.kind, a.value(), b.value())
+            let gates = match entry.kind {
+                Kind::Sized { gates } => gates,
+                _ => 0,
+            };
+            if let (Some(a), Some(b)) = (a.value(), b.value())
                 && largest_matrix(gates, a, b, 1).is_none()
             {
                 v.errors.push(Error::new_spanned(
