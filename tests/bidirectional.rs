@@ -231,3 +231,81 @@ fn f32_through_the_simd_kernels_matches_f64() {
     assert!(gx.iter().all(|g| g.iter().all(|v| v.is_finite())));
     assert!(net.try_forward(&[]).is_err());
 }
+
+network! {
+    /// Right-padded sentences of different lengths in one batch (`mask_zero`): the backward
+    /// direction starts at each sample's own last step.
+    Padded<seq_len = 5, batch = 3, scalar = f64, mask_zero = true> =
+        Sequential[ BiSequencer[ GRU(2, 3) ], Linear(6, 2) ];
+    /// One sample at a time, for reference.
+    Alone<seq_len = 5, scalar = f64> = Sequential[ BiSequencer[ GRU(2, 3) ], Linear(6, 2) ];
+}
+
+#[test]
+fn masked_padding_gives_each_sample_what_it_gives_alone() {
+    let lengths = [5, 3, 1];
+    let mut rng = Rng::new(12);
+    let mut x: Vec<SMatrix<f64, 2, 3>> = (0..5)
+        .map(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
+        .collect();
+    for (b, &len) in lengths.iter().enumerate() {
+        for step in &mut x[len..] {
+            step.column_mut(b).fill(0.0); // padding after the sample's end
+        }
+    }
+    let gys: Vec<SMatrix<f64, 2, 3>> = (0..5)
+        .map(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
+        .collect();
+    let mut net = Padded::new(3);
+    let ys = net.forward(&x).to_vec();
+    net.zero_grad_parameters();
+    let gx = net.backward(&x, &gys).to_vec();
+    let mut summed: Option<Vec<Vec<f64>>> = None;
+    for (b, &len) in lengths.iter().enumerate() {
+        let mut alone = Alone::new(0);
+        alone.copy_parameters_from(&net).expect("same layout");
+        alone.zero_grad_parameters();
+        let xb: Vec<SMatrix<f64, 2, 1>> = x[..len].iter().map(|s| s.column(b).into()).collect();
+        let gb: Vec<SMatrix<f64, 2, 1>> = gys[..len].iter().map(|s| s.column(b).into()).collect();
+        let yb = alone.forward(&xb).to_vec();
+        let gxb = alone.backward(&xb, &gb).to_vec();
+        for t in 0..5 {
+            if t < len {
+                assert!(
+                    (ys[t].column(b) - yb[t]).amax() < 1e-12,
+                    "sample {b} step {t}"
+                );
+                assert!(
+                    (gx[t].column(b) - gxb[t]).amax() < 1e-12,
+                    "gradient {b} {t}"
+                );
+            } else {
+                assert_eq!(ys[t].column(b).amax(), 0.0, "padding gives zero");
+                assert_eq!(gx[t].column(b).amax(), 0.0, "and no gradient");
+            }
+        }
+        let g = grads(&alone, false)
+            .into_iter()
+            .chain(grads(&alone, true))
+            .collect::<Vec<_>>();
+        summed = Some(match summed {
+            None => g,
+            Some(acc) => acc
+                .iter()
+                .zip(&g)
+                .map(|(a, b)| a.iter().zip(b).map(|(p, q)| p + q).collect())
+                .collect(),
+        });
+    }
+    // The batch's parameter gradients are the sum of each sample's own.
+    let want = summed.expect("three samples");
+    let got: Vec<Vec<f64>> = grads(&net, false)
+        .into_iter()
+        .chain(grads(&net, true))
+        .collect();
+    for (w, g) in want.iter().zip(&got) {
+        for (a, b) in w.iter().zip(g) {
+            assert!((a - b).abs() < 1e-12, "{a} {b}");
+        }
+    }
+}

@@ -25,7 +25,7 @@
 //! direction's first output needs the last input), so a network containing one implements
 //! [`crate::Network`] but not [`crate::Online`].
 
-use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer};
+use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer, Mask};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use nalgebra::SMatrix;
 
@@ -114,15 +114,22 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize, dir: Dir) -> ForwardStep<'_, S, St, C, I, O, B> {
-        let s = self.0.step(k, dir);
-        ForwardStep {
-            x: s.x,
-            prev: &s.prev.0,
-            next: &mut s.next.0,
-            cache: &mut s.cache.fwd,
-            y: &mut s.cache.y_fwd,
-        }
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (ForwardStep<'_, S, St, C, I, O, B>, Option<Mask<'_, St, B>>) {
+        let (s, m) = self.0.step_masked(k, dir);
+        (
+            ForwardStep {
+                x: s.x,
+                prev: &s.prev.0,
+                next: &mut s.next.0,
+                cache: &mut s.cache.fwd,
+                y: &mut s.cache.y_fwd,
+            },
+            m.map(|m| m.part(|st| &st.0)),
+        )
     }
 }
 
@@ -137,16 +144,23 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, j: usize, dir: Dir) -> ForwardStep<'_, S, St, C, I, O, B> {
+    fn step_masked(
+        &mut self,
+        j: usize,
+        dir: Dir,
+    ) -> (ForwardStep<'_, S, St, C, I, O, B>, Option<Mask<'_, St, B>>) {
         let k = self.0.len() - 1 - j;
-        let s = self.0.step(k, dir.flip());
-        ForwardStep {
-            x: s.x,
-            prev: &s.prev.1,
-            next: &mut s.next.1,
-            cache: &mut s.cache.bwd,
-            y: &mut s.cache.y_bwd,
-        }
+        let (s, m) = self.0.step_masked(k, dir.flip());
+        (
+            ForwardStep {
+                x: s.x,
+                prev: &s.prev.1,
+                next: &mut s.next.1,
+                cache: &mut s.cache.bwd,
+                y: &mut s.cache.y_bwd,
+            },
+            m.map(|m| m.part(|st| &st.1)),
+        )
     }
 }
 
@@ -161,20 +175,27 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize, dir: Dir) -> BackwardStep<'_, S, St, C, I, O, B> {
-        let s = self.0.step(k, dir);
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (BackwardStep<'_, S, St, C, I, O, B>, Option<&[bool; B]>) {
+        let (s, m) = self.0.step_masked(k, dir);
         let BiCache {
             fwd, y_fwd, gy_fwd, ..
         } = s.cache;
-        BackwardStep {
-            x: s.x,
-            y: y_fwd,
-            prev: &s.prev.0,
-            next: &s.next.0,
-            cache: fwd,
-            gy: gy_fwd,
-            gx: s.gx,
-        }
+        (
+            BackwardStep {
+                x: s.x,
+                y: y_fwd,
+                prev: &s.prev.0,
+                next: &s.next.0,
+                cache: fwd,
+                gy: gy_fwd,
+                gx: s.gx,
+            },
+            m,
+        )
     }
     #[inline(always)]
     fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C) {
@@ -194,9 +215,13 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, j: usize, dir: Dir) -> BackwardStep<'_, S, St, C, I, O, B> {
+    fn step_masked(
+        &mut self,
+        j: usize,
+        dir: Dir,
+    ) -> (BackwardStep<'_, S, St, C, I, O, B>, Option<&[bool; B]>) {
         let k = self.0.len() - 1 - j;
-        let s = self.0.step(k, dir.flip());
+        let (s, m) = self.0.step_masked(k, dir.flip());
         let BiCache {
             bwd,
             y_bwd,
@@ -204,15 +229,18 @@ where
             gx_bwd,
             ..
         } = s.cache;
-        BackwardStep {
-            x: s.x,
-            y: y_bwd,
-            prev: &s.prev.1,
-            next: &s.next.1,
-            cache: bwd,
-            gy: gy_bwd,
-            gx: gx_bwd,
-        }
+        (
+            BackwardStep {
+                x: s.x,
+                y: y_bwd,
+                prev: &s.prev.1,
+                next: &s.next.1,
+                cache: bwd,
+                gy: gy_bwd,
+                gx: gx_bwd,
+            },
+            m,
+        )
     }
     #[inline(always)]
     fn kept(&self, j: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C) {
@@ -240,7 +268,7 @@ where
 
     /// Not available: a `BiSequencer` runs whole sequences ([`Layer::forward_seq`]). Never
     /// called: `ONLINE` is `false`, and every engine path that steps a layer (`step`,
-    /// `backward_step`, `mask_zero`, `unroll`, `Repeater`) fails to compile for such a layer.
+    /// `backward_step`, `unroll`, `Repeater`) fails to compile for such a layer.
     fn forward_step(
         &mut self,
         _s: ForwardStep<'_, S, Self::State, Self::Cache, I, O2, B>,

@@ -80,7 +80,29 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         V: ForwardSeq<S, Self::State, Self::Cache, I, O, B>,
     {
         for k in 0..seq.len() {
-            self.forward_step(seq.step(k, Dir::Forward), training);
+            match seq.step_masked(k, Dir::Forward) {
+                (s, None) => self.forward_step(s, training),
+                (s, Some(mask)) => {
+                    let ForwardStep {
+                        x,
+                        prev,
+                        next,
+                        cache,
+                        y,
+                    } = s;
+                    let step = ForwardStep {
+                        x,
+                        prev,
+                        next: &mut *next,
+                        cache,
+                        y,
+                    };
+                    self.forward_step(step, training);
+                    for b in (0..B).filter(|&b| mask.masked[b]) {
+                        next.copy_column(mask.initial, b);
+                    }
+                }
+            }
         }
     }
 
@@ -103,7 +125,14 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         {
             let (mut g_next, mut g_prev) = (&mut *g, &mut *scratch);
             for k in (0..n).rev() {
-                self.backward_step(seq.step(k, Dir::Forward), g_next, g_prev, defer);
+                let (s, masked) = seq.step_masked(k, Dir::Forward);
+                if let Some(masked) = masked {
+                    // The state after a masked step was reset: nothing flows back through it.
+                    for b in (0..B).filter(|&b| masked[b]) {
+                        g_next.zero_column(b);
+                    }
+                }
+                self.backward_step(s, g_next, g_prev, defer);
                 core::mem::swap(&mut g_next, &mut g_prev);
             }
         }
@@ -223,8 +252,39 @@ pub trait ForwardSeq<S: Float, St, C, const I: usize, const O: usize, const B: u
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Step `k` (`k < len()`), its states paired as `dir` says.
-    fn step(&mut self, k: usize, dir: Dir) -> ForwardStep<'_, S, St, C, I, O, B>;
+    /// Step `k` (`k < len()`), its states paired as `dir` says, and its mask if some samples
+    /// are masked at it (`mask_zero`): their state after the step must become the initial
+    /// state's column (the default [`Layer::forward_seq`] does it).
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (ForwardStep<'_, S, St, C, I, O, B>, Option<Mask<'_, St, B>>);
+    /// Step `k` alone (see [`ForwardSeq::step_masked`]).
+    fn step(&mut self, k: usize, dir: Dir) -> ForwardStep<'_, S, St, C, I, O, B> {
+        self.step_masked(k, dir).0
+    }
+}
+
+/// Which samples are masked at a step (Torch's `maskZero`), and the initial state their state
+/// resets to.
+pub struct Mask<'a, St, const B: usize> {
+    /// `masked[b]`: sample `b` is masked at this step.
+    pub masked: &'a [bool; B],
+    /// The state a masked sample's state becomes after the step.
+    pub initial: &'a St,
+}
+
+impl<'a, St, const B: usize> Mask<'a, St, B> {
+    /// The same mask with the part of the initial state that `part` picks (a container hands
+    /// each part its part of the state).
+    #[must_use]
+    pub fn part<P>(self, part: impl FnOnce(&'a St) -> &'a P) -> Mask<'a, P, B> {
+        Mask {
+            masked: self.masked,
+            initial: part(self.initial),
+        }
+    }
 }
 
 /// What step `k` of a whole-sequence backward reads and writes ([`Layer::backward_seq`]):
@@ -255,8 +315,18 @@ pub trait BackwardSeq<S: Float, St, C, const I: usize, const O: usize, const B: 
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Step `k` (`k < len()`), its states paired as `dir` says.
-    fn step(&mut self, k: usize, dir: Dir) -> BackwardStep<'_, S, St, C, I, O, B>;
+    /// Step `k` (`k < len()`), its states paired as `dir` says, and which samples are masked
+    /// at it: their gradient at the state after the step is zero (the default
+    /// [`Layer::backward_seq`] zeroes it) and their output gradient already is.
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (BackwardStep<'_, S, St, C, I, O, B>, Option<&[bool; B]>);
+    /// Step `k` alone (see [`BackwardSeq::step_masked`]).
+    fn step(&mut self, k: usize, dir: Dir) -> BackwardStep<'_, S, St, C, I, O, B> {
+        self.step_masked(k, dir).0
+    }
     /// Step `k`'s input, the state it started from (paired as `dir` says) and its cache,
     /// read-only (what [`Layer::accumulate_weight_grads`] takes).
     fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C);

@@ -5,7 +5,7 @@
 use crate::float::{AllocError, Columns, try_zeroed_box, try_zeroed_slice, zero_in_place};
 use crate::kernels;
 use crate::layer::{
-    BackwardSeq, BackwardStep, Dense, Dir, Encoder, ForwardSeq, ForwardStep, Layer,
+    BackwardSeq, BackwardStep, Dense, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask,
 };
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use alloc::boxed::Box;
@@ -532,6 +532,9 @@ pub struct Sequencer<
     mask_zero: bool,
     /// The output gradient of a masked step, masked columns zeroed.
     gy_masked: Box<SMatrix<S, O, B>>,
+    /// The same for every step of a whole-sequence backward (`T` of them with masking, none
+    /// without).
+    gy_masked_seq: Box<[SMatrix<S, O, B>]>,
     /// Steps forwarded since the last forget.
     pos: u64,
     /// The step kept at record slot 0 and state slot 0: step `t` is at record
@@ -558,6 +561,10 @@ struct StepRecord<S, C, K, const I: usize, const O: usize, const B: usize> {
     x: SMatrix<S, I, B>,
     /// What the encoder keeps of the step's input.
     kept: K,
+    /// With masking: the samples masked at this step (their input column is all zero).
+    masked: [bool; B],
+    /// Some sample is masked at this step.
+    any_masked: bool,
     y: SMatrix<S, O, B>,
     cache: C,
 }
@@ -568,6 +575,8 @@ struct SeqSteps<'a, S: Float, C, K, St, const I: usize, const O: usize, const B:
     records: &'a mut [StepRecord<S, C, K, I, O, B>],
     /// One more than `records`: the state before each step and after the last.
     states: &'a mut [St],
+    /// With masking (`mask_zero`): what a masked sample's state resets to.
+    initial: Option<&'a St>,
 }
 
 impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
@@ -578,20 +587,39 @@ impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
         self.records.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize, dir: Dir) -> ForwardStep<'_, S, St, C, I, O, B> {
-        let rec = &mut self.records[k];
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (ForwardStep<'_, S, St, C, I, O, B>, Option<Mask<'_, St, B>>) {
+        let StepRecord {
+            x,
+            y,
+            cache,
+            masked,
+            any_masked,
+            ..
+        } = &mut self.records[k];
         let (before, after) = self.states.split_at_mut(k + 1);
         let (prev, next) = match dir {
             Dir::Forward => (&before[k], &mut after[0]),
             Dir::Reversed => (&after[0], &mut before[k]),
         };
-        ForwardStep {
-            x: &rec.x,
+        let mask = match self.initial {
+            Some(initial) if *any_masked => Some(Mask {
+                masked: &*masked,
+                initial,
+            }),
+            _ => None,
+        };
+        let step = ForwardStep {
+            x: &*x,
             prev,
             next,
-            cache: &mut rec.cache,
-            y: &mut rec.y,
-        }
+            cache,
+            y,
+        };
+        (step, mask)
     }
 }
 
@@ -599,8 +627,11 @@ impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
 struct SeqGrads<'a, S: Float, C, K, St, const I: usize, const O: usize, const B: usize> {
     records: &'a mut [StepRecord<S, C, K, I, O, B>],
     states: &'a [St],
+    /// The output gradients (masked samples' columns zeroed when masking).
     gy: &'a [SMatrix<S, O, B>],
     gx: &'a mut [SMatrix<S, I, B>],
+    /// Masking is on.
+    masking: bool,
 }
 
 impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
@@ -611,21 +642,34 @@ impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
         self.records.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize, dir: Dir) -> BackwardStep<'_, S, St, C, I, O, B> {
-        let rec = &mut self.records[k];
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (BackwardStep<'_, S, St, C, I, O, B>, Option<&[bool; B]>) {
+        let StepRecord {
+            x,
+            y,
+            cache,
+            masked,
+            any_masked,
+            ..
+        } = &mut self.records[k];
         let (prev, next) = match dir {
             Dir::Forward => (&self.states[k], &self.states[k + 1]),
             Dir::Reversed => (&self.states[k + 1], &self.states[k]),
         };
-        BackwardStep {
-            x: &rec.x,
-            y: &rec.y,
+        let mask = (self.masking && *any_masked).then_some(&*masked);
+        let step = BackwardStep {
+            x: &*x,
+            y: &*y,
             prev,
             next,
-            cache: &mut rec.cache,
+            cache,
             gy: &self.gy[k],
             gx: &mut self.gx[k],
-        }
+        };
+        (step, mask)
     }
     #[inline(always)]
     fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C) {
@@ -716,6 +760,7 @@ where
             has_grad_final: false,
             mask_zero: false,
             gy_masked: try_zeroed_box()?,
+            gy_masked_seq: try_zeroed_slice(0)?,
             pos: 0,
             origin: 0,
             call_start: None,
@@ -732,8 +777,10 @@ where
     /// the parameters nor to earlier steps). Off (the default) it costs one branch per step.
     #[must_use]
     pub fn with_mask_zero(mut self, on: bool) -> Self {
-        const { Self::online("mask_zero") };
         self.mask_zero = on;
+        if on && self.gy_masked_seq.is_empty() {
+            self.gy_masked_seq = try_zeroed_slice(T).unwrap_or_else(|e| e.abort());
+        }
         self
     }
 
@@ -760,7 +807,7 @@ where
             let _ = what;
             panic!(
                 "this layer has no online step (it contains a BiSequencer, which needs whole \
-                 sequences): step, backward_step, mask_zero, unroll and Repeater are not available"
+                 sequences): step, backward_step, unroll and Repeater are not available"
             );
         }
     }
@@ -816,30 +863,32 @@ where
     fn forward_layers(&mut self, inputs: &[E::Input]) -> &[SMatrix<S, O, B>] {
         self.forward_begin();
         let n = inputs.len();
-        // Never true for a layer without steps (a BiSequencer): `with_mask_zero` does not
-        // compile for one.
-        if L::ONLINE && self.mask_zero {
-            for (k, x) in inputs.iter().enumerate() {
-                self.forward_at(k, x);
+        for (rec, x) in self.records.iter_mut().zip(inputs) {
+            self.encoder.encode(x, &mut rec.kept, &mut rec.x);
+            if self.mask_zero {
+                rec.masked = core::array::from_fn(|b| is_masked(&rec.x, b));
+                rec.any_masked = rec.masked.contains(&true);
             }
-        } else {
-            for (rec, x) in self.records.iter_mut().zip(inputs) {
-                self.encoder.encode(x, &mut rec.kept, &mut rec.x);
-            }
-            if !L::ONLINE {
-                // A backward direction starts from the state slot after the last step.
-                self.states[n].clone_from(&self.initial);
-            }
-            let mut steps = SeqSteps {
-                records: &mut self.records[..n],
-                states: &mut self.states[..=n],
-            };
-            self.layer.forward_seq(&mut steps, self.training);
-            for (y, rec) in self.outputs.iter_mut().zip(&self.records[..n]) {
-                y.copy_from(&rec.y);
-            }
-            self.pos += n as u64;
         }
+        if !L::ONLINE {
+            // A backward direction starts from the state slot after the last step.
+            self.states[n].clone_from(&self.initial);
+        }
+        let mut steps = SeqSteps {
+            records: &mut self.records[..n],
+            states: &mut self.states[..=n],
+            initial: self.mask_zero.then_some(&*self.initial),
+        };
+        self.layer.forward_seq(&mut steps, self.training);
+        for (y, rec) in self.outputs.iter_mut().zip(&mut self.records[..n]) {
+            if rec.any_masked && self.mask_zero {
+                for b in (0..B).filter(|&b| rec.masked[b]) {
+                    rec.y.column_mut(b).fill(S::zero());
+                }
+            }
+            y.copy_from(&rec.y);
+        }
+        self.pos += n as u64;
         self.forward_end();
         &self.outputs[..n]
     }
@@ -852,25 +901,36 @@ where
     ) -> Result<&[SMatrix<S, I, B>], BpttError> {
         let range = self.begin_backward((inputs.len(), grad_outputs.len()), |k| &inputs[k])?;
         let n = (self.pos - range.0) as usize;
-        if L::ONLINE && self.mask_zero {
-            for k in (0..n).rev() {
-                self.backward_at(k, range, &grad_outputs[k]);
+        // The call's steps are at slots 0..n (`forward_begin` moved the origin there).
+        let lo = (range.1 - range.0) as usize;
+        let gy = if self.mask_zero {
+            // Masked samples pass no gradient back: their output gradients are zeroed here,
+            // their state gradients by each layer's backward (`BackwardSeq::step_masked`).
+            for ((g, given), rec) in self.gy_masked_seq[lo..n]
+                .iter_mut()
+                .zip(&grad_outputs[lo..n])
+                .zip(&self.records[lo..n])
+            {
+                g.copy_from(given);
+                for b in (0..B).filter(|&b| rec.masked[b]) {
+                    g.column_mut(b).fill(S::zero());
+                }
             }
-            self.backward_end(range);
+            &self.gy_masked_seq[lo..n]
         } else {
-            // The call's steps are at slots 0..n (`forward_begin` moved the origin there).
-            let lo = (range.1 - range.0) as usize;
-            let mut steps = SeqGrads {
-                records: &mut self.records[lo..n],
-                states: &self.states[lo..=n],
-                gy: &grad_outputs[lo..n],
-                gx: &mut self.grad_inputs[lo..n],
-            };
-            self.layer
-                .backward_seq(&mut steps, &mut self.g_state, &mut self.g_prev);
-            self.cursor = range.1;
-            self.encoder_backward(range);
-        }
+            &grad_outputs[lo..n]
+        };
+        let mut steps = SeqGrads {
+            records: &mut self.records[lo..n],
+            states: &self.states[lo..=n],
+            gy,
+            gx: &mut self.grad_inputs[lo..n],
+            masking: self.mask_zero,
+        };
+        self.layer
+            .backward_seq(&mut steps, &mut self.g_state, &mut self.g_prev);
+        self.cursor = range.1;
+        self.encoder_backward(range);
         Ok(&self.grad_inputs[..n])
     }
 
@@ -1132,7 +1192,7 @@ where
         c.remember = self.remember;
         c.training = self.training;
         c.max_bptt = self.max_bptt;
-        c
+        c.with_mask_zero(self.mask_zero)
     }
 }
 

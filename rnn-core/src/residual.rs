@@ -21,7 +21,7 @@
 //! assert_eq!(amp.parameters()[0].name, "0.0.weight_ih");
 //! ```
 
-use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer};
+use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer, Mask};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use nalgebra::SMatrix;
 
@@ -75,15 +75,22 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize, dir: Dir) -> ForwardStep<'_, S, St, C, I, O, B> {
-        let s = self.0.step(k, dir);
-        ForwardStep {
-            x: s.x,
-            prev: s.prev,
-            next: s.next,
-            cache: &mut s.cache.inner,
-            y: &mut s.cache.fx,
-        }
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (ForwardStep<'_, S, St, C, I, O, B>, Option<Mask<'_, St, B>>) {
+        let (s, m) = self.0.step_masked(k, dir);
+        (
+            ForwardStep {
+                x: s.x,
+                prev: s.prev,
+                next: s.next,
+                cache: &mut s.cache.inner,
+                y: &mut s.cache.fx,
+            },
+            m,
+        )
     }
 }
 
@@ -98,18 +105,25 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize, dir: Dir) -> BackwardStep<'_, S, St, C, I, O, B> {
-        let s = self.0.step(k, dir);
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (BackwardStep<'_, S, St, C, I, O, B>, Option<&[bool; B]>) {
+        let (s, m) = self.0.step_masked(k, dir);
         let ResidualCache { inner, fx } = s.cache;
-        BackwardStep {
-            x: s.x,
-            y: fx,
-            prev: s.prev,
-            next: s.next,
-            cache: inner,
-            gy: s.gy,
-            gx: s.gx,
-        }
+        (
+            BackwardStep {
+                x: s.x,
+                y: fx,
+                prev: s.prev,
+                next: s.next,
+                cache: inner,
+                gy: s.gy,
+                gx: s.gx,
+            },
+            m,
+        )
     }
     #[inline(always)]
     fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C) {

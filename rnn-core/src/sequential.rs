@@ -4,7 +4,7 @@
 //! where `M1`, `M2` are the sizes between the layers. A chain is itself a layer, so sequentials
 //! nest, and the whole network is monomorphised into straight calls from layer to layer.
 
-use crate::layer::{BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer};
+use crate::layer::{BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use core::marker::PhantomData;
 use nalgebra::SMatrix;
@@ -153,15 +153,22 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize, dir: Dir) -> ForwardStep<'_, S, SA, CA, I, M, B> {
-        let s = self.0.step(k, dir);
-        ForwardStep {
-            x: s.x,
-            prev: &s.prev.0,
-            next: &mut s.next.0,
-            cache: &mut s.cache.first,
-            y: &mut s.cache.mid,
-        }
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (ForwardStep<'_, S, SA, CA, I, M, B>, Option<Mask<'_, SA, B>>) {
+        let (s, m) = self.0.step_masked(k, dir);
+        (
+            ForwardStep {
+                x: s.x,
+                prev: &s.prev.0,
+                next: &mut s.next.0,
+                cache: &mut s.cache.first,
+                y: &mut s.cache.mid,
+            },
+            m.map(|m| m.part(|st| &st.0)),
+        )
     }
 }
 
@@ -176,15 +183,22 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize, dir: Dir) -> ForwardStep<'_, S, SR, CR, M, O, B> {
-        let s = self.0.step(k, dir);
-        ForwardStep {
-            x: &s.cache.mid,
-            prev: &s.prev.1,
-            next: &mut s.next.1,
-            cache: &mut s.cache.rest,
-            y: s.y,
-        }
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (ForwardStep<'_, S, SR, CR, M, O, B>, Option<Mask<'_, SR, B>>) {
+        let (s, m) = self.0.step_masked(k, dir);
+        (
+            ForwardStep {
+                x: &s.cache.mid,
+                prev: &s.prev.1,
+                next: &mut s.next.1,
+                cache: &mut s.cache.rest,
+                y: s.y,
+            },
+            m.map(|m| m.part(|st| &st.1)),
+        )
     }
 }
 
@@ -199,17 +213,24 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize, dir: Dir) -> BackwardStep<'_, S, SA, CA, I, M, B> {
-        let s = self.0.step(k, dir);
-        BackwardStep {
-            x: s.x,
-            y: &s.cache.mid,
-            prev: &s.prev.0,
-            next: &s.next.0,
-            cache: &mut s.cache.first,
-            gy: &s.cache.g_mid,
-            gx: s.gx,
-        }
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (BackwardStep<'_, S, SA, CA, I, M, B>, Option<&[bool; B]>) {
+        let (s, m) = self.0.step_masked(k, dir);
+        (
+            BackwardStep {
+                x: s.x,
+                y: &s.cache.mid,
+                prev: &s.prev.0,
+                next: &s.next.0,
+                cache: &mut s.cache.first,
+                gy: &s.cache.g_mid,
+                gx: s.gx,
+            },
+            m,
+        )
     }
     #[inline(always)]
     fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &SA, &CA) {
@@ -229,20 +250,27 @@ where
         self.0.len()
     }
     #[inline(always)]
-    fn step(&mut self, k: usize, dir: Dir) -> BackwardStep<'_, S, SR, CR, M, O, B> {
-        let s = self.0.step(k, dir);
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (BackwardStep<'_, S, SR, CR, M, O, B>, Option<&[bool; B]>) {
+        let (s, m) = self.0.step_masked(k, dir);
         let ChainCache {
             rest, mid, g_mid, ..
         } = s.cache;
-        BackwardStep {
-            x: mid,
-            y: s.y,
-            prev: &s.prev.1,
-            next: &s.next.1,
-            cache: rest,
-            gy: s.gy,
-            gx: g_mid,
-        }
+        (
+            BackwardStep {
+                x: mid,
+                y: s.y,
+                prev: &s.prev.1,
+                next: &s.next.1,
+                cache: rest,
+                gy: s.gy,
+                gx: g_mid,
+            },
+            m,
+        )
     }
     #[inline(always)]
     fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, M, B>, &SR, &CR) {

@@ -200,15 +200,6 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
                 format!("`unroll = full`{why}: drop `unroll`"),
             ));
         }
-        if mask_zero {
-            v.errors.push(Error::new(
-                bi,
-                format!(
-                    "`mask_zero = true`{why}: mask by per-sample targets \
-                     (`SomeSamples`) instead"
-                ),
-            ));
-        }
     }
     if let Some(Some(t)) = seq_len
         && unroll

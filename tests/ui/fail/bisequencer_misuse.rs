@@ -2,7 +2,6 @@ use rnn_core::prelude::*;
 
 network! {
     // What steps the network one step at a time cannot hold a BiSequencer.
-    pub A<seq_len = 4, mask_zero = true> = Sequential[ BiSequencer[ LSTM(3, 3) ] ];
     pub B<seq_len = 4, unroll = full> = Sequential[ Linear(2, 3), Sequential[ BiSequencer[ GRU(3, 3) ] ] ];
     pub C<seq_len = 4> = Repeater[ BiSequencer[ LSTM(3, 3) ] ];
     // Not the outermost container.
