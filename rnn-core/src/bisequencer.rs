@@ -21,6 +21,11 @@
 //! forward, [`crate::Network::state`] holds the forward direction's state after the last step
 //! and the backward direction's start.
 //!
+//! With `mask_zero = true`, sequences of different lengths share a batch right-padded with
+//! zero inputs: a masked step resets a sample's state in both directions, so the backward
+//! direction starts at each sample's own last step, and each sample gets what it would alone
+//! (tested against batch-1 networks).
+//!
 //! A `BiSequencer` sees whole sequences only: it has no [`Layer::forward_step`] (the backward
 //! direction's first output needs the last input), so a network containing one implements
 //! [`crate::Network`] but not [`crate::Online`].
