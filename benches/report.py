@@ -34,7 +34,12 @@ def parse_divan(path, tag):
             out[("dynamic", f"seed_b{stack[2]}", measure)] = value
         elif group == "candle" and len(stack) == 3:
             dims = tuple(int(x) for x in re.findall(r"\d+", stack[2]))
-            case = {(10, 20, 5, 1): "seed_b1", (10, 20, 5, 32): "seed_b32", (64, 128, 10, 32): "lstm128_b32"}[dims]
+            case = {
+                (10, 20, 5, 1): "seed_b1",
+                (10, 20, 5, 32): "seed_b32",
+                (64, 128, 10, 32): "lstm128_b32",
+                (32, 256, 10, 32): "lstm256_b32",
+            }[dims]
             out[("candle", case, stack[1].replace("lstm_", ""))] = value
     return out
 
@@ -101,8 +106,12 @@ def main(folder):
     if vals:
         peak = max(vals)
         print(f"FMA peak (one core, f32): {peak:.1f} GFLOP/s\n")
-    flops = {"lstm128_b32": 2 * 16 * (3 * 4 * 128 * (64 + 128) * 32 + 3 * 10 * 128 * 32)}
-    for case in ["seed_b1", "seed_b32", "lstm128_b32", "gru128_b32", "gru_b1"]:
+    def lstm_train_flops(i, h, o, b):
+        """Multiply-adds x 2 of a training step over T steps: 3 x the forward products."""
+        return 2 * T * (3 * 4 * h * (i + h) * b + 3 * o * h * b)
+
+    flops = {"lstm128_b32": lstm_train_flops(64, 128, 10, 32), "lstm256_b32": lstm_train_flops(32, 256, 10, 32)}
+    for case in ["seed_b1", "seed_b32", "lstm128_b32", "gru128_b32", "lstm256_b32", "gru_b1"]:
         rows = []
         for measure in ["infer_step", "infer_sequence", "train_step"]:
             ours = results.get(("ours", case, measure))

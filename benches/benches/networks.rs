@@ -62,6 +62,7 @@ mod ours {
     ours!(seed_b32, SeedB32, 10, 5, 32);
     ours!(lstm128_b32, Lstm128B32, 64, 10, 32);
     ours!(gru128_b32, Gru128B32, 64, 10, 32);
+    ours!(lstm256_b32, Lstm256B32, 32, 10, 32);
     ours!(gru_b1, GruB1, 10, 5, 1);
 }
 
@@ -110,7 +111,7 @@ mod candle {
     use super::*;
     use rnn_bench::candle_peer::CandleLstm;
 
-    #[divan::bench(args = [(10, 20, 5, 1), (10, 20, 5, 32), (64, 128, 10, 32)])]
+    #[divan::bench(args = [(10, 20, 5, 1), (10, 20, 5, 32), (64, 128, 10, 32), (32, 256, 10, 32)])]
     fn lstm_infer_step(bencher: Bencher, (i, h, o, b): (usize, usize, usize, usize)) {
         let net = CandleLstm::new(i, h, o, b);
         let x = net.random_step(2);
@@ -120,14 +121,14 @@ mod candle {
         });
     }
 
-    #[divan::bench(args = [(10, 20, 5, 1), (10, 20, 5, 32), (64, 128, 10, 32)])]
+    #[divan::bench(args = [(10, 20, 5, 1), (10, 20, 5, 32), (64, 128, 10, 32), (32, 256, 10, 32)])]
     fn lstm_infer_sequence(bencher: Bencher, (i, h, o, b): (usize, usize, usize, usize)) {
         let net = CandleLstm::new(i, h, o, b);
         let xs = net.random_sequence(2, T);
         bencher.bench_local(|| net.forward(black_box(&xs)));
     }
 
-    #[divan::bench(args = [(10, 20, 5, 1), (10, 20, 5, 32), (64, 128, 10, 32)])]
+    #[divan::bench(args = [(10, 20, 5, 1), (10, 20, 5, 32), (64, 128, 10, 32), (32, 256, 10, 32)])]
     fn lstm_train_step(bencher: Bencher, (i, h, o, b): (usize, usize, usize, usize)) {
         let mut net = CandleLstm::new(i, h, o, b);
         let xs = net.random_sequence(2, T);

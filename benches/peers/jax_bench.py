@@ -9,7 +9,7 @@ with measure in {infer_step, infer_sequence, train_step} and the median per-call
 microseconds. Lines starting with '#' are comments (header, sanity checks, failures).
 See README.md beside this file.
 
-Usage: python jax_bench.py [--quick] [--cases seed_b1,seed_b32,lstm128_b32,gru128_b32,gru_b1]
+Usage: python jax_bench.py [--quick] [--cases seed_b1,seed_b32,lstm128_b32,gru128_b32,lstm256_b32,gru_b1]
                            [--samples N] [--min-sample-ms MS] [--pin CPU]
 """
 

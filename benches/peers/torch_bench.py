@@ -9,7 +9,7 @@ with peer in {torch_eager, torch_compile}, measure in {infer_step, infer_sequenc
 train_step}, and the median per-call time in microseconds. Lines starting with '#' are
 comments (header, warnings, failures). See README.md beside this file.
 
-Usage: python torch_bench.py [--quick] [--cases seed_b1,seed_b32,lstm128_b32,gru128_b32,gru_b1]
+Usage: python torch_bench.py [--quick] [--cases seed_b1,seed_b32,lstm128_b32,gru128_b32,lstm256_b32,gru_b1]
                              [--variants torch_eager,torch_compile] [--samples N]
                              [--min-sample-ms MS] [--pin CPU]
 """

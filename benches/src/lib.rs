@@ -19,6 +19,9 @@ network! {
     /// A bigger LSTM, batch 32.
     pub Lstm128B32<seq_len = 16, batch = 32> =
         Sequential[ LSTM(64, 128), Linear(128, 10), LogSoftMax ];
+    /// A wide LSTM, batch 32: where the large products dominate (issue 10's case).
+    pub Lstm256B32<seq_len = 16, batch = 32> =
+        Sequential[ LSTM(32, 256), Linear(256, 10), LogSoftMax ];
     /// The seed network with a GRU, batch 1 (real-time use).
     pub GruB1<seq_len = 16> = Sequential[ GRU(10, 20), Linear(20, 5), LogSoftMax ];
     /// The same with a GRU.
