@@ -682,6 +682,15 @@ impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
     }
 }
 
+/// Where the step-by-step backward puts a step's input gradient.
+#[derive(Clone, Copy)]
+enum GradInto {
+    /// Step `k` of the whole-sequence call's buffer.
+    Call(usize),
+    /// The online step's buffer.
+    Step,
+}
+
 /// Whether sample `b` is masked at a step with input `x`: its input column is exactly zero.
 fn is_masked<S: Float, const I: usize, const B: usize>(x: &SMatrix<S, I, B>, b: usize) -> bool {
     x.column(b).iter().all(|v| *v == S::zero())
@@ -1036,31 +1045,10 @@ where
     #[inline(always)]
     pub fn backward_at(&mut self, k: usize, range: (u64, u64), gy: &SMatrix<S, O, B>) {
         let t = range.0 + k as u64;
-        let gy = if self.mask_zero && t >= range.1 {
-            mask_step(
-                &self.records[((t - self.origin) % T as u64) as usize].x,
-                gy,
-                &mut self.gy_masked,
-                &mut *self.g_state,
-            )
-        } else {
-            gy
-        };
         if t >= range.1 {
             // Below batch 8 the weight gradients wait for `backward_end`: one product per
             // sequence (the decision of `Layer::backward_seq`, made the same way here).
-            Self::backward_one(
-                &mut self.layer,
-                &mut self.records,
-                &self.states,
-                self.origin,
-                &mut self.g_state,
-                &mut self.g_prev,
-                t,
-                gy,
-                &mut self.grad_inputs[k],
-                kernels::defer_weight_grads(B),
-            );
+            self.backward_one(t, gy, GradInto::Call(k), kernels::defer_weight_grads(B));
         }
     }
 
@@ -1120,26 +1108,39 @@ where
         &self.grad_inputs
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Back-propagates step `t` through the whole stack at once (the step-by-step path:
+    /// online, unrolled): masking, then the layer, with the input gradient going `into` the
+    /// call's buffer or the online step's.
     #[inline(always)]
-    fn backward_one(
-        layer: &mut L,
-        records: &mut [Record<S, L, E, I, O, B>],
-        states: &[L::State],
-        origin: u64,
-        g_state: &mut L::State,
-        g_prev: &mut L::State,
-        t: u64,
-        gy: &SMatrix<S, O, B>,
-        gx: &mut SMatrix<S, I, B>,
-        defer: bool,
-    ) {
-        let t = t - origin;
+    fn backward_one(&mut self, t: u64, gy: &SMatrix<S, O, B>, into: GradInto, defer: bool) {
+        let Self {
+            layer,
+            records,
+            states,
+            origin,
+            g_state,
+            g_prev,
+            gy_masked,
+            grad_inputs,
+            step_grad_input,
+            mask_zero,
+            ..
+        } = self;
+        let t = t - *origin;
         let rec = &mut records[(t % T as u64) as usize];
         let (p, n) = (
             (t % (T as u64 + 1)) as usize,
             ((t + 1) % (T as u64 + 1)) as usize,
         );
+        let gy = if *mask_zero {
+            mask_step(&rec.x, gy, gy_masked, &mut **g_state)
+        } else {
+            gy
+        };
+        let gx = match into {
+            GradInto::Call(k) => &mut grad_inputs[k],
+            GradInto::Step => &mut **step_grad_input,
+        };
         let step = BackwardStep {
             x: &rec.x,
             y: &rec.y,
@@ -1352,28 +1353,7 @@ where
         if self.cursor == self.pos {
             self.start_backward_state();
         }
-        let grad_output = if self.mask_zero {
-            mask_step(
-                &self.records[((t - self.origin) % T as u64) as usize].x,
-                grad_output,
-                &mut self.gy_masked,
-                &mut *self.g_state,
-            )
-        } else {
-            grad_output
-        };
-        Self::backward_one(
-            &mut self.layer,
-            &mut self.records,
-            &self.states,
-            self.origin,
-            &mut self.g_state,
-            &mut self.g_prev,
-            t,
-            grad_output,
-            &mut self.step_grad_input,
-            false,
-        );
+        self.backward_one(t, grad_output, GradInto::Step, false);
         let rec = &self.records[((t - self.origin) % T as u64) as usize];
         self.encoder.backward(&rec.kept, &self.step_grad_input);
         self.cursor = t;
