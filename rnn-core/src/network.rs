@@ -785,12 +785,21 @@ where
     /// zero, its state resets to the initial state, and it passes no gradient back (neither to
     /// the parameters nor to earlier steps). Off (the default) it costs one branch per step.
     #[must_use]
-    pub fn with_mask_zero(mut self, on: bool) -> Self {
+    pub fn with_mask_zero(self, on: bool) -> Self {
+        self.try_with_mask_zero(on).unwrap_or_else(|e| e.abort())
+    }
+
+    /// [`Sequencer::with_mask_zero`], or the allocation that failed (masking keeps one more
+    /// gradient per step).
+    ///
+    /// # Errors
+    /// [`AllocError`] if that storage cannot be allocated.
+    pub fn try_with_mask_zero(mut self, on: bool) -> Result<Self, AllocError> {
         self.mask_zero = on;
         if on && self.gy_masked_seq.is_empty() {
-            self.gy_masked_seq = try_zeroed_slice(T).unwrap_or_else(|e| e.abort());
+            self.gy_masked_seq = try_zeroed_slice(T)?;
         }
-        self
+        Ok(self)
     }
 
     /// The encoder.

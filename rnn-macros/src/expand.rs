@@ -332,7 +332,7 @@ fn network(net: Network) -> TokenStream {
         quote!(loop)
     };
     let checks = &b.checks;
-    let mask_zero = mask_zero.then(|| quote!(.with_mask_zero(true)));
+    let mask_zero = mask_zero.then(|| quote!(.try_with_mask_zero(true)?));
     let online = if online {
         quote!(online)
     } else {
