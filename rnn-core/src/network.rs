@@ -746,6 +746,18 @@ where
 {
     const T_OK: () = assert!(T >= 1, "seq_len must be at least 1");
 
+    /// The record slot of absolute step `t` (see `origin`).
+    #[inline(always)]
+    const fn record_slot(origin: u64, t: u64) -> usize {
+        ((t - origin) % T as u64) as usize
+    }
+
+    /// The state slot of the state before absolute step `t` (after step `t - 1`).
+    #[inline(always)]
+    const fn state_slot(origin: u64, t: u64) -> usize {
+        ((t - origin) % (T as u64 + 1)) as usize
+    }
+
     /// A sequencer around `encoder` (what turns each step's input into the layer's input) and
     /// `layer`, in training mode, remembering nothing.
     ///
@@ -854,7 +866,7 @@ where
         if !keep {
             self.forget_state();
         } else if self.pos != self.origin {
-            let now = ((self.pos - self.origin) % (T as u64 + 1)) as usize;
+            let now = Self::state_slot(self.origin, self.pos);
             self.states.swap(0, now);
             self.origin = self.pos;
         }
@@ -957,7 +969,7 @@ where
     #[inline(always)]
     fn encoder_backward(&mut self, (start, floor): (u64, u64)) {
         for t in (floor..self.pos).rev() {
-            let rec = &self.records[((t - self.origin) % T as u64) as usize];
+            let rec = &self.records[Self::record_slot(self.origin, t)];
             self.encoder
                 .backward(&rec.kept, &self.grad_inputs[(t - start) as usize]);
         }
@@ -966,9 +978,8 @@ where
     /// Runs one step from the current state; returns the record slot.
     #[inline(always)]
     fn record_step(&mut self, x: &E::Input) -> usize {
-        let rel = self.pos - self.origin;
-        let slot = (rel % T as u64) as usize;
-        let p = (rel % (T as u64 + 1)) as usize;
+        let slot = Self::record_slot(self.origin, self.pos);
+        let p = Self::state_slot(self.origin, self.pos);
         let n = if p == T { 0 } else { p + 1 };
         let rec = &mut self.records[slot];
         self.encoder.encode(x, &mut rec.kept, &mut rec.x);
@@ -1038,7 +1049,7 @@ where
         }
         let floor = self.floor();
         for t in floor..self.pos {
-            let rec = &self.records[((t - self.origin) % T as u64) as usize];
+            let rec = &self.records[Self::record_slot(self.origin, t)];
             if !E::same(input((t - start) as usize), &rec.kept, &rec.x) {
                 return Err(BpttError::InputMismatch { step: t });
             }
@@ -1102,12 +1113,8 @@ where
         // give bit-identical gradients.
         let (records, states, origin) = (&self.records, &self.states, self.origin);
         let steps = (range.1..self.pos).rev().map(|t| {
-            let rec = &records[((t - origin) % T as u64) as usize];
-            (
-                &rec.x,
-                &states[((t - origin) % (T as u64 + 1)) as usize],
-                &rec.cache,
-            )
+            let rec = &records[Self::record_slot(origin, t)];
+            (&rec.x, &states[Self::state_slot(origin, t)], &rec.cache)
         });
         if kernels::defer_weight_grads(B) {
             self.layer.accumulate_weight_grads(steps);
@@ -1135,11 +1142,10 @@ where
             mask_zero,
             ..
         } = self;
-        let t = t - *origin;
-        let rec = &mut records[(t % T as u64) as usize];
+        let rec = &mut records[Self::record_slot(*origin, t)];
         let (p, n) = (
-            (t % (T as u64 + 1)) as usize,
-            ((t + 1) % (T as u64 + 1)) as usize,
+            Self::state_slot(*origin, t),
+            Self::state_slot(*origin, t + 1),
         );
         let gy = if *mask_zero {
             mask_step(&rec.x, gy, gy_masked, &mut **g_state)
@@ -1261,7 +1267,7 @@ where
     }
 
     fn state(&self) -> &L::State {
-        &self.states[((self.pos - self.origin) % (T as u64 + 1)) as usize]
+        &self.states[Self::state_slot(self.origin, self.pos)]
     }
 
     fn set_initial_state(&mut self, state: L::State) {
@@ -1305,7 +1311,7 @@ where
 
     fn check_finite(&self) -> Result<(), NonFinite> {
         for t in self.pos.saturating_sub(T as u64).max(self.origin)..self.pos {
-            let y = &self.records[((t - self.origin) % T as u64) as usize].y;
+            let y = &self.records[Self::record_slot(self.origin, t)].y;
             if let Some(k) = y.iter().position(|v| !v.is_finite()) {
                 return Err(NonFinite::Output {
                     step: t,
@@ -1355,7 +1361,7 @@ where
             });
         }
         let t = self.cursor - 1;
-        let rec = &self.records[((t - self.origin) % T as u64) as usize];
+        let rec = &self.records[Self::record_slot(self.origin, t)];
         if !E::same(input, &rec.kept, &rec.x) {
             return Err(BpttError::InputMismatch { step: t });
         }
@@ -1363,7 +1369,7 @@ where
             self.start_backward_state();
         }
         self.backward_one(t, grad_output, GradInto::Step, false);
-        let rec = &self.records[((t - self.origin) % T as u64) as usize];
+        let rec = &self.records[Self::record_slot(self.origin, t)];
         self.encoder.backward(&rec.kept, &self.step_grad_input);
         self.cursor = t;
         Ok(&self.step_grad_input)
