@@ -691,26 +691,39 @@ enum GradInto {
     Step,
 }
 
-/// Whether sample `b` is masked at a step with input `x`: its input column is exactly zero.
-fn is_masked<S: Float, const I: usize, const B: usize>(x: &SMatrix<S, I, B>, b: usize) -> bool {
-    x.column(b).iter().all(|v| *v == S::zero())
+impl<S: Float, C, K, const I: usize, const O: usize, const B: usize> StepRecord<S, C, K, I, O, B> {
+    /// Finds the samples masked at this step: those whose input column is exactly zero.
+    fn find_masked(&mut self) {
+        self.masked = core::array::from_fn(|b| self.x.column(b).iter().all(|v| *v == S::zero()));
+        self.any_masked = self.masked.contains(&true);
+    }
+}
+
+/// Zeroes the columns of `m` that `masked` marks.
+fn zero_columns<S: Float, const R: usize, const B: usize>(
+    m: &mut SMatrix<S, R, B>,
+    masked: &[bool; B],
+) {
+    for b in (0..B).filter(|&b| masked[b]) {
+        m.column_mut(b).fill(S::zero());
+    }
 }
 
 /// Backward through a step with masking: the masked samples' gradients at the state after the
 /// step are zeroed in `g_state` (their state was reset), and the output gradient is returned
 /// with their columns zeroed (in `scratch`; `gy` itself if no sample is masked).
-fn mask_step<'g, S: Float, St: Columns, const I: usize, const O: usize, const B: usize>(
-    x: &SMatrix<S, I, B>,
+fn mask_step<'g, S: Float, St: Columns, const O: usize, const B: usize>(
+    (masked, any): (&[bool; B], bool),
     gy: &'g SMatrix<S, O, B>,
     scratch: &'g mut SMatrix<S, O, B>,
     g_state: &mut St,
 ) -> &'g SMatrix<S, O, B> {
-    if (0..B).all(|b| !is_masked(x, b)) {
+    if !any {
         return gy;
     }
     scratch.copy_from(gy);
-    for b in (0..B).filter(|&b| is_masked(x, b)) {
-        scratch.column_mut(b).fill(S::zero());
+    zero_columns(scratch, masked);
+    for b in (0..B).filter(|&b| masked[b]) {
         g_state.zero_column(b);
     }
     scratch
@@ -888,16 +901,15 @@ where
         &self.outputs
     }
 
-    /// A whole-sequence forward, layer-major (see [`Layer::forward_seq`]); with masking, step
-    /// after step (a masked sample's state resets after each step of the whole stack).
+    /// A whole-sequence forward, layer by layer (see [`Layer::forward_seq`]; masking included:
+    /// each layer resets its masked samples' states, see [`ForwardSeq::step_masked`]).
     fn forward_layers(&mut self, inputs: &[E::Input]) -> &[SMatrix<S, O, B>] {
         self.forward_begin();
         let n = inputs.len();
         for (rec, x) in self.records.iter_mut().zip(inputs) {
             self.encoder.encode(x, &mut rec.kept, &mut rec.x);
             if self.mask_zero {
-                rec.masked = core::array::from_fn(|b| is_masked(&rec.x, b));
-                rec.any_masked = rec.masked.contains(&true);
+                rec.find_masked();
             }
         }
         if !L::ONLINE {
@@ -911,10 +923,8 @@ where
         };
         self.layer.forward_seq(&mut steps, self.training);
         for (y, rec) in self.outputs.iter_mut().zip(&mut self.records[..n]) {
-            if rec.any_masked && self.mask_zero {
-                for b in (0..B).filter(|&b| rec.masked[b]) {
-                    rec.y.column_mut(b).fill(S::zero());
-                }
+            if self.mask_zero && rec.any_masked {
+                zero_columns(&mut rec.y, &rec.masked);
             }
             y.copy_from(&rec.y);
         }
@@ -942,9 +952,7 @@ where
                 .zip(&self.records[lo..n])
             {
                 g.copy_from(given);
-                for b in (0..B).filter(|&b| rec.masked[b]) {
-                    g.column_mut(b).fill(S::zero());
-                }
+                zero_columns(g, &rec.masked);
             }
             &self.gy_masked_seq[lo..n]
         } else {
@@ -996,8 +1004,9 @@ where
         };
         self.layer.forward_step(step, self.training);
         if self.mask_zero {
-            for b in (0..B).filter(|&b| is_masked(&rec.x, b)) {
-                rec.y.column_mut(b).fill(S::zero());
+            rec.find_masked();
+            zero_columns(&mut rec.y, &rec.masked);
+            for b in (0..B).filter(|&b| rec.masked[b]) {
                 next.copy_column(&self.initial, b);
             }
         }
@@ -1120,16 +1129,16 @@ where
             self.layer.accumulate_weight_grads(steps);
         }
         self.cursor = range.1;
-        self.encoder_backward(range);
         &self.grad_inputs
     }
 
     /// Back-propagates step `t` through the whole stack at once (the step-by-step path:
-    /// online, unrolled): masking, then the layer, with the input gradient going `into` the
-    /// call's buffer or the online step's.
+    /// online, unrolled, Repeater): masking, the layer, then the encoder, with the input
+    /// gradient going `into` the call's buffer or the online step's.
     #[inline(always)]
     fn backward_one(&mut self, t: u64, gy: &SMatrix<S, O, B>, into: GradInto, defer: bool) {
         let Self {
+            encoder,
             layer,
             records,
             states,
@@ -1148,7 +1157,7 @@ where
             Self::state_slot(*origin, t + 1),
         );
         let gy = if *mask_zero {
-            mask_step(&rec.x, gy, gy_masked, &mut **g_state)
+            mask_step((&rec.masked, rec.any_masked), gy, gy_masked, &mut **g_state)
         } else {
             gy
         };
@@ -1163,10 +1172,11 @@ where
             next: &states[n],
             cache: &mut rec.cache,
             gy,
-            gx,
+            gx: &mut *gx,
         };
         layer.backward_step(step, g_state, g_prev, defer);
         core::mem::swap(g_state, g_prev);
+        encoder.backward(&rec.kept, gx);
     }
 
     /// The gradient at the state after the last step: the one set by
@@ -1369,8 +1379,6 @@ where
             self.start_backward_state();
         }
         self.backward_one(t, grad_output, GradInto::Step, false);
-        let rec = &self.records[Self::record_slot(self.origin, t)];
-        self.encoder.backward(&rec.kept, &self.step_grad_input);
         self.cursor = t;
         Ok(&self.step_grad_input)
     }
