@@ -842,18 +842,13 @@ where
         &mut self.layer
     }
 
-    /// Stops the build where code that runs the layer step by step (`what`) is compiled for a
-    /// layer that has no steps (a `BiSequencer`).
-    const fn online(what: &str) {
-        if !L::ONLINE {
-            // `what` cannot be formatted in a constant; the message names the cases.
-            let _ = what;
-            panic!(
-                "this layer has no online step (it contains a BiSequencer, which needs whole \
-                 sequences): step, backward_step, unroll and Repeater are not available"
-            );
-        }
-    }
+    /// Stops the build where code that runs the layer step by step (`step`, `backward_step`,
+    /// `unroll = full`, `Repeater`) is compiled for a layer that has no steps (a `BiSequencer`).
+    const STEPS: () = assert!(
+        L::ONLINE,
+        "this layer has no online step (it contains a BiSequencer, which needs whole \
+         sequences): step, backward_step, unroll and Repeater are not available"
+    );
 
     /// `Ok` if a forward may run `n` steps (1 to `T`).
     ///
@@ -1030,7 +1025,7 @@ where
         inputs: &[E::Input],
         grad_outputs: &[SMatrix<S, O, B>],
     ) -> Result<(u64, u64), BpttError> {
-        const { Self::online("unroll") };
+        let () = Self::STEPS;
         self.begin_backward((inputs.len(), grad_outputs.len()), |k| &inputs[k])
     }
 
@@ -1084,7 +1079,7 @@ where
     /// (Torch: `nn.Repeater`) Runs the `T` steps with `input` fed at every step (forgets first
     /// unless remembering, as `forward`).
     pub fn forward_repeated(&mut self, input: &E::Input) -> &[SMatrix<S, O, B>; T] {
-        const { Self::online("Repeater") };
+        let () = Self::STEPS;
         self.forward_begin();
         for k in 0..T {
             self.forward_at(k, input);
@@ -1347,7 +1342,7 @@ where
     E: Encoder<S, I, B>,
 {
     fn step(&mut self, input: &Self::Input) -> &Self::Output {
-        const { Self::online("step") };
+        let () = Self::STEPS;
         self.has_grad_final = false;
         let slot = self.record_step(input);
         self.call_start = None;
@@ -1360,7 +1355,7 @@ where
         input: &Self::Input,
         grad_output: &Self::Output,
     ) -> Result<&Self::GradInput, BpttError> {
-        const { Self::online("backward_step") };
+        let () = Self::STEPS;
         if self.pos == 0 {
             return Err(BpttError::NoForward);
         }
