@@ -72,6 +72,21 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// For a layer whose sizes are constants: the range checks validation makes on literals, at
+    /// compile time, spanned at the layer.
+    fn check_const_sizes(&mut self, leaf: &Leaf, gates: usize, (a, b): (&Size, &Size)) {
+        if a.value().is_some() && b.value().is_some() {
+            return;
+        }
+        let (g, c) = (lit(gates), lit(self.columns));
+        let (a_t, b_t) = (size_tokens(a), size_tokens(b));
+        let mut check = quote_spanned!(leaf.name.span()=> let () =);
+        check.extend(quote_spanned!(leaf.end=>
+            ::rnn_core::__private::check_sizes(#g, #a_t, #b_t, #c);
+        ));
+        self.checks.push(check);
+    }
+
     fn leaf(&mut self, leaf: &Leaf) -> Built {
         let s = self.scalar;
         let ty_name = format_ident!("{}", leaf.entry.ty, span = leaf.name.span());
@@ -90,16 +105,7 @@ impl Builder<'_> {
                     quote!(::rnn_core::layers::#ty_name<#s, #i, #b_t>)
                 };
                 let ctor = quote!(<#ty>::try_new(rng)?);
-                if a.value().is_none() || b.value().is_none() {
-                    // Constants: the range checks validation makes on literals, at compile
-                    // time, spanned at the layer.
-                    let (g, c) = (lit(gates), lit(self.columns));
-                    let mut check = quote_spanned!(leaf.name.span()=> let () =);
-                    check.extend(quote_spanned!(leaf.end=>
-                        ::rnn_core::__private::check_sizes(#g, #a_t, #b_t, #c);
-                    ));
-                    self.checks.push(check);
-                }
+                self.check_const_sizes(leaf, gates, (a, b));
                 let start = leaf.name.span();
                 let mut marker = quote_spanned!(start=> ::rnn_core::dsl::#marker_name<#a_t, #b_t);
                 marker.extend(quote_spanned!(leaf.end=> >));
@@ -211,14 +217,7 @@ impl Builder<'_> {
             let k = lit(k);
             ctor = quote!(#ctor.with_padding(const { ::rnn_core::__private::padding::<#v_t>(#k) }));
         }
-        if v.value().is_none() || d.value().is_none() {
-            let c = lit(self.columns);
-            let mut check = quote_spanned!(leaf.name.span()=> let () =);
-            check.extend(quote_spanned!(leaf.end=>
-                ::rnn_core::__private::check_sizes(0, #v_t, #d_t, #c);
-            ));
-            self.checks.push(check);
-        }
+        self.check_const_sizes(leaf, 0, (v, d));
         let marker_name = &leaf.name;
         let marker = quote!(::rnn_core::dsl::#marker_name<#v_t, #d_t>);
         self.prev = Some((d_t.clone(), marker));
