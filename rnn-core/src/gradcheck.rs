@@ -267,14 +267,14 @@ where
             L::Cache::zero_init(),
             SMatrix::zeros(),
         );
-        let step = ForwardStep {
+        forward_once(
+            layer,
             x,
-            prev: &trace.states[t],
-            next: &mut next,
-            cache: &mut cache,
-            y: &mut y,
-        };
-        layer.forward_step(step, training);
+            (&trace.states[t], &mut next),
+            &mut cache,
+            &mut y,
+            training,
+        );
         trace.states.push(next);
         trace.caches.push(cache);
         trace.ys.push(y);
