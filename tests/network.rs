@@ -587,7 +587,9 @@ fn clones_are_deep_copies_with_fresh_step_storage() {
     a.max_bptt_steps(2);
     let x: [SMatrix<f64, 3, 2>; 3] =
         core::array::from_fn(|t| SMatrix::from_fn(|i, b| (i + b + t) as f64 * 0.1));
-    let g = [SMatrix::<f64, 3, 2>::from_element(1.0); 3];
+    // Not a constant gradient: through the SoftMax that would be zero up to rounding.
+    let g: [SMatrix<f64, 3, 2>; 3] =
+        core::array::from_fn(|t| SMatrix::from_fn(|i, b| (i + 2 * b + t) as f64 * 0.3 - 0.5));
     a.forward(&x);
     a.backward(&x, &g);
     let mut b = a.clone();

@@ -279,10 +279,13 @@ fn our_state_dicts_load_into_pytorch() {
              tools/torch_state_dicts.py"
         );
     }
-    assert_eq!(
-        std::fs::read_to_string(format!("{DIR}/ours_outputs.txt")).expect("ours_outputs.txt"),
-        text
-    );
+    // Bit for bit on the kernels that wrote the file; another kernel path (`RNN_SIMD`) rounds
+    // differently, so there the outputs agree to 1e-5 (the tolerance of the PyTorch check).
+    let committed =
+        std::fs::read_to_string(format!("{DIR}/ours_outputs.txt")).expect("ours_outputs.txt");
+    if committed != text {
+        assert_outputs_close(&committed, &text);
+    }
     let verdict = std::fs::read_to_string(format!("{DIR}/torch_loads_ours.txt"))
         .expect("torch_loads_ours.txt (tools/torch_state_dicts.py check writes it)");
     for name in ["seed", "stacked", "amp", "bi", "emb"] {
@@ -316,4 +319,32 @@ fn our_files_have_pytorchs_names_and_shapes() {
     let want: Vec<(String, Vec<usize>)> =
         want.into_iter().map(|(n, s)| (n.to_string(), s)).collect();
     assert_eq!(got, want);
+}
+
+/// The lines of two `ours_outputs.txt` texts name the same tensors of the same shapes, with
+/// values within 1e-5 (relative to values above 1).
+fn assert_outputs_close(committed: &str, ours: &str) {
+    let (a, b): (Vec<&str>, Vec<&str>) = (committed.lines().collect(), ours.lines().collect());
+    assert_eq!(a.len(), b.len(), "ours_outputs.txt: number of lines");
+    for (la, lb) in a.iter().zip(&b) {
+        let (wa, wb): (Vec<&str>, Vec<&str>) = (
+            la.split_whitespace().collect(),
+            lb.split_whitespace().collect(),
+        );
+        if la.starts_with('#') {
+            assert_eq!(la, lb);
+            continue;
+        }
+        let dims = wa[1].parse::<usize>().expect("rank") + 2;
+        assert_eq!(wa[..dims], wb[..dims], "ours_outputs.txt: names and shapes");
+        assert_eq!(wa.len(), wb.len(), "{}: number of values", wa[0]);
+        for (x, y) in wa[dims..].iter().zip(&wb[dims..]) {
+            let (x, y): (f64, f64) = (x.parse().expect("value"), y.parse().expect("value"));
+            assert!(
+                (x - y).abs() <= 1e-5 * x.abs().max(1.0),
+                "{}: committed {x}, now {y}",
+                wa[0]
+            );
+        }
+    }
 }

@@ -778,6 +778,9 @@ where
     /// [`AllocError`] if the per-step storage cannot be allocated.
     pub fn try_with_encoder(encoder: E, layer: L) -> Result<Self, AllocError> {
         let () = Self::T_OK;
+        // Choose the kernels now: the first detection reads `RNN_SIMD`, which allocates, and
+        // nothing may allocate after construction.
+        let _ = crate::simd_path();
         // Zeroed on the heap in place: nothing proportional to the network touches the stack.
         Ok(Self {
             encoder,

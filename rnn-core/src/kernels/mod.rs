@@ -1,27 +1,31 @@
 //! Every kernel in one place, and all the crate's SIMD and `unsafe` code with them: the matrix
-//! products every layer uses (this file), the batch-1 matrix-vector kernels (`gemv`), the AVX2
-//! building blocks (`simd`: activations on eight lanes, masked loads and stores), and the fused
-//! cells (`lstm_cell`, `gru_cell`, `logsoftmax`). Layers call the safe entry points
+//! products every layer uses (this file), the batched `f32` products with intrinsics (`gemm`:
+//! AVX2 and AVX-512), the batch-1 matrix-vector kernels (`gemv`), the AVX2 building blocks
+//! (`simd`: activations on eight lanes, masked loads and stores), and the fused cells
+//! (`lstm_cell`, `gru_cell`, `logsoftmax`). Layers call the safe entry points
 //! (`lstm_cell_avx2`, ...), which check the CPU and fall back by returning `false`.
 //!
 //! The matrix products work on column-major slices.
 //!
 //! Three product shapes cover every layer: `C = A B` ([`affine`]), `C = Aᵀ B`
-//! ([`transpose_mul`]) and `C += A Bᵀ` ([`acc_outer`]). Each runs a register-blocked
-//! micro-kernel written so that LLVM vectorises it (fixed-size accumulator arrays, contiguous
-//! columns), with plain loops for the edges. No packing, so no scratch memory and no
-//! allocation. nalgebra's own fixed-size `gemm` strides through memory element by element and
+//! ([`transpose_mul`]) and `C += A Bᵀ` ([`acc_outer`]). No packing, so no scratch memory and
+//! no allocation. nalgebra's own fixed-size `gemm` strides through memory element by element and
 //! was 2-5x slower here.
 //!
-//! With the `std` feature on x86-64, the kernels are compiled twice: for the baseline target
-//! (SSE2, what a default build may assume) and for AVX2 + FMA, chosen at run time by CPU
-//! detection. So the library is fast without `-C target-cpu=native`; with it, the AVX2 path is
-//! the only one. The two paths round differently (fused multiply-add), so results can differ in
-//! the last bits between machines, never within one process.
+//! Which code runs is chosen once per process ([`simd_path`]): with the `std` feature on
+//! x86-64, `f32` products run the intrinsics of `gemm` (AVX-512F where the CPU has it, else
+//! AVX2 + FMA) and at batch 1 those of `gemv`; `f64` and the baseline path run the generic
+//! register-tiled kernels below (written so that LLVM vectorises them), compiled twice: for the
+//! baseline target (SSE2, what a default build may assume) and for AVX2 + FMA. So the library
+//! is fast without `-C target-cpu=native`. The paths round differently (fused multiply-adds,
+//! the order of sums), so results can differ in the last bits between machines, never within
+//! one process; `RNN_SIMD` pins the path.
 
 use crate::Float;
 use nalgebra::{SMatrix, SVector};
 
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod gemm;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod gemv;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -136,12 +140,93 @@ fn madd<S: Float, const FUSED: bool>(acc: S, a: S, b: S) -> S {
     }
 }
 
-/// Whether this CPU runs the AVX2 + FMA kernels (a cached load after the first call).
+/// The instruction sets the kernels use on this machine, from the least to the most capable;
+/// see [`simd_path`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SimdPath {
+    /// What every x86-64 CPU has (SSE2), or another architecture, or a build without `std`:
+    /// the generic kernels as the compiler vectorises them for the build's target.
+    Baseline,
+    /// AVX2 with FMA: intrinsics for the batched products, the batch-1 matrix-vector
+    /// products, the fused LSTM and GRU cells and LogSoftMax.
+    Avx2,
+    /// AVX-512F on top of AVX2: the batched products (`W x` for batches above 1, their
+    /// transposes and the weight gradients) in 512-bit registers; the rest as [`SimdPath::Avx2`].
+    Avx512,
+}
+
+impl SimdPath {
+    /// The name `RNN_SIMD` takes: `baseline`, `avx2` or `avx512`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Baseline => "baseline",
+            Self::Avx2 => "avx2",
+            Self::Avx512 => "avx512",
+        }
+    }
+}
+
+/// The kernels this process runs: the best this CPU supports (detected at the first call,
+/// with the `std` feature on x86-64), capped by the environment variable `RNN_SIMD` if it is
+/// set to `baseline`, `avx2` or `avx512` (other values are ignored) when it is first read.
+///
+/// Every path computes the same maths; they differ in the last bits (the order of sums, fused
+/// multiply-adds), so `RNN_SIMD` pins results across machines with different CPUs and lets the
+/// lower paths be tested on a machine that has the higher ones. A build with
+/// `-C target-cpu=native` (or `target-feature=+avx2,+fma`) compiles the generic kernels for
+/// that CPU, so there `baseline` means "no intrinsics", not SSE2.
+///
+/// ```
+/// let path = rnn_core::simd_path();
+/// println!("kernels: {}", path.name());
+/// ```
+#[must_use]
+pub fn simd_path() -> SimdPath {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        use core::sync::atomic::{AtomicU8, Ordering};
+        /// `SimdPath as u8 + 1` once detected, 0 before.
+        static PATH: AtomicU8 = AtomicU8::new(0);
+        let paths = [SimdPath::Baseline, SimdPath::Avx2, SimdPath::Avx512];
+        match PATH.load(Ordering::Relaxed) {
+            0 => {
+                let detected = detect_simd_path();
+                PATH.store(detected as u8 + 1, Ordering::Relaxed);
+                detected
+            }
+            v => paths[usize::from(v - 1).min(2)],
+        }
+    }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    SimdPath::Baseline
+}
+
+/// [`simd_path`] the first time: the CPU's best, capped by `RNN_SIMD`.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[cold]
+fn detect_simd_path() -> SimdPath {
+    let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    let best = if avx2 && std::is_x86_feature_detected!("avx512f") {
+        SimdPath::Avx512
+    } else if avx2 {
+        SimdPath::Avx2
+    } else {
+        SimdPath::Baseline
+    };
+    let cap = match std::env::var("RNN_SIMD").as_deref() {
+        Ok("baseline") => SimdPath::Baseline,
+        Ok("avx2") => SimdPath::Avx2,
+        _ => SimdPath::Avx512,
+    };
+    best.min(cap)
+}
+
+/// Whether the AVX2 + FMA kernels run (a relaxed atomic load after the first call).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[inline(always)]
 pub(crate) fn use_avx2() -> bool {
-    cfg!(all(target_feature = "avx2", target_feature = "fma"))
-        || (std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"))
+    simd_path() >= SimdPath::Avx2
 }
 
 /// Compiles `fast` a second time for AVX2 + FMA (as a nested function with those features, so
@@ -187,6 +272,24 @@ fn gemm_nn<
     c: &mut [S],
     accumulate: bool,
 ) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if let (Some(av), Some(bv)) = (S::as_f32(a), S::as_f32(b))
+        && let Some(cv) = S::as_f32_mut(c)
+    {
+        match simd_path() {
+            // SAFETY (both): the CPU has the kernel's features (checked by `simd_path`).
+            SimdPath::Avx512 => unsafe {
+                gemm::avx512::nn::<M, K, N, BRS, BCS>(av, bv, cv, accumulate)
+            },
+            SimdPath::Avx2 => unsafe {
+                gemm::avx2::nn::<M, K, N, BRS, BCS>(av, bv, cv, accumulate)
+            },
+            SimdPath::Baseline => {
+                gemm_nn_body::<f32, 8, false>(M, K, N, av, bv, BRS, BCS, cv, accumulate)
+            }
+        }
+        return;
+    }
     with_avx2!(
         [S: Float, const M: usize, const K: usize, const N: usize, const BRS: usize, const BCS: usize]
         [S, M, K, N, BRS, BCS]
@@ -205,6 +308,18 @@ fn gemm_tn<S: Float, const M: usize, const K: usize, const N: usize>(
     c: &mut [S],
     accumulate: bool,
 ) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if let (Some(av), Some(bv)) = (S::as_f32(a), S::as_f32(b))
+        && let Some(cv) = S::as_f32_mut(c)
+    {
+        match simd_path() {
+            // SAFETY (both): the CPU has the kernel's features (checked by `simd_path`).
+            SimdPath::Avx512 => unsafe { gemm::avx512::tn::<M, K, N>(av, bv, cv, accumulate) },
+            SimdPath::Avx2 => unsafe { gemm::avx2::tn::<M, K, N>(av, bv, cv, accumulate) },
+            SimdPath::Baseline => gemm_tn_body::<f32, 8, false>(M, K, N, av, bv, cv, accumulate),
+        }
+        return;
+    }
     with_avx2!(
         [S: Float, const M: usize, const K: usize, const N: usize] [S, M, K, N]
         (a: &[S], b: &[S], c: &mut [S], accumulate: bool)
