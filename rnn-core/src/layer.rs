@@ -121,7 +121,7 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         V: BackwardSeq<S, Self::State, Self::Cache, I, O, B>,
     {
         let n = seq.len();
-        let defer = crate::kernels::defer_weight_grads(B);
+        let defer = crate::kernels::defer_weight_grads::<S>(B);
         {
             let (mut g_next, mut g_prev) = (&mut *g, &mut *scratch);
             for k in (0..n).rev() {

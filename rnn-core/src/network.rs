@@ -1075,7 +1075,12 @@ where
         if t >= range.1 {
             // Below batch 8 the weight gradients wait for `backward_end`: one product per
             // sequence (the decision of `Layer::backward_seq`, made the same way here).
-            self.backward_one(t, gy, GradInto::Call(k), kernels::defer_weight_grads(B));
+            self.backward_one(
+                t,
+                gy,
+                GradInto::Call(k),
+                kernels::defer_weight_grads::<S>(B),
+            );
         }
     }
 
@@ -1123,7 +1128,7 @@ where
             let rec = &records[Self::record_slot(origin, t)];
             (&rec.x, &states[Self::state_slot(origin, t)], &rec.cache)
         });
-        if kernels::defer_weight_grads(B) {
+        if kernels::defer_weight_grads::<S>(B) {
             self.layer.accumulate_weight_grads(steps);
         }
         self.cursor = range.1;

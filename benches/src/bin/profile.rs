@@ -1,7 +1,7 @@
 //! A plain loop over one benchmark case, for `perf record` and `valgrind --tool=callgrind`
 //! (divan's own timing loop hides short cases): `cargo run --release --bin profile --
-//! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `seed_b1_train_split` (time
-//! per phase), `no_lsm_step` and `lstm_step` (the seed network without its last layers, to see
+//! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `seed_b1_train_split` and
+//! `lstm256_b32_train_split` (time per phase), `no_lsm_step` and `lstm_step` (the seed network without its last layers, to see
 //! each layer's cost in place), `lstm16_step`/`lstm24_step` (hidden sizes around 20),
 //! `tanh20`, `sigmoid80`, `tanh4096`.
 
@@ -26,6 +26,39 @@ fn run_steps<N: Online<Scalar = f32, Input = SMatrix<f32, 10, 1>>>(mut net: N, n
     let x = inputs::<10, 1>(2)[0];
     for _ in 0..n {
         black_box(net.step(black_box(&x)));
+    }
+}
+
+/// The time of each phase of `n / T` training steps, per time step: zeroing and forward, the
+/// criterion, BPTT, the update.
+fn train_split<N, const I: usize, const C: usize, const B: usize>(
+    mut net: N,
+    xs: &[SMatrix<f32, I, B>; T],
+    n: usize,
+) where
+    N: Network<Scalar = f32, Inputs = [SMatrix<f32, I, B>], Outputs = [SMatrix<f32, C, B>]>,
+{
+    let crit = SequencerCriterion::new(ClassNll::default());
+    let ys = targets::<C, B>();
+    let mut g = [SMatrix::zeros(); T];
+    let mut t = [std::time::Duration::ZERO; 4];
+    for _ in 0..n / T {
+        let t0 = std::time::Instant::now();
+        net.zero_grad_parameters();
+        let out = net.forward(black_box(xs));
+        let t1 = std::time::Instant::now();
+        crit.backward_into(out, &ys, &mut g);
+        let t2 = std::time::Instant::now();
+        net.backward(xs, &g);
+        let t3 = std::time::Instant::now();
+        net.update_parameters(0.01);
+        let t4 = std::time::Instant::now();
+        for (k, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4)].into_iter().enumerate() {
+            t[k] += b - a;
+        }
+    }
+    for (name, d) in ["zero+forward", "criterion", "backward", "update"].iter().zip(t) {
+        println!("{name}: {:.1} ns per step", d.as_secs_f64() * 1e9 / n as f64);
     }
 }
 
@@ -63,40 +96,8 @@ fn main() {
                 net.update_parameters(0.01);
             }
         }
-        "seed_b1_train_split" => {
-            // Time of each phase of a training step, per time step.
-            let mut net = SeedB1::new(1);
-            let crit = SequencerCriterion::new(ClassNll::default());
-            let (xs, ys) = (inputs::<10, 1>(2), targets::<5, 1>());
-            let mut t = [std::time::Duration::ZERO; 4];
-            for _ in 0..n / T {
-                let t0 = std::time::Instant::now();
-                net.zero_grad_parameters();
-                let out = net.forward(black_box(&xs));
-                let t1 = std::time::Instant::now();
-                let g = crit.backward(out, &ys);
-                let t2 = std::time::Instant::now();
-                net.backward(&xs, &g);
-                let t3 = std::time::Instant::now();
-                net.update_parameters(0.01);
-                let t4 = std::time::Instant::now();
-                for (k, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4)]
-                    .into_iter()
-                    .enumerate()
-                {
-                    t[k] += b - a;
-                }
-            }
-            for (name, d) in ["zero+forward", "criterion", "backward", "update"]
-                .iter()
-                .zip(t)
-            {
-                println!(
-                    "{name}: {:.1} ns per step",
-                    d.as_secs_f64() * 1e9 / n as f64
-                );
-            }
-        }
+        "seed_b1_train_split" => train_split(SeedB1::new(1), &inputs::<10, 1>(2), n),
+        "lstm256_b32_train_split" => train_split(Lstm256B32::new(1), &inputs::<32, 32>(2), n),
         "tanh20" | "sigmoid80" | "tanh4096" => {
             let len = match case {
                 "tanh20" => 20,

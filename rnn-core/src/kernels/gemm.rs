@@ -38,9 +38,53 @@ macro_rules! products {
         ) {
             assert!(a.len() >= M * K && c.len() >= M * N);
             assert!(N == 0 || K == 0 || b.len() > (K - 1) * BRS + (N - 1) * BCS);
+            // SAFETY: the lengths were checked above.
+            unsafe { nn_sum::<M, K, N, BRS, BCS>(&[(a.as_ptr(), b.as_ptr())], c, accumulate) }
+        }
+
+        /// `c += Σ_s a_s b_s` over the `(a_s, b_s)` of `steps`, each product shaped as in
+        /// [`nn`]: the weight gradient of a whole sequence with every tile of `c` loaded and
+        /// stored once (from the first step to the last, so each output gets the same chain of
+        /// fused multiply-adds as one [`nn`] per step in that order).
+        ///
+        /// # Safety
+        /// Every `a_s` points to `M x K` readable `f32` and every `b_s` covers the `K x N`
+        /// strided operand of [`nn`].
+        #[target_feature(enable = $feature)]
+        pub(crate) unsafe fn nn_steps<
+            const M: usize,
+            const K: usize,
+            const N: usize,
+            const BRS: usize,
+            const BCS: usize,
+        >(
+            steps: &[(*const f32, *const f32)],
+            c: &mut [f32],
+        ) {
+            assert!(c.len() >= M * N);
+            // SAFETY: the caller's contract, and `c`'s length checked above.
+            unsafe { nn_sum::<M, K, N, BRS, BCS>(steps, c, true) }
+        }
+
+        /// [`nn_steps`], starting from zero unless `accumulate`.
+        ///
+        /// # Safety
+        /// As [`nn_steps`]; `c` holds `M x N`.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn nn_sum<
+            const M: usize,
+            const K: usize,
+            const N: usize,
+            const BRS: usize,
+            const BCS: usize,
+        >(
+            steps: &[(*const f32, *const f32)],
+            c: &mut [f32],
+            accumulate: bool,
+        ) {
             let p = Nn {
-                a: a.as_ptr(),
-                b: b.as_ptr(),
+                steps,
                 c: c.as_mut_ptr(),
                 m: M,
                 k: K,
@@ -48,7 +92,7 @@ macro_rules! products {
                 bcs: BCS,
                 accumulate,
             };
-            // SAFETY: the lengths were checked above; every tile lies inside `M x N`.
+            // SAFETY: the caller's contract; every tile lies inside `M x N`.
             unsafe {
                 if const { M <= L } {
                     nn_rows::<1, $short_nr>(&p, 0, M, N);
@@ -67,10 +111,9 @@ macro_rules! products {
             }
         }
 
-        /// The operands of [`nn`] as pointers, with its sizes (constants once inlined).
-        struct Nn {
-            a: *const f32,
-            b: *const f32,
+        /// The operands of [`nn_steps`] as pointers, with their sizes (constants once inlined).
+        struct Nn<'s> {
+            steps: &'s [(*const f32, *const f32)],
             c: *mut f32,
             m: usize,
             k: usize,
@@ -85,7 +128,7 @@ macro_rules! products {
         /// `p` covers the shapes of [`nn`]; `i + rows <= M`, `rows <= RV * L`.
         #[inline(always)]
         unsafe fn nn_rows<const RV: usize, const NR: usize>(
-            p: &Nn,
+            p: &Nn<'_>,
             i: usize,
             rows: usize,
             n: usize,
@@ -113,7 +156,7 @@ macro_rules! products {
         /// `cols <= NR`.
         #[inline(always)]
         unsafe fn nn_tile<const RV: usize, const NR: usize>(
-            p: &Nn,
+            p: &Nn<'_>,
             i: usize,
             j: usize,
             rows: usize,
@@ -130,18 +173,20 @@ macro_rules! products {
                         }
                     }
                 }
-                let b = p.b.add(j * p.bcs);
-                for kk in 0..p.k {
-                    let at = p.a.add(kk * p.m + i);
-                    let mut av = [zero(); RV];
-                    for (r, v) in av.iter_mut().enumerate() {
-                        *v = load_rows(at.add(r * L), rows, r);
-                    }
-                    let bk = b.add(kk * p.brs);
-                    for (q, col) in acc.iter_mut().enumerate().take(cols) {
-                        let bv = splat(*bk.add(q * p.bcs));
-                        for (v, &a) in col.iter_mut().zip(&av) {
-                            *v = fmadd(a, bv, *v);
+                for &(a, b) in p.steps {
+                    let (a, b) = (a.add(i), b.add(j * p.bcs));
+                    for kk in 0..p.k {
+                        let at = a.add(kk * p.m);
+                        let mut av = [zero(); RV];
+                        for (r, v) in av.iter_mut().enumerate() {
+                            *v = load_rows(at.add(r * L), rows, r);
+                        }
+                        let bk = b.add(kk * p.brs);
+                        for (q, col) in acc.iter_mut().enumerate().take(cols) {
+                            let bv = splat(*bk.add(q * p.bcs));
+                            for (v, &a) in col.iter_mut().zip(&av) {
+                                *v = fmadd(a, bv, *v);
+                            }
                         }
                     }
                 }
@@ -184,14 +229,14 @@ macro_rules! products {
         /// The `lanes` values from every column start are readable.
         #[inline(always)]
         unsafe fn tn_chunk<const TM: usize, const TN: usize>(
-            acc: &mut [[V; TN]; TM],
+            mut acc: [[V; TN]; TM],
             pa: *const f32,
             pb: *const f32,
             k: usize,
             ma: usize,
             nb: usize,
             lanes: usize,
-        ) {
+        ) -> [[V; TN]; TM] {
             // SAFETY: the caller's contract.
             unsafe {
                 let load = |p: *const f32| {
@@ -212,6 +257,7 @@ macro_rules! products {
                     }
                 }
             }
+            acc
         }
 
         /// `c[M x N] (+)= aᵀ b` for `a: K x M`, `b: K x N`, column-major: every output is a dot
@@ -228,27 +274,31 @@ macro_rules! products {
             let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
             let (tm, tn) = ($tm, $tnn);
             let (full_m, full_n) = (M - M % tm, N - N % tn);
+            // Columns of `a` outermost: a tile's `TM` columns stay in L1 while every column of
+            // `b` passes by (from L2), so a weight matrix larger than L2 is read from memory
+            // once, not once per `TN` columns of `b` (W_hhᵀ da of LSTM(32, 256), batch 32:
+            // 10-15 % faster).
             // SAFETY: the lengths were checked above; every tile lies inside `M x N`.
             unsafe {
-                let mut j = 0;
-                while j < full_n {
-                    let mut i = 0;
-                    while i < full_m {
+                let mut i = 0;
+                while i < full_m {
+                    let mut j = 0;
+                    while j < full_n {
                         tn_tile::<$tm, $tnn>(a, b, c, M, K, i, j, tm, tn, accumulate);
-                        i += tm;
+                        j += tn;
                     }
-                    if full_m < M {
-                        tn_tile::<$tm, $tnn>(a, b, c, M, K, full_m, j, M % tm, tn, accumulate);
-                    }
-                    j += tn;
-                }
-                if full_n < N {
-                    let mut i = 0;
-                    while i < full_m {
+                    if full_n < N {
                         tn_tile::<$tm, $tnn>(a, b, c, M, K, i, full_n, tm, N % tn, accumulate);
-                        i += tm;
                     }
-                    if full_m < M {
+                    i += tm;
+                }
+                if full_m < M {
+                    let mut j = 0;
+                    while j < full_n {
+                        tn_tile::<$tm, $tnn>(a, b, c, M, K, full_m, j, M % tm, tn, accumulate);
+                        j += tn;
+                    }
+                    if full_n < N {
                         let (ma, nb) = (M % tm, N % tn);
                         tn_tile::<$tm, $tnn>(a, b, c, M, K, full_m, full_n, ma, nb, accumulate);
                     }
@@ -283,11 +333,11 @@ macro_rules! products {
                 let full = k - k % L;
                 let mut kk = 0;
                 while kk < full {
-                    tn_chunk(&mut acc, pa.add(kk), pb.add(kk), k, ma, nb, L);
+                    acc = tn_chunk(acc, pa.add(kk), pb.add(kk), k, ma, nb, L);
                     kk += L;
                 }
                 if full < k {
-                    tn_chunk(&mut acc, pa.add(full), pb.add(full), k, ma, nb, k % L);
+                    acc = tn_chunk(acc, pa.add(full), pb.add(full), k, ma, nb, k % L);
                 }
                 for (q, row) in acc.iter().enumerate().take(ma) {
                     for (r, &v) in row.iter().enumerate().take(nb) {
@@ -555,6 +605,52 @@ mod tests {
                 (100, 31, 33),
             )
         };
+    }
+
+    /// `nn_steps` over three steps equals three `nn` calls accumulating in the same order,
+    /// bit for bit (what lets the whole-sequence backward defer the weight gradients without
+    /// changing a bit), and the sum in `f64`.
+    macro_rules! steps_shapes {
+        ($module:ident, $(($m:literal, $k:literal, $n:literal)),* $(,)?) => {$({
+            let mut rng = Rng::new(($m * 100 + $k * 10 + $n) as u64);
+            let a: Vec<Vec<f32>> = (0..3).map(|_| random(&mut rng, $m * $k)).collect();
+            let b: Vec<Vec<f32>> = (0..3).map(|_| random(&mut rng, $k * $n)).collect();
+            let start = random(&mut rng, $m * $n);
+            let mut one_by_one = start.clone();
+            for (a, b) in a.iter().zip(&b) {
+                // SAFETY: the caller checked the CPU's features.
+                unsafe { super::$module::nn::<$m, $k, $n, $n, 1>(a, b, &mut one_by_one, true) };
+            }
+            let steps: Vec<(*const f32, *const f32)> =
+                a.iter().zip(&b).map(|(a, b)| (a.as_ptr(), b.as_ptr())).collect();
+            let mut summed = start.clone();
+            // SAFETY: the caller checked the CPU's features; every pointer covers its shape.
+            unsafe { super::$module::nn_steps::<$m, $k, $n, $n, 1>(&steps, &mut summed) };
+            assert_eq!(summed, one_by_one, "{}x{}x{}", $m, $k, $n);
+            let mut want = start.clone();
+            for j in 0..$n {
+                for i in 0..$m {
+                    let t: f64 = (0..3)
+                        .flat_map(|s| (0..$k).map(move |kk| (s, kk)))
+                        .map(|(s, kk)| f64::from(a[s][kk * $m + i]) * f64::from(b[s][kk * $n + j]))
+                        .sum();
+                    want[j * $m + i] = (f64::from(start[j * $m + i]) + t) as f32;
+                }
+            }
+            for (x, y) in summed.iter().zip(&want) {
+                assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+            }
+        })*};
+    }
+
+    #[test]
+    fn sequence_products_equal_the_steps_one_by_one() {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            steps_shapes!(avx2, (80, 8, 20), (37, 9, 13), (5, 12, 7));
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            steps_shapes!(avx512, (80, 8, 20), (37, 9, 13), (5, 12, 7));
+        }
     }
 
     #[test]
