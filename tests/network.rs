@@ -844,3 +844,60 @@ fn repeater_gradients_match_finite_differences() {
         loss(&mut net, &xs[0])
     });
 }
+
+network! {
+    /// Every kind of parameter owner: an encoder, a BiSequencer, a Residual, a GRU, Linear.
+    AllOwners<seq_len = 3, batch = 2, scalar = f64> = Sequential[
+        LookupTable(7, 3), BiSequencer[ GRU(3, 2) ], Residual[ Linear(4, 4) ], Linear(4, 2)
+    ];
+}
+
+/// A network seen only through its parameter views, so that `zero_grad` and `update` run the
+/// trait's default (one view per parameter) instead of the layers' own overrides.
+struct ViaViews<'n, N>(&'n mut N);
+
+impl<N: Parameterized<f64>> Parameterized<f64> for ViaViews<'_, N> {
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, f64>)) {
+        self.0.visit_parameters(f);
+    }
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, f64>)) {
+        self.0.visit_parameters_mut(f);
+    }
+}
+
+/// Distinct values and gradients everywhere, then `update` and `zero_grad` through the
+/// overrides and through the default: the same parameters, bit for bit.
+fn check_overrides<N: Parameterized<f64> + Clone>(mut a: N) {
+    let mut k = 0.0;
+    a.visit_parameters_mut(&mut |mut p| {
+        for (w, g) in p.value.iter_mut().zip(p.grad.iter_mut()) {
+            k += 1.0;
+            *w = k * 0.01;
+            *g = 1.0 - k * 0.003;
+        }
+    });
+    let before = parameter_vectors(&a, false);
+    let mut b = a.clone();
+    let both = |n: &N| (parameter_vectors(n, false), parameter_vectors(n, true));
+    a.update(0.5);
+    ViaViews(&mut b).update(0.5);
+    assert_eq!(both(&a), both(&b));
+    assert_ne!(
+        parameter_vectors(&a, false),
+        before,
+        "update changed the values"
+    );
+    a.zero_grad();
+    ViaViews(&mut b).zero_grad();
+    assert_eq!(both(&a), both(&b));
+    let grads = parameter_vectors(&a, true);
+    assert!(grads.iter().flatten().all(|&g| g == 0.0));
+}
+
+#[test]
+fn zero_grad_and_update_overrides_touch_every_parameter() {
+    check_overrides(Everything::new(1));
+    check_overrides(Residuals::new(1));
+    check_overrides(AllOwners::new(1));
+    check_overrides(Seed64::new(1));
+}

@@ -98,6 +98,14 @@ impl<S: Float, L: Parameterized<S>, const O: usize> Parameterized<S> for BiSeque
             })
         });
     }
+    fn zero_grad(&mut self) {
+        self.fwd.zero_grad();
+        self.bwd.zero_grad();
+    }
+    fn update(&mut self, lr: S) {
+        self.fwd.update(lr);
+        self.bwd.update(lr);
+    }
 }
 
 /// The forward direction's view of the steps: the first half of each state, its cache and

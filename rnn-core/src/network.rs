@@ -1240,6 +1240,14 @@ where
         self.encoder.visit_parameters_mut(f);
         self.layer.visit_parameters_mut(f);
     }
+    fn zero_grad(&mut self) {
+        self.encoder.zero_grad();
+        self.layer.zero_grad();
+    }
+    fn update(&mut self, lr: S) {
+        self.encoder.update(lr);
+        self.layer.update(lr);
+    }
 }
 
 impl<S, L, E, const I: usize, const O: usize, const B: usize, const T: usize> Network

@@ -103,6 +103,17 @@ impl<S: Float, const R: usize, const C: usize> Param<S, R, C> {
         }
     }
 
+    /// Sets the gradient to zero: [`Parameterized::zero_grad`] of this parameter, without
+    /// building a view (the containers and layers call this directly).
+    pub fn zero_grad(&mut self) {
+        self.grad.as_mut_slice().fill(S::zero());
+    }
+
+    /// `value -= lr * grad`: [`Parameterized::update`] of this parameter, without a view.
+    pub fn update(&mut self, lr: S) {
+        crate::kernels::sub_scaled(self.value.as_mut_slice(), self.grad.as_slice(), lr);
+    }
+
     /// A mutable view for [`Parameterized::visit_parameters_mut`] (see [`Param::as_ref`]).
     pub fn as_mut(&mut self, name: &'static str, kind: ParamKind) -> ParamMut<'_, S> {
         debug_assert!(
@@ -407,6 +418,10 @@ pub trait Parameterized<S: Float> {
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>));
 
     /// Sets every gradient to zero (Torch's `zeroGradParameters`).
+    ///
+    /// The default visits every parameter's view; the library's layers and containers override
+    /// it (and [`Parameterized::update`]) to go straight to their tensors: a view per parameter
+    /// cost a batch-1 training step of the seed network 6 % (two passes per step).
     fn zero_grad(&mut self) {
         self.visit_parameters_mut(&mut |mut p| match contiguous_mut(&mut p.grad) {
             Some(g) => g.fill(S::zero()),

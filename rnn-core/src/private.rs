@@ -239,6 +239,12 @@ macro_rules! __impl_network {
             ) {
                 self.inner.visit_parameters_mut(f)
             }
+            fn zero_grad(&mut self) {
+                self.inner.zero_grad()
+            }
+            fn update(&mut self, lr: $s) {
+                self.inner.update(lr)
+            }
         }
     };
 }

@@ -47,6 +47,12 @@ impl<S: Float, L: Parameterized<S>> Parameterized<S> for Residual<L> {
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
         self.0.visit_parameters_mut(f);
     }
+    fn zero_grad(&mut self) {
+        self.0.zero_grad();
+    }
+    fn update(&mut self, lr: S) {
+        self.0.update(lr);
+    }
 }
 
 /// `acc += x`, element by element (the sizes are equal: `Residual::same_size`).

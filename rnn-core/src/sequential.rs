@@ -31,6 +31,12 @@ impl<S: Float, L: Parameterized<S>, const K: usize> Parameterized<S> for Named<L
             })
         });
     }
+    fn zero_grad(&mut self) {
+        self.0.zero_grad();
+    }
+    fn update(&mut self, lr: S) {
+        self.0.update(lr);
+    }
 }
 
 impl<S: Float, L, const I: usize, const O: usize, const B: usize, const K: usize> Layer<S, I, O, B>
@@ -289,6 +295,14 @@ impl<S: Float, A: Parameterized<S>, R: Parameterized<S>, const M: usize> Paramet
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
         self.first.visit_parameters_mut(f);
         self.rest.visit_parameters_mut(f);
+    }
+    fn zero_grad(&mut self) {
+        self.first.zero_grad();
+        self.rest.zero_grad();
+    }
+    fn update(&mut self, lr: S) {
+        self.first.update(lr);
+        self.rest.update(lr);
     }
 }
 

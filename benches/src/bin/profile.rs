@@ -1,7 +1,8 @@
 //! A plain loop over one benchmark case, for `perf record` and `valgrind --tool=callgrind`
 //! (divan's own timing loop hides short cases): `cargo run --release --bin profile --
 //! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `seed_b1_train_split` and
-//! `lstm256_b32_train_split` (time per phase), `no_lsm_step` and `lstm_step` (the seed network without its last layers, to see
+//! `lstm256_b32_train_split` (time per phase), `seed_b1_zero_grad` and `seed_b1_update` (one
+//! parameter pass per "step"), `no_lsm_step` and `lstm_step` (the seed network without its last layers, to see
 //! each layer's cost in place), `lstm16_step`/`lstm24_step` (hidden sizes around 20),
 //! `tanh20`, `sigmoid80`, `tanh4096`.
 
@@ -97,6 +98,17 @@ fn main() {
             }
         }
         "seed_b1_train_split" => train_split(SeedB1::new(1), &inputs::<10, 1>(2), n),
+        "seed_b1_zero_grad" | "seed_b1_update" => {
+            // One call per step of n: the parameter passes of a training step alone.
+            let mut net = SeedB1::new(1);
+            for _ in 0..n {
+                if case == "seed_b1_zero_grad" {
+                    net.zero_grad_parameters();
+                } else {
+                    net.update_parameters(black_box(0.0));
+                }
+            }
+        }
         "lstm256_b32_train_split" => train_split(Lstm256B32::new(1), &inputs::<32, 32>(2), n),
         "tanh20" | "sigmoid80" | "tanh4096" => {
             let len = match case {

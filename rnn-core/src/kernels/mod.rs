@@ -229,7 +229,10 @@ fn detect_simd_path() -> SimdPath {
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[inline(always)]
 pub(crate) fn use_avx2() -> bool {
-    simd_path() >= SimdPath::Avx2
+    match SIMD_PATH.load(core::sync::atomic::Ordering::Relaxed) {
+        0 => detect_simd_path() >= SimdPath::Avx2,
+        v => v > SimdPath::Baseline as u8 + 1,
+    }
 }
 
 /// Compiles `fast` a second time for AVX2 + FMA (as a nested function with those features, so

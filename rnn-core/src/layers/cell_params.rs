@@ -96,4 +96,16 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
         f(self.bias_ih.as_mut("bias_ih", ParamKind::Vector));
         f(self.bias_hh.as_mut("bias_hh", ParamKind::Vector));
     }
+    fn zero_grad(&mut self) {
+        self.weight_ih.zero_grad();
+        self.weight_hh.zero_grad();
+        self.bias_ih.zero_grad();
+        self.bias_hh.zero_grad();
+    }
+    fn update(&mut self, lr: S) {
+        self.weight_ih.update(lr);
+        self.weight_hh.update(lr);
+        self.bias_ih.update(lr);
+        self.bias_hh.update(lr);
+    }
 }

@@ -80,6 +80,12 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
         self.params.visit_parameters_mut(f);
     }
+    fn zero_grad(&mut self) {
+        self.params.zero_grad();
+    }
+    fn update(&mut self, lr: S) {
+        self.params.update(lr);
+    }
 }
 
 impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> Layer<S, I, H, B>

@@ -53,6 +53,14 @@ impl<S: Float, const I: usize, const O: usize> Parameterized<S> for Linear<S, I,
         f(self.weight.as_mut("weight", ParamKind::Matrix));
         f(self.bias.as_mut("bias", ParamKind::Vector));
     }
+    fn zero_grad(&mut self) {
+        self.weight.zero_grad();
+        self.bias.zero_grad();
+    }
+    fn update(&mut self, lr: S) {
+        self.weight.update(lr);
+        self.bias.update(lr);
+    }
 }
 
 impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>

@@ -83,6 +83,12 @@ impl<S: Float, const V: usize, const D: usize> Parameterized<S> for LookupTable<
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
         f(self.weight.as_mut("weight", ParamKind::Matrix));
     }
+    fn zero_grad(&mut self) {
+        self.weight.zero_grad();
+    }
+    fn update(&mut self, lr: S) {
+        self.weight.update(lr);
+    }
 }
 
 impl<S: Float, const V: usize, const D: usize, const B: usize> Encoder<S, D, B>

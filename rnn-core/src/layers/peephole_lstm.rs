@@ -93,6 +93,22 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
         f(self.peephole_f.as_mut("peephole_f", ParamKind::Vector));
         f(self.peephole_o.as_mut("peephole_o", ParamKind::Vector));
     }
+    fn zero_grad(&mut self) {
+        self.weight_ih.zero_grad();
+        self.weight_hh.zero_grad();
+        self.bias.zero_grad();
+        self.peephole_i.zero_grad();
+        self.peephole_f.zero_grad();
+        self.peephole_o.zero_grad();
+    }
+    fn update(&mut self, lr: S) {
+        self.weight_ih.update(lr);
+        self.weight_hh.update(lr);
+        self.bias.update(lr);
+        self.peephole_i.update(lr);
+        self.peephole_f.update(lr);
+        self.peephole_o.update(lr);
+    }
 }
 
 impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> Layer<S, I, H, B>
