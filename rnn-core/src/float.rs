@@ -45,6 +45,10 @@ pub trait Float:
     /// logarithm in `f32`: the sum is at least 1, so this costs at most one rounding of it).
     fn ln_of_sum(sum: f64) -> Self;
 
+    /// `true` for `f32`: a constant, so that code for the `f32` intrinsics behind
+    /// `if S::IS_F32` is not even compiled for `f64`.
+    const IS_F32: bool;
+
     /// The slice as `f32` if `Self` is `f32` (for kernels written with `f32` SIMD
     /// intrinsics), `None` for `f64`.
     fn as_f32(xs: &[Self]) -> Option<&[f32]>;
@@ -225,6 +229,7 @@ impl Float for f32 {
     fn ln_of_sum(sum: f64) -> Self {
         nalgebra::ComplexField::ln(sum as f32)
     }
+    const IS_F32: bool = true;
     #[inline(always)]
     fn as_f32(xs: &[Self]) -> Option<&[f32]> {
         Some(xs)
@@ -273,6 +278,7 @@ impl Float for f64 {
     fn ln_of_sum(sum: f64) -> Self {
         nalgebra::ComplexField::ln(sum)
     }
+    const IS_F32: bool = false;
     #[inline(always)]
     fn as_f32(_: &[Self]) -> Option<&[f32]> {
         None

@@ -260,7 +260,49 @@ macro_rules! with_avx2 {
     }};
 }
 
-/// `c[M x N] (+)= a[M x K] * b` with `b(kk, j) = b[kk * BRS + j * BCS]`; see [`gemm_nn_body`].
+/// `c[M x N] (+)= a[M x K] * b` with `b(kk, j) = b[kk * BRS + j * BCS]`: the batched `f32`
+/// intrinsics of `gemm` where the CPU has them, else [`gemm_nn`]. Callers reach this only for
+/// batches above 1 (`if B == 1 { .. } else { .. }` on the constant `B`), and the intrinsics only
+/// for `f32` (`S::IS_F32`): branches on constants are not compiled, so a batch-1 or `f64`
+/// network does not build kernels it cannot use.
+#[inline]
+fn gemm_nn_fast<
+    S: Float,
+    const M: usize,
+    const K: usize,
+    const N: usize,
+    const BRS: usize,
+    const BCS: usize,
+>(
+    a: &[S],
+    b: &[S],
+    c: &mut [S],
+    accumulate: bool,
+) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if S::IS_F32
+        && let (Some(av), Some(bv)) = (S::as_f32(a), S::as_f32(b))
+        && let Some(cv) = S::as_f32_mut(c)
+    {
+        match simd_path() {
+            // SAFETY (both): the CPU has the kernel's features (checked by `simd_path`).
+            SimdPath::Avx512 => unsafe {
+                gemm::avx512::nn::<M, K, N, BRS, BCS>(av, bv, cv, accumulate)
+            },
+            SimdPath::Avx2 => unsafe {
+                gemm::avx2::nn::<M, K, N, BRS, BCS>(av, bv, cv, accumulate)
+            },
+            SimdPath::Baseline => {
+                gemm_nn_body::<f32, 8, false>(M, K, N, av, bv, BRS, BCS, cv, accumulate)
+            }
+        }
+        return;
+    }
+    gemm_nn::<S, M, K, N, BRS, BCS>(a, b, c, accumulate);
+}
+
+/// `c[M x N] (+)= a[M x K] * b` with `b(kk, j) = b[kk * BRS + j * BCS]` by the generic tiles;
+/// see [`gemm_nn_body`].
 ///
 /// Every size is a const parameter, so that each product of a network is compiled for its exact
 /// shape: loops over 5 or 20 rows unroll instead of running a generic edge loop.
@@ -278,24 +320,6 @@ fn gemm_nn<
     c: &mut [S],
     accumulate: bool,
 ) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let (Some(av), Some(bv)) = (S::as_f32(a), S::as_f32(b))
-        && let Some(cv) = S::as_f32_mut(c)
-    {
-        match simd_path() {
-            // SAFETY (both): the CPU has the kernel's features (checked by `simd_path`).
-            SimdPath::Avx512 => unsafe {
-                gemm::avx512::nn::<M, K, N, BRS, BCS>(av, bv, cv, accumulate)
-            },
-            SimdPath::Avx2 => unsafe {
-                gemm::avx2::nn::<M, K, N, BRS, BCS>(av, bv, cv, accumulate)
-            },
-            SimdPath::Baseline => {
-                gemm_nn_body::<f32, 8, false>(M, K, N, av, bv, BRS, BCS, cv, accumulate)
-            }
-        }
-        return;
-    }
     with_avx2!(
         [S: Float, const M: usize, const K: usize, const N: usize, const BRS: usize, const BCS: usize]
         [S, M, K, N, BRS, BCS]
@@ -305,17 +329,18 @@ fn gemm_nn<
     )
 }
 
-/// `c[M x N] (+)= aᵀ b` for `a: K x M`, `b: K x N`; see [`gemm_tn_body`]. Sizes are const, as in
-/// [`gemm_nn`].
+/// `c[M x N] (+)= aᵀ b` for `a: K x M`, `b: K x N`: the intrinsics of `gemm` where the CPU has
+/// them, else [`gemm_tn`]; reached as [`gemm_nn_fast`] is.
 #[inline]
-fn gemm_tn<S: Float, const M: usize, const K: usize, const N: usize>(
+fn gemm_tn_fast<S: Float, const M: usize, const K: usize, const N: usize>(
     a: &[S],
     b: &[S],
     c: &mut [S],
     accumulate: bool,
 ) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let (Some(av), Some(bv)) = (S::as_f32(a), S::as_f32(b))
+    if S::IS_F32
+        && let (Some(av), Some(bv)) = (S::as_f32(a), S::as_f32(b))
         && let Some(cv) = S::as_f32_mut(c)
     {
         match simd_path() {
@@ -326,6 +351,18 @@ fn gemm_tn<S: Float, const M: usize, const K: usize, const N: usize>(
         }
         return;
     }
+    gemm_tn::<S, M, K, N>(a, b, c, accumulate);
+}
+
+/// `c[M x N] (+)= aᵀ b` for `a: K x M`, `b: K x N` by the generic tiles; see [`gemm_tn_body`].
+/// Sizes are const, as in [`gemm_nn`].
+#[inline]
+fn gemm_tn<S: Float, const M: usize, const K: usize, const N: usize>(
+    a: &[S],
+    b: &[S],
+    c: &mut [S],
+    accumulate: bool,
+) {
     with_avx2!(
         [S: Float, const M: usize, const K: usize, const N: usize] [S, M, K, N]
         (a: &[S], b: &[S], c: &mut [S], accumulate: bool)
@@ -614,21 +651,26 @@ pub(crate) fn affine<S: Float, const R: usize, const C: usize, const B: usize>(
     bias: Option<&SVector<S, R>>,
     accumulate: bool,
 ) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if B == 1
-        && use_avx2()
-        && let (Some(o), Some(wv), Some(xv)) = (
-            S::as_f32_mut(out.as_mut_slice()),
-            S::as_f32(w.as_slice()),
-            S::as_f32(x.as_slice()),
-        )
-    {
-        let b = bias.and_then(|b| S::as_f32(b.as_slice()));
-        // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
-        unsafe { gemv::nn::<R, C, 0>(wv, xv, &[], &[], b, None, o, accumulate) };
-        return;
+    let (wv, xv) = (w.as_slice(), x.as_slice());
+    if B == 1 {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if S::IS_F32
+            && use_avx2()
+            && let (Some(o), Some(wv), Some(xv)) = (
+                S::as_f32_mut(out.as_mut_slice()),
+                S::as_f32(wv),
+                S::as_f32(xv),
+            )
+        {
+            let b = bias.and_then(|b| S::as_f32(b.as_slice()));
+            // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
+            unsafe { gemv::nn::<R, C, 0>(wv, xv, &[], &[], b, None, o, accumulate) };
+            return;
+        }
+        gemm_nn::<S, R, C, B, 1, C>(wv, xv, out.as_mut_slice(), accumulate);
+    } else {
+        gemm_nn_fast::<S, R, C, B, 1, C>(wv, xv, out.as_mut_slice(), accumulate);
     }
-    gemm_nn::<S, R, C, B, 1, C>(w.as_slice(), x.as_slice(), out.as_mut_slice(), accumulate);
     if let Some(bias) = bias {
         add_bias(out, bias);
     }
@@ -669,6 +711,7 @@ pub(crate) fn affine2<
 ) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if B == 1
+        && S::IS_F32
         && use_avx2()
         && let (Some(o), Some(w1v), Some(x1v), Some(w2v), Some(x2v)) = (
             S::as_f32_mut(out.as_mut_slice()),
@@ -696,20 +739,24 @@ pub(crate) fn transpose_mul<S: Float, const R: usize, const C: usize, const B: u
     g: &SMatrix<S, R, B>,
     accumulate: bool,
 ) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if B == 1
-        && use_avx2()
-        && let (Some(o), Some(wv), Some(gv)) = (
-            S::as_f32_mut(gx.as_mut_slice()),
-            S::as_f32(w.as_slice()),
-            S::as_f32(g.as_slice()),
-        )
-    {
-        // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
-        unsafe { gemv::tn::<C, R>(wv, gv, o, accumulate) };
-        return;
+    if B == 1 {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if S::IS_F32
+            && use_avx2()
+            && let (Some(o), Some(wv), Some(gv)) = (
+                S::as_f32_mut(gx.as_mut_slice()),
+                S::as_f32(w.as_slice()),
+                S::as_f32(g.as_slice()),
+            )
+        {
+            // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
+            unsafe { gemv::tn::<C, R>(wv, gv, o, accumulate) };
+            return;
+        }
+        gemm_tn::<S, C, R, B>(w.as_slice(), g.as_slice(), gx.as_mut_slice(), accumulate);
+    } else {
+        gemm_tn_fast::<S, C, R, B>(w.as_slice(), g.as_slice(), gx.as_mut_slice(), accumulate);
     }
-    gemm_tn::<S, C, R, B>(w.as_slice(), g.as_slice(), gx.as_mut_slice(), accumulate);
 }
 
 /// `dw += g * xᵀ` (summed over the batch columns).
@@ -721,22 +768,26 @@ pub(crate) fn acc_outer<S: Float, const R: usize, const C: usize, const B: usize
 ) {
     // At small batch this is a rank-`B` update: the sequence kernel with one step (the same
     // chain of fused multiply-adds per element as the tiles below, without their edge code).
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if B < 8
-        && use_avx2()
-        && let (Some(d), Some(gv), Some(xv)) = (
-            S::as_f32_mut(dw.as_mut_slice()),
-            S::as_f32(g.as_slice()),
-            S::as_f32(x.as_slice()),
-        )
-    {
-        // SAFETY: AVX2 + FMA checked; the pointers come from live `f32` matrices of the shapes
-        // `outer_steps` expects.
-        unsafe { gemv::outer_steps::<R, C, B>(d, &[(gv.as_ptr(), xv.as_ptr())]) };
-        return;
-    }
     // dw[r, c] += Σ_b g[r, b] x[c, b]: an `A B` product with B = xᵀ (strides swapped).
-    gemm_nn::<S, R, B, C, C, 1>(g.as_slice(), x.as_slice(), dw.as_mut_slice(), true);
+    if B < 8 {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if S::IS_F32
+            && use_avx2()
+            && let (Some(d), Some(gv), Some(xv)) = (
+                S::as_f32_mut(dw.as_mut_slice()),
+                S::as_f32(g.as_slice()),
+                S::as_f32(x.as_slice()),
+            )
+        {
+            // SAFETY: AVX2 + FMA checked; the pointers come from live `f32` matrices of the
+            // shapes `outer_steps` expects.
+            unsafe { gemv::outer_steps::<R, C, B>(d, &[(gv.as_ptr(), xv.as_ptr())]) };
+            return;
+        }
+        gemm_nn::<S, R, B, C, C, 1>(g.as_slice(), x.as_slice(), dw.as_mut_slice(), true);
+    } else {
+        gemm_nn_fast::<S, R, B, C, C, 1>(g.as_slice(), x.as_slice(), dw.as_mut_slice(), true);
+    }
 }
 
 /// Whether a layer should leave its weight gradients to one product per sequence
@@ -752,7 +803,7 @@ pub(crate) fn acc_outer<S: Float, const R: usize, const C: usize, const B: usize
 #[inline(always)]
 pub(crate) fn defer_weight_grads<S: Float>(b: usize) -> bool {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if S::as_f32(&[]).is_some() && use_avx2() {
+    if S::IS_F32 && use_avx2() {
         return true;
     }
     b < 8
@@ -770,7 +821,8 @@ pub(crate) fn acc_outer_steps<'s, S, It, const R: usize, const C: usize, const B
     It: Iterator<Item = (&'s SMatrix<S, R, B>, &'s SMatrix<S, C, B>)> + Clone,
 {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if use_avx2()
+    if S::IS_F32
+        && use_avx2()
         && let Some(d) = S::as_f32_mut(dw.as_mut_slice())
     {
         // `S` is `f32` (the cast above succeeded), so every matrix of `steps` holds `f32`.
@@ -961,7 +1013,8 @@ pub(crate) fn acc_bias_steps<'s, S, It, const R: usize, const B: usize>(
     It: Iterator<Item = &'s SMatrix<S, R, B>>,
 {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if use_avx2()
+    if S::IS_F32
+        && use_avx2()
         && let Some(d) = S::as_f32_mut(db.as_mut_slice())
     {
         // `S` is `f32` (the cast above succeeded), so every matrix of `steps` holds `f32`.

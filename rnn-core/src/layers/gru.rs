@@ -125,13 +125,15 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             false,
         );
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let (Some(a), Some(ah), Some(h_prev), Some(hn), Some(h)) = (
-            S::as_f32_mut(a.as_mut_slice()),
-            S::as_f32(ah.as_slice()),
-            S::as_f32(prev.as_slice()),
-            S::as_f32_mut(cache.hn.as_mut_slice()),
-            S::as_f32_mut(next.as_mut_slice()),
-        ) && kernels::gru_cell_avx2::<H, B>(a, ah, h_prev, hn, h)
+        if S::IS_F32
+            && let (Some(a), Some(ah), Some(h_prev), Some(hn), Some(h)) = (
+                S::as_f32_mut(a.as_mut_slice()),
+                S::as_f32(ah.as_slice()),
+                S::as_f32(prev.as_slice()),
+                S::as_f32_mut(cache.hn.as_mut_slice()),
+                S::as_f32_mut(next.as_mut_slice()),
+            )
+            && kernels::gru_cell_avx2::<H, B>(a, ah, h_prev, hn, h)
         {
             y.copy_from(next);
             return;

@@ -56,7 +56,8 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for LogSoftMax<
             y,
         } = s;
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let (Some(xs), Some(ys)) = (S::as_f32(x.as_slice()), S::as_f32_mut(y.as_mut_slice()))
+        if S::IS_F32
+            && let (Some(xs), Some(ys)) = (S::as_f32(x.as_slice()), S::as_f32_mut(y.as_mut_slice()))
             && crate::kernels::log_softmax_forward_avx2::<N>(xs, ys)
         {
             return;
@@ -83,11 +84,13 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for LogSoftMax<
             gx,
         } = s;
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let (Some(ys), Some(gys), Some(gxs)) = (
-            S::as_f32(y.as_slice()),
-            S::as_f32(gy.as_slice()),
-            S::as_f32_mut(gx.as_mut_slice()),
-        ) && crate::kernels::log_softmax_backward_avx2::<N>(ys, gys, gxs)
+        if S::IS_F32
+            && let (Some(ys), Some(gys), Some(gxs)) = (
+                S::as_f32(y.as_slice()),
+                S::as_f32(gy.as_slice()),
+                S::as_f32_mut(gx.as_mut_slice()),
+            )
+            && crate::kernels::log_softmax_backward_avx2::<N>(ys, gys, gxs)
         {
             return;
         }

@@ -147,13 +147,15 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             Some(&p.bias_hh.value),
         );
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let (Some(a), Some(c_prev), Some(c), Some(tc), Some(h)) = (
-            S::as_f32_mut(a.as_mut_slice()),
-            S::as_f32(prev.c.as_slice()),
-            S::as_f32_mut(next.c.as_mut_slice()),
-            S::as_f32_mut(cache.tanh_c.as_mut_slice()),
-            S::as_f32_mut(next.h.as_mut_slice()),
-        ) && kernels::lstm_cell_avx2::<H, B>(a, c_prev, c, tc, h)
+        if S::IS_F32
+            && let (Some(a), Some(c_prev), Some(c), Some(tc), Some(h)) = (
+                S::as_f32_mut(a.as_mut_slice()),
+                S::as_f32(prev.c.as_slice()),
+                S::as_f32_mut(next.c.as_mut_slice()),
+                S::as_f32_mut(cache.tanh_c.as_mut_slice()),
+                S::as_f32_mut(next.h.as_mut_slice()),
+            )
+            && kernels::lstm_cell_avx2::<H, B>(a, c_prev, c, tc, h)
         {
             y.copy_from(&next.h);
             return;
