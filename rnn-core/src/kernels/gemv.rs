@@ -544,9 +544,9 @@ mod tests {
         let mut one_by_one = start;
         for (g, x) in gs.iter().zip(&xs) {
             // What `acc_outer` does at batch 8 and up (and did at every batch before the
-            // sequence kernel): the register-tiled product.
+            // sequence kernel): the register-tiled product (`gemm`'s intrinsics here).
             let (g, x, d) = (g.as_slice(), x.as_slice(), one_by_one.as_mut_slice());
-            crate::kernels::gemm_nn::<f32, R, B, C, C, 1>(g, x, d, true);
+            crate::kernels::gemm_nn::<f32, R, B, C, C, 1, true>(g, x, d, true);
         }
         let mut rank_b = start;
         for (g, x) in gs.iter().zip(&xs) {

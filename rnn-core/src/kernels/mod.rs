@@ -260,19 +260,23 @@ macro_rules! with_avx2 {
     }};
 }
 
-/// `c[M x N] (+)= a[M x K] * b` with `b(kk, j) = b[kk * BRS + j * BCS]`: the batched `f32`
-/// intrinsics of `gemm` where the CPU has them, else [`gemm_nn`]. Callers reach this only for
-/// batches above 1 (`if B == 1 { .. } else { .. }` on the constant `B`), and the intrinsics only
-/// for `f32` (`S::IS_F32`): branches on constants are not compiled, so a batch-1 or `f64`
-/// network does not build kernels it cannot use.
+/// `c[M x N] (+)= a[M x K] * b` with `b(kk, j) = b[kk * BRS + j * BCS]`: with `BATCHED`, the
+/// `f32` intrinsics of `gemm` where the CPU has them, else (and for `f64`) the generic tiles of
+/// [`gemm_nn_body`]. Callers pass `BATCHED = B > 1` (batch 1 has its matrix-vector kernels):
+/// branches on constants (`BATCHED`, `S::IS_F32`) are not compiled when false, so a batch-1 or
+/// `f64` network does not build kernels it cannot use.
+///
+/// Every size is a const parameter, so that each product of a network is compiled for its exact
+/// shape: loops over 5 or 20 rows unroll instead of running a generic edge loop.
 #[inline]
-fn gemm_nn_fast<
+fn gemm_nn<
     S: Float,
     const M: usize,
     const K: usize,
     const N: usize,
     const BRS: usize,
     const BCS: usize,
+    const BATCHED: bool,
 >(
     a: &[S],
     b: &[S],
@@ -280,7 +284,8 @@ fn gemm_nn_fast<
     accumulate: bool,
 ) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if S::IS_F32
+    if BATCHED
+        && S::IS_F32
         && let (Some(av), Some(bv)) = (S::as_f32(a), S::as_f32(b))
         && let Some(cv) = S::as_f32_mut(c)
     {
@@ -298,28 +303,6 @@ fn gemm_nn_fast<
         }
         return;
     }
-    gemm_nn::<S, M, K, N, BRS, BCS>(a, b, c, accumulate);
-}
-
-/// `c[M x N] (+)= a[M x K] * b` with `b(kk, j) = b[kk * BRS + j * BCS]` by the generic tiles;
-/// see [`gemm_nn_body`].
-///
-/// Every size is a const parameter, so that each product of a network is compiled for its exact
-/// shape: loops over 5 or 20 rows unroll instead of running a generic edge loop.
-#[inline]
-fn gemm_nn<
-    S: Float,
-    const M: usize,
-    const K: usize,
-    const N: usize,
-    const BRS: usize,
-    const BCS: usize,
->(
-    a: &[S],
-    b: &[S],
-    c: &mut [S],
-    accumulate: bool,
-) {
     with_avx2!(
         [S: Float, const M: usize, const K: usize, const N: usize, const BRS: usize, const BCS: usize]
         [S, M, K, N, BRS, BCS]
@@ -329,17 +312,18 @@ fn gemm_nn<
     )
 }
 
-/// `c[M x N] (+)= aᵀ b` for `a: K x M`, `b: K x N`: the intrinsics of `gemm` where the CPU has
-/// them, else [`gemm_tn`]; reached as [`gemm_nn_fast`] is.
+/// `c[M x N] (+)= aᵀ b` for `a: K x M`, `b: K x N`: the intrinsics of `gemm` or the generic
+/// tiles of [`gemm_tn_body`], chosen as in [`gemm_nn`].
 #[inline]
-fn gemm_tn_fast<S: Float, const M: usize, const K: usize, const N: usize>(
+fn gemm_tn<S: Float, const M: usize, const K: usize, const N: usize, const BATCHED: bool>(
     a: &[S],
     b: &[S],
     c: &mut [S],
     accumulate: bool,
 ) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if S::IS_F32
+    if BATCHED
+        && S::IS_F32
         && let (Some(av), Some(bv)) = (S::as_f32(a), S::as_f32(b))
         && let Some(cv) = S::as_f32_mut(c)
     {
@@ -351,18 +335,6 @@ fn gemm_tn_fast<S: Float, const M: usize, const K: usize, const N: usize>(
         }
         return;
     }
-    gemm_tn::<S, M, K, N>(a, b, c, accumulate);
-}
-
-/// `c[M x N] (+)= aᵀ b` for `a: K x M`, `b: K x N` by the generic tiles; see [`gemm_tn_body`].
-/// Sizes are const, as in [`gemm_nn`].
-#[inline]
-fn gemm_tn<S: Float, const M: usize, const K: usize, const N: usize>(
-    a: &[S],
-    b: &[S],
-    c: &mut [S],
-    accumulate: bool,
-) {
     with_avx2!(
         [S: Float, const M: usize, const K: usize, const N: usize] [S, M, K, N]
         (a: &[S], b: &[S], c: &mut [S], accumulate: bool)
@@ -667,9 +639,9 @@ pub(crate) fn affine<S: Float, const R: usize, const C: usize, const B: usize>(
             unsafe { gemv::nn::<R, C, 0>(wv, xv, &[], &[], b, None, o, accumulate) };
             return;
         }
-        gemm_nn::<S, R, C, B, 1, C>(wv, xv, out.as_mut_slice(), accumulate);
+        gemm_nn::<S, R, C, B, 1, C, false>(wv, xv, out.as_mut_slice(), accumulate);
     } else {
-        gemm_nn_fast::<S, R, C, B, 1, C>(wv, xv, out.as_mut_slice(), accumulate);
+        gemm_nn::<S, R, C, B, 1, C, true>(wv, xv, out.as_mut_slice(), accumulate);
     }
     if let Some(bias) = bias {
         add_bias(out, bias);
@@ -753,9 +725,9 @@ pub(crate) fn transpose_mul<S: Float, const R: usize, const C: usize, const B: u
             unsafe { gemv::tn::<C, R>(wv, gv, o, accumulate) };
             return;
         }
-        gemm_tn::<S, C, R, B>(w.as_slice(), g.as_slice(), gx.as_mut_slice(), accumulate);
+        gemm_tn::<S, C, R, B, false>(w.as_slice(), g.as_slice(), gx.as_mut_slice(), accumulate);
     } else {
-        gemm_tn_fast::<S, C, R, B>(w.as_slice(), g.as_slice(), gx.as_mut_slice(), accumulate);
+        gemm_tn::<S, C, R, B, true>(w.as_slice(), g.as_slice(), gx.as_mut_slice(), accumulate);
     }
 }
 
@@ -784,9 +756,9 @@ pub(crate) fn acc_outer<S: Float, const R: usize, const C: usize, const B: usize
             unsafe { gemv::outer_steps::<R, C, B>(d, &[(gv.as_ptr(), xv.as_ptr())]) };
             return;
         }
-        gemm_nn::<S, R, B, C, C, 1>(g.as_slice(), x.as_slice(), dw.as_mut_slice(), true);
+        gemm_nn::<S, R, B, C, C, 1, false>(g.as_slice(), x.as_slice(), dw.as_mut_slice(), true);
     } else {
-        gemm_nn_fast::<S, R, B, C, C, 1>(g.as_slice(), x.as_slice(), dw.as_mut_slice(), true);
+        gemm_nn::<S, R, B, C, C, 1, true>(g.as_slice(), x.as_slice(), dw.as_mut_slice(), true);
     }
 }
 
