@@ -1131,6 +1131,34 @@ mod tests {
         check::<64, 13, 32>();
     }
 
+    /// The path is the CPU's best, capped by `RNN_SIMD`: what makes `.ci/run`'s test runs
+    /// with `RNN_SIMD=avx2` and `baseline` test those paths and not the default one again.
+    #[test]
+    fn rnn_simd_caps_the_detected_path() {
+        let path = simd_path();
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        let best = {
+            let avx2 =
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+            match (avx2, std::is_x86_feature_detected!("avx512f")) {
+                (true, true) => SimdPath::Avx512,
+                (true, false) => SimdPath::Avx2,
+                _ => SimdPath::Baseline,
+            }
+        };
+        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        let best = SimdPath::Baseline;
+        let want = match std::env::var("RNN_SIMD").as_deref() {
+            Ok("baseline") => SimdPath::Baseline,
+            Ok("avx2") => best.min(SimdPath::Avx2),
+            _ => best,
+        };
+        assert_eq!(path, want, "RNN_SIMD={:?}", std::env::var("RNN_SIMD"));
+        assert_eq!(simd_path(), path, "chosen once");
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        assert_eq!(use_avx2(), path >= SimdPath::Avx2);
+    }
+
     #[test]
     fn kernels_match_nalgebra_at_full_tiles_and_edges() {
         check::<3, 5, 1>();
