@@ -421,7 +421,8 @@ pub trait Parameterized<S: Float> {
     ///
     /// The default visits every parameter's view; the library's layers and containers override
     /// it (and [`Parameterized::update`]) to go straight to their tensors: a view per parameter
-    /// cost a batch-1 training step of the seed network 6 % (two passes per step).
+    /// cost a batch-1 training step of the seed network about 8 % (two passes per 16 time steps;
+    /// `benches/src/bin/profile.rs` `seed_b1_zero_grad`, `seed_b1_update`).
     fn zero_grad(&mut self) {
         self.visit_parameters_mut(&mut |mut p| match contiguous_mut(&mut p.grad) {
             Some(g) => g.fill(S::zero()),
