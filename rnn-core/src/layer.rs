@@ -45,8 +45,8 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     /// `defer = true` it may leave its weight gradients to [`Layer::accumulate_weight_grads`]
     /// (keeping what they need in `s.cache`), so that the weight gradients of all steps become
     /// one matrix product per sequence instead of one rank-`B` update per step. Whether to defer
-    /// is decided in one place, the default [`Layer::backward_seq`] (below batch 8); the online
-    /// `backward_step` never defers.
+    /// is decided in one place, the default [`Layer::backward_seq`] (below batch 8, and at every
+    /// batch for `f32` on the AVX2 and AVX-512 paths); the online `backward_step` never defers.
     fn backward_step(
         &mut self,
         s: BackwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
@@ -112,9 +112,11 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     /// buffer of that type, left in an unspecified state.
     ///
     /// The default is the one place that decides whether weight gradients are deferred: below
-    /// batch 8 it calls [`Layer::backward_step`] with `defer` per step and then
-    /// [`Layer::accumulate_weight_grads`] once (one product per sequence); from batch 8 up,
-    /// where each step's update is already an efficient product, without.
+    /// batch 8, and at every batch for `f32` on the AVX2 and AVX-512 paths
+    /// ([`crate::simd_path`]), it calls [`Layer::backward_step`] with `defer` per step and then
+    /// [`Layer::accumulate_weight_grads`] once (one product per sequence); otherwise (the
+    /// generic kernels from batch 8 up, where each step's update is already an efficient
+    /// product) without.
     #[inline(always)]
     fn backward_seq<V>(&mut self, seq: &mut V, g: &mut Self::State, scratch: &mut Self::State)
     where

@@ -1073,8 +1073,9 @@ where
     pub fn backward_at(&mut self, k: usize, range: (u64, u64), gy: &SMatrix<S, O, B>) {
         let t = range.0 + k as u64;
         if t >= range.1 {
-            // Below batch 8 the weight gradients wait for `backward_end`: one product per
-            // sequence (the decision of `Layer::backward_seq`, made the same way here).
+            // Where `defer_weight_grads` says so (below batch 8, and at every batch on the
+            // `f32` intrinsics paths) the weight gradients wait for `backward_end`: one product
+            // per sequence (the decision of `Layer::backward_seq`, made the same way here).
             self.backward_one(
                 t,
                 gy,
