@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# One run of every benchmark, side by side on this machine, then the tables for BENCHMARKS.md.
+# Every benchmark, side by side on this machine (in interleaved rounds), then the tables for
+# BENCHMARKS.md.
 #
 #   bash benches/compare.sh                 # everything (builds candle: ~3 min on 2 cores)
 #   PYTHON=/path/to/venv/bin/python bash benches/compare.sh
+#   ROUNDS=1 bash benches/compare.sh        # one round instead of three (see below)
 #
 # Needs: the Rust toolchain; for the Python peers a Python with torch and jax (see
 # peers/README.md); peers that are missing are skipped. Raw outputs go to target/compare/.
@@ -16,18 +18,28 @@ echo "== machine" | tee "$out/machine.txt"
 { lscpu | grep -E 'Model name|^CPU\(s\)|Flags' | cut -c1-160; rustc -V; date -u; } >> "$out/machine.txt"
 echo "== FMA peak"
 cargo run --release -q --bin fma_peak | tee "$out/fma.txt"
-echo "== Rust: ours, dynamic baseline, candle (default target)"
-RAYON_NUM_THREADS=1 cargo bench -q --features candle --bench networks > "$out/divan.txt"
 echo "== Rust: ours, data-parallel on 2 threads"
 cargo bench -q --bench parallel > "$out/parallel.txt"
-echo "== Rust: ours with -C target-cpu=native"
-RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=target/native cargo bench -q -- ours > "$out/divan_native.txt"
-for peer in torch jax; do
-    echo "== $peer"
-    if "$py" -c "import $peer" 2>/dev/null; then
-        "$py" "peers/${peer}_bench.py" > "$out/$peer.txt" || echo "$peer failed"
-    else
-        echo "no $peer in $py: skipped" | tee "$out/$peer.txt"
-    fi
+# The host runs in slow and fast phases lasting minutes, which one pass over the columns
+# cannot tell from a real difference. So the columns are measured in ROUNDS interleaved rounds
+# (ours, ours native, candle, PyTorch, JAX, then again) and every cell reports the smallest of
+# its medians: each column at its best phase.
+rounds=${ROUNDS:-3}
+rm -rf "$out"/round*
+for round in $(seq 1 "$rounds"); do
+    dir="$out/round$round"
+    mkdir -p "$dir"
+    echo "== round $round of $rounds: Rust: ours, dynamic baseline, candle (default target)"
+    RAYON_NUM_THREADS=1 cargo bench -q --features candle --bench networks > "$dir/divan.txt"
+    echo "== round $round: Rust: ours with -C target-cpu=native"
+    RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=target/native cargo bench -q -- ours > "$dir/divan_native.txt"
+    for peer in torch jax; do
+        echo "== round $round: $peer"
+        if "$py" -c "import $peer" 2>/dev/null; then
+            "$py" "peers/${peer}_bench.py" > "$dir/$peer.txt" || echo "$peer failed"
+        else
+            echo "no $peer in $py: skipped" | tee "$dir/$peer.txt"
+        fi
+    done
 done
 "$py" report.py "$out"

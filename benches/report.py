@@ -94,11 +94,22 @@ def parse_peers(path):
 
 def main(folder):
     d = Path(folder)
+    # compare.sh measures the columns in interleaved rounds (`round1/`, `round2/`, ...); a cell
+    # is the smallest of its rounds' medians. A folder without rounds is read as one round.
+    rounds = sorted(d.glob("round*"), key=lambda p: int(p.name[5:])) or [d]
+    per_round = []
+    for r in rounds:
+        res = {}
+        res.update(parse_divan(r / "divan.txt", "ours"))
+        res.update(parse_divan(r / "divan_native.txt", "ours_native"))
+        res.update(parse_peers(r / "torch.txt"))
+        res.update(parse_peers(r / "jax.txt"))
+        per_round.append(res)
     results = {}
-    results.update(parse_divan(d / "divan.txt", "ours"))
-    results.update(parse_divan(d / "divan_native.txt", "ours_native"))
-    results.update(parse_peers(d / "torch.txt"))
-    results.update(parse_peers(d / "jax.txt"))
+    for res in per_round:
+        for k, v in res.items():
+            results[k] = min(v, results.get(k, v))
+    print(f"Each cell: the smallest of {len(per_round)} interleaved rounds' medians.\n")
     peers = ["ours_native", "dynamic", "candle", "torch_eager", "torch_compile", "jax_jit"]
     peak = None
     fma = (d / "fma.txt").read_text() if (d / "fma.txt").exists() else ""
@@ -134,6 +145,25 @@ def main(folder):
             print("| " + " | ".join(r) + " |")
         print()
     print_parallel(parse_parallel(d / "parallel.txt"))
+    if len(per_round) > 1:
+        print_spread(per_round)
+
+
+def print_spread(per_round):
+    """How far apart the rounds were: each column's largest median over its smallest, for the
+    whole-sequence measures (a noise gauge for the ratios above)."""
+    print("### spread of the rounds (largest / smallest median)\n")
+    cols = ["ours", "ours_native", "torch_eager", "torch_compile", "jax_jit"]
+    print("| case, measure | " + " | ".join(cols) + " |")
+    print("|---|" + "---:|" * len(cols))
+    for case in ["seed_b1", "seed_b32", "lstm128_b32", "gru128_b32", "lstm256_b32", "gru_b1"]:
+        for measure in ["infer_sequence", "train_step"]:
+            cells = []
+            for c in cols:
+                vs = [r[(c, case, measure)] for r in per_round if (c, case, measure) in r]
+                cells.append(f"{max(vs) / min(vs):.2f}" if vs else "–")
+            print(f"| {case} {measure} | " + " | ".join(cells) + " |")
+    print()
 
 
 if __name__ == "__main__":
