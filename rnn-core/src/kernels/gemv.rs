@@ -53,35 +53,50 @@ pub(crate) fn nn<const M: usize, const K1: usize, const K2: usize>(
         c: c.as_mut_ptr(),
         accumulate,
     };
-    // Blocks of eight vectors, then one block of the remaining 1-7 vectors, then the partial
-    // vector. The shapes are chosen by constants, so only the block functions this product needs
-    // are generated (a match on a run-time value generated all eight, a third of the IR).
-    let eights = const { M / 64 };
+    // One block of every row when they fit in twelve vectors (the last one masked if `M` is
+    // not a multiple of 8): twelve accumulators, a broadcast and a mask fill 14 of the 16
+    // registers, and each column of `A` is then one run of fused multiply-adds per `x` value.
+    // Taller outputs: blocks of eight vectors, then one block of the remaining 5-12. (The
+    // seed LSTM's 80 rows ran as a block of eight vectors and one of two, two passes over `x`
+    // and 1.5x the instructions of the multiply-adds.) The shapes are chosen by constants, so
+    // only the block functions this product needs are generated (a match on a run-time value
+    // generated all of them).
+    let eights = const { eight_blocks(M) };
     let row = 64 * eights;
-    // SAFETY (every block): the lengths were checked above; a block at `row` reads and writes
-    // rows `row..row + 8 V` (full) or `row..M` (partial) of each column.
+    // SAFETY (every block): the lengths were checked above; a block at `row` of `V` vectors
+    // reads and writes rows `row..row + 8 V`, or `row..M` if its last vector is partial.
     unsafe {
         for e in 0..eights {
             nn_block::<M, K1, K2, 8, 1, false>(&p, 64 * e);
         }
-        match const { M / 8 % 8 } {
+        match const { M.div_ceil(8) - 8 * eight_blocks(M) } {
             0 => {}
-            1 => nn_block::<M, K1, K2, 1, 8, false>(&p, row),
-            2 => nn_block::<M, K1, K2, 2, 4, false>(&p, row),
-            3 => nn_block::<M, K1, K2, 3, 3, false>(&p, row),
-            4 => nn_block::<M, K1, K2, 4, 2, false>(&p, row),
-            5 => nn_block::<M, K1, K2, 5, 2, false>(&p, row),
-            6 => nn_block::<M, K1, K2, 6, 2, false>(&p, row),
-            _ => nn_block::<M, K1, K2, 7, 2, false>(&p, row),
-        }
-        if const { !M.is_multiple_of(8) } {
-            nn_block::<M, K1, K2, 1, 8, true>(&p, 8 * (M / 8));
+            1 => nn_block::<M, K1, K2, 1, 8, true>(&p, row),
+            2 => nn_block::<M, K1, K2, 2, 4, true>(&p, row),
+            3 => nn_block::<M, K1, K2, 3, 3, true>(&p, row),
+            4 => nn_block::<M, K1, K2, 4, 2, true>(&p, row),
+            5 => nn_block::<M, K1, K2, 5, 2, true>(&p, row),
+            6 => nn_block::<M, K1, K2, 6, 2, true>(&p, row),
+            7 => nn_block::<M, K1, K2, 7, 2, true>(&p, row),
+            8 => nn_block::<M, K1, K2, 8, 1, true>(&p, row),
+            9 => nn_block::<M, K1, K2, 9, 1, true>(&p, row),
+            10 => nn_block::<M, K1, K2, 10, 1, true>(&p, row),
+            11 => nn_block::<M, K1, K2, 11, 1, true>(&p, row),
+            _ => nn_block::<M, K1, K2, 12, 1, true>(&p, row),
         }
     }
 }
 
-/// `V` vectors of rows from `row` (one partial vector if `PARTIAL`), with `SPLIT` accumulators
-/// per vector taking every `SPLIT`-th column.
+/// How many blocks of eight vectors [`nn`] runs before its last block, for `m` rows: none up
+/// to twelve vectors, else as many as leave 5-12 for the last block.
+const fn eight_blocks(m: usize) -> usize {
+    let vectors = m.div_ceil(8);
+    if vectors <= 12 { 0 } else { (vectors - 5) / 8 }
+}
+
+/// `V` vectors of rows from `row`, with `SPLIT` accumulators per vector taking every
+/// `SPLIT`-th column. The `TAIL` block ends at `M`: its last vector is masked if `M` is not a
+/// multiple of 8.
 ///
 /// # Safety
 /// The pointers of `p` cover the shapes of [`nn`] and the rows are inside `M`.
@@ -93,32 +108,62 @@ unsafe fn nn_block<
     const K2: usize,
     const V: usize,
     const SPLIT: usize,
-    const PARTIAL: bool,
+    const TAIL: bool,
 >(
     p: &NnArgs,
     row: usize,
 ) {
+    let partial = TAIL && !M.is_multiple_of(8);
     let mask = lane_mask(M % 8);
     let mut acc = [[_mm256_setzero_ps(); V]; SPLIT];
     // SAFETY: the caller's contract.
     unsafe {
-        for (v, a) in acc[0].iter_mut().enumerate() {
-            let at = row + 8 * v;
-            if p.accumulate {
-                *a = load::<PARTIAL>(p.c.add(at), mask);
-            }
-            for b in [p.b1, p.b2].into_iter().flatten() {
-                *a = _mm256_add_ps(*a, load::<PARTIAL>(b.add(at), mask));
+        // One test per operand, not one per vector.
+        if p.accumulate {
+            for (v, a) in acc[0].iter_mut().enumerate() {
+                *a = load_row::<V>(p.c.add(row), v, partial, mask);
             }
         }
-        nn_columns::<M, K1, V, SPLIT, PARTIAL>(&mut acc, p.a1, p.x1, row, mask);
-        nn_columns::<M, K2, V, SPLIT, PARTIAL>(&mut acc, p.a2, p.x2, row, mask);
+        for b in [p.b1, p.b2].into_iter().flatten() {
+            for (v, a) in acc[0].iter_mut().enumerate() {
+                *a = _mm256_add_ps(*a, load_row::<V>(b.add(row), v, partial, mask));
+            }
+        }
+        nn_columns::<M, K1, V, SPLIT>(&mut acc, p.a1, p.x1, row, partial, mask);
+        nn_columns::<M, K2, V, SPLIT>(&mut acc, p.a2, p.x2, row, partial, mask);
         for v in 0..V {
             let mut sum = acc[0][v];
             for part in &acc[1..] {
                 sum = _mm256_add_ps(sum, part[v]);
             }
-            store::<PARTIAL>(p.c.add(row + 8 * v), sum, M % 8);
+            let at = p.c.add(row + 8 * v);
+            if partial && v + 1 == V {
+                store::<true>(at, sum, M % 8);
+            } else {
+                store::<false>(at, sum, 8);
+            }
+        }
+    }
+}
+
+/// Vector `v` of a block of `V` from `p` (the block's first row): masked if it is the last
+/// and `partial` (constants once inlined).
+///
+/// # Safety
+/// The vector's rows (or its masked lanes) are readable.
+#[inline(always)]
+unsafe fn load_row<const V: usize>(
+    p: *const f32,
+    v: usize,
+    partial: bool,
+    mask: __m256i,
+) -> __m256 {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if partial && v + 1 == V {
+            load::<true>(p.add(8 * v), mask)
+        } else {
+            load::<false>(p.add(8 * v), mask)
         }
     }
 }
@@ -129,41 +174,40 @@ unsafe fn nn_block<
 /// `a` holds `M x K` and `x` holds `K` values; the rows are inside `M`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn nn_columns<
-    const M: usize,
-    const K: usize,
-    const V: usize,
-    const SPLIT: usize,
-    const PARTIAL: bool,
->(
+unsafe fn nn_columns<const M: usize, const K: usize, const V: usize, const SPLIT: usize>(
     acc: &mut [[__m256; V]; SPLIT],
     a: *const f32,
     x: *const f32,
     row: usize,
+    partial: bool,
     mask: __m256i,
 ) {
     // A loop that LLVM does not unroll completely: fully unrolled, its scheduler hoisted every
-    // load of the block to the top and spilled them to the stack (3x the instructions).
+    // load of the block to the top and spilled them to the stack (3x the instructions). Two
+    // columns per pass at least (into the same accumulators when `SPLIT` is 1), for half the
+    // loop's bookkeeping.
     let k = core::hint::black_box(K);
+    let per_pass = const { if SPLIT < 2 { 2 } else { SPLIT } };
     // SAFETY: the caller's contract (`k == K`).
     unsafe {
+        let column = |acc: &mut [[__m256; V]; SPLIT], kk: usize| {
+            let xb = _mm256_broadcast_ss(&*x.add(kk));
+            let col = a.add(kk * M + row);
+            for (v, a) in acc[kk % SPLIT].iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(load_row::<V>(col, v, partial, mask), xb, *a);
+            }
+        };
+        let passes = k / per_pass;
         let mut kk = 0;
-        while kk + SPLIT <= k {
-            for (s, part) in acc.iter_mut().enumerate() {
-                let xb = _mm256_broadcast_ss(&*x.add(kk + s));
-                let col = a.add((kk + s) * M + row);
-                for (v, a) in part.iter_mut().enumerate() {
-                    *a = _mm256_fmadd_ps(load::<PARTIAL>(col.add(8 * v), mask), xb, *a);
-                }
+        for _ in 0..passes {
+            for s in 0..per_pass {
+                column(acc, kk + s);
             }
-            kk += SPLIT;
+            kk += per_pass;
         }
-        for (s, part) in acc.iter_mut().enumerate().take(k - kk) {
-            let xb = _mm256_broadcast_ss(&*x.add(kk + s));
-            let col = a.add((kk + s) * M + row);
-            for (v, a) in part.iter_mut().enumerate() {
-                *a = _mm256_fmadd_ps(load::<PARTIAL>(col.add(8 * v), mask), xb, *a);
-            }
+        while kk < k {
+            column(acc, kk);
+            kk += 1;
         }
     }
 }
@@ -605,12 +649,17 @@ mod tests {
         check::<80, 10, 20>();
         check::<80, 30, 0>();
         check::<10, 80, 0>();
-        check::<24, 7, 9>(); // three vectors: remainder block of 3
+        check::<24, 7, 9>(); // one block of three vectors
         check::<37, 19, 1>(); // four vectors and a partial one
         check::<47, 5, 5>(); // five and a partial
         check::<55, 9, 0>(); // six and a partial
         check::<63, 17, 4>(); // seven and a partial
-        check::<136, 12, 12>(); // a block of eight, a remainder of 1
-        check::<512, 33, 0>(); // eight blocks of eight
+        check::<72, 11, 3>(); // nine vectors
+        check::<93, 6, 7>(); // eleven and a partial: the largest single block
+        check::<96, 13, 0>(); // twelve
+        check::<97, 4, 9>(); // a block of eight, then four and a partial
+        check::<136, 12, 12>(); // a block of eight, then nine
+        check::<161, 3, 5>(); // two blocks of eight, then four and a partial
+        check::<512, 33, 0>(); // seven blocks of eight, then eight
     }
 }
