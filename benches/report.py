@@ -101,6 +101,7 @@ def main(folder):
     for r in rounds:
         res = {}
         res.update(parse_divan(r / "divan.txt", "ours"))
+        res.update(parse_divan(r / "divan_candle.txt", "ours"))
         res.update(parse_divan(r / "divan_native.txt", "ours_native"))
         res.update(parse_peers(r / "torch.txt"))
         res.update(parse_peers(r / "jax.txt"))
