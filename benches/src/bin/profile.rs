@@ -1,7 +1,8 @@
 //! A plain loop over one benchmark case, for `perf record` and `valgrind --tool=callgrind`
 //! (divan's own timing loop hides short cases): `cargo run --release --bin profile --
 //! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `seed_b1_train_split` and
-//! `lstm256_b32_train_split` (time per phase), `seed_b1_zero_grad` and `seed_b1_update` (one
+//! `lstm256_b32_train_split` (time per phase),
+//! `lstm256_b32_sequence` (whole forwards, evaluation mode), `seed_b1_zero_grad` and `seed_b1_update` (one
 //! parameter pass per "step"), `no_lsm_step` and `lstm_step` (the seed network without its last layers, to see
 //! each layer's cost in place), `lstm16_step`/`lstm24_step` (hidden sizes around 20),
 //! `tanh20`, `sigmoid80`, `tanh4096`.
@@ -107,6 +108,15 @@ fn main() {
                 } else {
                     net.update_parameters(black_box(0.0));
                 }
+            }
+        }
+        "lstm256_b32_sequence" => {
+            // Whole 16-step forwards in evaluation mode (`infer_sequence`), n steps in all.
+            let mut net = Lstm256B32::new(1);
+            net.evaluate();
+            let xs = inputs::<32, 32>(2);
+            for _ in 0..n / T {
+                black_box(net.forward(black_box(&xs)));
             }
         }
         "lstm256_b32_train_split" => train_split(Lstm256B32::new(1), &inputs::<32, 32>(2), n),
