@@ -14,7 +14,7 @@
 //! are what differs. Results equal the generic kernels' up to the order of the sums.
 
 /// The product kernels, written once over each module's vector primitives (`V`, `L` lanes,
-/// `zero`, `loadu`, `load_part`, `storeu`, `store_part`, `fmadd`, `splat`, `hsum`) and tile
+/// `zero`, `loadu`, `load_part`, `storeu`, `store_part`, `fmadd`, `add`, `splat`, `hsum`) and tile
 /// shapes: `A B` in `RV` vectors of rows by `NR` columns (`SHORT_NR` columns of one vector
 /// when `A` has at most `L` rows), `Aᵀ B` in `TM x TN` dot products.
 macro_rules! products {
@@ -84,42 +84,107 @@ macro_rules! products {
             accumulate: bool,
         ) {
             let p = Nn {
-                steps,
+                parts: [Part {
+                    steps,
+                    k: K,
+                    brs: BRS,
+                    bcs: BCS,
+                }],
                 c: c.as_mut_ptr(),
                 m: M,
-                k: K,
-                brs: BRS,
-                bcs: BCS,
-                accumulate,
+                start: if accumulate { Start::C } else { Start::Zero },
             };
+            // SAFETY: the caller's contract; every tile lies inside `M x N`.
+            unsafe { nn_all::<M, N, 1>(&p) }
+        }
+
+        /// `c[M x N] = a1 b1 + a2 b2 + bias1 + bias2` (each bias added to every column), for
+        /// column-major `a1: M x K1`, `b1: K1 x N`, `a2: M x K2`, `b2: K2 x N`: a recurrent
+        /// cell's pre-activation in one pass over `c`, every tile starting from the biases (in
+        /// that order, then the products' terms in order of `k`: the order of the batch-1
+        /// kernel). Panics if a slice is shorter than its shape.
+        #[target_feature(enable = $feature)]
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn nn2<const M: usize, const K1: usize, const K2: usize, const N: usize>(
+            a1: &[f32],
+            b1: &[f32],
+            a2: &[f32],
+            b2: &[f32],
+            bias1: Option<&[f32]>,
+            bias2: Option<&[f32]>,
+            c: &mut [f32],
+        ) {
+            assert!(a1.len() >= M * K1 && b1.len() >= K1 * N && c.len() >= M * N);
+            assert!(a2.len() >= M * K2 && b2.len() >= K2 * N);
+            assert!(bias1.is_none_or(|b| b.len() >= M) && bias2.is_none_or(|b| b.len() >= M));
+            let (s1, s2) = ([(a1.as_ptr(), b1.as_ptr())], [(a2.as_ptr(), b2.as_ptr())]);
+            let part = |steps, k| Part {
+                steps,
+                k,
+                brs: 1,
+                bcs: k,
+            };
+            let p = Nn {
+                parts: [part(&s1[..], K1), part(&s2[..], K2)],
+                c: c.as_mut_ptr(),
+                m: M,
+                start: Start::Bias(bias1.map(<[f32]>::as_ptr), bias2.map(<[f32]>::as_ptr)),
+            };
+            // SAFETY: the lengths were checked above; every tile lies inside `M x N`.
+            unsafe { nn_all::<M, N, 2>(&p) }
+        }
+
+        /// Every tile of an `M x N` product of [`Nn`].
+        ///
+        /// # Safety
+        /// `p` covers its shapes: each part's steps point to `M x k` and `k x N` operands,
+        /// `c` to `M x N`, the biases to `M`.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn nn_all<const M: usize, const N: usize, const P: usize>(p: &Nn<'_, P>) {
             // SAFETY: the caller's contract; every tile lies inside `M x N`.
             unsafe {
                 if const { M <= L } {
-                    nn_rows::<1, $short_nr>(&p, 0, M, N);
+                    nn_rows::<1, $short_nr, P>(p, 0, M, N);
                 } else {
                     let tile = $rv * L;
                     let full = M - M % tile;
                     let mut i = 0;
                     while i < full {
-                        nn_rows::<$rv, $nr>(&p, i, tile, N);
+                        nn_rows::<$rv, $nr, P>(p, i, tile, N);
                         i += tile;
                     }
                     if const { !M.is_multiple_of($rv * L) } {
-                        nn_rows::<$rv, $nr>(&p, full, M % tile, N);
+                        nn_rows::<$rv, $nr, P>(p, full, M % tile, N);
                     }
                 }
             }
         }
 
-        /// The operands of [`nn_steps`] as pointers, with their sizes (constants once inlined).
-        struct Nn<'s> {
-            steps: &'s [(*const f32, *const f32)],
+        /// The operands of a product as pointers, with their sizes (constants once inlined):
+        /// `c (+)= Σ_parts Σ_steps a b`, each part with its own `k` and layout of `b`.
+        struct Nn<'s, const P: usize> {
+            parts: [Part<'s>; P],
             c: *mut f32,
             m: usize,
+            start: Start,
+        }
+
+        /// One part of [`Nn`]: `(a, b)` pairs sharing `k` and the strides of `b`.
+        struct Part<'s> {
+            steps: &'s [(*const f32, *const f32)],
             k: usize,
             brs: usize,
             bcs: usize,
-            accumulate: bool,
+        }
+
+        /// What a tile of `c` starts from: zero, the old `c`, or bias rows added to every
+        /// column.
+        #[derive(Clone, Copy)]
+        enum Start {
+            Zero,
+            C,
+            Bias(Option<*const f32>, Option<*const f32>),
         }
 
         /// Rows `i..i + rows` of every column of `c`: `NR` columns at a time, then the rest.
@@ -127,8 +192,8 @@ macro_rules! products {
         /// # Safety
         /// `p` covers the shapes of [`nn`]; `i + rows <= M`, `rows <= RV * L`.
         #[inline(always)]
-        unsafe fn nn_rows<const RV: usize, const NR: usize>(
-            p: &Nn<'_>,
+        unsafe fn nn_rows<const RV: usize, const NR: usize, const P: usize>(
+            p: &Nn<'_, P>,
             i: usize,
             rows: usize,
             n: usize,
@@ -138,11 +203,11 @@ macro_rules! products {
             // SAFETY: the caller's contract; every tile lies inside `n` columns.
             unsafe {
                 while j < full {
-                    nn_tile::<RV, NR>(p, i, j, rows, NR);
+                    nn_tile::<RV, NR, P>(p, i, j, rows, NR);
                     j += NR;
                 }
                 if full < n {
-                    nn_tile::<RV, NR>(p, i, full, rows, n % NR);
+                    nn_tile::<RV, NR, P>(p, i, full, rows, n % NR);
                 }
             }
         }
@@ -155,8 +220,8 @@ macro_rules! products {
         /// `p` covers the shapes of [`nn`]; the tile lies inside `M x N`, `rows <= RV * L`,
         /// `cols <= NR`.
         #[inline(always)]
-        unsafe fn nn_tile<const RV: usize, const NR: usize>(
-            p: &Nn<'_>,
+        unsafe fn nn_tile<const RV: usize, const NR: usize, const P: usize>(
+            p: &Nn<'_, P>,
             i: usize,
             j: usize,
             rows: usize,
@@ -165,27 +230,43 @@ macro_rules! products {
             // SAFETY: the caller's contract: every pointer below stays inside its operand.
             unsafe {
                 let mut acc = [[zero(); RV]; NR];
-                if p.accumulate {
-                    for (q, col) in acc.iter_mut().enumerate().take(cols) {
-                        let at = p.c.add((j + q) * p.m + i);
-                        for (r, v) in col.iter_mut().enumerate() {
-                            *v = load_rows(at.add(r * L), rows, r);
+                match p.start {
+                    Start::Zero => {}
+                    Start::C => {
+                        for (q, col) in acc.iter_mut().enumerate().take(cols) {
+                            let at = p.c.add((j + q) * p.m + i);
+                            for (r, v) in col.iter_mut().enumerate() {
+                                *v = load_rows(at.add(r * L), rows, r);
+                            }
+                        }
+                    }
+                    Start::Bias(b1, b2) => {
+                        let mut bias = [zero(); RV];
+                        for b in [b1, b2].into_iter().flatten() {
+                            for (r, v) in bias.iter_mut().enumerate() {
+                                *v = add(*v, load_rows(b.add(i + r * L), rows, r));
+                            }
+                        }
+                        for col in acc.iter_mut().take(cols) {
+                            *col = bias;
                         }
                     }
                 }
-                for &(a, b) in p.steps {
-                    let (a, b) = (a.add(i), b.add(j * p.bcs));
-                    for kk in 0..p.k {
-                        let at = a.add(kk * p.m);
-                        let mut av = [zero(); RV];
-                        for (r, v) in av.iter_mut().enumerate() {
-                            *v = load_rows(at.add(r * L), rows, r);
-                        }
-                        let bk = b.add(kk * p.brs);
-                        for (q, col) in acc.iter_mut().enumerate().take(cols) {
-                            let bv = splat(*bk.add(q * p.bcs));
-                            for (v, &a) in col.iter_mut().zip(&av) {
-                                *v = fmadd(a, bv, *v);
+                for part in &p.parts {
+                    for &(a, b) in part.steps {
+                        let (a, b) = (a.add(i), b.add(j * part.bcs));
+                        for kk in 0..part.k {
+                            let at = a.add(kk * p.m);
+                            let mut av = [zero(); RV];
+                            for (r, v) in av.iter_mut().enumerate() {
+                                *v = load_rows(at.add(r * L), rows, r);
+                            }
+                            let bk = b.add(kk * part.brs);
+                            for (q, col) in acc.iter_mut().enumerate().take(cols) {
+                                let bv = splat(*bk.add(q * part.bcs));
+                                for (v, &a) in col.iter_mut().zip(&av) {
+                                    *v = fmadd(a, bv, *v);
+                                }
                             }
                         }
                     }
@@ -375,6 +456,11 @@ pub(crate) mod avx2 {
     fn fmadd(a: V, b: V, c: V) -> V {
         _mm256_fmadd_ps(a, b, c)
     }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn add(a: V, b: V) -> V {
+        _mm256_add_ps(a, b)
+    }
     /// # Safety
     /// Eight `f32` at `p` are readable.
     #[inline]
@@ -443,6 +529,11 @@ pub(crate) mod avx512 {
     #[target_feature(enable = "avx512f")]
     fn fmadd(a: V, b: V, c: V) -> V {
         _mm512_fmadd_ps(a, b, c)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn add(a: V, b: V) -> V {
+        _mm512_add_ps(a, b)
     }
     /// # Safety
     /// Sixteen `f32` at `p` are readable.
@@ -641,6 +732,71 @@ mod tests {
                 assert!((x - y).abs() < 1e-4, "{x} vs {y}");
             }
         })*};
+    }
+
+    /// `nn2` (two products and two bias vectors, the batched pre-activation of a recurrent
+    /// cell) against the sum in `f64`, with both biases, one and none.
+    macro_rules! two_product_shapes {
+        ($module:ident, $(($m:literal, $k1:literal, $k2:literal, $n:literal)),* $(,)?) => {$({
+            let mut rng = Rng::new(($m * 1000 + $k1 * 100 + $k2 * 10 + $n) as u64);
+            let (a1, b1) = (random(&mut rng, $m * $k1), random(&mut rng, $k1 * $n));
+            let (a2, b2) = (random(&mut rng, $m * $k2), random(&mut rng, $k2 * $n));
+            let (bias1, bias2) = (random(&mut rng, $m), random(&mut rng, $m));
+            for (with1, with2) in [(true, true), (false, true), (true, false), (false, false)] {
+                let (o1, o2) = (with1.then_some(&bias1[..]), with2.then_some(&bias2[..]));
+                let mut c = random(&mut rng, $m * $n); // overwritten, not accumulated
+                // SAFETY: the caller checked the CPU's features.
+                unsafe { super::$module::nn2::<$m, $k1, $k2, $n>(&a1, &b1, &a2, &b2, o1, o2, &mut c) };
+                for j in 0..$n {
+                    for i in 0..$m {
+                        let (mut sum, mut mag) = (0.0f64, 0.0f64);
+                        for b in [o1, o2].into_iter().flatten() {
+                            sum += f64::from(b[i]);
+                            mag += f64::from(b[i]).abs();
+                        }
+                        let terms = (0..$k1)
+                            .map(|kk| f64::from(a1[kk * $m + i]) * f64::from(b1[j * $k1 + kk]))
+                            .chain((0..$k2).map(|kk| {
+                                f64::from(a2[kk * $m + i]) * f64::from(b2[j * $k2 + kk])
+                            }));
+                        for t in terms {
+                            sum += t;
+                            mag += t.abs();
+                        }
+                        let err = (f64::from(c[j * $m + i]) - sum).abs();
+                        let k = ($k1 + $k2 + 2) as f64;
+                        assert!(
+                            err <= 4.0 * k * f64::from(f32::EPSILON) * mag + 1e-30,
+                            "{} nn2 {}x({}+{})x{} at ({i}, {j}), biases {with1} {with2}: {} vs {sum}",
+                            stringify!($module), $m, $k1, $k2, $n, c[j * $m + i]
+                        );
+                    }
+                }
+            }
+        })*};
+    }
+
+    #[test]
+    fn two_products_with_biases_match_f64() {
+        // Short outputs (one vector), full and partial tiles of rows and columns.
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            two_product_shapes!(
+                avx2,
+                (5, 3, 4, 7),
+                (16, 8, 20, 13),
+                (37, 5, 9, 12),
+                (80, 10, 20, 32)
+            );
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            two_product_shapes!(
+                avx512,
+                (5, 3, 4, 7),
+                (16, 8, 20, 17),
+                (37, 5, 9, 12),
+                (80, 10, 20, 32)
+            );
+        }
     }
 
     #[test]
