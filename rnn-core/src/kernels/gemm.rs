@@ -778,7 +778,8 @@ mod tests {
 
     #[test]
     fn two_products_with_biases_match_f64() {
-        // Short outputs (one vector), full and partial tiles of rows and columns.
+        // One product (`K2 = 0`, as `affine` uses it), short outputs (one vector), full and
+        // partial tiles of rows and columns.
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             two_product_shapes!(
                 avx2,

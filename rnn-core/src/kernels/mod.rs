@@ -642,6 +642,31 @@ pub(crate) fn affine<S: Float, const R: usize, const C: usize, const B: usize>(
         }
         gemm_nn::<S, R, C, B, 1, C, false>(wv, xv, out.as_mut_slice(), accumulate);
     } else {
+        // Batched and not accumulating: the product's tiles start from the bias (no pass of
+        // its own over `out`).
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if !accumulate
+            && S::IS_F32
+            && let (Some(o), Some(wv), Some(xv)) = (
+                S::as_f32_mut(out.as_mut_slice()),
+                S::as_f32(wv),
+                S::as_f32(xv),
+            )
+        {
+            let b = bias.and_then(|b| S::as_f32(b.as_slice()));
+            match simd_path() {
+                // SAFETY (both): the CPU has the kernel's features (checked by `simd_path`).
+                SimdPath::Avx512 => unsafe {
+                    gemm::avx512::nn2::<R, C, 0, B>(wv, xv, &[], &[], b, None, o);
+                    return;
+                },
+                SimdPath::Avx2 => unsafe {
+                    gemm::avx2::nn2::<R, C, 0, B>(wv, xv, &[], &[], b, None, o);
+                    return;
+                },
+                SimdPath::Baseline => {}
+            }
+        }
         gemm_nn::<S, R, C, B, 1, C, true>(wv, xv, out.as_mut_slice(), accumulate);
     }
     if let Some(bias) = bias {
