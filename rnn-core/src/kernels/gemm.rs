@@ -584,6 +584,118 @@ pub(crate) mod avx512 {
     products!("avx512f", rv = 2, nr = 8, short_nr = 16, tm = 4, tn = 3);
 }
 
+/// `dst = srcᵀ` for column-major `src: R x C` (`dst: C x R`, column-major): 8 x 8 blocks
+/// through AVX registers, the edges one value at a time.
+///
+/// # Safety
+/// The CPU has AVX; `src` holds `R x C` readable and `dst` `C x R` writable `f32`, apart.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn transpose<const R: usize, const C: usize>(src: *const f32, dst: *mut f32) {
+    use core::arch::x86_64::*;
+    let (r8, c8) = (R - R % 8, C - C % 8);
+    // SAFETY: the caller's contract; every access is inside `R x C` (`C x R` for `dst`).
+    unsafe {
+        for c in (0..c8).step_by(8) {
+            for r in (0..r8).step_by(8) {
+                let at = src.add(c * R + r);
+                let v: [__m256; 8] = core::array::from_fn(|q| _mm256_loadu_ps(at.add(q * R)));
+                let t0 = _mm256_unpacklo_ps(v[0], v[1]);
+                let t1 = _mm256_unpackhi_ps(v[0], v[1]);
+                let t2 = _mm256_unpacklo_ps(v[2], v[3]);
+                let t3 = _mm256_unpackhi_ps(v[2], v[3]);
+                let t4 = _mm256_unpacklo_ps(v[4], v[5]);
+                let t5 = _mm256_unpackhi_ps(v[4], v[5]);
+                let t6 = _mm256_unpacklo_ps(v[6], v[7]);
+                let t7 = _mm256_unpackhi_ps(v[6], v[7]);
+                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let out = [
+                    _mm256_permute2f128_ps::<0x20>(u0, u4),
+                    _mm256_permute2f128_ps::<0x20>(u1, u5),
+                    _mm256_permute2f128_ps::<0x20>(u2, u6),
+                    _mm256_permute2f128_ps::<0x20>(u3, u7),
+                    _mm256_permute2f128_ps::<0x31>(u0, u4),
+                    _mm256_permute2f128_ps::<0x31>(u1, u5),
+                    _mm256_permute2f128_ps::<0x31>(u2, u6),
+                    _mm256_permute2f128_ps::<0x31>(u3, u7),
+                ];
+                let to = dst.add(r * C + c);
+                for (q, v) in out.into_iter().enumerate() {
+                    _mm256_storeu_ps(to.add(q * C), v);
+                }
+            }
+            for r in r8..R {
+                for q in c..c + 8 {
+                    *dst.add(r * C + q) = *src.add(q * R + r);
+                }
+            }
+        }
+        for c in c8..C {
+            for r in 0..R {
+                *dst.add(r * C + c) = *src.add(c * R + r);
+            }
+        }
+    }
+}
+
+/// `gx1 = w1ᵀ g` and `gx2 = w2ᵀ g` for `g: R x B`, `w1: R x C1`, `w2: R x C2` (column-major):
+/// the input and state gradients of a recurrent cell from its gate gradients, with AVX-512.
+/// Computed transposed, `gxᵀ = gᵀ w`, as `A B` products (no horizontal sums, and `gᵀ`'s short
+/// columns instead of the dot-product kernel's 4 KiB-apart columns of `w` and `g`, which share
+/// their L1 sets), through `gᵀ`, `gx1ᵀ` and `gx2ᵀ` on this function's stack: `B (R + C1 + C2)`
+/// values, which the caller keeps to [`TRANSPOSED_MAX`]. Panics if a slice is shorter than
+/// its shape.
+///
+/// # Safety
+/// The CPU has AVX-512F (and so AVX2 and FMA).
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(crate) unsafe fn transposed_products<
+    const R: usize,
+    const C1: usize,
+    const C2: usize,
+    const B: usize,
+>(
+    gx1: &mut [f32],
+    w1: &[f32],
+    gx2: &mut [f32],
+    w2: &[f32],
+    g: &[f32],
+) {
+    use core::mem::MaybeUninit;
+    assert!(g.len() >= R * B && w1.len() >= R * C1 && w2.len() >= R * C2);
+    assert!(gx1.len() >= C1 * B && gx2.len() >= C2 * B);
+    let mut gt = MaybeUninit::<[[f32; B]; R]>::uninit();
+    let mut t1 = MaybeUninit::<[[f32; B]; C1]>::uninit();
+    let mut t2 = MaybeUninit::<[[f32; B]; C2]>::uninit();
+    let (gt, t1, t2) = (
+        gt.as_mut_ptr().cast::<f32>(),
+        t1.as_mut_ptr().cast::<f32>(),
+        t2.as_mut_ptr().cast::<f32>(),
+    );
+    // SAFETY: the lengths were checked above; `transpose` writes every value of `gt` before
+    // the products read it, and the products write every value of `t1`, `t2` (not
+    // accumulating) before they are transposed out.
+    unsafe {
+        transpose::<R, B>(g.as_ptr(), gt);
+        let gts = core::slice::from_raw_parts(gt, B * R);
+        avx512::nn::<B, R, C1, 1, R>(gts, w1, core::slice::from_raw_parts_mut(t1, B * C1), false);
+        avx512::nn::<B, R, C2, 1, R>(gts, w2, core::slice::from_raw_parts_mut(t2, B * C2), false);
+        transpose::<B, C1>(t1, gx1.as_mut_ptr());
+        transpose::<B, C2>(t2, gx2.as_mut_ptr());
+    }
+}
+
+/// The most values (`B (R + C1 + C2)`, 256 KiB of `f32`) that [`transposed_products`] keeps on
+/// its stack; larger shapes use the dot-product kernel.
+pub(crate) const TRANSPOSED_MAX: usize = 64 * 1024;
+
 #[cfg(test)]
 mod tests {
     use crate::Rng;
@@ -798,6 +910,45 @@ mod tests {
                 (80, 10, 20, 32)
             );
         }
+    }
+
+    /// `transposed_products` against `wᵀ g` in `f64`, and `transpose` exactly, at shapes with
+    /// full and partial 8 x 8 blocks.
+    macro_rules! transposed_shapes {
+        ($(($r:literal, $c1:literal, $c2:literal, $b:literal)),* $(,)?) => {$({
+            let mut rng = Rng::new(($r * 1000 + $c1 * 100 + $c2 * 10 + $b) as u64);
+            let g = random(&mut rng, $r * $b);
+            let (w1, w2) = (random(&mut rng, $r * $c1), random(&mut rng, $r * $c2));
+            let mut gt = alloc::vec![0.0f32; $r * $b];
+            // SAFETY (both): the caller checked the CPU's features; the slices hold the shapes.
+            unsafe { super::transpose::<$r, $b>(g.as_ptr(), gt.as_mut_ptr()) };
+            for r in 0..$r {
+                for b in 0..$b {
+                    assert_eq!(gt[r * $b + b], g[b * $r + r], "transpose {}x{}", $r, $b);
+                }
+            }
+            let (mut gx1, mut gx2) = (random(&mut rng, $c1 * $b), random(&mut rng, $c2 * $b));
+            unsafe { super::transposed_products::<$r, $c1, $c2, $b>(&mut gx1, &w1, &mut gx2, &w2, &g) };
+            let wt1 = |i: usize, kk: usize| w1[i * $r + kk];
+            let wt2 = |i: usize, kk: usize| w2[i * $r + kk];
+            let gk = |kk: usize, j: usize| g[j * $r + kk];
+            assert_product(&gx1, None, ($c1, $r, $b), wt1, gk, "transposed gx1");
+            assert_product(&gx2, None, ($c2, $r, $b), wt2, gk, "transposed gx2");
+        })*};
+    }
+
+    #[test]
+    fn transposed_products_match_f64() {
+        if !std::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        transposed_shapes!(
+            (1024, 32, 256, 32),
+            (80, 10, 20, 32),
+            (37, 5, 9, 3),
+            (24, 7, 8, 9),
+            (16, 1, 17, 8)
+        );
     }
 
     #[test]

@@ -151,8 +151,8 @@ impl<S: Float, const I: usize, const H: usize> Rnn<S, I, H> {
         {
             *d = (g + gn) * (S::one() - h * h);
         }
-        kernels::transpose_mul(gx, &self.params.weight_ih.value, da, false);
-        kernels::transpose_mul(g_prev, &self.params.weight_hh.value, da, false);
+        let p = &self.params;
+        kernels::transpose_mul2(gx, &p.weight_ih.value, g_prev, &p.weight_hh.value, da);
     }
 }
 

@@ -282,8 +282,14 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
                 gpc[j] = dc * f[j];
             }
         }
-        kernels::transpose_mul(gx, &self.params.weight_ih.value, da, false);
-        kernels::transpose_mul(&mut g_prev.h, &self.params.weight_hh.value, da, false);
+        let p = &self.params;
+        kernels::transpose_mul2(
+            gx,
+            &p.weight_ih.value,
+            &mut g_prev.h,
+            &p.weight_hh.value,
+            da,
+        );
     }
 }
 

@@ -250,8 +250,13 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
                 self.peephole_f.grad[j] += daf * c_prev;
             }
         }
-        kernels::transpose_mul(gx, &self.weight_ih.value, da, false);
-        kernels::transpose_mul(&mut g_prev.h, &self.weight_hh.value, da, false);
+        kernels::transpose_mul2(
+            gx,
+            &self.weight_ih.value,
+            &mut g_prev.h,
+            &self.weight_hh.value,
+            da,
+        );
     }
 }
 
