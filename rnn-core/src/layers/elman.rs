@@ -109,7 +109,10 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
             gy,
             gx,
         } = s;
-        self.backward_inputs(y, gy, g_next, g_prev, gx, cache);
+        kernels::pointwise::<B, _>(
+            #[inline(always)]
+            || self.backward_inputs(y, gy, g_next, g_prev, gx, cache),
+        );
         if !defer {
             self.params.add_step_grads(x, prev, cache, cache);
         }

@@ -186,7 +186,10 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             dai,
             dah,
         } = cache;
-        self.backward_inputs(gates, hn, prev, gy, g_next, g_prev, gx, dai, dah);
+        kernels::pointwise::<B, _>(
+            #[inline(always)]
+            || self.backward_inputs(gates, hn, prev, gy, g_next, g_prev, gx, dai, dah),
+        );
         if !defer {
             self.params.add_step_grads(x, prev, dai, dah);
         }

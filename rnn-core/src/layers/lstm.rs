@@ -215,7 +215,10 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             gx,
         } = s;
         let LstmCache { gates, tanh_c, da } = cache;
-        self.backward_inputs(gates, tanh_c, prev, gy, g_next, g_prev, gx, da);
+        kernels::pointwise::<B, _>(
+            #[inline(always)]
+            || self.backward_inputs(gates, tanh_c, prev, gy, g_next, g_prev, gx, da),
+        );
         if !defer {
             self.params.add_step_grads(x, &prev.h, da, da);
         }

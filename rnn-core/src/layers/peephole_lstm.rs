@@ -183,7 +183,10 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             gx,
         } = s;
         let LstmCache { gates, tanh_c, da } = cache;
-        self.backward_inputs(prev, next, gates, tanh_c, gy, g_next, g_prev, gx, da);
+        kernels::pointwise::<B, _>(
+            #[inline(always)]
+            || self.backward_inputs(prev, next, gates, tanh_c, gy, g_next, g_prev, gx, da),
+        );
         if !defer {
             kernels::acc_outer(&mut self.weight_ih.grad, da, x);
             kernels::acc_outer(&mut self.weight_hh.grad, da, &prev.h);
