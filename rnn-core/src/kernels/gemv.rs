@@ -190,10 +190,12 @@ unsafe fn nn_columns<const M: usize, const K: usize, const V: usize, const SPLIT
     let per_pass = const { if SPLIT < 2 { 2 } else { SPLIT } };
     // SAFETY: the caller's contract (`k == K`).
     unsafe {
-        let column = |acc: &mut [[__m256; V]; SPLIT], kk: usize| {
+        // Each accumulator is named by a constant (`s` of an unrolled loop), never by a
+        // run-time index, which would keep the accumulators in memory.
+        let column = |part: &mut [__m256; V], kk: usize| {
             let xb = _mm256_broadcast_ss(&*x.add(kk));
             let col = a.add(kk * M + row);
-            for (v, a) in acc[kk % SPLIT].iter_mut().enumerate() {
+            for (v, a) in part.iter_mut().enumerate() {
                 *a = _mm256_fmadd_ps(load_row::<V>(col, v, partial, mask), xb, *a);
             }
         };
@@ -201,13 +203,13 @@ unsafe fn nn_columns<const M: usize, const K: usize, const V: usize, const SPLIT
         let mut kk = 0;
         for _ in 0..passes {
             for s in 0..per_pass {
-                column(acc, kk + s);
+                column(&mut acc[s % SPLIT], kk + s);
             }
             kk += per_pass;
         }
-        while kk < k {
-            column(acc, kk);
-            kk += 1;
+        // Fewer than `per_pass` columns are left: at most one per accumulator.
+        for (s, part) in acc.iter_mut().enumerate().take(k - kk) {
+            column(part, kk + s);
         }
     }
 }
