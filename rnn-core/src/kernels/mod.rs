@@ -815,7 +815,10 @@ pub(crate) fn transpose_mul<S: Float, const R: usize, const C: usize, const B: u
 /// gate gradients. Batched `f32` on the AVX-512 path (within `gemm::TRANSPOSED_MAX`) as two `A B`
 /// products of the transposed gradient (`gemm::transposed_products`): W_hhᵀ da of LSTM(32, 256)
 /// at batch 32 ran 10-15 % faster so in a scratch harness (the dot-product kernel's columns of
-/// `w` and `g` lie 4 KiB apart, on the same L1 sets). Elsewhere [`transpose_mul`] twice.
+/// `w` and `g` lie 4 KiB apart, on the same L1 sets). From batch 32 only: the transposed
+/// products have `B` rows, and below two vectors of them (batch 8: one masked half vector)
+/// their tiles load more than they multiply (char_lm, LSTM(32, 128) at batch 8, trained 10 %
+/// slower). Elsewhere [`transpose_mul`] twice.
 #[inline]
 pub(crate) fn transpose_mul2<
     S: Float,
@@ -831,7 +834,7 @@ pub(crate) fn transpose_mul2<
     g: &SMatrix<S, R, B>,
 ) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if B > 1
+    if B >= 32
         && S::IS_F32
         && const { B * (R + C1 + C2) <= gemm::TRANSPOSED_MAX }
         && simd_path() == SimdPath::Avx512
