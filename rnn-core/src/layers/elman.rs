@@ -109,10 +109,7 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
             gy,
             gx,
         } = s;
-        kernels::pointwise::<B, _>(
-            #[inline(always)]
-            || self.backward_inputs(y, gy, g_next, g_prev, gx, cache),
-        );
+        self.backward_inputs(y, gy, g_next, g_prev, gx, cache);
         if !defer {
             self.params.add_step_grads(x, prev, cache, cache);
         }
@@ -146,14 +143,20 @@ impl<S: Float, const I: usize, const H: usize> Rnn<S, I, H> {
         gx: &mut SMatrix<S, I, B>,
         da: &mut SMatrix<S, H, B>,
     ) {
-        for (((d, &g), &gn), &h) in da
-            .iter_mut()
-            .zip(gy.iter())
-            .zip(g_next.iter())
-            .zip(y.iter())
-        {
-            *d = (g + gn) * (S::one() - h * h);
-        }
+        // The pointwise part, compiled for AVX2 at batch > 1 (see `kernels::pointwise`).
+        kernels::pointwise::<B, _>(
+            #[inline(always)]
+            || {
+                for (((d, &g), &gn), &h) in da
+                    .iter_mut()
+                    .zip(gy.iter())
+                    .zip(g_next.iter())
+                    .zip(y.iter())
+                {
+                    *d = (g + gn) * (S::one() - h * h);
+                }
+            },
+        );
         let p = &self.params;
         kernels::transpose_mul2(gx, &p.weight_ih.value, g_prev, &p.weight_hh.value, da);
     }

@@ -186,10 +186,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             dai,
             dah,
         } = cache;
-        kernels::pointwise::<B, _>(
-            #[inline(always)]
-            || self.backward_inputs(gates, hn, prev, gy, g_next, g_prev, gx, dai, dah),
-        );
+        self.backward_inputs(gates, hn, prev, gy, g_next, g_prev, gx, dai, dah);
         if !defer {
             self.params.add_step_grads(x, prev, dai, dah);
         }
@@ -242,27 +239,33 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
                     .chunks_exact(H)
                     .zip(g_prev.as_mut_slice().chunks_exact_mut(H)),
             );
-        for ((((di, dh_), (gates, hn)), (gy, gn)), (h_prev, gp)) in columns {
-            let (r, rest) = gates.split_at(H);
-            let (z, n) = rest.split_at(H);
-            let (dir, rest) = di.split_at_mut(H);
-            let (diz, din) = rest.split_at_mut(H);
-            let (dhr, rest) = dh_.split_at_mut(H);
-            let (dhz, dhn) = rest.split_at_mut(H);
-            for j in 0..H {
-                let dh = gy[j] + gn[j];
-                let dan = dh * (one - z[j]) * (one - n[j] * n[j]);
-                let dar = dan * hn[j] * r[j] * (one - r[j]);
-                let daz = dh * (h_prev[j] - n[j]) * z[j] * (one - z[j]);
-                dir[j] = dar;
-                diz[j] = daz;
-                din[j] = dan;
-                dhr[j] = dar;
-                dhz[j] = daz;
-                dhn[j] = dan * r[j];
-                gp[j] = dh * z[j];
-            }
-        }
+        // The pointwise part, compiled for AVX2 at batch > 1 (see `kernels::pointwise`).
+        kernels::pointwise::<B, _>(
+            #[inline(always)]
+            || {
+                for ((((di, dh_), (gates, hn)), (gy, gn)), (h_prev, gp)) in columns {
+                    let (r, rest) = gates.split_at(H);
+                    let (z, n) = rest.split_at(H);
+                    let (dir, rest) = di.split_at_mut(H);
+                    let (diz, din) = rest.split_at_mut(H);
+                    let (dhr, rest) = dh_.split_at_mut(H);
+                    let (dhz, dhn) = rest.split_at_mut(H);
+                    for j in 0..H {
+                        let dh = gy[j] + gn[j];
+                        let dan = dh * (one - z[j]) * (one - n[j] * n[j]);
+                        let dar = dan * hn[j] * r[j] * (one - r[j]);
+                        let daz = dh * (h_prev[j] - n[j]) * z[j] * (one - z[j]);
+                        dir[j] = dar;
+                        diz[j] = daz;
+                        din[j] = dan;
+                        dhr[j] = dar;
+                        dhz[j] = daz;
+                        dhn[j] = dan * r[j];
+                        gp[j] = dh * z[j];
+                    }
+                }
+            },
+        );
         kernels::transpose_mul(gx, &self.params.weight_ih.value, dai, false);
         kernels::transpose_mul(g_prev, &self.params.weight_hh.value, dah, true);
     }

@@ -215,10 +215,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             gx,
         } = s;
         let LstmCache { gates, tanh_c, da } = cache;
-        kernels::pointwise::<B, _>(
-            #[inline(always)]
-            || self.backward_inputs(gates, tanh_c, prev, gy, g_next, g_prev, gx, da),
-        );
+        self.backward_inputs(gates, tanh_c, prev, gy, g_next, g_prev, gx, da);
         if !defer {
             self.params.add_step_grads(x, &prev.h, da, da);
         }
@@ -268,23 +265,29 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
                     .chunks_exact(H)
                     .zip(g_prev.c.as_mut_slice().chunks_exact_mut(H)),
             );
-        for (((((d, gates), tc), c_prev), (gy, gnh)), (gnc, gpc)) in columns {
-            let (i, rest) = gates.split_at(H);
-            let (f, rest) = rest.split_at(H);
-            let (g, o) = rest.split_at(H);
-            let (di, rest) = d.split_at_mut(H);
-            let (df, rest) = rest.split_at_mut(H);
-            let (dg, d_o) = rest.split_at_mut(H);
-            for j in 0..H {
-                let dh = gy[j] + gnh[j];
-                let dc = gnc[j] + dh * o[j] * (one - tc[j] * tc[j]);
-                di[j] = dc * g[j] * i[j] * (one - i[j]);
-                df[j] = dc * c_prev[j] * f[j] * (one - f[j]);
-                dg[j] = dc * i[j] * (one - g[j] * g[j]);
-                d_o[j] = dh * tc[j] * o[j] * (one - o[j]);
-                gpc[j] = dc * f[j];
-            }
-        }
+        // The pointwise part, compiled for AVX2 at batch > 1 (see `kernels::pointwise`).
+        kernels::pointwise::<B, _>(
+            #[inline(always)]
+            || {
+                for (((((d, gates), tc), c_prev), (gy, gnh)), (gnc, gpc)) in columns {
+                    let (i, rest) = gates.split_at(H);
+                    let (f, rest) = rest.split_at(H);
+                    let (g, o) = rest.split_at(H);
+                    let (di, rest) = d.split_at_mut(H);
+                    let (df, rest) = rest.split_at_mut(H);
+                    let (dg, d_o) = rest.split_at_mut(H);
+                    for j in 0..H {
+                        let dh = gy[j] + gnh[j];
+                        let dc = gnc[j] + dh * o[j] * (one - tc[j] * tc[j]);
+                        di[j] = dc * g[j] * i[j] * (one - i[j]);
+                        df[j] = dc * c_prev[j] * f[j] * (one - f[j]);
+                        dg[j] = dc * i[j] * (one - g[j] * g[j]);
+                        d_o[j] = dh * tc[j] * o[j] * (one - o[j]);
+                        gpc[j] = dc * f[j];
+                    }
+                }
+            },
+        );
         let p = &self.params;
         kernels::transpose_mul2(
             gx,

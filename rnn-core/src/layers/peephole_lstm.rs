@@ -183,10 +183,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             gx,
         } = s;
         let LstmCache { gates, tanh_c, da } = cache;
-        kernels::pointwise::<B, _>(
-            #[inline(always)]
-            || self.backward_inputs(prev, next, gates, tanh_c, gy, g_next, g_prev, gx, da),
-        );
+        self.backward_inputs(prev, next, gates, tanh_c, gy, g_next, g_prev, gx, da);
         if !defer {
             kernels::acc_outer(&mut self.weight_ih.grad, da, x);
             kernels::acc_outer(&mut self.weight_hh.grad, da, &prev.h);
@@ -233,26 +230,32 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
             &self.peephole_f.value,
             &self.peephole_o.value,
         );
-        for b in 0..B {
-            for j in 0..H {
-                let (i, f) = (gates[(j, b)], gates[(H + j, b)]);
-                let (g, o) = (gates[(2 * H + j, b)], gates[(3 * H + j, b)]);
-                let (tc, c_prev) = (tanh_c[(j, b)], prev.c[(j, b)]);
-                let dh = gy[(j, b)] + g_next.h[(j, b)];
-                let dao = dh * tc * o * (one - o);
-                let dc = g_next.c[(j, b)] + dh * o * (one - tc * tc) + dao * po[j];
-                let dai = dc * g * i * (one - i);
-                let daf = dc * c_prev * f * (one - f);
-                da[(j, b)] = dai;
-                da[(H + j, b)] = daf;
-                da[(2 * H + j, b)] = dc * i * (one - g * g);
-                da[(3 * H + j, b)] = dao;
-                g_prev.c[(j, b)] = dc * f + dai * pi[j] + daf * pf[j];
-                self.peephole_o.grad[j] += dao * next.c[(j, b)];
-                self.peephole_i.grad[j] += dai * c_prev;
-                self.peephole_f.grad[j] += daf * c_prev;
-            }
-        }
+        // The pointwise part, compiled for AVX2 at batch > 1 (see `kernels::pointwise`).
+        kernels::pointwise::<B, _>(
+            #[inline(always)]
+            || {
+                for b in 0..B {
+                    for j in 0..H {
+                        let (i, f) = (gates[(j, b)], gates[(H + j, b)]);
+                        let (g, o) = (gates[(2 * H + j, b)], gates[(3 * H + j, b)]);
+                        let (tc, c_prev) = (tanh_c[(j, b)], prev.c[(j, b)]);
+                        let dh = gy[(j, b)] + g_next.h[(j, b)];
+                        let dao = dh * tc * o * (one - o);
+                        let dc = g_next.c[(j, b)] + dh * o * (one - tc * tc) + dao * po[j];
+                        let dai = dc * g * i * (one - i);
+                        let daf = dc * c_prev * f * (one - f);
+                        da[(j, b)] = dai;
+                        da[(H + j, b)] = daf;
+                        da[(2 * H + j, b)] = dc * i * (one - g * g);
+                        da[(3 * H + j, b)] = dao;
+                        g_prev.c[(j, b)] = dc * f + dai * pi[j] + daf * pf[j];
+                        self.peephole_o.grad[j] += dao * next.c[(j, b)];
+                        self.peephole_i.grad[j] += dai * c_prev;
+                        self.peephole_f.grad[j] += daf * c_prev;
+                    }
+                }
+            },
+        );
         kernels::transpose_mul2(
             gx,
             &self.weight_ih.value,
