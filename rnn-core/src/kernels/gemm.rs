@@ -895,6 +895,8 @@ mod tests {
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             two_product_shapes!(
                 avx2,
+                (5, 3, 0, 7),
+                (33, 7, 0, 9),
                 (5, 3, 4, 7),
                 (16, 8, 20, 13),
                 (37, 5, 9, 12),
@@ -904,6 +906,8 @@ mod tests {
         if std::is_x86_feature_detected!("avx512f") {
             two_product_shapes!(
                 avx512,
+                (5, 3, 0, 7),
+                (33, 7, 0, 9),
                 (5, 3, 4, 7),
                 (16, 8, 20, 17),
                 (37, 5, 9, 12),

@@ -733,9 +733,7 @@ pub(crate) fn affine2<
     b2: Option<&SVector<S, R>>,
 ) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if B == 1
-        && S::IS_F32
-        && use_avx2()
+    if S::IS_F32
         && let (Some(o), Some(w1v), Some(x1v), Some(w2v), Some(x2v)) = (
             S::as_f32_mut(out.as_mut_slice()),
             S::as_f32(w1.as_slice()),
@@ -746,37 +744,28 @@ pub(crate) fn affine2<
     {
         let b1 = b1.and_then(|b| S::as_f32(b.as_slice()));
         let b2 = b2.and_then(|b| S::as_f32(b.as_slice()));
-        // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
-        unsafe { gemv::nn::<R, C1, C2>(w1v, x1v, w2v, x2v, b1, b2, o, false) };
-        return;
-    }
-    // Batched: both products and both biases in one pass over `out`, each tile starting from
-    // the biases (LSTM(32, 256) at batch 32 made two products and two bias passes over its
-    // 128 KiB of gates per step).
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if B > 1
-        && S::IS_F32
-        && let (Some(o), Some(w1v), Some(x1v), Some(w2v), Some(x2v)) = (
-            S::as_f32_mut(out.as_mut_slice()),
-            S::as_f32(w1.as_slice()),
-            S::as_f32(x1.as_slice()),
-            S::as_f32(w2.as_slice()),
-            S::as_f32(x2.as_slice()),
-        )
-    {
-        let b1 = b1.and_then(|b| S::as_f32(b.as_slice()));
-        let b2 = b2.and_then(|b| S::as_f32(b.as_slice()));
-        match simd_path() {
-            // SAFETY (both): the CPU has the kernel's features (checked by `simd_path`).
-            SimdPath::Avx512 => unsafe {
-                gemm::avx512::nn2::<R, C1, C2, B>(w1v, x1v, w2v, x2v, b1, b2, o);
+        if B == 1 {
+            if use_avx2() {
+                // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
+                unsafe { gemv::nn::<R, C1, C2>(w1v, x1v, w2v, x2v, b1, b2, o, false) };
                 return;
-            },
-            SimdPath::Avx2 => unsafe {
-                gemm::avx2::nn2::<R, C1, C2, B>(w1v, x1v, w2v, x2v, b1, b2, o);
-                return;
-            },
-            SimdPath::Baseline => {}
+            }
+        } else {
+            // Batched: both products and both biases in one pass over `out`, each tile
+            // starting from the biases (LSTM(32, 256) at batch 32 made two products and two
+            // bias passes over its 128 KiB of gates per step).
+            match simd_path() {
+                // SAFETY (both): the CPU has the kernel's features (checked by `simd_path`).
+                SimdPath::Avx512 => unsafe {
+                    gemm::avx512::nn2::<R, C1, C2, B>(w1v, x1v, w2v, x2v, b1, b2, o);
+                    return;
+                },
+                SimdPath::Avx2 => unsafe {
+                    gemm::avx2::nn2::<R, C1, C2, B>(w1v, x1v, w2v, x2v, b1, b2, o);
+                    return;
+                },
+                SimdPath::Baseline => {}
+            }
         }
     }
     affine(out, w1, x1, b1, false);
