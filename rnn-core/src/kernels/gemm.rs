@@ -99,19 +99,15 @@ macro_rules! products {
         }
 
         /// `c[M x N] = a1 b1 + a2 b2 + bias1 + bias2` (each bias added to every column), for
-        /// column-major `a1: M x K1`, `b1: K1 x N`, `a2: M x K2`, `b2: K2 x N`: a recurrent
-        /// cell's pre-activation in one pass over `c`, every tile starting from the biases (in
-        /// that order, then the products' terms in order of `k`: the order of the batch-1
-        /// kernel). Panics if a slice is shorter than its shape.
+        /// column-major `[a1, b1]` (`M x K1`, `K1 x N`) and `[a2, b2]` (`M x K2`, `K2 x N`):
+        /// a recurrent cell's pre-activation in one pass over `c`, every tile starting from the
+        /// biases (in that order, then the products' terms in order of `k`: the order of the
+        /// batch-1 kernel). Panics if a slice is shorter than its shape.
         #[target_feature(enable = $feature)]
-        #[allow(clippy::too_many_arguments)]
         pub(crate) fn nn2<const M: usize, const K1: usize, const K2: usize, const N: usize>(
-            a1: &[f32],
-            b1: &[f32],
-            a2: &[f32],
-            b2: &[f32],
-            bias1: Option<&[f32]>,
-            bias2: Option<&[f32]>,
+            [a1, b1]: [&[f32]; 2],
+            [a2, b2]: [&[f32]; 2],
+            [bias1, bias2]: [Option<&[f32]>; 2],
             c: &mut [f32],
         ) {
             assert!(a1.len() >= M * K1 && b1.len() >= K1 * N && c.len() >= M * N);
@@ -858,7 +854,7 @@ mod tests {
                 let (o1, o2) = (with1.then_some(&bias1[..]), with2.then_some(&bias2[..]));
                 let mut c = random(&mut rng, $m * $n); // overwritten, not accumulated
                 // SAFETY: the caller checked the CPU's features.
-                unsafe { super::$module::nn2::<$m, $k1, $k2, $n>(&a1, &b1, &a2, &b2, o1, o2, &mut c) };
+                unsafe { super::$module::nn2::<$m, $k1, $k2, $n>([&a1, &b1], [&a2, &b2], [o1, o2], &mut c) };
                 for j in 0..$n {
                     for i in 0..$m {
                         let (mut sum, mut mag) = (0.0f64, 0.0f64);

@@ -679,17 +679,8 @@ pub(crate) fn affine<S: Float, const R: usize, const C: usize, const B: usize>(
             )
         {
             let b = bias.and_then(|b| S::as_f32(b.as_slice()));
-            match simd_path() {
-                // SAFETY (both): the CPU has the kernel's features (checked by `simd_path`).
-                SimdPath::Avx512 => unsafe {
-                    gemm::avx512::nn2::<R, C, 0, B>(wv, xv, &[], &[], b, None, o);
-                    return;
-                },
-                SimdPath::Avx2 => unsafe {
-                    gemm::avx2::nn2::<R, C, 0, B>(wv, xv, &[], &[], b, None, o);
-                    return;
-                },
-                SimdPath::Baseline => {}
+            if batched_nn2::<R, C, 0, B>([wv, xv], [&[], &[]], [b, None], o) {
+                return;
             }
         }
         gemm_nn::<S, R, C, B, 1, C, true>(wv, xv, out.as_mut_slice(), accumulate);
@@ -754,22 +745,34 @@ pub(crate) fn affine2<
             // Batched: both products and both biases in one pass over `out`, each tile
             // starting from the biases (LSTM(32, 256) at batch 32 made two products and two
             // bias passes over its 128 KiB of gates per step).
-            match simd_path() {
-                // SAFETY (both): the CPU has the kernel's features (checked by `simd_path`).
-                SimdPath::Avx512 => unsafe {
-                    gemm::avx512::nn2::<R, C1, C2, B>(w1v, x1v, w2v, x2v, b1, b2, o);
-                    return;
-                },
-                SimdPath::Avx2 => unsafe {
-                    gemm::avx2::nn2::<R, C1, C2, B>(w1v, x1v, w2v, x2v, b1, b2, o);
-                    return;
-                },
-                SimdPath::Baseline => {}
+            if batched_nn2::<R, C1, C2, B>([w1v, x1v], [w2v, x2v], [b1, b2], o) {
+                return;
             }
         }
     }
     affine(out, w1, x1, b1, false);
     affine(out, w2, x2, b2, true);
+}
+
+/// `gemm::nn2` (`out = a1 b1 + a2 b2 + biases`, batched `f32`) on this CPU's intrinsics path;
+/// `false`, doing nothing, on the baseline path.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[inline]
+fn batched_nn2<const M: usize, const K1: usize, const K2: usize, const N: usize>(
+    first: [&[f32]; 2],
+    second: [&[f32]; 2],
+    biases: [Option<&[f32]>; 2],
+    out: &mut [f32],
+) -> bool {
+    match simd_path() {
+        // SAFETY (both): the CPU has the kernel's features (checked by `simd_path`).
+        SimdPath::Avx512 => unsafe {
+            gemm::avx512::nn2::<M, K1, K2, N>(first, second, biases, out)
+        },
+        SimdPath::Avx2 => unsafe { gemm::avx2::nn2::<M, K1, K2, N>(first, second, biases, out) },
+        SimdPath::Baseline => return false,
+    }
+    true
 }
 
 /// `gx = wᵀ * g`, or `gx += wᵀ * g` if `accumulate`.
