@@ -290,6 +290,8 @@ mod tests {
         check::<10, 20, 60, 1>();
         check::<7, 37, 111, 1>();
         check::<5, 64, 192, 2>();
+        // Batch 32, the batched kernels' sizes.
+        check::<6, 24, 72, 32>();
     }
 
     #[test]

@@ -325,6 +325,8 @@ mod tests {
         check::<10, 20, 80, 1>();
         check::<7, 37, 148, 1>();
         check::<5, 64, 256, 2>();
+        // Batch 32: the transposed products of the input and state gradients (AVX-512).
+        check::<6, 24, 96, 32>();
     }
 
     #[test]
