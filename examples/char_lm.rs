@@ -37,7 +37,7 @@ fn train_shard(net: &mut CharLm, (xs, ys): &mut Chunk) -> f64 {
     let loss = crit.forward(out, ys);
     let mut g = [SMatrix::zeros(); T];
     crit.backward_into(out, ys, &mut g);
-    net.backward(xs, &g);
+    net.backward_parameters(xs, &g);
     f64::from(loss)
 }
 

@@ -121,7 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let out = net.forward(&x);
             total += crit.forward(out, &y);
             let g = crit.backward(out, &y);
-            net.backward(&x, &g);
+            net.backward_parameters(&x, &g);
             opt.step(&mut net)?;
             bar.inc(BATCH as u64);
         }

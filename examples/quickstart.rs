@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let outputs = net.forward(&inputs);
         let loss = crit.forward(outputs, &targets);
         let grads = crit.backward(outputs, &targets);
-        net.backward(&inputs, &grads);
+        net.backward_parameters(&inputs, &grads);
         net.update_parameters(lr);
         window += loss;
         bar.inc(1);

@@ -114,7 +114,7 @@ where
             let out = net.forward(&xs);
             sum += f64::from(crit.forward(out, &ys));
             crit.backward_into(out, &ys, &mut grads);
-            net.backward(&xs, &grads);
+            net.backward_parameters(&xs, &grads);
             clip_grad_norm(net, 5.0)?;
             adam.step(net)?;
             bar.inc((T * B) as u64);

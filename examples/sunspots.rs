@@ -91,7 +91,7 @@ fn train_and_forecast(
             let out = net.forward(&x);
             total += crit.forward(out, &y);
             let g = crit.backward(out, &y);
-            net.backward(&x, &g);
+            net.backward_parameters(&x, &g);
             clip_grad_norm(&mut net, 1.0)?;
             opt.step(&mut net)?;
             count += 1;

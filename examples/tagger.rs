@@ -79,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let outputs = net.forward(&inputs);
         let loss = crit.forward(outputs, &targets);
         let grads = crit.backward(outputs, &targets);
-        net.backward(&inputs, &grads);
+        net.backward_parameters(&inputs, &grads);
         clip_grad_norm(&mut net, 5.0)?;
         opt.step(&mut net)?;
         window += loss;

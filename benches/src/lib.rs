@@ -67,7 +67,7 @@ where
     let loss = crit.forward(out, ys);
     let mut g = [SMatrix::zeros(); T];
     crit.backward_into(out, ys, &mut g);
-    net.backward(xs, &g);
+    net.backward_parameters(xs, &g);
     loss
 }
 

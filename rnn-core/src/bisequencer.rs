@@ -206,6 +206,7 @@ where
                 cache: fwd,
                 gy: gy_fwd,
                 gx: s.gx,
+                input_grad: s.input_grad,
             },
             m,
         )
@@ -251,6 +252,7 @@ where
                 cache: bwd,
                 gy: gy_bwd,
                 gx: gx_bwd,
+                input_grad: s.input_grad,
             },
             m,
         )
@@ -331,7 +333,9 @@ where
             .backward_seq(&mut Backwards::<_, O2>(seq), &mut g.1, &mut scratch.1);
         for k in 0..seq.len() {
             let s = seq.step(k, Dir::Forward);
-            *s.gx += &s.cache.gx_bwd;
+            if s.input_grad {
+                *s.gx += &s.cache.gx_bwd;
+            }
         }
     }
 }

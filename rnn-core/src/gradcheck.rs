@@ -241,6 +241,7 @@ pub fn backward_once<S, L, const I: usize, const O: usize, const B: usize>(
         cache,
         gy,
         gx,
+        input_grad: true,
     };
     layer.backward_step(step, &(), &mut (), false);
 }
@@ -306,6 +307,7 @@ where
             cache: &mut trace.caches[t],
             gy: &gys[t],
             gx: &mut gxs[t],
+            input_grad: true,
         };
         layer.backward_step(step, &g_state, &mut g_prev, false);
         g_state = g_prev;

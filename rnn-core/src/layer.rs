@@ -174,6 +174,10 @@ pub trait Encoder<S: Float, const I: usize, const B: usize>: Parameterized<S> + 
     /// it is given the inputs it forwarded). NaN equals NaN here.
     fn same(input: &Self::Input, kept: &Self::Kept, x: &SMatrix<S, I, B>) -> bool;
 
+    /// Whether [`Encoder::backward`] reads its `gx` (if not, the first layer may skip the input
+    /// gradient under [`crate::Network::backward_parameters`]).
+    const READS_GRAD: bool = true;
+
     /// **Accumulates** the parameter gradients of one step, given the gradient `gx` at `x`.
     fn backward(&mut self, kept: &Self::Kept, gx: &SMatrix<S, I, B>);
 }
@@ -190,6 +194,7 @@ impl<S: Float> Parameterized<S> for Dense {
 impl<S: Float, const I: usize, const B: usize> Encoder<S, I, B> for Dense {
     type Input = SMatrix<S, I, B>;
     type Kept = ();
+    const READS_GRAD: bool = false;
 
     #[inline(always)]
     fn encode(&mut self, input: &Self::Input, _kept: &mut (), x: &mut SMatrix<S, I, B>) {
@@ -305,8 +310,12 @@ pub struct BackwardStep<'a, S: Float, St, C, const I: usize, const O: usize, con
     pub cache: &'a mut C,
     /// The gradient at the output.
     pub gy: &'a SMatrix<S, O, B>,
-    /// The gradient at the input (written).
+    /// The gradient at the input (written if `input_grad`).
     pub gx: &'a mut SMatrix<S, I, B>,
+    /// Whether anything reads `gx`. If `false` (the network's first layers under
+    /// [`crate::Network::backward_parameters`]) a layer may skip the products that only the input
+    /// gradient needs and leave `gx` as it was; writing it anyway is also correct.
+    pub input_grad: bool,
 }
 
 /// The steps of a whole-sequence backward, as one layer sees them (see [`ForwardSeq`]).

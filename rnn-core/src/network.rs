@@ -295,6 +295,30 @@ pub trait Network: Parameterized<Self::Scalar> {
         grad_outputs: &Self::Outputs,
     ) -> Result<&Self::GradInputs, BpttError>;
 
+    /// [`Network::backward`] for training: accumulates the same parameter gradients (bit for
+    /// bit) but does not compute the gradients of the inputs, so the layers skip the products
+    /// that only those need (for a first `LSTM(I, H)`, the `I x 4H` one of every step's
+    /// backward). PyTorch and JAX skip them the same way for inputs that need no gradient.
+    /// [`Network::grad_initial_state`] is still set.
+    ///
+    /// # Panics
+    /// On misuse, with the message of [`Network::try_backward`]'s error.
+    fn backward_parameters(&mut self, inputs: &Self::Inputs, grad_outputs: &Self::Outputs) {
+        if let Err(e) = self.try_backward_parameters(inputs, grad_outputs) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`Network::backward_parameters`] returning misuse as an error, as
+    /// [`Network::try_backward`] does. The default calls [`Network::try_backward`].
+    fn try_backward_parameters(
+        &mut self,
+        inputs: &Self::Inputs,
+        grad_outputs: &Self::Outputs,
+    ) -> Result<(), BpttError> {
+        self.try_backward(inputs, grad_outputs).map(|_| ())
+    }
+
     /// (Torch: `zeroGradParameters`) Sets every gradient to zero.
     fn zero_grad_parameters(&mut self) {
         self.zero_grad();
@@ -630,6 +654,8 @@ struct SeqGrads<'a, S: Float, C, K, St, const I: usize, const O: usize, const B:
     /// The output gradients (masked samples' columns zeroed when masking).
     gy: &'a [SMatrix<S, O, B>],
     gx: &'a mut [SMatrix<S, I, B>],
+    /// Whether `gx` is read (see [`BackwardStep::input_grad`]).
+    input_grads: bool,
     /// Masking is on.
     masking: bool,
 }
@@ -668,6 +694,7 @@ impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
             cache,
             gy: &self.gy[k],
             gx: &mut self.gx[k],
+            input_grad: self.input_grads,
         };
         (step, mask)
     }
@@ -931,11 +958,13 @@ where
         &self.outputs[..n]
     }
 
-    /// The backward of [`Sequencer::forward_layers`].
+    /// The backward of [`Sequencer::forward_layers`]; the input gradients only if
+    /// `input_grads` or the encoder reads them (else the returned ones are unspecified).
     fn backward_layers(
         &mut self,
         inputs: &[E::Input],
         grad_outputs: &[SMatrix<S, O, B>],
+        input_grads: bool,
     ) -> Result<&[SMatrix<S, I, B>], BpttError> {
         let range = self.begin_backward((inputs.len(), grad_outputs.len()), |k| &inputs[k])?;
         let n = (self.pos - range.0) as usize;
@@ -961,6 +990,7 @@ where
             states: &self.states[lo..=n],
             gy,
             gx: &mut self.grad_inputs[lo..n],
+            input_grads: input_grads || E::READS_GRAD,
             masking: self.mask_zero,
         };
         self.layer
@@ -1177,6 +1207,7 @@ where
             cache: &mut rec.cache,
             gy,
             gx: &mut *gx,
+            input_grad: true,
         };
         layer.backward_step(step, g_state, g_prev, defer);
         core::mem::swap(g_state, g_prev);
@@ -1281,7 +1312,16 @@ where
         inputs: &Self::Inputs,
         grad_outputs: &Self::Outputs,
     ) -> Result<&Self::GradInputs, BpttError> {
-        self.backward_layers(inputs, grad_outputs)
+        self.backward_layers(inputs, grad_outputs, true)
+    }
+
+    fn try_backward_parameters(
+        &mut self,
+        inputs: &Self::Inputs,
+        grad_outputs: &Self::Outputs,
+    ) -> Result<(), BpttError> {
+        self.backward_layers(inputs, grad_outputs, false)
+            .map(|_| ())
     }
 
     fn forget(&mut self) {

@@ -54,7 +54,7 @@
 //!     let out = net.forward(x);
 //!     let loss = crit.forward(out, y);
 //!     let g = crit.backward(out, y);
-//!     net.backward(x, &g);
+//!     net.backward_parameters(x, &g);
 //!     f64::from(loss)
 //! })?;
 //! let opt = Adam::new(0.01)?;

@@ -81,6 +81,13 @@ macro_rules! __impl_network {
             ) -> ::core::result::Result<&Self::GradInputs, $crate::__private::BpttError> {
                 $crate::__private::Network::try_backward(&mut self.inner, inputs, grad_outputs)
             }
+            fn try_backward_parameters(
+                &mut self,
+                inputs: &Self::Inputs,
+                grad_outputs: &Self::Outputs,
+            ) -> ::core::result::Result<(), $crate::__private::BpttError> {
+                $crate::__private::Network::try_backward_parameters(&mut self.inner, inputs, grad_outputs)
+            }
             $crate::__impl_network!(@methods);
         }
     };

@@ -127,6 +127,7 @@ where
                 cache: inner,
                 gy: s.gy,
                 gx: s.gx,
+                input_grad: s.input_grad,
             },
             m,
         )
@@ -206,6 +207,7 @@ where
             cache,
             gy,
             gx,
+            input_grad,
             ..
         } = s;
         let ResidualCache { inner, fx } = cache;
@@ -217,9 +219,12 @@ where
             cache: inner,
             gy,
             gx,
+            input_grad,
         };
         self.0.backward_step(part, g_next, g_prev, defer);
-        add_into(gx, gy);
+        if input_grad {
+            add_into(gx, gy);
+        }
     }
 
     fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
@@ -253,7 +258,9 @@ where
         self.0.backward_seq(&mut Inner(seq), g, scratch);
         for k in 0..seq.len() {
             let s = seq.step(k, Dir::Forward);
-            add_into(s.gx, s.gy);
+            if s.input_grad {
+                add_into(s.gx, s.gy);
+            }
         }
     }
 }

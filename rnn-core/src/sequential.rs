@@ -102,6 +102,7 @@ where
 {
     type Input = E::Input;
     type Kept = E::Kept;
+    const READS_GRAD: bool = E::READS_GRAD;
     #[inline(always)]
     fn encode(&mut self, input: &E::Input, kept: &mut E::Kept, x: &mut SMatrix<S, I, B>) {
         self.0.encode(input, kept, x);
@@ -234,6 +235,7 @@ where
                 cache: &mut s.cache.first,
                 gy: &s.cache.g_mid,
                 gx: s.gx,
+                input_grad: s.input_grad,
             },
             m,
         )
@@ -274,6 +276,7 @@ where
                 cache: rest,
                 gy: s.gy,
                 gx: g_mid,
+                input_grad: true,
             },
             m,
         )
@@ -372,6 +375,7 @@ where
             cache,
             gy,
             gx,
+            input_grad,
         } = s;
         let ChainCache {
             first,
@@ -387,6 +391,7 @@ where
             cache: rest,
             gy,
             gx: g_mid,
+            input_grad: true,
         };
         self.rest
             .backward_step(part, &g_next.1, &mut g_prev.1, defer);
@@ -398,6 +403,7 @@ where
             cache: first,
             gy: g_mid,
             gx,
+            input_grad,
         };
         self.first
             .backward_step(part, &g_next.0, &mut g_prev.0, defer);

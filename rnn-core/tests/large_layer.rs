@@ -34,6 +34,7 @@ fn lstm_512_trains_one_step_on_a_2_mib_thread() {
                 cache: &mut cache,
                 gy: &gy,
                 gx: &mut gx,
+                input_grad: true,
             };
             lstm.backward_step(step, &LstmState::zero_init(), &mut g_prev, false);
             Sgd {

@@ -51,16 +51,25 @@ fn train_split<N, const I: usize, const C: usize, const B: usize>(
         let t1 = std::time::Instant::now();
         crit.backward_into(out, &ys, &mut g);
         let t2 = std::time::Instant::now();
-        net.backward(xs, &g);
+        net.backward_parameters(xs, &g);
         let t3 = std::time::Instant::now();
         net.update_parameters(0.01);
         let t4 = std::time::Instant::now();
-        for (k, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4)].into_iter().enumerate() {
+        for (k, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4)]
+            .into_iter()
+            .enumerate()
+        {
             t[k] += b - a;
         }
     }
-    for (name, d) in ["zero+forward", "criterion", "backward", "update"].iter().zip(t) {
-        println!("{name}: {:.1} ns per step", d.as_secs_f64() * 1e9 / n as f64);
+    for (name, d) in ["zero+forward", "criterion", "backward", "update"]
+        .iter()
+        .zip(t)
+    {
+        println!(
+            "{name}: {:.1} ns per step",
+            d.as_secs_f64() * 1e9 / n as f64
+        );
     }
 }
 
@@ -94,7 +103,7 @@ fn main() {
                 net.zero_grad_parameters();
                 let out = net.forward(black_box(&xs));
                 let g = crit.backward(out, &ys);
-                net.backward(&xs, &g);
+                net.backward_parameters(&xs, &g);
                 net.update_parameters(0.01);
             }
         }

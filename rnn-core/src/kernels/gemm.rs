@@ -640,7 +640,8 @@ pub(crate) unsafe fn transpose<const R: usize, const C: usize>(src: *const f32, 
     }
 }
 
-/// `gx1 = w1ᵀ g` and `gx2 = w2ᵀ g` for `g: R x B`, `w1: R x C1`, `w2: R x C2` (column-major):
+/// `gx1 = w1ᵀ g` (if `gx1` is given) and `gx2 = w2ᵀ g` for `g: R x B`, `w1: R x C1`, `w2: R x
+/// C2` (column-major):
 /// the input and state gradients of a recurrent cell from its gate gradients, with AVX-512.
 /// Computed transposed, `gxᵀ = gᵀ w`, as `A B` products (no horizontal sums, and `gᵀ`'s short
 /// columns instead of the dot-product kernel's 4 KiB-apart columns of `w` and `g`, which share
@@ -658,7 +659,7 @@ pub(crate) unsafe fn transposed_products<
     const C2: usize,
     const B: usize,
 >(
-    gx1: &mut [f32],
+    gx1: Option<&mut [f32]>,
     w1: &[f32],
     gx2: &mut [f32],
     w2: &[f32],
@@ -666,7 +667,7 @@ pub(crate) unsafe fn transposed_products<
 ) {
     use core::mem::MaybeUninit;
     assert!(g.len() >= R * B && w1.len() >= R * C1 && w2.len() >= R * C2);
-    assert!(gx1.len() >= C1 * B && gx2.len() >= C2 * B);
+    assert!(gx1.as_ref().is_none_or(|gx1| gx1.len() >= C1 * B) && gx2.len() >= C2 * B);
     let mut gt = MaybeUninit::<[[f32; B]; R]>::uninit();
     let mut t1 = MaybeUninit::<[[f32; B]; C1]>::uninit();
     let mut t2 = MaybeUninit::<[[f32; B]; C2]>::uninit();
@@ -681,9 +682,16 @@ pub(crate) unsafe fn transposed_products<
     unsafe {
         transpose::<R, B>(g.as_ptr(), gt);
         let gts = core::slice::from_raw_parts(gt, B * R);
-        avx512::nn::<B, R, C1, 1, R>(gts, w1, core::slice::from_raw_parts_mut(t1, B * C1), false);
+        if let Some(gx1) = gx1 {
+            avx512::nn::<B, R, C1, 1, R>(
+                gts,
+                w1,
+                core::slice::from_raw_parts_mut(t1, B * C1),
+                false,
+            );
+            transpose::<B, C1>(t1, gx1.as_mut_ptr());
+        }
         avx512::nn::<B, R, C2, 1, R>(gts, w2, core::slice::from_raw_parts_mut(t2, B * C2), false);
-        transpose::<B, C1>(t1, gx1.as_mut_ptr());
         transpose::<B, C2>(t2, gx2.as_mut_ptr());
     }
 }
@@ -928,12 +936,16 @@ mod tests {
                 }
             }
             let (mut gx1, mut gx2) = (random(&mut rng, $c1 * $b), random(&mut rng, $c2 * $b));
-            unsafe { super::transposed_products::<$r, $c1, $c2, $b>(&mut gx1, &w1, &mut gx2, &w2, &g) };
+            unsafe { super::transposed_products::<$r, $c1, $c2, $b>(Some(&mut gx1), &w1, &mut gx2, &w2, &g) };
             let wt1 = |i: usize, kk: usize| w1[i * $r + kk];
             let wt2 = |i: usize, kk: usize| w2[i * $r + kk];
             let gk = |kk: usize, j: usize| g[j * $r + kk];
             assert_product(&gx1, None, ($c1, $r, $b), wt1, gk, "transposed gx1");
             assert_product(&gx2, None, ($c2, $r, $b), wt2, gk, "transposed gx2");
+            // Without the input gradient: the state gradient is the same, bit for bit.
+            let mut alone = random(&mut rng, $c2 * $b);
+            unsafe { super::transposed_products::<$r, $c1, $c2, $b>(None, &w1, &mut alone, &w2, &g) };
+            assert_eq!(alone, gx2, "transposed gx2 without gx1");
         })*};
     }
 

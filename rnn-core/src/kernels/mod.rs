@@ -803,8 +803,8 @@ pub(crate) fn transpose_mul<S: Float, const R: usize, const C: usize, const B: u
     }
 }
 
-/// `gx1 = w1ᵀ g` and `gx2 = w2ᵀ g`: the input and state gradients of a recurrent cell from its
-/// gate gradients. Batched `f32` on the AVX-512 path (within `gemm::TRANSPOSED_MAX`) as two `A B`
+/// `gx1 = w1ᵀ g` (skipped if `gx1` is `None`: nothing reads the input gradient) and
+/// `gx2 = w2ᵀ g`: the input and state gradients of a recurrent cell from its gate gradients. Batched `f32` on the AVX-512 path (within `gemm::TRANSPOSED_MAX`) as two `A B`
 /// products of the transposed gradient (`gemm::transposed_products`): W_hhᵀ da of LSTM(32, 256)
 /// at batch 32 ran 10-15 % faster so in a scratch harness (the dot-product kernel's columns of
 /// `w` and `g` lie 4 KiB apart, on the same L1 sets). From batch 32 only: the transposed
@@ -819,7 +819,7 @@ pub(crate) fn transpose_mul2<
     const C2: usize,
     const B: usize,
 >(
-    gx1: &mut SMatrix<S, C1, B>,
+    gx1: Option<&mut SMatrix<S, C1, B>>,
     w1: &SMatrix<S, R, C1>,
     gx2: &mut SMatrix<S, C2, B>,
     w2: &SMatrix<S, R, C2>,
@@ -830,19 +830,22 @@ pub(crate) fn transpose_mul2<
         && S::IS_F32
         && const { B * (R + C1 + C2) <= gemm::TRANSPOSED_MAX }
         && simd_path() == SimdPath::Avx512
-        && let (Some(o1), Some(w1v), Some(o2), Some(w2v), Some(gv)) = (
-            S::as_f32_mut(gx1.as_mut_slice()),
+        && let (Some(w1v), Some(o2), Some(w2v), Some(gv)) = (
             S::as_f32(w1.as_slice()),
             S::as_f32_mut(gx2.as_mut_slice()),
             S::as_f32(w2.as_slice()),
             S::as_f32(g.as_slice()),
         )
     {
+        // `S` is `f32` (the casts above succeeded), so this one succeeds too.
+        let o1 = gx1.and_then(|gx1| S::as_f32_mut(gx1.as_mut_slice()));
         // SAFETY: the CPU has AVX-512F (checked by `simd_path`).
         unsafe { gemm::transposed_products::<R, C1, C2, B>(o1, w1v, o2, w2v, gv) };
         return;
     }
-    transpose_mul(gx1, w1, g, false);
+    if let Some(gx1) = gx1 {
+        transpose_mul(gx1, w1, g, false);
+    }
     transpose_mul(gx2, w2, g, false);
 }
 

@@ -113,6 +113,7 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for Dropout<S, 
             cache: mask,
             gy,
             gx,
+            input_grad: _,
         } = s;
         gx.copy_from(&gy.component_mul(mask));
     }

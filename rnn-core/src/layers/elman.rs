@@ -108,7 +108,9 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
             cache,
             gy,
             gx,
+            input_grad,
         } = s;
+        let gx = input_grad.then_some(gx);
         self.backward_inputs(y, gy, g_next, g_prev, gx, cache);
         if !defer {
             self.params.add_step_grads(x, prev, cache, cache);
@@ -140,7 +142,7 @@ impl<S: Float, const I: usize, const H: usize> Rnn<S, I, H> {
         gy: &SMatrix<S, H, B>,
         g_next: &SMatrix<S, H, B>,
         g_prev: &mut SMatrix<S, H, B>,
-        gx: &mut SMatrix<S, I, B>,
+        gx: Option<&mut SMatrix<S, I, B>>,
         da: &mut SMatrix<S, H, B>,
     ) {
         // The pointwise part, compiled for AVX2 at batch > 1 (see `kernels::pointwise`).

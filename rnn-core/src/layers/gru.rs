@@ -179,7 +179,9 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             cache,
             gy,
             gx,
+            input_grad,
         } = s;
+        let gx = input_grad.then_some(gx);
         let GruCache {
             gates,
             hn,
@@ -203,7 +205,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
 impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
     /// The part of a step's backward that does not touch the weight gradients: the
-    /// pre-activation gradients `dai`/`dah`, the input gradient `gx` and `g_prev`.
+    /// pre-activation gradients `dai`/`dah`, the input gradient `gx` (if wanted) and `g_prev`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn backward_inputs<const B: usize>(
@@ -214,7 +216,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
         gy: &SMatrix<S, H, B>,
         g_next: &SMatrix<S, H, B>,
         g_prev: &mut SMatrix<S, H, B>,
-        gx: &mut SMatrix<S, I, B>,
+        gx: Option<&mut SMatrix<S, I, B>>,
         dai: &mut SMatrix<S, G, B>,
         dah: &mut SMatrix<S, G, B>,
     ) {
@@ -266,7 +268,9 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
                 }
             },
         );
-        kernels::transpose_mul(gx, &self.params.weight_ih.value, dai, false);
+        if let Some(gx) = gx {
+            kernels::transpose_mul(gx, &self.params.weight_ih.value, dai, false);
+        }
         kernels::transpose_mul(g_prev, &self.params.weight_hh.value, dah, true);
     }
 }

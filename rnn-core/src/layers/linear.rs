@@ -101,8 +101,11 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
             cache,
             gy,
             gx,
+            input_grad,
         } = s;
-        kernels::transpose_mul(gx, &self.weight.value, gy, false);
+        if input_grad {
+            kernels::transpose_mul(gx, &self.weight.value, gy, false);
+        }
         if defer {
             cache.copy_from(gy);
         } else {

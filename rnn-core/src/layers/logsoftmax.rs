@@ -82,6 +82,7 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for LogSoftMax<
             cache: _,
             gy,
             gx,
+            input_grad: _,
         } = s;
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         if S::IS_F32

@@ -213,8 +213,10 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             cache,
             gy,
             gx,
+            input_grad,
         } = s;
         let LstmCache { gates, tanh_c, da } = cache;
+        let gx = input_grad.then_some(gx);
         self.backward_inputs(gates, tanh_c, prev, gy, g_next, g_prev, gx, da);
         if !defer {
             self.params.add_step_grads(x, &prev.h, da, da);
@@ -232,7 +234,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
 impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> {
     /// The part of a step's backward that does not touch the weight gradients: the gate
-    /// gradients `da`, the input gradient `gx` and the state gradients `g_prev`.
+    /// gradients `da`, the input gradient `gx` (if wanted) and the state gradients `g_prev`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn backward_inputs<const B: usize>(
@@ -243,7 +245,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
         gy: &SMatrix<S, H, B>,
         g_next: &LstmState<S, H, B>,
         g_prev: &mut LstmState<S, H, B>,
-        gx: &mut SMatrix<S, I, B>,
+        gx: Option<&mut SMatrix<S, I, B>>,
         da: &mut SMatrix<S, G, B>,
     ) {
         let one = S::one();

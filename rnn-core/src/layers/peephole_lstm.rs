@@ -181,7 +181,9 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             cache,
             gy,
             gx,
+            input_grad,
         } = s;
+        let gx = input_grad.then_some(gx);
         let LstmCache { gates, tanh_c, da } = cache;
         self.backward_inputs(prev, next, gates, tanh_c, gy, g_next, g_prev, gx, da);
         if !defer {
@@ -221,7 +223,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
         gy: &SMatrix<S, H, B>,
         g_next: &LstmState<S, H, B>,
         g_prev: &mut LstmState<S, H, B>,
-        gx: &mut SMatrix<S, I, B>,
+        gx: Option<&mut SMatrix<S, I, B>>,
         da: &mut SMatrix<S, G, B>,
     ) {
         let one = S::one();

@@ -60,6 +60,7 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for SoftMax<S, 
             cache: _,
             gy,
             gx,
+            input_grad: _,
         } = s;
         for b in 0..B {
             let dot = gy.column(b).dot(&y.column(b));
