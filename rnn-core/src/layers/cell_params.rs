@@ -79,6 +79,38 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> CellParams<S, I, 
         kernels::acc_bias_steps(&mut self.bias_ih.grad, steps.clone().map(|(_, _, d, _)| d));
         kernels::acc_bias_steps(&mut self.bias_hh.grad, steps.map(|(_, _, _, d)| d));
     }
+
+    /// [`CellParams::add_sequence_grads`] where `d_ih` and `d_hh` are one matrix `d` (LSTM,
+    /// RNN). The two bias gradients are then sums of the same values in the same order: where
+    /// they start with the same bits (from `zero_grad`, the usual case), the second is a copy
+    /// of the first, one pass over the steps' `d` instead of two.
+    pub(crate) fn add_shared_sequence_grads<'s, It, const B: usize>(&mut self, steps: It)
+    where
+        It: Iterator<
+                Item = (
+                    &'s SMatrix<S, I, B>,
+                    &'s SMatrix<S, H, B>,
+                    &'s SMatrix<S, G, B>,
+                ),
+            > + Clone,
+    {
+        let same_bits = |a: &S, b: &S| a == b && a.is_sign_negative() == b.is_sign_negative();
+        let (bi, bh) = (&self.bias_ih.grad, &self.bias_hh.grad);
+        if !bi.iter().zip(bh.iter()).all(|(a, b)| same_bits(a, b)) {
+            self.add_sequence_grads(steps.map(|(x, h, d)| (x, h, d, d)));
+            return;
+        }
+        kernels::acc_outer_steps(
+            &mut self.weight_ih.grad,
+            steps.clone().map(|(x, _, d)| (d, x)),
+        );
+        kernels::acc_outer_steps(
+            &mut self.weight_hh.grad,
+            steps.clone().map(|(_, h, d)| (d, h)),
+        );
+        kernels::acc_bias_steps(&mut self.bias_ih.grad, steps.map(|(_, _, d)| d));
+        self.bias_hh.grad.copy_from(&self.bias_ih.grad);
+    }
 }
 
 impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
@@ -107,5 +139,49 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
         self.weight_hh.update(lr);
         self.bias_ih.update(lr);
         self.bias_hh.update(lr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn matrix<const R: usize, const C: usize>(rng: &mut Rng) -> SMatrix<f32, R, C> {
+        SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0) as f32)
+    }
+
+    fn bits(p: &CellParams<f32, 3, 5, 20>) -> Vec<u32> {
+        let mut out = Vec::new();
+        p.visit_parameters(&mut |q| out.extend(q.grad.iter().map(|g| g.to_bits())));
+        out
+    }
+
+    /// The shared-gradient form gives the bits of the general one, whether the bias
+    /// gradients start equal (then one is copied), different, or as zeros of different signs.
+    #[test]
+    fn shared_gradients_equal_the_general_sum() {
+        let mut rng = Rng::new(3);
+        let xs: [SMatrix<f32, 3, 8>; 4] = core::array::from_fn(|_| matrix(&mut rng));
+        let hs: [SMatrix<f32, 5, 8>; 4] = core::array::from_fn(|_| matrix(&mut rng));
+        let mut ds: [SMatrix<f32, 20, 8>; 4] = core::array::from_fn(|_| matrix(&mut rng));
+        // A row of zero gradients, so that a zero's sign can survive the sums.
+        for d in &mut ds {
+            d.row_mut(7).fill(-0.0);
+        }
+        let starts: [fn(&mut CellParams<f32, 3, 5, 20>); 3] = [
+            |_| {},
+            |p| p.bias_hh.grad[2] = 0.25,
+            |p| p.bias_hh.grad[7] = -0.0,
+        ];
+        for start in starts {
+            let mut a = CellParams::<f32, 3, 5, 20>::try_new(&mut Rng::new(1)).unwrap();
+            start(&mut a);
+            let mut b = a.clone();
+            let steps = xs.iter().zip(&hs).zip(&ds).map(|((x, h), d)| (x, h, d));
+            a.add_sequence_grads(steps.clone().map(|(x, h, d)| (x, h, d, d)));
+            b.add_shared_sequence_grads(steps);
+            assert_eq!(bits(&a), bits(&b));
+        }
     }
 }

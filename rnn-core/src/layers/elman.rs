@@ -127,8 +127,7 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
                 ),
             > + Clone,
     {
-        self.params
-            .add_sequence_grads(steps.map(|(x, h_prev, da)| (x, h_prev, da, da)));
+        self.params.add_shared_sequence_grads(steps);
     }
 }
 

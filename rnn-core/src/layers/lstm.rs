@@ -228,7 +228,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
     {
         self.params
-            .add_sequence_grads(steps.map(|(x, s, c)| (x, &s.h, &c.da, &c.da)));
+            .add_shared_sequence_grads(steps.map(|(x, s, c)| (x, &s.h, &c.da)));
     }
 }
 
