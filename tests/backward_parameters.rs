@@ -39,6 +39,9 @@ network! {
     Repeated<seq_len = 4, batch = 2> = Repeater[ LSTM(3, 4), Linear(4, 2) ];
     /// An encoder that reads its input gradient (the table's gradient is made of it).
     Tokens<seq_len = 4, batch = 2> = Sequential[ LookupTable(7, 3), LSTM(3, 4), Linear(4, 2) ];
+    /// The same, unrolled.
+    TokensUnrolled<seq_len = 4, batch = 2, unroll = full> =
+        Sequential[ LookupTable(7, 3), LSTM(3, 4), Linear(4, 2) ];
 }
 
 /// Every parameter gradient, exactly (`Debug` of a float round-trips).
@@ -135,6 +138,7 @@ fn masking_unrolling_repeating_and_encoders() {
         .collect();
     let gs: [SMatrix<f32, 2, 2>; 4] = core::array::from_fn(|_| matrix(&mut rng));
     check(Tokens::new(14), &tokens, &gs);
+    check(TokensUnrolled::new(14), &tokens, &gs);
 }
 
 /// The gradient at the initial state is still computed.

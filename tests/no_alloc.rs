@@ -105,6 +105,8 @@ fn a_training_step_makes_no_heap_allocation() {
         // A shorter sequence: a slice of the caller's buffers.
         other.forward(&xs[..5]);
         other.backward(&xs[..5], &gys[..5]);
+        other.forward(&xs);
+        other.backward_parameters(&xs, &gys);
         // Online: step and backward_step.
         other.forget();
         for x in &xs {

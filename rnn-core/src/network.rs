@@ -714,6 +714,9 @@ impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
 enum GradInto {
     /// Step `k` of the whole-sequence call's buffer.
     Call(usize),
+    /// Step `k` of the call's buffer, which nothing reads unless the encoder does
+    /// (`backward_parameters`): the layers may skip it.
+    Unread(usize),
     /// The online step's buffer.
     Step,
 }
@@ -1115,6 +1118,22 @@ where
         }
     }
 
+    /// [`Sequencer::backward_at`] for [`Network::backward_parameters`]: the input gradient of
+    /// the step is not wanted (the first layer may skip it; [`Sequencer::backward_end`]'s
+    /// result is then unspecified).
+    #[inline(always)]
+    pub fn backward_parameters_at(&mut self, k: usize, range: (u64, u64), gy: &SMatrix<S, O, B>) {
+        let t = range.0 + k as u64;
+        if t >= range.1 {
+            self.backward_one(
+                t,
+                gy,
+                GradInto::Unread(k),
+                kernels::defer_weight_grads::<S>(B),
+            );
+        }
+    }
+
     /// (Torch: `nn.Repeater`) Runs the `T` steps with `input` fed at every step (forgets first
     /// unless remembering, as `forward`).
     pub fn forward_repeated(&mut self, input: &E::Input) -> &[SMatrix<S, O, B>; T] {
@@ -1195,9 +1214,10 @@ where
         } else {
             gy
         };
-        let gx = match into {
-            GradInto::Call(k) => &mut grad_inputs[k],
-            GradInto::Step => &mut **step_grad_input,
+        let (gx, input_grad) = match into {
+            GradInto::Call(k) => (&mut grad_inputs[k], true),
+            GradInto::Unread(k) => (&mut grad_inputs[k], E::READS_GRAD),
+            GradInto::Step => (&mut **step_grad_input, true),
         };
         let step = BackwardStep {
             x: &rec.x,
@@ -1207,7 +1227,7 @@ where
             cache: &mut rec.cache,
             gy,
             gx: &mut *gx,
-            input_grad: true,
+            input_grad,
         };
         layer.backward_step(step, g_state, g_prev, defer);
         core::mem::swap(g_state, g_prev);

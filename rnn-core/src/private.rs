@@ -119,6 +119,19 @@ macro_rules! __impl_network {
                 $( self.inner.backward_at($rev, range, &grad_outputs[$rev]); )*
                 ::core::result::Result::Ok(self.inner.backward_end(range))
             }
+            fn try_backward_parameters(
+                &mut self,
+                inputs: &Self::Inputs,
+                grad_outputs: &Self::Outputs,
+            ) -> ::core::result::Result<(), $crate::__private::BpttError> {
+                if inputs.len() != $t || grad_outputs.len() != $t {
+                    return $crate::__private::Network::try_backward_parameters(&mut self.inner, inputs, grad_outputs);
+                }
+                let range = self.inner.backward_begin(inputs, grad_outputs)?;
+                $( self.inner.backward_parameters_at($rev, range, &grad_outputs[$rev]); )*
+                self.inner.backward_end(range);
+                ::core::result::Result::Ok(())
+            }
             $crate::__impl_network!(@methods);
         }
     };
