@@ -55,7 +55,7 @@ fn main() {
             net.zero_grad_parameters();
             let outputs = net.forward(std::hint::black_box(&inputs));
             let grads = crit.backward(outputs, &targets);
-            net.backward(&inputs, &grads);
+            net.backward_parameters(&inputs, &grads);
             net.update_parameters(0.01);
         }
         start.elapsed().as_secs_f64()
