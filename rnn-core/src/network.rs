@@ -301,6 +301,22 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// backward). PyTorch and JAX skip them the same way for inputs that need no gradient.
     /// [`Network::grad_initial_state`] is still set.
     ///
+    /// ```
+    /// use rnn_core::prelude::*;
+    ///
+    /// network! { pub Net<seq_len = 4, batch = 2> = Sequential[ LSTM(3, 5), Linear(5, 2) ]; }
+    /// let xs = [SMatrix::<f32, 3, 2>::from_fn(|i, b| (i + 2 * b) as f32 * 0.1); 4];
+    /// let gys = [SMatrix::<f32, 2, 2>::from_element(0.5); 4];
+    /// let (mut a, mut b) = (Net::new(1), Net::new(1));
+    /// a.forward(&xs);
+    /// let _input_gradients = a.backward(&xs, &gys);
+    /// b.forward(&xs);
+    /// b.backward_parameters(&xs, &gys);
+    /// for (pa, pb) in a.parameters().iter().zip(&b.parameters()) {
+    ///     assert_eq!(pa.grad, pb.grad); // the same gradients, bit for bit
+    /// }
+    /// ```
+    ///
     /// # Panics
     /// On misuse, with the message of [`Network::try_backward`]'s error.
     fn backward_parameters(&mut self, inputs: &Self::Inputs, grad_outputs: &Self::Outputs) {
