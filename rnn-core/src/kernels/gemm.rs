@@ -66,6 +66,63 @@ macro_rules! products {
             unsafe { nn_sum::<M, K, N, BRS, BCS>(steps, c, true) }
         }
 
+        /// [`nn_steps`] for two products over the same `a_s`: `c1 += Σ_s a_s b1_s` and
+        /// `c2 += Σ_s a_s b2_s`, `b1_s`, `b2_s` transposed (`K x N1`, `K x N2` read from
+        /// column-major `N x K`), the two `(a_s, b_s)` lists pairing the same `a_s`. Both
+        /// products go through each block of rows before the next, so that the block of every
+        /// `a_s` comes from memory once for both (a recurrent cell's two weight gradients from
+        /// one gate gradient: for LSTM(32, 256) that gradient is 2 MiB per sequence). Each
+        /// output gets the chain of fused multiply-adds of [`nn_steps`].
+        ///
+        /// # Safety
+        /// As [`nn_steps`] for each product; `c1` holds `M x N1`, `c2` `M x N2`.
+        #[target_feature(enable = $feature)]
+        pub(crate) unsafe fn nn_steps2<
+            const M: usize,
+            const K: usize,
+            const N1: usize,
+            const N2: usize,
+        >(
+            [steps1, steps2]: [&[(*const f32, *const f32)]; 2],
+            c1: &mut [f32],
+            c2: &mut [f32],
+        ) {
+            assert!(c1.len() >= M * N1 && c2.len() >= M * N2);
+            let nn = |steps, n, c: &mut [f32]| Nn {
+                parts: [Part {
+                    steps,
+                    k: K,
+                    brs: n,
+                    bcs: 1,
+                }],
+                c: c.as_mut_ptr(),
+                m: M,
+                start: Start::C,
+            };
+            let (p1, p2) = (nn(steps1, N1, c1), nn(steps2, N2, c2));
+            // SAFETY: the caller's contract, and the lengths of `c1`, `c2` checked above;
+            // every tile lies inside `M x N1` or `M x N2`.
+            unsafe {
+                if const { M <= L } {
+                    nn_rows::<1, $short_nr, 1>(&p1, 0, M, N1);
+                    nn_rows::<1, $short_nr, 1>(&p2, 0, M, N2);
+                } else {
+                    let tile = $rv * L;
+                    let full = M - M % tile;
+                    let mut i = 0;
+                    while i < full {
+                        nn_rows::<$rv, $nr, 1>(&p1, i, tile, N1);
+                        nn_rows::<$rv, $nr, 1>(&p2, i, tile, N2);
+                        i += tile;
+                    }
+                    if const { !M.is_multiple_of($rv * L) } {
+                        nn_rows::<$rv, $nr, 1>(&p1, full, M % tile, N1);
+                        nn_rows::<$rv, $nr, 1>(&p2, full, M % tile, N2);
+                    }
+                }
+            }
+        }
+
         /// [`nn_steps`], starting from zero unless `accumulate`.
         ///
         /// # Safety
@@ -834,6 +891,20 @@ mod tests {
             // SAFETY: the caller checked the CPU's features; every pointer covers its shape.
             unsafe { super::$module::nn_steps::<$m, $k, $n, $n, 1>(&steps, &mut summed) };
             assert_eq!(summed, one_by_one, "{}x{}x{}", $m, $k, $n);
+            // Two products over the same `a`: each as `nn_steps` alone, bit for bit.
+            let b2: Vec<Vec<f32>> = (0..3).map(|_| random(&mut rng, $k * 5)).collect();
+            let steps2: Vec<(*const f32, *const f32)> =
+                a.iter().zip(&b2).map(|(a, b)| (a.as_ptr(), b.as_ptr())).collect();
+            let start2 = random(&mut rng, $m * 5);
+            let mut alone2 = start2.clone();
+            // SAFETY: as above.
+            unsafe { super::$module::nn_steps::<$m, $k, 5, 5, 1>(&steps2, &mut alone2) };
+            let (mut both1, mut both2) = (start.clone(), start2.clone());
+            // SAFETY: as above.
+            unsafe {
+                super::$module::nn_steps2::<$m, $k, $n, 5>([&steps, &steps2], &mut both1, &mut both2)
+            };
+            assert_eq!((both1, both2), (summed.clone(), alone2), "two: {}x{}x{}", $m, $k, $n);
             let mut want = start.clone();
             for j in 0..$n {
                 for i in 0..$m {
@@ -966,10 +1037,10 @@ mod tests {
     #[test]
     fn sequence_products_equal_the_steps_one_by_one() {
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            steps_shapes!(avx2, (80, 8, 20), (37, 9, 13), (5, 12, 7));
+            steps_shapes!(avx2, (80, 8, 20), (37, 9, 13), (5, 12, 7), (64, 4, 9));
         }
         if std::is_x86_feature_detected!("avx512f") {
-            steps_shapes!(avx512, (80, 8, 20), (37, 9, 13), (5, 12, 7));
+            steps_shapes!(avx512, (80, 8, 20), (37, 9, 13), (5, 12, 7), (64, 4, 9));
         }
     }
 

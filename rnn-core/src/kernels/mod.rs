@@ -941,6 +941,76 @@ pub(crate) fn acc_outer_steps<'s, S, It, const R: usize, const C: usize, const B
     )
 }
 
+/// [`acc_outer_steps`] for two weight gradients of one gradient `g` per step: `dw1 += Σ g
+/// x1ᵀ`, `dw2 += Σ g x2ᵀ` over the `(g, x1, x2)` of `steps` (a recurrent cell's input and
+/// hidden weights). On the batched `f32` intrinsics paths both products go through each block
+/// of rows of the `g`s together ([`gemm::avx512::nn_steps2`]), so the `g`s are read from memory
+/// once; the same bits as two [`acc_outer_steps`] either way.
+#[inline]
+pub(crate) fn acc_outer_steps2<
+    's,
+    S,
+    It,
+    const R: usize,
+    const C1: usize,
+    const C2: usize,
+    const B: usize,
+>(
+    dw1: &mut SMatrix<S, R, C1>,
+    dw2: &mut SMatrix<S, R, C2>,
+    steps: It,
+) where
+    S: Float,
+    It: Iterator<
+            Item = (
+                &'s SMatrix<S, R, B>,
+                &'s SMatrix<S, C1, B>,
+                &'s SMatrix<S, C2, B>,
+            ),
+        > + Clone,
+{
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if B >= 8
+        && S::IS_F32
+        && use_avx2()
+        && let (Some(d1), Some(d2)) = (
+            S::as_f32_mut(dw1.as_mut_slice()),
+            S::as_f32_mut(dw2.as_mut_slice()),
+        )
+    {
+        // `S` is `f32` (the casts above succeeded), so every matrix of `steps` holds `f32`.
+        let ptrs = steps.map(|(g, x1, x2)| {
+            let p = |m: &[S]| m.as_ptr().cast::<f32>();
+            (p(g.as_slice()), p(x1.as_slice()), p(x2.as_slice()))
+        });
+        let null = core::ptr::null();
+        let avx512 = simd_path() == SimdPath::Avx512;
+        in_chunks(ptrs, (null, null, null), |chunk| {
+            let mut pairs = [[(null, null); 32]; 2];
+            for (k, &(g, x1, x2)) in chunk.iter().enumerate() {
+                pairs[0][k] = (g, x1);
+                pairs[1][k] = (g, x2);
+            }
+            let n = chunk.len();
+            let both = [&pairs[0][..n], &pairs[1][..n]];
+            // SAFETY: the CPU has the kernel's features (checked by `use_avx2` and
+            // `simd_path`); the pointers come from live `f32` matrices of the shapes the
+            // kernels expect (`dw[r, c] += Σ_b g[r, b] x[c, b]`: `A B` with `B = xᵀ`),
+            // borrowed for `'s`.
+            unsafe {
+                if avx512 {
+                    gemm::avx512::nn_steps2::<R, B, C1, C2>(both, d1, d2);
+                } else {
+                    gemm::avx2::nn_steps2::<R, B, C1, C2>(both, d1, d2);
+                }
+            }
+        });
+        return;
+    }
+    acc_outer_steps(dw1, steps.clone().map(|(g, x1, _)| (g, x1)));
+    acc_outer_steps(dw2, steps.map(|(g, _, x2)| (g, x2)));
+}
+
 /// Calls `f` with the items of `items` in order, gathered on the stack in runs of up to 32 (the
 /// sequence kernels take slices of step pointers; the steps come from an iterator over the
 /// ring of step records). `fill` only initialises the buffer. The last call may be empty.

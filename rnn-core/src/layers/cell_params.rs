@@ -100,13 +100,10 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> CellParams<S, I, 
             self.add_sequence_grads(steps.map(|(x, h, d)| (x, h, d, d)));
             return;
         }
-        kernels::acc_outer_steps(
+        kernels::acc_outer_steps2(
             &mut self.weight_ih.grad,
-            steps.clone().map(|(x, _, d)| (d, x)),
-        );
-        kernels::acc_outer_steps(
             &mut self.weight_hh.grad,
-            steps.clone().map(|(_, h, d)| (d, h)),
+            steps.clone().map(|(x, h, d)| (d, x, h)),
         );
         kernels::acc_bias_steps(&mut self.bias_ih.grad, steps.map(|(_, _, d)| d));
         self.bias_hh.grad.copy_from(&self.bias_ih.grad);
