@@ -1120,18 +1120,7 @@ where
     /// Step `k` (0-based in the call) of a whole-sequence backward, if it is within reach.
     #[inline(always)]
     pub fn backward_at(&mut self, k: usize, range: (u64, u64), gy: &SMatrix<S, O, B>) {
-        let t = range.0 + k as u64;
-        if t >= range.1 {
-            // Where `defer_weight_grads` says so (below batch 8, and at every batch on the
-            // `f32` intrinsics paths) the weight gradients wait for `backward_end`: one product
-            // per sequence (the decision of `Layer::backward_seq`, made the same way here).
-            self.backward_one(
-                t,
-                gy,
-                GradInto::Call(k),
-                kernels::defer_weight_grads::<S>(B),
-            );
-        }
+        self.backward_call_step(range.0 + k as u64, range, gy, GradInto::Call(k));
     }
 
     /// [`Sequencer::backward_at`] for [`Network::backward_parameters`]: the input gradient of
@@ -1139,14 +1128,23 @@ where
     /// result is then unspecified).
     #[inline(always)]
     pub fn backward_parameters_at(&mut self, k: usize, range: (u64, u64), gy: &SMatrix<S, O, B>) {
-        let t = range.0 + k as u64;
+        self.backward_call_step(range.0 + k as u64, range, gy, GradInto::Unread(k));
+    }
+
+    /// Step `t` of a whole-sequence backward over `range`, if it is within reach.
+    #[inline(always)]
+    fn backward_call_step(
+        &mut self,
+        t: u64,
+        range: (u64, u64),
+        gy: &SMatrix<S, O, B>,
+        into: GradInto,
+    ) {
         if t >= range.1 {
-            self.backward_one(
-                t,
-                gy,
-                GradInto::Unread(k),
-                kernels::defer_weight_grads::<S>(B),
-            );
+            // Where `defer_weight_grads` says so (below batch 8, and at every batch on the
+            // `f32` intrinsics paths) the weight gradients wait for `backward_end`: one product
+            // per sequence (the decision of `Layer::backward_seq`, made the same way here).
+            self.backward_one(t, gy, into, kernels::defer_weight_grads::<S>(B));
         }
     }
 
