@@ -100,27 +100,17 @@ macro_rules! products {
                 start: Start::C,
             };
             let (p1, p2) = (nn(steps1, N1, c1), nn(steps2, N2, c2));
-            // SAFETY: the caller's contract, and the lengths of `c1`, `c2` checked above;
-            // every tile lies inside `M x N1` or `M x N2`.
-            unsafe {
-                if const { M <= L } {
-                    nn_rows::<1, $short_nr, 1>(&p1, 0, M, N1);
-                    nn_rows::<1, $short_nr, 1>(&p2, 0, M, N2);
-                } else {
-                    let tile = $rv * L;
-                    let full = M - M % tile;
-                    let mut i = 0;
-                    while i < full {
-                        nn_rows::<$rv, $nr, 1>(&p1, i, tile, N1);
-                        nn_rows::<$rv, $nr, 1>(&p2, i, tile, N2);
-                        i += tile;
+            row_blocks::<M>(
+                #[inline(always)]
+                |i, rows| {
+                    // SAFETY: the caller's contract, and the lengths of `c1`, `c2` checked
+                    // above; the block lies inside `M` rows.
+                    unsafe {
+                        nn_block::<M, 1>(&p1, i, rows, N1);
+                        nn_block::<M, 1>(&p2, i, rows, N2);
                     }
-                    if const { !M.is_multiple_of($rv * L) } {
-                        nn_rows::<$rv, $nr, 1>(&p1, full, M % tile, N1);
-                        nn_rows::<$rv, $nr, 1>(&p2, full, M % tile, N2);
-                    }
-                }
-            }
+                },
+            );
         }
 
         /// [`nn_steps`], starting from zero unless `accumulate`.
@@ -195,21 +185,53 @@ macro_rules! products {
         #[inline]
         #[target_feature(enable = $feature)]
         unsafe fn nn_all<const M: usize, const N: usize, const P: usize>(p: &Nn<'_, P>) {
-            // SAFETY: the caller's contract; every tile lies inside `M x N`.
+            row_blocks::<M>(
+                #[inline(always)]
+                |i, rows| {
+                    // SAFETY: the caller's contract; the block lies inside `M` rows.
+                    unsafe { nn_block::<M, P>(p, i, rows, N) }
+                },
+            );
+        }
+
+        /// Calls `block(i, rows)` for the blocks of rows of an `M`-row product in order: one
+        /// block if `M <= L` (one vector of rows), else blocks of `RV` vectors and the rest.
+        #[inline(always)]
+        fn row_blocks<const M: usize>(mut block: impl FnMut(usize, usize)) {
+            if const { M <= L } {
+                block(0, M);
+            } else {
+                let tile = $rv * L;
+                let full = M - M % tile;
+                let mut i = 0;
+                while i < full {
+                    block(i, tile);
+                    i += tile;
+                }
+                if const { !M.is_multiple_of($rv * L) } {
+                    block(full, M % tile);
+                }
+            }
+        }
+
+        /// [`nn_rows`] for one block of [`row_blocks`], in the tile shape the block has: one
+        /// vector of rows by `SHORT_NR` columns if `M <= L`, else `RV` vectors by `NR`.
+        ///
+        /// # Safety
+        /// As [`nn_rows`], with `n` columns.
+        #[inline(always)]
+        unsafe fn nn_block<const M: usize, const P: usize>(
+            p: &Nn<'_, P>,
+            i: usize,
+            rows: usize,
+            n: usize,
+        ) {
+            // SAFETY: the caller's contract.
             unsafe {
                 if const { M <= L } {
-                    nn_rows::<1, $short_nr, P>(p, 0, M, N);
+                    nn_rows::<1, $short_nr, P>(p, i, rows, n);
                 } else {
-                    let tile = $rv * L;
-                    let full = M - M % tile;
-                    let mut i = 0;
-                    while i < full {
-                        nn_rows::<$rv, $nr, P>(p, i, tile, N);
-                        i += tile;
-                    }
-                    if const { !M.is_multiple_of($rv * L) } {
-                        nn_rows::<$rv, $nr, P>(p, full, M % tile, N);
-                    }
+                    nn_rows::<$rv, $nr, P>(p, i, rows, n);
                 }
             }
         }

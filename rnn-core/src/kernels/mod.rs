@@ -804,7 +804,8 @@ pub(crate) fn transpose_mul<S: Float, const R: usize, const C: usize, const B: u
 }
 
 /// `gx1 = w1ᵀ g` (skipped if `gx1` is `None`: nothing reads the input gradient) and
-/// `gx2 = w2ᵀ g`: the input and state gradients of a recurrent cell from its gate gradients. Batched `f32` on the AVX-512 path (within `gemm::TRANSPOSED_MAX`) as two `A B`
+/// `gx2 = w2ᵀ g`: the input and state gradients of a recurrent cell from its gate gradients.
+/// Batched `f32` on the AVX-512 path (within `gemm::TRANSPOSED_MAX`) as two `A B`
 /// products of the transposed gradient (`gemm::transposed_products`): W_hhᵀ da of LSTM(32, 256)
 /// at batch 32 ran 10-15 % faster so in a scratch harness (the dot-product kernel's columns of
 /// `w` and `g` lie 4 KiB apart, on the same L1 sets). From batch 32 only: the transposed
