@@ -19,7 +19,10 @@
 /// when `A` has at most `L` rows), `Aᵀ B` in `TM x TN` dot products.
 macro_rules! products {
     ($feature:literal, rv = $rv:literal, nr = $nr:literal, short_nr = $short_nr:literal,
-     tm = $tm:literal, tn = $tnn:literal) => {
+     tm = $tm:literal, tn = $tnn:literal, pack = $pack:literal) => {
+        /// Columns of `A` per packed panel ([`nn_rows_packed`]).
+        const KC: usize = 256;
+
         /// `c[M x N] (+)= a[M x K] b`, where `b(kk, j) = b[kk * BRS + j * BCS]` (so `BRS = 1,
         /// BCS = K` is a column-major `K x N` matrix and `BRS = N, BCS = 1` its transpose).
         /// Panics if a slice is shorter than its shape.
@@ -230,9 +233,153 @@ macro_rules! products {
             unsafe {
                 if const { M <= L } {
                     nn_rows::<1, $short_nr, P>(p, i, rows, n);
+                } else if $pack && rows == $rv * L && n > $nr {
+                    nn_rows_packed::<P>(p, i, n);
                 } else {
                     nn_rows::<$rv, $nr, P>(p, i, rows, n);
                 }
+            }
+        }
+
+        /// Where a walk over the columns of `A` ([`runs`]) is: part, step, column of the step.
+        #[derive(Clone, Copy, PartialEq)]
+        struct Cursor {
+            part: usize,
+            step: usize,
+            kk: usize,
+        }
+
+        /// Calls `run(part, (a, b), k0, k1, at)` for the runs of columns `k0..k1` of one step
+        /// of one part, from `from` on in the order of the sums (parts, their steps, their
+        /// columns), until [`KC`] columns are visited or the product ends; `at` counts the
+        /// columns visited before the run. Returns where the walk stopped.
+        #[inline(always)]
+        fn runs<const P: usize>(
+            p: &Nn<'_, P>,
+            from: Cursor,
+            mut run: impl FnMut(&Part<'_>, (*const f32, *const f32), usize, usize, usize),
+        ) -> Cursor {
+            let mut at = 0;
+            let mut c = from;
+            while c.part < P && at < KC {
+                let part = &p.parts[c.part];
+                if c.step == part.steps.len() || part.k == 0 {
+                    c = Cursor {
+                        part: c.part + 1,
+                        step: 0,
+                        kk: 0,
+                    };
+                    continue;
+                }
+                let k1 = part.k.min(c.kk + KC - at);
+                run(part, part.steps[c.step], c.kk, k1, at);
+                at += k1 - c.kk;
+                c = if k1 == part.k {
+                    Cursor {
+                        part: c.part,
+                        step: c.step + 1,
+                        kk: 0,
+                    }
+                } else {
+                    Cursor { kk: k1, ..c }
+                };
+            }
+            c
+        }
+
+        /// [`nn_rows`] for a full block of `RV` vectors of rows, through a copy of its rows of
+        /// `A` packed column after column ([`KC`] columns at a time, on the stack): the
+        /// block's columns of a column-major `A` lie `4 M` bytes apart, on few L1 sets (every
+        /// one of them for `M = 1024`), so each tile after the first read them from L2 again;
+        /// packed, the tiles read one contiguous panel. Each output gets the same chain of
+        /// fused multiply-adds (a tile stores its sums after a panel and loads them for the
+        /// next: exact).
+        ///
+        /// # Safety
+        /// As [`nn_rows`] with `rows = RV * L`.
+        #[inline(always)]
+        unsafe fn nn_rows_packed<const P: usize>(p: &Nn<'_, P>, i: usize, n: usize) {
+            const R: usize = $rv * L;
+            let mut panel = core::mem::MaybeUninit::<[[f32; R]; KC]>::uninit();
+            let buf = panel.as_mut_ptr().cast::<f32>();
+            let mut from = Cursor {
+                part: 0,
+                step: 0,
+                kk: 0,
+            };
+            let (mut start, mut first) = (p.start, true);
+            // SAFETY: the caller's contract; `runs` visits at most `KC` columns per panel, so
+            // every copy stays inside `panel`, and the tiles read only the columns copied.
+            unsafe {
+                loop {
+                    let to = runs(p, from, |_, (a, _), k0, k1, at| {
+                        for kk in k0..k1 {
+                            let src = a.add(kk * p.m + i);
+                            let dst = buf.add((at + kk - k0) * R);
+                            for r in 0..$rv {
+                                storeu(dst.add(r * L), loadu(src.add(r * L)));
+                            }
+                        }
+                    });
+                    if to == from {
+                        if first {
+                            // No columns at all: the tiles are their start.
+                            nn_rows::<$rv, $nr, P>(p, i, R, n);
+                        }
+                        break;
+                    }
+                    let full = n - n % $nr;
+                    let mut j = 0;
+                    while j < full {
+                        nn_tile_packed(p, buf, from, start, i, j, $nr);
+                        j += $nr;
+                    }
+                    if full < n {
+                        nn_tile_packed(p, buf, from, start, i, full, n % $nr);
+                    }
+                    (start, first) = (Start::C, false);
+                    from = to;
+                }
+            }
+        }
+
+        /// One `RV * L x cols` tile of [`nn_rows_packed`] at `(i, j)` over the panel's columns
+        /// (the walk of [`runs`] from `from`), starting from `start`.
+        ///
+        /// # Safety
+        /// As [`nn_tile`]; `buf` holds the panel [`runs`] from `from` visits.
+        #[inline(always)]
+        unsafe fn nn_tile_packed<const P: usize>(
+            p: &Nn<'_, P>,
+            buf: *const f32,
+            from: Cursor,
+            start: Start,
+            i: usize,
+            j: usize,
+            cols: usize,
+        ) {
+            const R: usize = $rv * L;
+            // SAFETY: the caller's contract: every pointer below stays inside its operand.
+            unsafe {
+                let mut acc = tile_start::<$rv, $nr, P>(p, start, i, j, R, cols);
+                runs(p, from, |part, (_, b), k0, k1, at| {
+                    let b = b.add(j * part.bcs);
+                    for kk in k0..k1 {
+                        let col = buf.add((at + kk - k0) * R);
+                        let mut av = [zero(); $rv];
+                        for (r, v) in av.iter_mut().enumerate() {
+                            *v = loadu(col.add(r * L));
+                        }
+                        let bk = b.add(kk * part.brs);
+                        for (q, col) in acc.iter_mut().enumerate().take(cols) {
+                            let bv = splat(*bk.add(q * part.bcs));
+                            for (v, &a) in col.iter_mut().zip(&av) {
+                                *v = fmadd(a, bv, *v);
+                            }
+                        }
+                    }
+                });
+                tile_store(p, &acc, i, j, R, cols);
             }
         }
 
@@ -304,8 +451,47 @@ macro_rules! products {
         ) {
             // SAFETY: the caller's contract: every pointer below stays inside its operand.
             unsafe {
+                let mut acc = tile_start::<RV, NR, P>(p, p.start, i, j, rows, cols);
+                for part in &p.parts {
+                    for &(a, b) in part.steps {
+                        let (a, b) = (a.add(i), b.add(j * part.bcs));
+                        for kk in 0..part.k {
+                            let at = a.add(kk * p.m);
+                            let mut av = [zero(); RV];
+                            for (r, v) in av.iter_mut().enumerate() {
+                                *v = load_rows(at.add(r * L), rows, r);
+                            }
+                            let bk = b.add(kk * part.brs);
+                            for (q, col) in acc.iter_mut().enumerate().take(cols) {
+                                let bv = splat(*bk.add(q * part.bcs));
+                                for (v, &a) in col.iter_mut().zip(&av) {
+                                    *v = fmadd(a, bv, *v);
+                                }
+                            }
+                        }
+                    }
+                }
+                tile_store(p, &acc, i, j, rows, cols);
+            }
+        }
+
+        /// The accumulators of a `rows x cols` tile at `(i, j)` as `start` has them.
+        ///
+        /// # Safety
+        /// As [`nn_tile`].
+        #[inline(always)]
+        unsafe fn tile_start<const RV: usize, const NR: usize, const P: usize>(
+            p: &Nn<'_, P>,
+            start: Start,
+            i: usize,
+            j: usize,
+            rows: usize,
+            cols: usize,
+        ) -> [[V; RV]; NR] {
+            // SAFETY: the caller's contract: every pointer below stays inside its operand.
+            unsafe {
                 let mut acc = [[zero(); RV]; NR];
-                match p.start {
+                match start {
                     Start::Zero => {}
                     Start::C => {
                         for (q, col) in acc.iter_mut().enumerate().take(cols) {
@@ -327,25 +513,25 @@ macro_rules! products {
                         }
                     }
                 }
-                for part in &p.parts {
-                    for &(a, b) in part.steps {
-                        let (a, b) = (a.add(i), b.add(j * part.bcs));
-                        for kk in 0..part.k {
-                            let at = a.add(kk * p.m);
-                            let mut av = [zero(); RV];
-                            for (r, v) in av.iter_mut().enumerate() {
-                                *v = load_rows(at.add(r * L), rows, r);
-                            }
-                            let bk = b.add(kk * part.brs);
-                            for (q, col) in acc.iter_mut().enumerate().take(cols) {
-                                let bv = splat(*bk.add(q * part.bcs));
-                                for (v, &a) in col.iter_mut().zip(&av) {
-                                    *v = fmadd(a, bv, *v);
-                                }
-                            }
-                        }
-                    }
-                }
+                acc
+            }
+        }
+
+        /// Stores the accumulators of a `rows x cols` tile at `(i, j)`.
+        ///
+        /// # Safety
+        /// As [`nn_tile`].
+        #[inline(always)]
+        unsafe fn tile_store<const RV: usize, const NR: usize, const P: usize>(
+            p: &Nn<'_, P>,
+            acc: &[[V; RV]; NR],
+            i: usize,
+            j: usize,
+            rows: usize,
+            cols: usize,
+        ) {
+            // SAFETY: the caller's contract: every pointer below stays inside its operand.
+            unsafe {
                 for (q, col) in acc.iter().enumerate().take(cols) {
                     let at = p.c.add((j + q) * p.m + i);
                     for (r, &v) in col.iter().enumerate() {
@@ -578,7 +764,15 @@ pub(crate) mod avx2 {
         _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
     }
 
-    products!("avx2,fma", rv = 2, nr = 6, short_nr = 12, tm = 4, tn = 3);
+    products!(
+        "avx2,fma",
+        rv = 2,
+        nr = 6,
+        short_nr = 12,
+        tm = 4,
+        tn = 3,
+        pack = true
+    );
 }
 
 /// The kernels with AVX-512F: `A B` in 32 x 8 tiles (16 accumulators of the 32 registers),
@@ -656,7 +850,15 @@ pub(crate) mod avx512 {
         _mm512_reduce_add_ps(v)
     }
 
-    products!("avx512f", rv = 2, nr = 8, short_nr = 16, tm = 4, tn = 3);
+    products!(
+        "avx512f",
+        rv = 2,
+        nr = 8,
+        short_nr = 16,
+        tm = 4,
+        tn = 3,
+        pack = false
+    );
 }
 
 /// `dst = srcᵀ` for column-major `src: R x C` (`dst: C x R`, column-major): 8 x 8 blocks
@@ -889,6 +1091,9 @@ mod tests {
                 (20, 80, 1),
                 (24, 1, 16),
                 (100, 31, 33),
+                // `k` over one packed panel of `A` (256 columns) and at two.
+                (32, 300, 13),
+                (48, 512, 7),
             )
         };
     }
@@ -997,7 +1202,11 @@ mod tests {
                 (5, 3, 4, 7),
                 (16, 8, 20, 13),
                 (37, 5, 9, 12),
-                (80, 10, 20, 32)
+                (80, 10, 20, 32),
+                // No columns at all (the tiles are the biases), and both parts over more
+                // than one packed panel of `A` (256 columns).
+                (32, 0, 0, 13),
+                (48, 200, 100, 13)
             );
         }
         if std::is_x86_feature_detected!("avx512f") {
@@ -1059,7 +1268,17 @@ mod tests {
     #[test]
     fn sequence_products_equal_the_steps_one_by_one() {
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            steps_shapes!(avx2, (80, 8, 20), (37, 9, 13), (5, 12, 7), (64, 4, 9));
+            // The last two: three steps over two packed panels of `A` (256 columns), the
+            // second cut inside a step, and exactly one panel.
+            steps_shapes!(
+                avx2,
+                (80, 8, 20),
+                (37, 9, 13),
+                (5, 12, 7),
+                (64, 4, 9),
+                (32, 100, 9),
+                (48, 128, 7)
+            );
         }
         if std::is_x86_feature_detected!("avx512f") {
             steps_shapes!(avx512, (80, 8, 20), (37, 9, 13), (5, 12, 7), (64, 4, 9));
