@@ -370,13 +370,7 @@ macro_rules! products {
                         for (r, v) in av.iter_mut().enumerate() {
                             *v = loadu(col.add(r * L));
                         }
-                        let bk = b.add(kk * part.brs);
-                        for (q, col) in acc.iter_mut().enumerate().take(cols) {
-                            let bv = splat(*bk.add(q * part.bcs));
-                            for (v, &a) in col.iter_mut().zip(&av) {
-                                *v = fmadd(a, bv, *v);
-                            }
-                        }
+                        tile_fma(&mut acc, &av, b.add(kk * part.brs), part.bcs, cols);
                     }
                 });
                 tile_store(p, &acc, i, j, R, cols);
@@ -461,17 +455,35 @@ macro_rules! products {
                             for (r, v) in av.iter_mut().enumerate() {
                                 *v = load_rows(at.add(r * L), rows, r);
                             }
-                            let bk = b.add(kk * part.brs);
-                            for (q, col) in acc.iter_mut().enumerate().take(cols) {
-                                let bv = splat(*bk.add(q * part.bcs));
-                                for (v, &a) in col.iter_mut().zip(&av) {
-                                    *v = fmadd(a, bv, *v);
-                                }
-                            }
+                            tile_fma(&mut acc, &av, b.add(kk * part.brs), part.bcs, cols);
                         }
                     }
                 }
                 tile_store(p, &acc, i, j, rows, cols);
+            }
+        }
+
+        /// One column `k` of a tile's sums: `acc[q] += av * b(k, j + q)` for its `cols` columns,
+        /// `bk` pointing to `b(k, j)` and the columns `bcs` apart.
+        ///
+        /// # Safety
+        /// The `cols` values of `b` from `bk` are readable.
+        #[inline(always)]
+        unsafe fn tile_fma<const RV: usize, const NR: usize>(
+            acc: &mut [[V; RV]; NR],
+            av: &[V; RV],
+            bk: *const f32,
+            bcs: usize,
+            cols: usize,
+        ) {
+            // SAFETY: the caller's contract.
+            unsafe {
+                for (q, col) in acc.iter_mut().enumerate().take(cols) {
+                    let bv = splat(*bk.add(q * bcs));
+                    for (v, &a) in col.iter_mut().zip(av) {
+                        *v = fmadd(a, bv, *v);
+                    }
+                }
             }
         }
 
