@@ -1,8 +1,8 @@
 //! A plain loop over one benchmark case, for `perf record` and `valgrind --tool=callgrind`
 //! (divan's own timing loop hides short cases): `cargo run --release --bin profile --
 //! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `seed_b1_train_split` and
-//! `lstm256_b32_train_split` (time per phase),
-//! `lstm256_b32_sequence` (whole forwards, evaluation mode), `seed_b1_zero_grad` and `seed_b1_update` (one
+//! `{lstm256,lstm128,gru128,seed}_b32_train_split` (time per phase),
+//! `{lstm256,lstm128,gru128,seed}_b32_sequence` (whole forwards, evaluation mode), `seed_b1_zero_grad` and `seed_b1_update` (one
 //! parameter pass per "step"), `no_lsm_step` and `lstm_step` (the seed network without its last layers, to see
 //! each layer's cost in place), `lstm16_step`/`lstm24_step` (hidden sizes around 20),
 //! `tanh20`, `sigmoid80`, `tanh4096`.
@@ -28,6 +28,17 @@ fn run_steps<N: Online<Scalar = f32, Input = SMatrix<f32, 10, 1>>>(mut net: N, n
     let x = inputs::<10, 1>(2)[0];
     for _ in 0..n {
         black_box(net.step(black_box(&x)));
+    }
+}
+
+/// Whole `T`-step forwards in evaluation mode (`infer_sequence`), `n` steps in all.
+fn sequence<N, const I: usize, const B: usize>(mut net: N, xs: &[SMatrix<f32, I, B>; T], n: usize)
+where
+    N: Network<Scalar = f32, Inputs = [SMatrix<f32, I, B>]>,
+{
+    net.evaluate();
+    for _ in 0..n / T {
+        black_box(net.forward(black_box(xs)));
     }
 }
 
@@ -119,16 +130,14 @@ fn main() {
                 }
             }
         }
-        "lstm256_b32_sequence" => {
-            // Whole 16-step forwards in evaluation mode (`infer_sequence`), n steps in all.
-            let mut net = Lstm256B32::new(1);
-            net.evaluate();
-            let xs = inputs::<32, 32>(2);
-            for _ in 0..n / T {
-                black_box(net.forward(black_box(&xs)));
-            }
-        }
+        "lstm256_b32_sequence" => sequence(Lstm256B32::new(1), &inputs::<32, 32>(2), n),
         "lstm256_b32_train_split" => train_split(Lstm256B32::new(1), &inputs::<32, 32>(2), n),
+        "lstm128_b32_sequence" => sequence(Lstm128B32::new(1), &inputs::<64, 32>(2), n),
+        "lstm128_b32_train_split" => train_split(Lstm128B32::new(1), &inputs::<64, 32>(2), n),
+        "gru128_b32_sequence" => sequence(Gru128B32::new(1), &inputs::<64, 32>(2), n),
+        "gru128_b32_train_split" => train_split(Gru128B32::new(1), &inputs::<64, 32>(2), n),
+        "seed_b32_sequence" => sequence(SeedB32::new(1), &inputs::<10, 32>(2), n),
+        "seed_b32_train_split" => train_split(SeedB32::new(1), &inputs::<10, 32>(2), n),
         "tanh20" | "sigmoid80" | "tanh4096" => {
             let len = match case {
                 "tanh20" => 20,

@@ -23,6 +23,12 @@ macro_rules! products {
         /// Columns of `A` per packed panel ([`nn_rows_packed`]).
         const KC: usize = 256;
 
+        /// The fewest rows of `A` for which [`nn_rows_packed`] is used: at 1024 rows a
+        /// block's columns of `A` lie 4 KiB apart, on one L1 set, and packing paid (LSTM(32,
+        /// 256), 0.86-0.89x the time per step); at 384 (GRU(64, 128)) it cost 1.08-1.12x and
+        /// at 512 (LSTM(64, 128)) it was level (`profile`, alternated, AVX2 Zen 4).
+        const PACK_MIN_M: usize = 1024;
+
         /// `c[M x N] (+)= a[M x K] b`, where `b(kk, j) = b[kk * BRS + j * BCS]` (so `BRS = 1,
         /// BCS = K` is a column-major `K x N` matrix and `BRS = N, BCS = 1` its transpose).
         /// Panics if a slice is shorter than its shape.
@@ -233,7 +239,7 @@ macro_rules! products {
             unsafe {
                 if const { M <= L } {
                     nn_rows::<1, $short_nr, P>(p, i, rows, n);
-                } else if $pack && rows == $rv * L && n > $nr {
+                } else if $pack && M >= PACK_MIN_M && rows == $rv * L && n > $nr {
                     nn_rows_packed::<P>(p, i, n);
                 } else {
                     nn_rows::<$rv, $nr, P>(p, i, rows, n);
@@ -1103,9 +1109,10 @@ mod tests {
                 (20, 80, 1),
                 (24, 1, 16),
                 (100, 31, 33),
-                // `k` over one packed panel of `A` (256 columns) and at two.
-                (32, 300, 13),
-                (48, 512, 7),
+                // Packed panels of `A` (at least `PACK_MIN_M` rows, on the AVX2 path): `k`
+                // over one panel (256 columns) with a partial block of rows, and at two.
+                (1029, 300, 13),
+                (1024, 512, 7),
             )
         };
     }
@@ -1217,8 +1224,8 @@ mod tests {
                 (80, 10, 20, 32),
                 // No columns at all (the tiles are the biases), and both parts over more
                 // than one packed panel of `A` (256 columns).
-                (32, 0, 0, 13),
-                (48, 200, 100, 13)
+                (1024, 0, 0, 13),
+                (1029, 200, 100, 13)
             );
         }
         if std::is_x86_feature_detected!("avx512f") {
@@ -1288,8 +1295,8 @@ mod tests {
                 (37, 9, 13),
                 (5, 12, 7),
                 (64, 4, 9),
-                (32, 100, 9),
-                (48, 128, 7)
+                (1029, 100, 9),
+                (1024, 128, 7)
             );
         }
         if std::is_x86_feature_detected!("avx512f") {
