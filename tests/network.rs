@@ -44,6 +44,9 @@ network! {
     RnnF32<seq_len = 5> = Sequential[ RNN(3, 9), Tanh, Linear(9, 4), LogSoftMax ];
     /// Torch's LSTM with peepholes in f32.
     PeepholeF32<seq_len = 5> = Sequential[ PeepholeLSTM(3, 9), Linear(9, 4) ];
+    /// 1024 gate rows at batch 8: the whole-sequence forward reads the LSTM's weights
+    /// packed once per sequence (on the AVX2 path), the online step does not.
+    PackedF32<seq_len = 3, batch = 8> = Sequential[ LSTM(5, 256), Linear(256, 3) ];
 }
 
 fn rng_matrix<const R: usize, const C: usize>(rng: &mut Rng) -> SMatrix<f64, R, C> {
@@ -222,6 +225,12 @@ fn online_steps_equal_the_whole_sequence_in_f32_with_the_simd_kernels() {
         PeepholeF32::new(3),
         f32s::<3, 1, 5>(11),
         f32s::<4, 1, 5>(12),
+    );
+    assert_online_equals_whole(
+        PackedF32::new(3),
+        PackedF32::new(3),
+        f32s::<5, 8, 3>(13),
+        f32s::<3, 8, 3>(14),
     );
 }
 

@@ -79,31 +79,7 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     where
         V: ForwardSeq<S, Self::State, Self::Cache, I, O, B>,
     {
-        for k in 0..seq.len() {
-            match seq.step_masked(k, Dir::Forward) {
-                (s, None) => self.forward_step(s, training),
-                (s, Some(mask)) => {
-                    let ForwardStep {
-                        x,
-                        prev,
-                        next,
-                        cache,
-                        y,
-                    } = s;
-                    let step = ForwardStep {
-                        x,
-                        prev,
-                        next: &mut *next,
-                        cache,
-                        y,
-                    };
-                    self.forward_step(step, training);
-                    for b in (0..B).filter(|&b| mask.masked[b]) {
-                        next.copy_column(mask.initial, b);
-                    }
-                }
-            }
-        }
+        forward_each(seq, |s| self.forward_step(s, training));
     }
 
     /// Back-propagates through every step of `seq`, latest first, and **accumulates** the
@@ -153,6 +129,45 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     /// The default (no randomness) does nothing.
     fn reseed(&mut self, stream: u64) {
         let _ = stream;
+    }
+}
+
+/// The default [`Layer::forward_seq`] with `step` for [`Layer::forward_step`]: every step of
+/// `seq` in order, the states of the samples masked at a step reset after it. For a layer
+/// that overrides `forward_seq` to prepare something once per sequence and then step.
+#[inline(always)]
+pub(crate) fn forward_each<S, St, C, V, const I: usize, const O: usize, const B: usize>(
+    seq: &mut V,
+    mut step: impl FnMut(ForwardStep<'_, S, St, C, I, O, B>),
+) where
+    S: Float,
+    St: Columns,
+    V: ForwardSeq<S, St, C, I, O, B>,
+{
+    for k in 0..seq.len() {
+        match seq.step_masked(k, Dir::Forward) {
+            (s, None) => step(s),
+            (s, Some(mask)) => {
+                let ForwardStep {
+                    x,
+                    prev,
+                    next,
+                    cache,
+                    y,
+                } = s;
+                let s = ForwardStep {
+                    x,
+                    prev,
+                    next: &mut *next,
+                    cache,
+                    y,
+                };
+                step(s);
+                for b in (0..B).filter(|&b| mask.masked[b]) {
+                    next.copy_column(mask.initial, b);
+                }
+            }
+        }
     }
 }
 

@@ -186,6 +186,134 @@ macro_rules! products {
             unsafe { nn_all::<M, N, 2>(&p) }
         }
 
+        /// Rows per block of a panel of [`pack2`].
+        const PANEL_ROWS: usize = $rv * L;
+
+        /// Whether [`nn2_packed`] over weights packed once ([`pack2`]) is this path's product
+        /// for an `m`-row [`nn2`]: where [`nn2`] itself would copy each block of rows into a
+        /// panel at every call (at least [`PACK_MIN_M`] rows, on a path that packs).
+        pub(crate) const fn prepacks(m: usize) -> bool {
+            $pack && m >= PACK_MIN_M
+        }
+
+        /// The number of `f32` of `m` rows and `k` columns packed by [`pack2`].
+        pub(crate) const fn packed_len(m: usize, k: usize) -> usize {
+            m.div_ceil(PANEL_ROWS) * PANEL_ROWS * k
+        }
+
+        /// Packs `[a1 a2]` (column-major `M x K1` and `M x K2`) for [`nn2_packed`]: blocks of
+        /// [`PANEL_ROWS`] rows, each block's `K1 + K2` columns one after another (the rows
+        /// past `M` of the last block zero). Panics if a slice is shorter than its shape.
+        pub(crate) fn pack2<const M: usize, const K1: usize, const K2: usize>(
+            a1: &[f32],
+            a2: &[f32],
+            out: &mut [f32],
+        ) {
+            let (a1, a2) = (&a1[..M * K1], &a2[..M * K2]);
+            let out = &mut out[..packed_len(M, K1 + K2)];
+            if M == 0 || K1 + K2 == 0 {
+                return;
+            }
+            for (b, block) in out.chunks_exact_mut(PANEL_ROWS * (K1 + K2)).enumerate() {
+                let (i, rows) = (b * PANEL_ROWS, PANEL_ROWS.min(M - b * PANEL_ROWS));
+                let columns = a1.chunks_exact(M).chain(a2.chunks_exact(M));
+                for (dst, src) in block.chunks_exact_mut(PANEL_ROWS).zip(columns) {
+                    dst[..rows].copy_from_slice(&src[i..i + rows]);
+                    dst[rows..].fill(0.0);
+                }
+            }
+        }
+
+        /// [`nn2`] with `[a1 a2]` packed by [`pack2`]: the same sums in the same order (the
+        /// same bits), each block's tiles reading one contiguous panel instead of columns `4
+        /// M` bytes apart or a copy made at this call. Panics if a slice is shorter than its
+        /// shape.
+        #[target_feature(enable = $feature)]
+        pub(crate) fn nn2_packed<
+            const M: usize,
+            const K1: usize,
+            const K2: usize,
+            const N: usize,
+        >(
+            packed: &[f32],
+            [b1, b2]: [&[f32]; 2],
+            [bias1, bias2]: [Option<&[f32]>; 2],
+            c: &mut [f32],
+        ) {
+            assert!(packed.len() >= packed_len(M, K1 + K2) && c.len() >= M * N);
+            assert!(b1.len() >= K1 * N && b2.len() >= K2 * N);
+            assert!(bias1.is_none_or(|b| b.len() >= M) && bias2.is_none_or(|b| b.len() >= M));
+            let part = |k| Part {
+                steps: &[],
+                k,
+                brs: 1,
+                bcs: k,
+            };
+            let p = Nn {
+                parts: [part(K1), part(K2)],
+                c: c.as_mut_ptr(),
+                m: M,
+                start: Start::Bias(bias1.map(<[f32]>::as_ptr), bias2.map(<[f32]>::as_ptr)),
+            };
+            let bs = [b1.as_ptr(), b2.as_ptr()];
+            let blocks = packed.as_ptr();
+            let mut i = 0;
+            while i < M {
+                let rows = PANEL_ROWS.min(M - i);
+                // SAFETY: the lengths were checked above: block `i / PANEL_ROWS` of the panel
+                // holds `K1 + K2` columns of `PANEL_ROWS` values from `i * (K1 + K2)`, and
+                // every tile lies inside `M x N`.
+                unsafe {
+                    let panel = blocks.add(i * (K1 + K2));
+                    let full = N - N % $nr;
+                    let mut j = 0;
+                    while j < full {
+                        nn_tile_panel(&p, panel, bs, i, j, rows, $nr);
+                        j += $nr;
+                    }
+                    if full < N {
+                        nn_tile_panel(&p, panel, bs, i, full, rows, N % $nr);
+                    }
+                }
+                i += PANEL_ROWS;
+            }
+        }
+
+        /// One `rows x cols` tile of [`nn2_packed`] at `(i, j)`: from `p.start`, the columns
+        /// of the block's `panel` (its parts' `k` one after another) times the rows of `bs`.
+        ///
+        /// # Safety
+        /// As [`nn_tile`]; `panel` holds `Σ k` columns of [`PANEL_ROWS`] values, `bs` the
+        /// parts' column-major `k x N` operands.
+        #[inline(always)]
+        unsafe fn nn_tile_panel<const P: usize>(
+            p: &Nn<'_, P>,
+            panel: *const f32,
+            bs: [*const f32; P],
+            i: usize,
+            j: usize,
+            rows: usize,
+            cols: usize,
+        ) {
+            // SAFETY: the caller's contract: every pointer below stays inside its operand.
+            unsafe {
+                let mut acc = tile_start::<$rv, $nr, P>(p, p.start, i, j, rows, cols);
+                let mut col = panel;
+                for (part, b) in p.parts.iter().zip(bs) {
+                    let b = b.add(j * part.bcs);
+                    for kk in 0..part.k {
+                        let mut av = [zero(); $rv];
+                        for (r, v) in av.iter_mut().enumerate() {
+                            *v = loadu(col.add(r * L));
+                        }
+                        tile_fma(&mut acc, &av, b.add(kk * part.brs), part.bcs, cols);
+                        col = col.add(PANEL_ROWS);
+                    }
+                }
+                tile_store(p, &acc, i, j, rows, cols);
+            }
+        }
+
         /// Every tile of an `M x N` product of [`Nn`].
         ///
         /// # Safety
@@ -1180,6 +1308,17 @@ mod tests {
                 let mut c = random(&mut rng, $m * $n); // overwritten, not accumulated
                 // SAFETY: the caller checked the CPU's features.
                 unsafe { super::$module::nn2::<$m, $k1, $k2, $n>([&a1, &b1], [&a2, &b2], [o1, o2], &mut c) };
+                // The same product over the weights packed once: the same bits.
+                let mut packed = alloc::vec![f32::NAN; super::$module::packed_len($m, $k1 + $k2)];
+                super::$module::pack2::<$m, $k1, $k2>(&a1, &a2, &mut packed);
+                let mut cp = random(&mut rng, $m * $n);
+                // SAFETY: the caller checked the CPU's features.
+                unsafe { super::$module::nn2_packed::<$m, $k1, $k2, $n>(&packed, [&b1, &b2], [o1, o2], &mut cp) };
+                assert!(
+                    c.iter().zip(&cp).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{} nn2_packed {}x({}+{})x{}, biases {with1} {with2}: not nn2's bits",
+                    stringify!($module), $m, $k1, $k2, $n
+                );
                 for j in 0..$n {
                     for i in 0..$m {
                         let (mut sum, mut mag) = (0.0f64, 0.0f64);

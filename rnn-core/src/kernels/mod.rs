@@ -754,6 +754,124 @@ pub(crate) fn affine2<
     affine(out, w2, x2, b2, true);
 }
 
+/// One term `w x + b` of [`affine2_packed`]: the weights (`R x C`), the input (`C x B`), the
+/// bias.
+pub(crate) type Term<'a, S, const R: usize, const C: usize, const B: usize> = (
+    &'a SMatrix<S, R, C>,
+    &'a SMatrix<S, C, B>,
+    Option<&'a SVector<S, R>>,
+);
+
+/// The weights `[w1 w2]` of [`affine2_packed`], packed once for the products of many steps (a
+/// whole-sequence forward): the batched `f32` kernel of a path that packs ([`SimdPath::Avx2`],
+/// at `gemm`'s `PACK_MIN_M` rows or more) otherwise copies every block of rows of the weights
+/// into a panel at every step. Holds nothing (and packs nothing) where no kernel reads it:
+/// `f64`, fewer rows, the other paths, builds without `std`.
+#[derive(Clone)]
+pub(crate) struct Packed {
+    /// The packed weights (empty where unused).
+    buf: alloc::boxed::Box<[f32]>,
+    /// The path whose layout `buf` has.
+    path: SimdPath,
+}
+
+impl Packed {
+    /// Storage for `[w1 w2]` (`R x C1`, `R x C2`) as this process's kernels read it (none
+    /// where they do not).
+    ///
+    /// # Errors
+    /// [`crate::AllocError`] if the storage cannot be allocated.
+    pub(crate) fn try_new<S: Float, const R: usize, const C1: usize, const C2: usize>()
+    -> Result<Self, crate::AllocError> {
+        const { assert!(C1.checked_add(C2).is_some()) };
+        let c = C1 + C2;
+        let path = simd_path();
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        let len = match path {
+            _ if !S::IS_F32 => 0,
+            SimdPath::Avx512 if gemm::avx512::prepacks(R) => gemm::avx512::packed_len(R, c),
+            SimdPath::Avx2 if gemm::avx2::prepacks(R) => gemm::avx2::packed_len(R, c),
+            _ => 0,
+        };
+        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        let len = {
+            let _ = c;
+            0
+        };
+        Ok(Self {
+            buf: crate::float::try_zeroed_slice(len)?,
+            path,
+        })
+    }
+
+    /// Packs `w1` and `w2` for [`affine2_packed`] at batch `B`, and returns whether it reads
+    /// them (if not, nothing was done and [`affine2`] is what it runs).
+    pub(crate) fn pack<S: Float, const R: usize, const C1: usize, const C2: usize, const B: usize>(
+        &mut self,
+        w1: &SMatrix<S, R, C1>,
+        w2: &SMatrix<S, R, C2>,
+    ) -> bool {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if B > 1
+            && !self.buf.is_empty()
+            && self.path == simd_path()
+            && let (Some(w1), Some(w2)) = (S::as_f32(w1.as_slice()), S::as_f32(w2.as_slice()))
+        {
+            match self.path {
+                SimdPath::Avx512 => gemm::avx512::pack2::<R, C1, C2>(w1, w2, &mut self.buf),
+                SimdPath::Avx2 => gemm::avx2::pack2::<R, C1, C2>(w1, w2, &mut self.buf),
+                SimdPath::Baseline => return false,
+            }
+            return true;
+        }
+        let _ = (w1, w2);
+        false
+    }
+}
+
+/// [`affine2`] (`out = w1 x1 + b1 + w2 x2 + b2`) reading the weights from `packed` where it
+/// holds them, packed by [`Packed::pack`] from the same `w1`, `w2`: the same bits, without
+/// the kernel's copy of the weights at every call.
+#[inline]
+pub(crate) fn affine2_packed<
+    S: Float,
+    const R: usize,
+    const C1: usize,
+    const C2: usize,
+    const B: usize,
+>(
+    out: &mut SMatrix<S, R, B>,
+    packed: Option<&Packed>,
+    (w1, x1, b1): Term<'_, S, R, C1, B>,
+    (w2, x2, b2): Term<'_, S, R, C2, B>,
+) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if B > 1
+        && let Some(packed) = packed.filter(|p| !p.buf.is_empty() && p.path == simd_path())
+        && let (Some(o), Some(x1v), Some(x2v)) = (
+            S::as_f32_mut(out.as_mut_slice()),
+            S::as_f32(x1.as_slice()),
+            S::as_f32(x2.as_slice()),
+        )
+    {
+        let biases = [b1, b2].map(|b| b.and_then(|b| S::as_f32(b.as_slice())));
+        let buf = &packed.buf;
+        match packed.path {
+            // SAFETY (both): the CPU has the kernel's features (the path is this process's).
+            SimdPath::Avx512 => unsafe {
+                gemm::avx512::nn2_packed::<R, C1, C2, B>(buf, [x1v, x2v], biases, o);
+            },
+            SimdPath::Avx2 => unsafe {
+                gemm::avx2::nn2_packed::<R, C1, C2, B>(buf, [x1v, x2v], biases, o);
+            },
+            SimdPath::Baseline => affine2(out, w1, x1, b1, w2, x2, b2),
+        }
+        return;
+    }
+    let _ = packed;
+    affine2(out, w1, x1, b1, w2, x2, b2);
+}
+
 /// `gemm::nn2` (`out = a1 b1 + a2 b2 + biases`, batched `f32`) on this CPU's intrinsics path;
 /// `false`, doing nothing, on the baseline path.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]

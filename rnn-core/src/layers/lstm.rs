@@ -29,7 +29,7 @@
 use super::cell_params::CellParams;
 use crate::float::AllocError;
 use crate::kernels;
-use crate::layer::{BackwardStep, ForwardStep, Layer};
+use crate::layer::{BackwardStep, ForwardSeq, ForwardStep, Layer, forward_each};
 use crate::param::{ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -73,6 +73,10 @@ pub struct LstmCache<S, const H: usize, const G: usize, const B: usize> {
 pub struct Lstm<S: Float, const I: usize, const H: usize, const G: usize> {
     /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` (see the module docs for the layout).
     pub params: CellParams<S, I, H, G>,
+    /// `[weight_ih weight_hh]` packed at the start of each whole-sequence forward for the
+    /// batched kernel, where it reads them packed (`f32`, at least 1024 gate rows, on the
+    /// AVX2 path: `4 G (I + H)` bytes more, 1.2 MB for `LSTM(32, 256)`); empty elsewhere.
+    packed: kernels::Packed,
 }
 
 /// Torch's name for this cell.
@@ -95,37 +99,18 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
         let () = Self::SHAPE_OK;
         Ok(Self {
             params: CellParams::try_new(rng)?,
+            packed: kernels::Packed::try_new::<S, G, I, H>()?,
         })
     }
 }
 
-impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
-    for Lstm<S, I, H, G>
-{
-    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
-        self.params.visit_parameters(f);
-    }
-    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
-        self.params.visit_parameters_mut(f);
-    }
-    fn zero_grad(&mut self) {
-        self.params.zero_grad();
-    }
-    fn update(&mut self, lr: S) {
-        self.params.update(lr);
-    }
-}
-
-impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> Layer<S, I, H, B>
-    for Lstm<S, I, H, G>
-{
-    type State = LstmState<S, H, B>;
-    type Cache = LstmCache<S, H, G, B>;
-
-    fn forward_step(
-        &mut self,
-        s: ForwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
-        _training: bool,
+impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> {
+    /// One step ([`Layer::forward_step`]), the weights read from `packed` where given.
+    #[inline(always)]
+    fn forward<const B: usize>(
+        p: &CellParams<S, I, H, G>,
+        packed: Option<&kernels::Packed>,
+        s: ForwardStep<'_, S, LstmState<S, H, B>, LstmCache<S, H, G, B>, I, H, B>,
     ) {
         let ForwardStep {
             x,
@@ -136,15 +121,11 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         } = s;
         let () = Self::SHAPE_OK;
         let a = &mut cache.gates;
-        let p = &self.params;
-        kernels::affine2(
+        kernels::affine2_packed(
             a,
-            &p.weight_ih.value,
-            x,
-            Some(&p.bias_ih.value),
-            &p.weight_hh.value,
-            &prev.h,
-            Some(&p.bias_hh.value),
+            packed,
+            (&p.weight_ih.value, x, Some(&p.bias_ih.value)),
+            (&p.weight_hh.value, &prev.h, Some(&p.bias_hh.value)),
         );
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         if S::IS_F32
@@ -196,6 +177,53 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             }
         }
         y.copy_from(&next.h);
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
+    for Lstm<S, I, H, G>
+{
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
+        self.params.visit_parameters(f);
+    }
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
+        self.params.visit_parameters_mut(f);
+    }
+    fn zero_grad(&mut self) {
+        self.params.zero_grad();
+    }
+    fn update(&mut self, lr: S) {
+        self.params.update(lr);
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> Layer<S, I, H, B>
+    for Lstm<S, I, H, G>
+{
+    type State = LstmState<S, H, B>;
+    type Cache = LstmCache<S, H, G, B>;
+
+    fn forward_step(
+        &mut self,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
+        _training: bool,
+    ) {
+        Self::forward(&self.params, None, s);
+    }
+
+    /// The default (step after step), with the weights packed once for the sequence where
+    /// the batched kernel reads them packed: the same bits as [`Layer::forward_step`] per step.
+    #[inline(always)]
+    fn forward_seq<V>(&mut self, seq: &mut V, _training: bool)
+    where
+        V: ForwardSeq<S, Self::State, Self::Cache, I, H, B>,
+    {
+        let p = &self.params;
+        let packed = self
+            .packed
+            .pack::<S, G, I, H, B>(&p.weight_ih.value, &p.weight_hh.value);
+        let packed = packed.then_some(&self.packed);
+        forward_each(seq, |s| Self::forward(p, packed, s));
     }
 
     fn backward_step(
