@@ -47,6 +47,8 @@ network! {
     /// 1024 gate rows at batch 8: the whole-sequence forward reads the LSTM's weights
     /// packed once per sequence (on the AVX2 path), the online step does not.
     PackedF32<seq_len = 3, batch = 8> = Sequential[ LSTM(5, 256), Linear(256, 3) ];
+    /// The same for a GRU's two products (288 gate rows, the last block of rows partial).
+    PackedGruF32<seq_len = 3, batch = 7> = Sequential[ GRU(5, 96), Linear(96, 3) ];
 }
 
 fn rng_matrix<const R: usize, const C: usize>(rng: &mut Rng) -> SMatrix<f64, R, C> {
@@ -231,6 +233,12 @@ fn online_steps_equal_the_whole_sequence_in_f32_with_the_simd_kernels() {
         PackedF32::new(3),
         f32s::<5, 8, 3>(13),
         f32s::<3, 8, 3>(14),
+    );
+    assert_online_equals_whole(
+        PackedGruF32::new(3),
+        PackedGruF32::new(3),
+        f32s::<5, 7, 3>(15),
+        f32s::<3, 7, 3>(16),
     );
 }
 

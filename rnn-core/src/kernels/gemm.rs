@@ -186,6 +186,13 @@ macro_rules! products {
             unsafe { nn_all::<M, N, 2>(&p) }
         }
 
+        /// The fewest rows of `A` for which [`prepacks`]: packing once per sequence removes
+        /// the per-call copy that made [`nn_rows_packed`] lose below [`PACK_MIN_M`], and the
+        /// tiles still read contiguous panels (`profile`, alternated, AVX2 Zen 4: LSTM(32,
+        /// 256) sequences 0.72x the time per step, LSTM(64, 128) 0.84x; the seed network's
+        /// 80 rows level, so they stay unpacked).
+        const PREPACK_MIN_M: usize = 256;
+
         /// Rows per block of a panel of [`pack2`].
         const PANEL_ROWS: usize = $rv * L;
 
@@ -193,7 +200,7 @@ macro_rules! products {
         /// for an `m`-row [`nn2`]: where [`nn2`] itself would copy each block of rows into a
         /// panel at every call (at least [`PACK_MIN_M`] rows, on a path that packs).
         pub(crate) const fn prepacks(m: usize) -> bool {
-            $pack && m >= PACK_MIN_M
+            $pack && m >= PREPACK_MIN_M
         }
 
         /// The number of `f32` of `m` rows and `k` columns packed by [`pack2`].

@@ -806,16 +806,40 @@ impl Packed {
 
     /// Packs `w1` and `w2` for [`affine2_packed`] at batch `B`, and returns whether it reads
     /// them (if not, nothing was done and [`affine2`] is what it runs).
-    pub(crate) fn pack<S: Float, const R: usize, const C1: usize, const C2: usize, const B: usize>(
+    pub(crate) fn pack<
+        S: Float,
+        const R: usize,
+        const C1: usize,
+        const C2: usize,
+        const B: usize,
+    >(
         &mut self,
         w1: &SMatrix<S, R, C1>,
         w2: &SMatrix<S, R, C2>,
+    ) -> bool {
+        self.pack_f32::<R, C1, C2, B>(S::as_f32(w1.as_slice()), S::as_f32(w2.as_slice()))
+    }
+
+    /// Packs `w` for [`affine_packed`] at batch `B`, and returns whether it reads it (if not,
+    /// nothing was done and [`affine`] is what it runs).
+    pub(crate) fn pack1<S: Float, const R: usize, const C: usize, const B: usize>(
+        &mut self,
+        w: &SMatrix<S, R, C>,
+    ) -> bool {
+        self.pack_f32::<R, C, 0, B>(S::as_f32(w.as_slice()), Some(&[]))
+    }
+
+    /// [`Packed::pack`] of the weights as `f32` (`None` for another scalar).
+    fn pack_f32<const R: usize, const C1: usize, const C2: usize, const B: usize>(
+        &mut self,
+        w1: Option<&[f32]>,
+        w2: Option<&[f32]>,
     ) -> bool {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         if B > 1
             && !self.buf.is_empty()
             && self.path == simd_path()
-            && let (Some(w1), Some(w2)) = (S::as_f32(w1.as_slice()), S::as_f32(w2.as_slice()))
+            && let (Some(w1), Some(w2)) = (w1, w2)
         {
             match self.path {
                 SimdPath::Avx512 => gemm::avx512::pack2::<R, C1, C2>(w1, w2, &mut self.buf),
@@ -827,6 +851,37 @@ impl Packed {
         let _ = (w1, w2);
         false
     }
+}
+
+/// [`affine`] (`out = w x + b`, not accumulating) reading the weights from `packed` where it
+/// holds them, packed by [`Packed::pack1`] from the same `w`: the same bits.
+#[inline]
+pub(crate) fn affine_packed<S: Float, const R: usize, const C: usize, const B: usize>(
+    out: &mut SMatrix<S, R, B>,
+    packed: Option<&Packed>,
+    (w, x, b): Term<'_, S, R, C, B>,
+) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if B > 1
+        && let Some(packed) = packed.filter(|p| !p.buf.is_empty() && p.path == simd_path())
+        && let (Some(o), Some(xv)) = (S::as_f32_mut(out.as_mut_slice()), S::as_f32(x.as_slice()))
+    {
+        let biases = [b.and_then(|b| S::as_f32(b.as_slice())), None];
+        let buf = &packed.buf;
+        match packed.path {
+            // SAFETY (both): the CPU has the kernel's features (the path is this process's).
+            SimdPath::Avx512 => unsafe {
+                gemm::avx512::nn2_packed::<R, C, 0, B>(buf, [xv, &[]], biases, o);
+            },
+            SimdPath::Avx2 => unsafe {
+                gemm::avx2::nn2_packed::<R, C, 0, B>(buf, [xv, &[]], biases, o);
+            },
+            SimdPath::Baseline => affine(out, w, x, b, false),
+        }
+        return;
+    }
+    let _ = packed;
+    affine(out, w, x, b, false);
 }
 
 /// [`affine2`] (`out = w1 x1 + b1 + w2 x2 + b2`) reading the weights from `packed` where it

@@ -23,7 +23,7 @@
 use super::cell_params::CellParams;
 use crate::float::AllocError;
 use crate::kernels;
-use crate::layer::{BackwardStep, ForwardStep, Layer};
+use crate::layer::{BackwardStep, ForwardSeq, ForwardStep, Layer, forward_each};
 use crate::param::{ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -48,6 +48,10 @@ pub struct GruCache<S, const H: usize, const G: usize, const B: usize> {
 pub struct Gru<S: Float, const I: usize, const H: usize, const G: usize> {
     /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` (see the module docs for the layout).
     pub params: CellParams<S, I, H, G>,
+    /// `weight_ih` and `weight_hh` packed at the start of each whole-sequence forward for the
+    /// batched kernel, where it reads them packed (`f32`, at least 256 gate rows, on the AVX2
+    /// path: `4 G (I + H)` bytes more); empty elsewhere.
+    packed: [kernels::Packed; 2],
 }
 
 impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
@@ -67,37 +71,21 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
         let () = Self::SHAPE_OK;
         Ok(Self {
             params: CellParams::try_new(rng)?,
+            packed: [
+                kernels::Packed::try_new::<S, G, I, 0>()?,
+                kernels::Packed::try_new::<S, G, H, 0>()?,
+            ],
         })
     }
 }
 
-impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
-    for Gru<S, I, H, G>
-{
-    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
-        self.params.visit_parameters(f);
-    }
-    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
-        self.params.visit_parameters_mut(f);
-    }
-    fn zero_grad(&mut self) {
-        self.params.zero_grad();
-    }
-    fn update(&mut self, lr: S) {
-        self.params.update(lr);
-    }
-}
-
-impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> Layer<S, I, H, B>
-    for Gru<S, I, H, G>
-{
-    type State = SMatrix<S, H, B>;
-    type Cache = GruCache<S, H, G, B>;
-
-    fn forward_step(
-        &mut self,
-        s: ForwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
-        _training: bool,
+impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
+    /// One step ([`Layer::forward_step`]), the weights read from `packed` where given.
+    #[inline(always)]
+    fn forward<const B: usize>(
+        p: &CellParams<S, I, H, G>,
+        packed: [Option<&kernels::Packed>; 2],
+        s: ForwardStep<'_, S, SMatrix<S, H, B>, GruCache<S, H, G, B>, I, H, B>,
     ) {
         let ForwardStep {
             x,
@@ -109,20 +97,17 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         let () = Self::SHAPE_OK;
         let one = S::one();
         let a = &mut cache.gates;
-        kernels::affine(
+        let [packed_ih, packed_hh] = packed;
+        kernels::affine_packed(
             a,
-            &self.params.weight_ih.value,
-            x,
-            Some(&self.params.bias_ih.value),
-            false,
+            packed_ih,
+            (&p.weight_ih.value, x, Some(&p.bias_ih.value)),
         );
         let mut ah = SMatrix::<S, G, B>::zeros();
-        kernels::affine(
+        kernels::affine_packed(
             &mut ah,
-            &self.params.weight_hh.value,
-            prev,
-            Some(&self.params.bias_hh.value),
-            false,
+            packed_hh,
+            (&p.weight_hh.value, prev, Some(&p.bias_hh.value)),
         );
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         if S::IS_F32
@@ -162,6 +147,54 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             }
         }
         y.copy_from(next);
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
+    for Gru<S, I, H, G>
+{
+    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
+        self.params.visit_parameters(f);
+    }
+    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
+        self.params.visit_parameters_mut(f);
+    }
+    fn zero_grad(&mut self) {
+        self.params.zero_grad();
+    }
+    fn update(&mut self, lr: S) {
+        self.params.update(lr);
+    }
+}
+
+impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> Layer<S, I, H, B>
+    for Gru<S, I, H, G>
+{
+    type State = SMatrix<S, H, B>;
+    type Cache = GruCache<S, H, G, B>;
+
+    fn forward_step(
+        &mut self,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
+        _training: bool,
+    ) {
+        Self::forward(&self.params, [None, None], s);
+    }
+
+    /// The default (step after step), with the weights packed once for the sequence where
+    /// the batched kernel reads them packed: the same bits as [`Layer::forward_step`] per step.
+    #[inline(always)]
+    fn forward_seq<V>(&mut self, seq: &mut V, _training: bool)
+    where
+        V: ForwardSeq<S, Self::State, Self::Cache, I, H, B>,
+    {
+        let p = &self.params;
+        let [ih, hh] = &mut self.packed;
+        let packed = [
+            ih.pack1::<S, G, I, B>(&p.weight_ih.value).then_some(&*ih),
+            hh.pack1::<S, G, H, B>(&p.weight_hh.value).then_some(&*hh),
+        ];
+        forward_each(seq, |s| Self::forward(p, packed, s));
     }
 
     fn backward_step(
