@@ -795,13 +795,18 @@ impl Packed {
         };
         #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
         let len = {
-            let _ = c;
+            let _ = (c, S::IS_F32);
             0
         };
         Ok(Self {
             buf: crate::float::try_zeroed_slice(len)?,
             path,
         })
+    }
+
+    /// Whether the kernels of this process read `self` (it holds weights in their layout).
+    fn is_used(&self) -> bool {
+        !self.buf.is_empty() && self.path == simd_path()
     }
 
     /// Packs `w1` and `w2` for [`affine2_packed`] at batch `B`, and returns whether it reads
@@ -837,8 +842,7 @@ impl Packed {
     ) -> bool {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         if B > 1
-            && !self.buf.is_empty()
-            && self.path == simd_path()
+            && self.is_used()
             && let (Some(w1), Some(w2)) = (w1, w2)
         {
             match self.path {
@@ -848,7 +852,7 @@ impl Packed {
             }
             return true;
         }
-        let _ = (w1, w2);
+        let _ = (w1, w2, self.is_used());
         false
     }
 }
@@ -863,7 +867,7 @@ pub(crate) fn affine_packed<S: Float, const R: usize, const C: usize, const B: u
 ) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if B > 1
-        && let Some(packed) = packed.filter(|p| !p.buf.is_empty() && p.path == simd_path())
+        && let Some(packed) = packed.filter(|p| p.is_used())
         && let (Some(o), Some(xv)) = (S::as_f32_mut(out.as_mut_slice()), S::as_f32(x.as_slice()))
     {
         let biases = [b.and_then(|b| S::as_f32(b.as_slice())), None];
@@ -902,7 +906,7 @@ pub(crate) fn affine2_packed<
 ) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if B > 1
-        && let Some(packed) = packed.filter(|p| !p.buf.is_empty() && p.path == simd_path())
+        && let Some(packed) = packed.filter(|p| p.is_used())
         && let (Some(o), Some(x1v), Some(x2v)) = (
             S::as_f32_mut(out.as_mut_slice()),
             S::as_f32(x1.as_slice()),
