@@ -8,9 +8,11 @@
 //! The matrix products work on column-major slices.
 //!
 //! Three product shapes cover every layer: `C = A B` ([`affine`]), `C = Aᵀ B`
-//! ([`transpose_mul`]) and `C += A Bᵀ` ([`acc_outer`]). No packing, so no scratch memory and
-//! no allocation. nalgebra's own fixed-size `gemm` strides through memory element by element and
-//! was 2-5x slower here.
+//! ([`transpose_mul`]) and `C += A Bᵀ` ([`acc_outer`]). None allocates: the AVX2 `A B`
+//! kernel packs blocks of a large `A` into a panel on the stack, and a layer that reuses its
+//! weights over a sequence can pack them once into storage it allocated at construction
+//! ([`Packed`], [`affine2_packed`]). nalgebra's own fixed-size `gemm` strides through memory
+//! element by element and was 2-5x slower here.
 //!
 //! Which code runs is chosen once per process ([`simd_path`]): with the `std` feature on
 //! x86-64, `f32` products run the intrinsics of `gemm` (AVX-512F where the CPU has it, else
