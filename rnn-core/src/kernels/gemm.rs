@@ -29,6 +29,11 @@ macro_rules! products {
         /// at 512 (LSTM(64, 128)) it was level (`profile`, alternated, AVX2 Zen 4).
         const PACK_MIN_M: usize = 1024;
 
+        /// [`PACK_MIN_M`] for the products over a sequence's steps ([`nn_steps`],
+        /// [`nn_steps2`]: the weight gradients), where `A` is a gate gradient with one row per
+        /// gate and a copy of a block serves every tile of the weight gradient's columns.
+        const STEPS_PACK_MIN_M: usize = 256;
+
         /// `c[M x N] (+)= a[M x K] b`, where `b(kk, j) = b[kk * BRS + j * BCS]` (so `BRS = 1,
         /// BCS = K` is a column-major `K x N` matrix and `BRS = N, BCS = 1` its transpose).
         /// Panics if a slice is shorter than its shape.
@@ -48,7 +53,9 @@ macro_rules! products {
             assert!(a.len() >= M * K && c.len() >= M * N);
             assert!(N == 0 || K == 0 || b.len() > (K - 1) * BRS + (N - 1) * BCS);
             // SAFETY: the lengths were checked above.
-            unsafe { nn_sum::<M, K, N, BRS, BCS>(&[(a.as_ptr(), b.as_ptr())], c, accumulate) }
+            unsafe {
+                nn_sum::<M, K, N, BRS, BCS>(&[(a.as_ptr(), b.as_ptr())], c, accumulate, PACK_MIN_M)
+            }
         }
 
         /// `c += Σ_s a_s b_s` over the `(a_s, b_s)` of `steps`, each product shaped as in
@@ -72,7 +79,7 @@ macro_rules! products {
         ) {
             assert!(c.len() >= M * N);
             // SAFETY: the caller's contract, and `c`'s length checked above.
-            unsafe { nn_sum::<M, K, N, BRS, BCS>(steps, c, true) }
+            unsafe { nn_sum::<M, K, N, BRS, BCS>(steps, c, true, STEPS_PACK_MIN_M) }
         }
 
         /// [`nn_steps`] for two products over the same `a_s`: `c1 += Σ_s a_s b1_s` and
@@ -107,6 +114,7 @@ macro_rules! products {
                 c: c.as_mut_ptr(),
                 m: M,
                 start: Start::C,
+                pack_from: STEPS_PACK_MIN_M,
             };
             let (p1, p2) = (nn(steps1, N1, c1), nn(steps2, N2, c2));
             row_blocks::<M>(
@@ -138,6 +146,7 @@ macro_rules! products {
             steps: &[(*const f32, *const f32)],
             c: &mut [f32],
             accumulate: bool,
+            pack_from: usize,
         ) {
             let p = Nn {
                 parts: [Part {
@@ -149,6 +158,7 @@ macro_rules! products {
                 c: c.as_mut_ptr(),
                 m: M,
                 start: if accumulate { Start::C } else { Start::Zero },
+                pack_from,
             };
             // SAFETY: the caller's contract; every tile lies inside `M x N`.
             unsafe { nn_all::<M, N, 1>(&p) }
@@ -181,6 +191,7 @@ macro_rules! products {
                 c: c.as_mut_ptr(),
                 m: M,
                 start: Start::Bias(bias1.map(<[f32]>::as_ptr), bias2.map(<[f32]>::as_ptr)),
+                pack_from: PACK_MIN_M,
             };
             // SAFETY: the lengths were checked above; every tile lies inside `M x N`.
             unsafe { nn_all::<M, N, 2>(&p) }
@@ -261,6 +272,7 @@ macro_rules! products {
                 c: c.as_mut_ptr(),
                 m: M,
                 start: Start::Bias(bias1.map(<[f32]>::as_ptr), bias2.map(<[f32]>::as_ptr)),
+                pack_from: PACK_MIN_M,
             };
             let bs = [b1.as_ptr(), b2.as_ptr()];
             let blocks = packed.as_ptr();
@@ -374,7 +386,7 @@ macro_rules! products {
             unsafe {
                 if const { M <= L } {
                     nn_rows::<1, $short_nr, P>(p, i, rows, n);
-                } else if $pack && M >= PACK_MIN_M && rows == $rv * L && n > $nr {
+                } else if $pack && M >= p.pack_from && rows == $rv * L && n > $nr {
                     nn_rows_packed::<P>(p, i, n);
                 } else {
                     nn_rows::<$rv, $nr, P>(p, i, rows, n);
@@ -525,6 +537,9 @@ macro_rules! products {
             c: *mut f32,
             m: usize,
             start: Start,
+            /// The fewest rows of `A` at which a block is copied into a panel
+            /// ([`nn_rows_packed`]): [`PACK_MIN_M`] or [`STEPS_PACK_MIN_M`].
+            pack_from: usize,
         }
 
         /// One part of [`Nn`]: `(a, b)` pairs sharing `k` and the strides of `b`.
@@ -1442,7 +1457,10 @@ mod tests {
                 (5, 12, 7),
                 (64, 4, 9),
                 (1029, 100, 9),
-                (1024, 128, 7)
+                (1024, 128, 7),
+                // Packed from `STEPS_PACK_MIN_M` rows in the steps' products.
+                (384, 64, 9),
+                (261, 40, 13)
             );
         }
         if std::is_x86_feature_detected!("avx512f") {
