@@ -144,6 +144,36 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
     }
 }
 
+/// [`Parameterized`] for a recurrent layer `$layer<S, $c...>` whose parameters are all in its
+/// field `params` (a [`CellParams`]): each call passed on to it.
+macro_rules! parameterized_by_params {
+    ($layer:ident<$($c:ident),*>) => {
+        impl<S: $crate::Float, $(const $c: usize),*> $crate::param::Parameterized<S>
+            for $layer<S, $($c),*>
+        {
+            fn visit_parameters<'a>(
+                &'a self,
+                f: &mut dyn FnMut($crate::param::ParamRef<'a, S>),
+            ) {
+                self.params.visit_parameters(f);
+            }
+            fn visit_parameters_mut<'a>(
+                &'a mut self,
+                f: &mut dyn FnMut($crate::param::ParamMut<'a, S>),
+            ) {
+                self.params.visit_parameters_mut(f);
+            }
+            fn zero_grad(&mut self) {
+                self.params.zero_grad();
+            }
+            fn update(&mut self, lr: S) {
+                self.params.update(lr);
+            }
+        }
+    };
+}
+pub(crate) use parameterized_by_params;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,11 +12,10 @@
 //!
 //! Initialisation (fan-in of each product): `W_ih, b_ih ~ U(±1/√I)`, `W_hh, b_hh ~ U(±1/√H)`.
 
-use super::cell_params::CellParams;
+use super::cell_params::{CellParams, parameterized_by_params};
 use crate::float::AllocError;
 use crate::kernels;
 use crate::layer::{BackwardStep, ForwardStep, Layer};
-use crate::param::{ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
@@ -46,20 +45,7 @@ impl<S: Float, const I: usize, const H: usize> Rnn<S, I, H> {
     }
 }
 
-impl<S: Float, const I: usize, const H: usize> Parameterized<S> for Rnn<S, I, H> {
-    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
-        self.params.visit_parameters(f);
-    }
-    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
-        self.params.visit_parameters_mut(f);
-    }
-    fn zero_grad(&mut self) {
-        self.params.zero_grad();
-    }
-    fn update(&mut self, lr: S) {
-        self.params.update(lr);
-    }
-}
+parameterized_by_params!(Rnn<I, H>);
 
 impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B> for Rnn<S, I, H> {
     type State = SMatrix<S, H, B>;

@@ -26,11 +26,10 @@
 //! Initialisation (Torch FastLSTM, fan-in of each product): `W_ih, b_ih ~ U(±1/√I)`,
 //! `W_hh, b_hh ~ U(±1/√H)`. No forget-gate bias.
 
-use super::cell_params::CellParams;
+use super::cell_params::{CellParams, parameterized_by_params};
 use crate::float::AllocError;
 use crate::kernels;
 use crate::layer::{BackwardStep, ForwardSeq, ForwardStep, Layer, forward_each};
-use crate::param::{ParamMut, ParamRef, Parameterized};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
@@ -180,22 +179,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
     }
 }
 
-impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
-    for Lstm<S, I, H, G>
-{
-    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
-        self.params.visit_parameters(f);
-    }
-    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
-        self.params.visit_parameters_mut(f);
-    }
-    fn zero_grad(&mut self) {
-        self.params.zero_grad();
-    }
-    fn update(&mut self, lr: S) {
-        self.params.update(lr);
-    }
-}
+parameterized_by_params!(Lstm<I, H, G>);
 
 impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> Layer<S, I, H, B>
     for Lstm<S, I, H, G>
