@@ -19,7 +19,8 @@
 /// when `A` has at most `L` rows), `Aᵀ B` in `TM x TN` dot products.
 macro_rules! products {
     ($feature:literal, rv = $rv:literal, nr = $nr:literal, short_nr = $short_nr:literal,
-     tm = $tm:literal, tn = $tnn:literal, pack = $pack:literal) => {
+     tm = $tm:literal, tn = $tnn:literal, pack = $pack:literal,
+     prepack_min_m = $prepack_min_m:literal, steps_pack_min_m = $steps_pack_min_m:literal) => {
         /// Columns of `A` per packed panel ([`nn_rows_packed`]).
         const KC: usize = 256;
 
@@ -31,8 +32,9 @@ macro_rules! products {
 
         /// [`PACK_MIN_M`] for the products over a sequence's steps ([`nn_steps`],
         /// [`nn_steps2`]: the weight gradients), where `A` is a gate gradient with one row per
-        /// gate and a copy of a block serves every tile of the weight gradient's columns.
-        const STEPS_PACK_MIN_M: usize = 256;
+        /// gate and a copy of a block serves every tile of the weight gradient's columns (a
+        /// parameter of the path, as [`PREPACK_MIN_M`]).
+        const STEPS_PACK_MIN_M: usize = $steps_pack_min_m;
 
         /// `c[M x N] (+)= a[M x K] b`, where `b(kk, j) = b[kk * BRS + j * BCS]` (so `BRS = 1,
         /// BCS = K` is a column-major `K x N` matrix and `BRS = N, BCS = 1` its transpose).
@@ -201,8 +203,11 @@ macro_rules! products {
         /// the per-call copy that made [`nn_rows_packed`] lose below [`PACK_MIN_M`], and the
         /// tiles still read contiguous panels (`profile`, alternated, AVX2 Zen 4: LSTM(32,
         /// 256) sequences 0.72x the time per step, LSTM(64, 128) 0.84x; the seed network's
-        /// 80 rows level, so they stay unpacked).
-        const PREPACK_MIN_M: usize = 256;
+        /// 80 rows level, so they stay unpacked). A parameter of the path: AVX2 packs from
+        /// 256 rows, AVX-512 from 1024 (on a Zen 5 with 512-bit FMA units, from 512 rows
+        /// LSTM(64, 128) read 1.01-1.02x the time of the unpacked kernel in both phases,
+        /// alternated; at 1024, LSTM(32, 256), see [`super::avx512`]).
+        const PREPACK_MIN_M: usize = $prepack_min_m;
 
         /// Rows per block of a panel of [`pack2`].
         const PANEL_ROWS: usize = $rv * L;
@@ -939,13 +944,21 @@ pub(crate) mod avx2 {
         short_nr = 12,
         tm = 4,
         tn = 3,
-        pack = true
+        pack = true,
+        prepack_min_m = 256,
+        steps_pack_min_m = 256
     );
 }
 
 /// The kernels with AVX-512F: `A B` in 32 x 8 tiles (16 accumulators of the 32 registers),
 /// 16 x 16 for outputs of at most 16 rows; `Aᵀ B` in 4 x 3 tiles of 16 lanes. Masked loads and
 /// stores use mask registers.
+///
+/// They pack `A` as the AVX2 kernels do, from 1024 rows only: on a Zen 5 (512-bit FMA units,
+/// 48 KiB L1), alternated with the unpacked kernels (`profile`, 6 rounds), LSTM(32, 256) at
+/// batch 32 ran whole sequences at 0.82x the time per step and trained at 0.90-0.92x
+/// (forward 0.82-0.83x, backward 0.95-0.97x); LSTM(64, 128) was level with the thresholds at
+/// 1024 and 1.01-1.02x slower with AVX2's 256.
 pub(crate) mod avx512 {
     use core::arch::x86_64::*;
 
@@ -1025,7 +1038,9 @@ pub(crate) mod avx512 {
         short_nr = 16,
         tm = 4,
         tn = 3,
-        pack = false
+        pack = true,
+        prepack_min_m = 1024,
+        steps_pack_min_m = 1024
     );
 }
 
@@ -1259,7 +1274,7 @@ mod tests {
                 (20, 80, 1),
                 (24, 1, 16),
                 (100, 31, 33),
-                // Packed panels of `A` (at least `PACK_MIN_M` rows, on the AVX2 path): `k`
+                // Packed panels of `A` (at least `PACK_MIN_M` rows, on a path that packs): `k`
                 // over one panel (256 columns) with a partial block of rows, and at two.
                 (1029, 300, 13),
                 (1024, 512, 7),
@@ -1397,7 +1412,10 @@ mod tests {
                 (5, 3, 4, 7),
                 (16, 8, 20, 17),
                 (37, 5, 9, 12),
-                (80, 10, 20, 32)
+                (80, 10, 20, 32),
+                // Packed from 1024 rows on this path too (see the AVX2 list).
+                (1024, 0, 0, 13),
+                (1029, 200, 100, 13)
             );
         }
     }
@@ -1464,7 +1482,18 @@ mod tests {
             );
         }
         if std::is_x86_feature_detected!("avx512f") {
-            steps_shapes!(avx512, (80, 8, 20), (37, 9, 13), (5, 12, 7), (64, 4, 9));
+            // Packed from `STEPS_PACK_MIN_M` (1024) rows on this path: two panels of `A`, and
+            // one; 384 rows stay unpacked.
+            steps_shapes!(
+                avx512,
+                (80, 8, 20),
+                (37, 9, 13),
+                (5, 12, 7),
+                (64, 4, 9),
+                (1029, 100, 9),
+                (1024, 128, 7),
+                (384, 64, 9)
+            );
         }
     }
 

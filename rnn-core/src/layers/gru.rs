@@ -48,8 +48,8 @@ pub struct Gru<S: Float, const I: usize, const H: usize, const G: usize> {
     /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` (see the module docs for the layout).
     pub params: CellParams<S, I, H, G>,
     /// `weight_ih` and `weight_hh` packed at the start of each whole-sequence forward for the
-    /// batched kernel, where it reads them packed (`f32`, at least 256 gate rows, on the AVX2
-    /// path: `4 G (I + H)` bytes more); empty elsewhere.
+    /// batched kernel, where it reads them packed (`f32`, at least 256 gate rows on the AVX2
+    /// path, 1024 on AVX-512: `4 G (I + H)` bytes more); empty elsewhere.
     packed: [kernels::Packed; 2],
 }
 

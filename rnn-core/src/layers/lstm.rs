@@ -73,8 +73,9 @@ pub struct Lstm<S: Float, const I: usize, const H: usize, const G: usize> {
     /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` (see the module docs for the layout).
     pub params: CellParams<S, I, H, G>,
     /// `[weight_ih weight_hh]` packed at the start of each whole-sequence forward for the
-    /// batched kernel, where it reads them packed (`f32`, at least 1024 gate rows, on the
-    /// AVX2 path: `4 G (I + H)` bytes more, 1.2 MB for `LSTM(32, 256)`); empty elsewhere.
+    /// batched kernel, where it reads them packed (`f32`, at least 256 gate rows on the AVX2
+    /// path, 1024 on AVX-512: `4 G (I + H)` bytes more, 1.2 MB for `LSTM(32, 256)`); empty
+    /// elsewhere.
     packed: kernels::Packed,
 }
 
