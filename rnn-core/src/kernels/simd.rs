@@ -11,12 +11,13 @@
 use crate::fastmath::{EXP_LOW, MAGIC};
 use core::arch::x86_64::*;
 
-/// `[e for q in 0..n]` for vectors, as a plain loop: `array::from_fn` and `map` made the
-/// compiler generate a copy of their machinery for every closure (a fifth of a user
-/// crate's LLVM IR).
+/// `[e for q in 0..n]` for vectors of lanes `L` ([`Lanes`]), as a plain loop:
+/// `array::from_fn` and `map` made the compiler generate a copy of their machinery for every
+/// closure (a fifth of a user crate's LLVM IR). Used inside the `unsafe` block of a kernel
+/// for `$l`'s features (its registers start from `Lanes::zero`).
 macro_rules! each {
-    ($n:expr, |$q:ident| $e:expr) => {{
-        let mut out = [_mm256_setzero_ps(); $n];
+    ($l:ty, $n:expr, |$q:ident| $e:expr) => {{
+        let mut out = [<$l as $crate::kernels::simd::Lanes>::zero(); $n];
         for $q in 0..$n {
             out[$q] = $e;
         }
@@ -25,137 +26,384 @@ macro_rules! each {
 }
 pub(crate) use each;
 
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn splat(v: f32) -> __m256 {
-    _mm256_set1_ps(v)
+/// One register of `W` `f32` lanes and the operations the activations and the fused cells
+/// need on it: [`Avx2`] (eight lanes, AVX2 + FMA) and [`Avx512`] (sixteen, AVX-512F), so that
+/// one generic body serves both widths with the same operations in the same order (so the
+/// same bits in every lane). Every method is `unsafe` (the CPU must have the features) and
+/// `#[inline(always)]`: it is inlined into the `#[target_feature]` function that runs the
+/// kernel, where each intrinsic is one instruction (a call left out of line would run
+/// without the features).
+pub(crate) trait Lanes: Copy {
+    /// Lanes per register.
+    const W: usize;
+    /// The register.
+    type V: Copy;
+    /// All lanes 0.
+    unsafe fn zero() -> Self::V;
+    /// All lanes `v`.
+    unsafe fn splat(v: f32) -> Self::V;
+    /// `a + b`.
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    /// `a - b`.
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
+    /// `a b`.
+    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+    /// `a / b`.
+    unsafe fn div(a: Self::V, b: Self::V) -> Self::V;
+    /// `min(a, b)`, `b` where either is NaN (`minps`).
+    unsafe fn min(a: Self::V, b: Self::V) -> Self::V;
+    /// `max(a, b)`, `b` where either is NaN (`maxps`).
+    unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+    /// `a b + c`, rounded once.
+    unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `c - a b`, rounded once.
+    unsafe fn fnmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a b - c`, rounded once.
+    unsafe fn fmsub(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `|a|` (the sign bit cleared).
+    unsafe fn abs(a: Self::V) -> Self::V;
+    /// `a` with the sign bit of `s` or-ed in.
+    unsafe fn or_sign(a: Self::V, s: Self::V) -> Self::V;
+    /// `yes` in the lanes where `a < t` (ordered: not for NaN), else `no`.
+    unsafe fn select_lt(a: Self::V, t: Self::V, yes: Self::V, no: Self::V) -> Self::V;
+    /// `2^n` for `t = n + MAGIC` (the integer `n`, in `[-126, 127]`, in its low bits).
+    unsafe fn pow2_magic(t: Self::V) -> Self::V;
+    /// The `W` lanes at `p` (readable).
+    unsafe fn load(p: *const f32) -> Self::V;
+    /// The first `n < W` lanes at `p` (readable), the others 0 and not read.
+    unsafe fn load_part(p: *const f32, n: usize) -> Self::V;
+    /// Stores the `W` lanes at `p` (writable).
+    unsafe fn store(p: *mut f32, v: Self::V);
+    /// Stores the first `n < W` lanes at `p` (writable), not touching the others.
+    unsafe fn store_part(p: *mut f32, v: Self::V, n: usize);
 }
 
-/// `2^n` for integer lanes `n` in `[-126, 127]`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn pow2i(n: __m256i) -> __m256 {
-    _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
-        n,
-        _mm256_set1_epi32(127),
-    )))
+/// Eight lanes, AVX2 + FMA.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx2;
+
+/// Sixteen lanes, AVX-512F.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx512;
+
+impl Lanes for Avx2 {
+    const W: usize = 8;
+    type V = __m256;
+    // SAFETY (every method): the trait's contract, the CPU has AVX2 and FMA; pointers as
+    // documented.
+    #[inline(always)]
+    unsafe fn zero() -> __m256 {
+        unsafe { _mm256_setzero_ps() }
+    }
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> __m256 {
+        unsafe { _mm256_set1_ps(v) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn div(a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_div_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn min(a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_min_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn max(a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_max_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+        unsafe { _mm256_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn fnmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+        unsafe { _mm256_fnmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn fmsub(a: __m256, b: __m256, c: __m256) -> __m256 {
+        unsafe { _mm256_fmsub_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn abs(a: __m256) -> __m256 {
+        unsafe { _mm256_andnot_ps(_mm256_set1_ps(-0.0), a) }
+    }
+    #[inline(always)]
+    unsafe fn or_sign(a: __m256, s: __m256) -> __m256 {
+        unsafe { _mm256_or_ps(a, _mm256_and_ps(s, _mm256_set1_ps(-0.0))) }
+    }
+    #[inline(always)]
+    unsafe fn select_lt(a: __m256, t: __m256, yes: __m256, no: __m256) -> __m256 {
+        unsafe { _mm256_blendv_ps(no, yes, _mm256_cmp_ps::<_CMP_LT_OQ>(a, t)) }
+    }
+    #[inline(always)]
+    unsafe fn pow2_magic(t: __m256) -> __m256 {
+        unsafe {
+            let n = _mm256_sub_epi32(
+                _mm256_castps_si256(t),
+                _mm256_set1_epi32(MAGIC.to_bits() as i32),
+            );
+            _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+                n,
+                _mm256_set1_epi32(127),
+            )))
+        }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m256 {
+        unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn load_part(p: *const f32, n: usize) -> __m256 {
+        unsafe { _mm256_maskload_ps(p, lane_mask(n)) }
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: __m256) {
+        unsafe { _mm256_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn store_part(p: *mut f32, v: __m256, n: usize) {
+        unsafe { store::<true>(p, v, n) }
+    }
 }
 
-/// `e^x` on eight lanes for what [`sigmoid8`] and [`tanh8`] need: [`super::exp`]'s range
-/// reduction and polynomial (fused steps), with `x` clamped to `[EXP_LOW, 88]` so that one
-/// power of two covers the range (`n <= 127`), instead of `exp`'s exact overflow and
-/// underflow. Both callers only add 1 to the result, so `e^88 ≈ 1.7e38` in place of a larger
-/// value or infinity changes nothing they return beyond subnormals. NaN propagates: the
-/// clamps take `x` as their second operand, which `maxps`/`minps` return for NaN.
+impl Lanes for Avx512 {
+    const W: usize = 16;
+    type V = __m512;
+    // SAFETY (every method): the trait's contract, the CPU has AVX-512F; pointers as
+    // documented. AVX-512F has no `f32` logic operations: `abs` and `or_sign` work on the
+    // bits as integers (the same bits as AVX2's `andnot`/`or`).
+    #[inline(always)]
+    unsafe fn zero() -> __m512 {
+        unsafe { _mm512_setzero_ps() }
+    }
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> __m512 {
+        unsafe { _mm512_set1_ps(v) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m512, b: __m512) -> __m512 {
+        unsafe { _mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(a: __m512, b: __m512) -> __m512 {
+        unsafe { _mm512_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m512, b: __m512) -> __m512 {
+        unsafe { _mm512_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn div(a: __m512, b: __m512) -> __m512 {
+        unsafe { _mm512_div_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn min(a: __m512, b: __m512) -> __m512 {
+        unsafe { _mm512_min_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn max(a: __m512, b: __m512) -> __m512 {
+        unsafe { _mm512_max_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+        unsafe { _mm512_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn fnmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+        unsafe { _mm512_fnmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn fmsub(a: __m512, b: __m512, c: __m512) -> __m512 {
+        unsafe { _mm512_fmsub_ps(a, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn abs(a: __m512) -> __m512 {
+        unsafe { _mm512_abs_ps(a) }
+    }
+    #[inline(always)]
+    unsafe fn or_sign(a: __m512, s: __m512) -> __m512 {
+        unsafe {
+            let sign = _mm512_and_si512(_mm512_castps_si512(s), _mm512_set1_epi32(i32::MIN));
+            _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), sign))
+        }
+    }
+    #[inline(always)]
+    unsafe fn select_lt(a: __m512, t: __m512, yes: __m512, no: __m512) -> __m512 {
+        unsafe { _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, t), no, yes) }
+    }
+    #[inline(always)]
+    unsafe fn pow2_magic(t: __m512) -> __m512 {
+        unsafe {
+            let n = _mm512_sub_epi32(
+                _mm512_castps_si512(t),
+                _mm512_set1_epi32(MAGIC.to_bits() as i32),
+            );
+            _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(
+                n,
+                _mm512_set1_epi32(127),
+            )))
+        }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m512 {
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn load_part(p: *const f32, n: usize) -> __m512 {
+        unsafe { _mm512_maskz_loadu_ps(((1u32 << n) - 1) as __mmask16, p) }
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: __m512) {
+        unsafe { _mm512_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn store_part(p: *mut f32, v: __m512, n: usize) {
+        unsafe { _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as __mmask16, v) }
+    }
+}
+
+/// `e^x` on `N` registers of lanes `L`, for what [`sigmoid_n`] and [`tanh_n`] need:
+/// [`super::exp`]'s range reduction and polynomial (fused steps), with `x` clamped to
+/// `[EXP_LOW, 88]` so that one power of two covers the range (`n <= 127`), instead of `exp`'s
+/// exact overflow and underflow. Both callers only add 1 to the result, so `e^88 ≈ 1.7e38`
+/// in place of a larger value or infinity changes nothing they return beyond subnormals.
+/// NaN propagates: the clamps take `x` as their second operand, which `maxps`/`minps` return
+/// for NaN.
 ///
 /// `N` vectors at a time, each step for all of them before the next: the chains are
 /// independent, and side by side in program order the out-of-order core overlaps them
 /// (one after the other, a ~100-cycle chain per vector filled its scheduler and ran them
 /// nearly serially).
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+pub(crate) unsafe fn exp_n<L: Lanes, const N: usize>(x: [L::V; N]) -> [L::V; N] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let xc = each!(L, N, |q| L::min(
+            L::splat(88.0),
+            L::max(L::splat(EXP_LOW), x[q])
+        ));
+        let t = each!(L, N, |q| L::fmadd(
+            xc[q],
+            L::splat(core::f32::consts::LOG2_E),
+            L::splat(MAGIC)
+        ));
+        // 2^n from the integer in the low bits of t.
+        let pow2 = each!(L, N, |q| L::pow2_magic(t[q]));
+        let n = each!(L, N, |q| L::sub(t[q], L::splat(MAGIC)));
+        let r = each!(L, N, |q| L::fnmadd(n[q], L::splat(0.693_359_4), xc[q]));
+        let r = each!(L, N, |q| L::fnmadd(n[q], L::splat(-2.121_944_4e-4), r[q]));
+        let z = each!(L, N, |q| L::mul(r[q], r[q]));
+        // Cephes' polynomial p(r) = c0 + c1 r + ... + c5 r^5 in Estrin's scheme: three
+        // independent pairs, then two steps in r² (12 cycles of latency instead of
+        // Horner's 20).
+        let p45 = each!(L, N, |q| L::fmadd(
+            L::splat(1.987_569_1e-4),
+            r[q],
+            L::splat(1.398_2e-3)
+        ));
+        let p23 = each!(L, N, |q| L::fmadd(
+            L::splat(8.333_452e-3),
+            r[q],
+            L::splat(4.166_579_6e-2)
+        ));
+        let p01 = each!(L, N, |q| L::fmadd(
+            L::splat(1.666_666_5e-1),
+            r[q],
+            L::splat(5.000_000_1e-1)
+        ));
+        let p = each!(L, N, |q| L::fmadd(p45[q], z[q], p23[q]));
+        let p = each!(L, N, |q| L::fmadd(p[q], z[q], p01[q]));
+        let y = each!(L, N, |q| L::fmadd(p[q], z[q], r[q]));
+        each!(L, N, |q| L::mul(L::add(y[q], L::splat(1.0)), pow2[q]))
+    }
+}
+
+/// [`super::sigmoid`] on `N` registers of lanes `L` (interleaved as in [`exp_n`]).
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+pub(crate) unsafe fn sigmoid_n<L: Lanes, const N: usize>(x: [L::V; N]) -> [L::V; N] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let e = exp_n::<L, N>(each!(L, N, |q| L::sub(L::zero(), x[q])));
+        each!(L, N, |q| L::div(L::splat(1.0), L::add(L::splat(1.0), e[q])))
+    }
+}
+
+/// [`super::tanh`] on `N` registers of lanes `L` (interleaved as in [`exp_n`]).
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+pub(crate) unsafe fn tanh_n<L: Lanes, const N: usize>(x: [L::V; N]) -> [L::V; N] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let a = each!(L, N, |q| L::abs(x[q]));
+        let z = each!(L, N, |q| L::mul(x[q], x[q]));
+        let mut p = [L::splat(-5.704_988_7e-3); N];
+        for c in [
+            2.063_908_9e-2,
+            -5.373_971_6e-2,
+            1.333_144_2e-1,
+            -3.333_328_2e-1,
+        ] {
+            p = each!(L, N, |q| L::fmadd(p[q], z[q], L::splat(c)));
+        }
+        let small = each!(L, N, |q| L::fmadd(L::mul(p[q], z[q]), x[q], x[q]));
+        let e = exp_n::<L, N>(each!(L, N, |q| L::add(a[q], a[q])));
+        let large = each!(L, N, |q| L::sub(
+            L::splat(1.0),
+            L::div(L::splat(2.0), L::add(e[q], L::splat(1.0)))
+        ));
+        // The sign of x back on; NaN fails the comparison and takes `large`, which is NaN
+        // (as are `a` and `e`).
+        each!(L, N, |q| L::select_lt(
+            a[q],
+            L::splat(0.625),
+            small[q],
+            L::or_sign(large[q], x[q])
+        ))
+    }
+}
+
+/// [`exp_n`] on AVX2 registers.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn exp8_clamped<const N: usize>(x: [__m256; N]) -> [__m256; N] {
-    let xc = each!(N, |q| _mm256_min_ps(
-        splat(88.0),
-        _mm256_max_ps(splat(EXP_LOW), x[q])
-    ));
-    let t = each!(N, |q| _mm256_fmadd_ps(
-        xc[q],
-        splat(core::f32::consts::LOG2_E),
-        splat(MAGIC)
-    ));
-    // 2^n from the integer in the low bits of t.
-    let pow2 = each!(N, |q| pow2i(_mm256_sub_epi32(
-        _mm256_castps_si256(t[q]),
-        _mm256_set1_epi32(MAGIC.to_bits() as i32),
-    )));
-    let n = each!(N, |q| _mm256_sub_ps(t[q], splat(MAGIC)));
-    let r = each!(N, |q| _mm256_fnmadd_ps(n[q], splat(0.693_359_4), xc[q]));
-    let r = each!(N, |q| _mm256_fnmadd_ps(n[q], splat(-2.121_944_4e-4), r[q]));
-    let z = each!(N, |q| _mm256_mul_ps(r[q], r[q]));
-    // Cephes' polynomial p(r) = c0 + c1 r + ... + c5 r^5 in Estrin's scheme: three
-    // independent pairs, then two steps in r² (12 cycles of latency instead of Horner's 20).
-    let p45 = each!(N, |q| _mm256_fmadd_ps(
-        splat(1.987_569_1e-4),
-        r[q],
-        splat(1.398_2e-3)
-    ));
-    let p23 = each!(N, |q| _mm256_fmadd_ps(
-        splat(8.333_452e-3),
-        r[q],
-        splat(4.166_579_6e-2)
-    ));
-    let p01 = each!(N, |q| _mm256_fmadd_ps(
-        splat(1.666_666_5e-1),
-        r[q],
-        splat(5.000_000_1e-1)
-    ));
-    let p = each!(N, |q| _mm256_fmadd_ps(p45[q], z[q], p23[q]));
-    let p = each!(N, |q| _mm256_fmadd_ps(p[q], z[q], p01[q]));
-    let y = each!(N, |q| _mm256_fmadd_ps(p[q], z[q], r[q]));
-    each!(N, |q| _mm256_mul_ps(
-        _mm256_add_ps(y[q], splat(1.0)),
-        pow2[q]
-    ))
+    // SAFETY: the CPU has AVX2 and FMA (this function's features).
+    unsafe { exp_n::<Avx2, N>(x) }
 }
 
-/// [`super::sigmoid`] on `N` vectors of eight lanes (interleaved as in [`exp8_clamped`]).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-pub(crate) fn sigmoid8n<const N: usize>(x: [__m256; N]) -> [__m256; N] {
-    let e = exp8_clamped(each!(N, |q| _mm256_sub_ps(_mm256_setzero_ps(), x[q])));
-    each!(N, |q| _mm256_div_ps(
-        splat(1.0),
-        _mm256_add_ps(splat(1.0), e[q])
-    ))
-}
-
-/// [`super::sigmoid`] on eight lanes.
+/// [`sigmoid_n`] on one AVX2 register.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn sigmoid8(x: __m256) -> __m256 {
-    sigmoid8n([x])[0]
+    // SAFETY: the CPU has AVX2 and FMA (this function's features).
+    unsafe { sigmoid_n::<Avx2, 1>([x])[0] }
 }
 
-/// [`super::tanh`] on `N` vectors of eight lanes (interleaved as in [`exp8_clamped`]).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-pub(crate) fn tanh8n<const N: usize>(x: [__m256; N]) -> [__m256; N] {
-    let a = each!(N, |q| _mm256_andnot_ps(splat(-0.0), x[q]));
-    let z = each!(N, |q| _mm256_mul_ps(x[q], x[q]));
-    let mut p = [splat(-5.704_988_7e-3); N];
-    for c in [
-        2.063_908_9e-2,
-        -5.373_971_6e-2,
-        1.333_144_2e-1,
-        -3.333_328_2e-1,
-    ] {
-        p = each!(N, |q| _mm256_fmadd_ps(p[q], z[q], splat(c)));
-    }
-    let small = each!(N, |q| _mm256_fmadd_ps(
-        _mm256_mul_ps(p[q], z[q]),
-        x[q],
-        x[q]
-    ));
-    let e = exp8_clamped(each!(N, |q| _mm256_add_ps(a[q], a[q])));
-    let large = each!(N, |q| _mm256_sub_ps(
-        splat(1.0),
-        _mm256_div_ps(splat(2.0), _mm256_add_ps(e[q], splat(1.0)))
-    ));
-    // The sign of x back on; NaN fails the comparison and takes `large`, which is NaN (as
-    // are `a` and `e`).
-    each!(N, |q| _mm256_blendv_ps(
-        _mm256_or_ps(large[q], _mm256_and_ps(x[q], splat(-0.0))),
-        small[q],
-        _mm256_cmp_ps::<_CMP_LT_OQ>(a[q], splat(0.625)),
-    ))
-}
-
-/// [`super::tanh`] on eight lanes.
+/// [`tanh_n`] on one AVX2 register.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn tanh8(x: __m256) -> __m256 {
-    tanh8n([x])[0]
+    // SAFETY: the CPU has AVX2 and FMA (this function's features).
+    unsafe { tanh_n::<Avx2, 1>([x])[0] }
 }
 
 /// Lanes `0..n` set.
@@ -205,17 +453,31 @@ pub(crate) unsafe fn store<const PARTIAL: bool>(p: *mut f32, v: __m256, n: usize
     }
 }
 
-/// A group of `NG` blocks of eight units of a recurrent cell, in column `b` from unit `j`;
-/// its last block ends at `H` (masked) if `LAST_PARTIAL`. See [`unit_groups`].
+/// A group of `NG` blocks of `L::W` units of a recurrent cell ([`Lanes`]), in column `b` from
+/// unit `j`; its last block ends at `H` (masked) if `LAST_PARTIAL`. See [`unit_groups`].
 #[derive(Clone, Copy)]
-pub(crate) struct UnitGroup<const H: usize, const NG: usize, const LAST_PARTIAL: bool> {
+pub(crate) struct UnitGroup<L, const H: usize, const NG: usize, const LAST_PARTIAL: bool> {
     /// The column (sample of the batch).
     pub(crate) b: usize,
     /// The first unit.
     pub(crate) j: usize,
+    /// The lanes.
+    lanes: core::marker::PhantomData<L>,
 }
 
-impl<const H: usize, const NG: usize, const LAST_PARTIAL: bool> UnitGroup<H, NG, LAST_PARTIAL> {
+impl<L: Lanes, const H: usize, const NG: usize, const LAST_PARTIAL: bool>
+    UnitGroup<L, H, NG, LAST_PARTIAL>
+{
+    /// The group in column `b` from unit `j`.
+    #[inline(always)]
+    pub(crate) const fn new(b: usize, j: usize) -> Self {
+        Self {
+            b,
+            j,
+            lanes: core::marker::PhantomData,
+        }
+    }
+
     /// Block `q` of a per-unit matrix (`H` rows per column) at `base`.
     ///
     /// # Safety
@@ -223,7 +485,7 @@ impl<const H: usize, const NG: usize, const LAST_PARTIAL: bool> UnitGroup<H, NG,
     #[inline(always)]
     pub(crate) unsafe fn unit(self, base: *mut f32, q: usize) -> *mut f32 {
         // SAFETY: the caller's contract; the group's blocks are inside `H`.
-        unsafe { base.add(self.b * H + self.j + 8 * q) }
+        unsafe { base.add(self.b * H + self.j + L::W * q) }
     }
 
     /// Block `q` of gate `k` of a gate matrix (`K` gates of `H` rows per column) at `base`.
@@ -238,22 +500,21 @@ impl<const H: usize, const NG: usize, const LAST_PARTIAL: bool> UnitGroup<H, NG,
         q: usize,
     ) -> *mut f32 {
         // SAFETY: the caller's contract; the group's blocks are inside `H`.
-        unsafe { base.add(self.b * K * H + k * H + self.j + 8 * q) }
+        unsafe { base.add(self.b * K * H + k * H + self.j + L::W * q) }
     }
 
-    /// The eight lanes of block `q` at `p` (a partial block's masked lanes read as 0).
+    /// The lanes of block `q` at `p` (a partial block's masked lanes read as 0).
     ///
     /// # Safety
-    /// The block's units at `p` are readable.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn get(self, p: *const f32, q: usize) -> __m256 {
+    /// The CPU has `L`'s features; the block's units at `p` are readable.
+    #[inline(always)]
+    pub(crate) unsafe fn get(self, p: *const f32, q: usize) -> L::V {
         // SAFETY: the caller's contract; a partial block's masked lanes are not read.
         unsafe {
             if LAST_PARTIAL && q == NG - 1 {
-                load::<true>(p, lane_mask(H % 8))
+                L::load_part(p, H % L::W)
             } else {
-                load::<false>(p, lane_mask(8))
+                L::load(p)
             }
         }
     }
@@ -261,47 +522,51 @@ impl<const H: usize, const NG: usize, const LAST_PARTIAL: bool> UnitGroup<H, NG,
     /// Stores block `q` at `p` (not a partial block's masked lanes).
     ///
     /// # Safety
-    /// The block's units at `p` are writable.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn put(self, p: *mut f32, q: usize, v: __m256) {
+    /// The CPU has `L`'s features; the block's units at `p` are writable.
+    #[inline(always)]
+    pub(crate) unsafe fn put(self, p: *mut f32, q: usize, v: L::V) {
         // SAFETY: the caller's contract; a partial block's masked lanes are not written.
         unsafe {
             if LAST_PARTIAL && q == NG - 1 {
-                store::<true>(p, v, H % 8);
+                L::store_part(p, v, H % L::W);
             } else {
-                store::<false>(p, v, 8);
+                L::store(p, v);
             }
         }
     }
 }
 
-/// Runs `$group::<H, NG, LAST_PARTIAL>($args.., UnitGroup { b, j })` over the units of a
-/// recurrent cell:
-/// for each of the `$b` columns, groups of four blocks of eight units from unit `j`, then
-/// one last group of one to four blocks, its last block partial if `H % 8 != 0`. A cell's
-/// activations go through each stage for all blocks of a group together, so that their
-/// long, independent chains interleave (one block after another, they barely overlapped).
-/// The last group's shape is chosen by a constant (an integer: a constant tuple is not
-/// pruned), so only the group functions a cell needs are generated.
+/// Runs `$group::<L, H, NG, LAST_PARTIAL>($args.., UnitGroup { b, j, .. })` over the units of
+/// a recurrent cell, `W = L::W` lanes per block ([`Lanes`]): for each of the `$b` columns,
+/// groups of four blocks of `W` units from unit `j`, then one last group of one to four
+/// blocks, its last block partial if `H % W != 0`. A cell's activations go through each stage
+/// for all blocks of a group together, so that their long, independent chains interleave (one
+/// block after another, they barely overlapped). The last group's shape is chosen by a
+/// constant (an integer: a constant tuple is not pruned), so only the group functions a cell
+/// needs are generated.
 macro_rules! unit_groups {
-    ($group:ident::<$h:ident>($($arg:expr),*), $b:ident) => {{
-        let full_groups = const { ($h.div_ceil(8) - 1) / 4 };
+    ($group:ident::<$l:ident, $h:ident>($($arg:expr),*), $b:ident) => {{
+        use $crate::kernels::simd::{Lanes, UnitGroup};
+        let w = <$l as Lanes>::W;
+        let full_groups = const { ($h.div_ceil(<$l as Lanes>::W) - 1) / 4 };
         for b in 0..$b {
-            let j = 32 * full_groups;
+            let j = 4 * w * full_groups;
             for g in 0..full_groups {
-                $group::<$h, 4, false>($($arg,)* UnitGroup { b, j: 32 * g });
+                $group::<$l, $h, 4, false>($($arg,)* UnitGroup::new(b, 4 * w * g));
             }
             // (blocks in the last group) * 2 + (its last block is partial).
-            match const { (($h.div_ceil(8) - 1) % 4 + 1) * 2 + !$h.is_multiple_of(8) as usize } {
-                2 => $group::<$h, 1, false>($($arg,)* UnitGroup { b, j }),
-                3 => $group::<$h, 1, true>($($arg,)* UnitGroup { b, j }),
-                4 => $group::<$h, 2, false>($($arg,)* UnitGroup { b, j }),
-                5 => $group::<$h, 2, true>($($arg,)* UnitGroup { b, j }),
-                6 => $group::<$h, 3, false>($($arg,)* UnitGroup { b, j }),
-                7 => $group::<$h, 3, true>($($arg,)* UnitGroup { b, j }),
-                8 => $group::<$h, 4, false>($($arg,)* UnitGroup { b, j }),
-                _ => $group::<$h, 4, true>($($arg,)* UnitGroup { b, j }),
+            match const {
+                (($h.div_ceil(<$l as Lanes>::W) - 1) % 4 + 1) * 2
+                    + !$h.is_multiple_of(<$l as Lanes>::W) as usize
+            } {
+                2 => $group::<$l, $h, 1, false>($($arg,)* UnitGroup::new(b, j)),
+                3 => $group::<$l, $h, 1, true>($($arg,)* UnitGroup::new(b, j)),
+                4 => $group::<$l, $h, 2, false>($($arg,)* UnitGroup::new(b, j)),
+                5 => $group::<$l, $h, 2, true>($($arg,)* UnitGroup::new(b, j)),
+                6 => $group::<$l, $h, 3, false>($($arg,)* UnitGroup::new(b, j)),
+                7 => $group::<$l, $h, 3, true>($($arg,)* UnitGroup::new(b, j)),
+                8 => $group::<$l, $h, 4, false>($($arg,)* UnitGroup::new(b, j)),
+                _ => $group::<$l, $h, 4, true>($($arg,)* UnitGroup::new(b, j)),
             }
         }
     }};
