@@ -1,16 +1,17 @@
 //! Every kernel in one place, and all the crate's SIMD and `unsafe` code with them: the matrix
 //! products every layer uses (this file), the batched `f32` products with intrinsics (`gemm`:
-//! AVX2 and AVX-512), the batch-1 matrix-vector kernels (`gemv`), the AVX2 building blocks
-//! (`simd`: activations on eight lanes, masked loads and stores), and the fused cells
-//! (`lstm_cell`, `gru_cell`, `logsoftmax`). Layers call the safe entry points
+//! AVX2 and AVX-512), the batch-1 matrix-vector kernels (`gemv`), the building blocks
+//! (`simd`: one register of eight AVX2 or sixteen AVX-512 lanes, activations over it, masked
+//! loads and stores), and the fused cells (`lstm_cell`, `gru_cell`: both widths;
+//! `logsoftmax`: AVX2). Layers call the safe entry points
 //! (`lstm_cell_avx2`, ...), which check the CPU and fall back by returning `false`.
 //!
 //! The matrix products work on column-major slices.
 //!
 //! Three product shapes cover every layer: `C = A B` ([`affine`]), `C = Aᵀ B`
-//! ([`transpose_mul`]) and `C += A Bᵀ` ([`acc_outer`]). None allocates: the AVX2 `A B`
-//! kernel packs blocks of a large `A` into a panel on the stack, and a layer that reuses its
-//! weights over a sequence can pack them once into storage it allocated at construction
+//! ([`transpose_mul`]) and `C += A Bᵀ` ([`acc_outer`]). None allocates: the AVX2 and AVX-512
+//! `A B` kernels pack blocks of a large `A` into a panel on the stack, and a layer that reuses
+//! its weights over a sequence can pack them once into storage it allocated at construction
 //! ([`Packed`], [`affine2_packed`]). nalgebra's own fixed-size `gemm` strides through memory
 //! element by element and was 2-5x slower here.
 //!
@@ -196,7 +197,8 @@ pub enum SimdPath {
     /// products, the fused LSTM and GRU cells and LogSoftMax.
     Avx2,
     /// AVX-512F on top of AVX2: the batched products (`W x` for batches above 1, their
-    /// transposes and the weight gradients) in 512-bit registers; the rest as [`SimdPath::Avx2`].
+    /// transposes and the weight gradients) and the fused LSTM cell (the GRU cell above batch
+    /// 1) in 512-bit registers; the rest as [`SimdPath::Avx2`].
     Avx512,
 }
 

@@ -1,7 +1,8 @@
-//! AVX2 + FMA building blocks: the activations of `crate::fastmath` on eight lanes, masked
+//! SIMD building blocks: one register of lanes ([`Lanes`]: eight with AVX2 + FMA, sixteen
+//! with AVX-512F), the activations of `crate::fastmath` written once over it, the AVX2 masked
 //! loads and stores, and the unit groups the fused cells iterate over.
 //!
-//! The same functions on eight lanes with AVX2 + FMA intrinsics. (Autovectorisation of the
+//! The same functions as `crate::fastmath`, with intrinsics. (Autovectorisation of the
 //! scalar code chose interleaved loops that left the short gate blocks, 20 to 128 values, to a
 //! scalar epilogue, and a scalar `exp` tail cost as much as the vector part.)
 
