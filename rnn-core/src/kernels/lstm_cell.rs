@@ -105,48 +105,37 @@ unsafe fn group<L: Lanes, const H: usize, const NG: usize, const LAST_PARTIAL: b
 #[cfg(test)]
 mod tests {
     use crate::Rng;
-    use alloc::vec::Vec;
+    use crate::kernels::simd::testing::{at_cell_sizes, bits, both_widths, pre_activations};
 
-    /// The AVX-512 cell writes the AVX2 cell's bits, at sizes with a partial block of
-    /// sixteen (13, 20, 37), full groups only (64) and two groups and a partial block (130);
-    /// pre-activations over ±12 reach both branches of `tanh` and the clamps of `exp`.
+    /// The AVX-512 LSTM cell writes the AVX2 cell's bits (sizes: `at_cell_sizes`).
     #[test]
     fn avx512_cell_writes_the_avx2_bits() {
         fn check<const H: usize>() {
             const B: usize = 3;
             let mut rng = Rng::new(H as u64);
-            let mut random = |n: usize| -> Vec<f32> {
-                (0..n).map(|_| rng.uniform(-12.0, 12.0) as f32).collect()
-            };
-            let (gates, c_prev) = (random(4 * H * B), random(H * B));
+            let gates = pre_activations(&mut rng, 4 * H * B);
+            let c_prev = pre_activations(&mut rng, H * B);
             let run = |avx512: bool| {
-                let mut out = [
-                    gates.clone(),
+                let mut g = gates.clone();
+                let (mut c, mut t, mut h) = (
                     alloc::vec![0.0; H * B],
                     alloc::vec![0.0; H * B],
-                ];
-                let mut h = alloc::vec![0.0; H * B];
-                let [g, c, t] = &mut out;
+                    alloc::vec![0.0; H * B],
+                );
                 // SAFETY: the caller checked the CPU's features.
                 unsafe {
                     if avx512 {
-                        super::cell_avx512::<H, B>(g, &c_prev, c, t, &mut h);
+                        super::cell_avx512::<H, B>(&mut g, &c_prev, &mut c, &mut t, &mut h);
                     } else {
-                        super::cell::<H, B>(g, &c_prev, c, t, &mut h);
+                        super::cell::<H, B>(&mut g, &c_prev, &mut c, &mut t, &mut h);
                     }
                 }
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                [bits(g), bits(c), bits(t), bits(&h)]
+                bits([&g, &c, &t, &h])
             };
             assert_eq!(run(true), run(false), "H = {H}");
         }
-        if !(std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma")) {
-            return;
+        if both_widths() {
+            at_cell_sizes!(check);
         }
-        check::<13>();
-        check::<20>();
-        check::<37>();
-        check::<64>();
-        check::<130>();
     }
 }
