@@ -19,7 +19,7 @@
 /// when `A` has at most `L` rows), `Aᵀ B` in `TM x TN` dot products.
 macro_rules! products {
     ($feature:literal, rv = $rv:literal, nr = $nr:literal, short_nr = $short_nr:literal,
-     tm = $tm:literal, tn = $tnn:literal, pack = $pack:literal,
+     tm = $tm:literal, tn = $tnn:literal,
      prepack_min_m = $prepack_min_m:literal, steps_pack_min_m = $steps_pack_min_m:literal) => {
         /// Columns of `A` per packed panel ([`nn_rows_packed`]).
         const KC: usize = 256;
@@ -213,10 +213,9 @@ macro_rules! products {
         const PANEL_ROWS: usize = $rv * L;
 
         /// Whether [`nn2_packed`] over weights packed once ([`pack2`]) is this path's product
-        /// for an `m`-row [`nn2`]: where [`nn2`] itself would copy each block of rows into a
-        /// panel at every call (at least [`PACK_MIN_M`] rows, on a path that packs).
+        /// for an `m`-row [`nn2`]: from [`PREPACK_MIN_M`] rows.
         pub(crate) const fn prepacks(m: usize) -> bool {
-            $pack && m >= PREPACK_MIN_M
+            m >= PREPACK_MIN_M
         }
 
         /// The number of `f32` of `m` rows and `k` columns packed by [`pack2`].
@@ -391,7 +390,7 @@ macro_rules! products {
             unsafe {
                 if const { M <= L } {
                     nn_rows::<1, $short_nr, P>(p, i, rows, n);
-                } else if $pack && M >= p.pack_from && rows == $rv * L && n > $nr {
+                } else if M >= p.pack_from && rows == $rv * L && n > $nr {
                     nn_rows_packed::<P>(p, i, n);
                 } else {
                     nn_rows::<$rv, $nr, P>(p, i, rows, n);
@@ -944,7 +943,6 @@ pub(crate) mod avx2 {
         short_nr = 12,
         tm = 4,
         tn = 3,
-        pack = true,
         prepack_min_m = 256,
         steps_pack_min_m = 256
     );
@@ -1038,7 +1036,6 @@ pub(crate) mod avx512 {
         short_nr = 16,
         tm = 4,
         tn = 3,
-        pack = true,
         prepack_min_m = 1024,
         steps_pack_min_m = 1024
     );
@@ -1274,7 +1271,7 @@ mod tests {
                 (20, 80, 1),
                 (24, 1, 16),
                 (100, 31, 33),
-                // Packed panels of `A` (at least `PACK_MIN_M` rows, on a path that packs): `k`
+                // Packed panels of `A` (at least `PACK_MIN_M` rows): `k`
                 // over one panel (256 columns) with a partial block of rows, and at two.
                 (1029, 300, 13),
                 (1024, 512, 7),
@@ -1465,35 +1462,30 @@ mod tests {
 
     #[test]
     fn sequence_products_equal_the_steps_one_by_one() {
+        // The same shapes on both paths. 1029 and 1024 rows: three steps over two packed
+        // panels of `A` (256 columns), the second cut inside a step, and exactly one panel; 384
+        // and 261 rows: packed from AVX2's `STEPS_PACK_MIN_M` (256), unpacked on AVX-512's
+        // (1024).
+        macro_rules! both_paths_steps_shapes {
+            ($module:ident) => {
+                steps_shapes!(
+                    $module,
+                    (80, 8, 20),
+                    (37, 9, 13),
+                    (5, 12, 7),
+                    (64, 4, 9),
+                    (1029, 100, 9),
+                    (1024, 128, 7),
+                    (384, 64, 9),
+                    (261, 40, 13)
+                )
+            };
+        }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // The last two: three steps over two packed panels of `A` (256 columns), the
-            // second cut inside a step, and exactly one panel.
-            steps_shapes!(
-                avx2,
-                (80, 8, 20),
-                (37, 9, 13),
-                (5, 12, 7),
-                (64, 4, 9),
-                (1029, 100, 9),
-                (1024, 128, 7),
-                // Packed from `STEPS_PACK_MIN_M` rows in the steps' products.
-                (384, 64, 9),
-                (261, 40, 13)
-            );
+            both_paths_steps_shapes!(avx2);
         }
         if std::is_x86_feature_detected!("avx512f") {
-            // Packed from `STEPS_PACK_MIN_M` (1024) rows on this path: two panels of `A`, and
-            // one; 384 rows stay unpacked.
-            steps_shapes!(
-                avx512,
-                (80, 8, 20),
-                (37, 9, 13),
-                (5, 12, 7),
-                (64, 4, 9),
-                (1029, 100, 9),
-                (1024, 128, 7),
-                (384, 64, 9)
-            );
+            both_paths_steps_shapes!(avx512);
         }
     }
 

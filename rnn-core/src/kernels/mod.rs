@@ -785,8 +785,8 @@ pub(crate) type Term<'a, S, const R: usize, const C: usize, const B: usize> = (
 );
 
 /// The weights `[w1 w2]` of [`affine2_packed`], packed once for the products of many steps (a
-/// whole-sequence forward): the batched `f32` kernel of a path that packs ([`SimdPath::Avx2`]
-/// from 256 rows, [`SimdPath::Avx512`] from 1024) otherwise copies every block of rows of the weights
+/// whole-sequence forward): the batched `f32` kernels ([`SimdPath::Avx2`] from 256 rows,
+/// [`SimdPath::Avx512`] from 1024) otherwise copies every block of rows of the weights
 /// into a panel at every step. Holds nothing (and packs nothing) where no kernel reads it:
 /// `f64`, fewer rows, the other paths, builds without `std`.
 #[derive(Clone)]
