@@ -4,7 +4,7 @@
 //! (`simd`: one register of eight AVX2 or sixteen AVX-512 lanes, activations over it, masked
 //! loads and stores), and the fused cells (`lstm_cell`, `gru_cell`: both widths;
 //! `logsoftmax`: AVX2). Layers call the safe entry points
-//! (`lstm_cell_avx2`, ...), which check the CPU and fall back by returning `false`.
+//! (`lstm_cell_simd`, ...), which check the CPU and fall back by returning `false`.
 //!
 //! The matrix products work on column-major slices.
 //!
@@ -40,9 +40,9 @@ mod lstm_cell;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) mod simd;
 
-// Safe entry points of the fused AVX2 kernels: each checks the CPU (and the kernel its slice
-// lengths) and returns `false`, doing nothing, where it cannot run, so that the layers hold no
-// `unsafe` code.
+// Safe entry points of the fused kernels (AVX2, and AVX-512 for the cells): each checks the
+// CPU (and the kernel its slice lengths) and returns `false`, doing nothing, where it cannot
+// run, so that the layers hold no `unsafe` code.
 
 /// Runs `f` compiled for AVX2 + FMA where the CPU has them, else as it is: for the layers'
 /// pointwise loops (a recurrent cell's backward), which a default build compiles for SSE2
@@ -95,7 +95,7 @@ pub(crate) fn activations_avx2<const TANH: bool>(xs: &mut [f32]) -> bool {
 /// at batch 1 level online, 0.94-0.97x in training); `false` if this CPU has not got AVX2 and
 /// FMA. Panics if a slice is shorter than its shape.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-pub(crate) fn lstm_cell_avx2<const H: usize, const B: usize>(
+pub(crate) fn lstm_cell_simd<const H: usize, const B: usize>(
     gates: &mut [f32],
     c_prev: &[f32],
     c: &mut [f32],
@@ -119,7 +119,7 @@ pub(crate) fn lstm_cell_avx2<const H: usize, const B: usize>(
 /// with it on a Zen 5: its 20 units are a block of 16 and a masked one of 4); `false` if this
 /// CPU has not got AVX2 and FMA. Panics if a slice is shorter than its shape.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-pub(crate) fn gru_cell_avx2<const H: usize, const B: usize>(
+pub(crate) fn gru_cell_simd<const H: usize, const B: usize>(
     gates: &mut [f32],
     ah: &[f32],
     h_prev: &[f32],
@@ -127,7 +127,7 @@ pub(crate) fn gru_cell_avx2<const H: usize, const B: usize>(
     h: &mut [f32],
 ) -> bool {
     let avx512 = B > 1 && simd_path() == SimdPath::Avx512;
-    // SAFETY: as in `lstm_cell_avx2`.
+    // SAFETY: as in `lstm_cell_simd`.
     on_avx2(|| unsafe {
         if avx512 {
             gru_cell::cell_avx512::<H, B>(gates, ah, h_prev, hn, h);

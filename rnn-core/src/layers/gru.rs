@@ -117,7 +117,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
                 S::as_f32_mut(cache.hn.as_mut_slice()),
                 S::as_f32_mut(next.as_mut_slice()),
             )
-            && kernels::gru_cell_avx2::<H, B>(a, ah, h_prev, hn, h)
+            && kernels::gru_cell_simd::<H, B>(a, ah, h_prev, hn, h)
         {
             y.copy_from(next);
             return;

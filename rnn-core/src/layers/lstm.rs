@@ -136,7 +136,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
                 S::as_f32_mut(cache.tanh_c.as_mut_slice()),
                 S::as_f32_mut(next.h.as_mut_slice()),
             )
-            && kernels::lstm_cell_avx2::<H, B>(a, c_prev, c, tc, h)
+            && kernels::lstm_cell_simd::<H, B>(a, c_prev, c, tc, h)
         {
             y.copy_from(&next.h);
             return;
