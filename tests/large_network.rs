@@ -88,3 +88,71 @@ fn lstm_96_256_at_batch_64_over_100_steps_trains_on_a_2_mib_thread() {
         .join()
         .expect("100 steps of LSTM(96, 256) at batch 64 fit in 2 MiB of stack");
 }
+
+network! {
+    /// One LSTM state (`h` and `c`) is 1 MiB: a copy of it through the stack overflows a
+    /// 1 MiB thread.
+    pub WideState<seq_len = 2, batch = 128> = Sequential[ LSTM(8, 1024), Linear(1024, 2) ];
+    /// The hidden product `W_hh h + b_hh` of one step is `3 x 1024 x 128` floats (1.5 MiB).
+    pub WideGru<seq_len = 2, batch = 128> = Sequential[ GRU(8, 1024), Linear(1024, 2) ];
+    /// Dropout's output is `2048 x 128` floats (1 MiB).
+    pub WideDropout<seq_len = 2, batch = 128> = Sequential[ Linear(8, 2048), Dropout(0.5), Linear(2048, 2) ];
+}
+
+/// Runs `f` on a thread with 1 MiB of stack: less than one state, one product or one layer
+/// output of the networks it runs, so any temporary of that size on the stack overflows.
+fn on_a_1_mib_stack(what: &str, f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(f)
+        .expect("spawn")
+        .join()
+        .unwrap_or_else(|_| panic!("{what} did not fit in 1 MiB of stack"));
+}
+
+/// Steps of a network's whole-sequence forward and backward, `n` sequences of 2 steps, on
+/// heap-held inputs (`Vec`s).
+fn run_sequences<N>(net: &mut N, n: usize)
+where
+    N: Network<Inputs = [SMatrix<f32, 8, 128>], Outputs = [SMatrix<f32, 2, 128>]>,
+{
+    let inputs: Vec<SMatrix<f32, 8, 128>> = (0..2)
+        .map(|t| SMatrix::from_fn(|i, b| ((i + b + t) % 5) as f32 * 0.1))
+        .collect();
+    let grads: Vec<SMatrix<f32, 2, 128>> = (0..2).map(|_| SMatrix::from_element(0.1)).collect();
+    for _ in 0..n {
+        let out = net.forward(&inputs);
+        assert!(out[1].iter().all(|v| v.is_finite()));
+        net.backward(&inputs, &grads);
+    }
+    net.check_finite().expect("finite");
+}
+
+#[test]
+fn remembering_and_forgetting_a_large_state_stays_off_the_stack() {
+    on_a_1_mib_stack("LSTM(8, 1024) at batch 128, remembering", || {
+        let mut net = Box::new(WideState::new(1));
+        // Remembering moves the state after the last step to the start of the next call
+        // (was `<[T]>::swap`); forgetting copies the initial state in (was `clone_from`).
+        net.remember(Remember::Both);
+        run_sequences(&mut *net, 2);
+        net.forget();
+        run_sequences(&mut *net, 1);
+        // A clone copies the initial state into its fresh storage (was `clone_from`).
+        run_sequences(&mut *Box::new((*net).clone()), 1);
+    });
+}
+
+#[test]
+fn a_large_gru_step_keeps_its_hidden_product_off_the_stack() {
+    on_a_1_mib_stack("GRU(8, 1024) at batch 128", || {
+        run_sequences(&mut *Box::new(WideGru::new(1)), 1);
+    });
+}
+
+#[test]
+fn dropout_over_a_wide_layer_stays_off_the_stack() {
+    on_a_1_mib_stack("Linear(8, 2048), Dropout at batch 128", || {
+        run_sequences(&mut *Box::new(WideDropout::new(1)), 1);
+    });
+}

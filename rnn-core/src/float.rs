@@ -109,17 +109,25 @@ pub trait ZeroInit: bytemuck::Zeroable {
 impl<T: bytemuck::Zeroable> ZeroInit for T {}
 
 /// Per-sample operations on a layer's state (one column per sample), for masking
-/// (`mask_zero`): a masked sample's state is reset to the initial state's column.
+/// (`mask_zero`): a masked sample's state is reset to the initial state's column; and whole
+/// copies and swaps in place, element by element, where `clone_from` and `<[T]>::swap` would
+/// go through a temporary of the state's full size on the stack (megabytes in a large layer).
 pub trait Columns {
     /// Copies column `b` of `from` into `self`.
     fn copy_column(&mut self, from: &Self, b: usize);
     /// Sets column `b` to zero.
     fn zero_column(&mut self, b: usize);
+    /// Copies all of `from` into `self`, in place (no temporary).
+    fn copy_all(&mut self, from: &Self);
+    /// Exchanges `self` and `other`, element by element (no temporary).
+    fn swap_all(&mut self, other: &mut Self);
 }
 
 impl Columns for () {
     fn copy_column(&mut self, _from: &Self, _b: usize) {}
     fn zero_column(&mut self, _b: usize) {}
+    fn copy_all(&mut self, _from: &Self) {}
+    fn swap_all(&mut self, _other: &mut Self) {}
 }
 
 impl<S: Float, const R: usize, const C: usize> Columns for nalgebra::SMatrix<S, R, C> {
@@ -128,6 +136,12 @@ impl<S: Float, const R: usize, const C: usize> Columns for nalgebra::SMatrix<S, 
     }
     fn zero_column(&mut self, b: usize) {
         self.column_mut(b).fill(S::zero());
+    }
+    fn copy_all(&mut self, from: &Self) {
+        self.as_mut_slice().copy_from_slice(from.as_slice());
+    }
+    fn swap_all(&mut self, other: &mut Self) {
+        self.as_mut_slice().swap_with_slice(other.as_mut_slice());
     }
 }
 
@@ -139,6 +153,14 @@ impl<A: Columns, R: Columns> Columns for (A, R) {
     fn zero_column(&mut self, b: usize) {
         self.0.zero_column(b);
         self.1.zero_column(b);
+    }
+    fn copy_all(&mut self, from: &Self) {
+        self.0.copy_all(&from.0);
+        self.1.copy_all(&from.1);
+    }
+    fn swap_all(&mut self, other: &mut Self) {
+        self.0.swap_all(&mut other.0);
+        self.1.swap_all(&mut other.1);
     }
 }
 

@@ -115,7 +115,7 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
             }
         }
         if n % 2 == 1 {
-            g.clone_from(scratch);
+            g.copy_all(scratch);
         }
         if defer {
             let seq = &*seq;

@@ -924,7 +924,11 @@ where
             self.forget_state();
         } else if self.pos != self.origin {
             let now = Self::state_slot(self.origin, self.pos);
-            self.states.swap(0, now);
+            // In place: `<[T]>::swap` would move a whole state through the stack.
+            if let Some(now) = now.checked_sub(1) {
+                let (first, rest) = self.states.split_at_mut(1);
+                first[0].swap_all(&mut rest[now]);
+            }
             self.origin = self.pos;
         }
         self.has_grad_final = false;
@@ -958,7 +962,7 @@ where
         }
         if !L::ONLINE {
             // A backward direction starts from the state slot after the last step.
-            self.states[n].clone_from(&self.initial);
+            self.states[n].copy_all(&self.initial);
         }
         let mut steps = SeqSteps {
             records: &mut self.records[..n],
@@ -1252,7 +1256,7 @@ where
     /// [`Network::set_grad_final_state`] (once), or zero.
     fn start_backward_state(&mut self) {
         if self.has_grad_final {
-            self.g_state.clone_from(&self.grad_final);
+            self.g_state.copy_all(&self.grad_final);
             self.has_grad_final = false;
         } else {
             zero_in_place(&mut *self.g_state);
@@ -1265,7 +1269,7 @@ where
         self.origin = 0;
         self.call_start = None;
         self.cursor = 0;
-        self.states[0].clone_from(&self.initial);
+        self.states[0].copy_all(&self.initial);
     }
 }
 
@@ -1282,8 +1286,8 @@ where
     fn clone(&self) -> Self {
         let mut c = Self::try_with_encoder(self.encoder.clone(), self.layer.clone())
             .unwrap_or_else(|e| e.abort());
-        c.initial.clone_from(&self.initial);
-        c.states[0].clone_from(&self.initial);
+        c.initial.copy_all(&self.initial);
+        c.states[0].copy_all(&self.initial);
         c.remember = self.remember;
         c.training = self.training;
         c.max_bptt = self.max_bptt;

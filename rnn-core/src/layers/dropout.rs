@@ -95,7 +95,11 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for Dropout<S, 
         } else {
             mask.fill(S::one());
         }
-        y.copy_from(&x.component_mul(mask));
+        // Element by element in place: `component_mul` would build an `N x B` temporary on
+        // the stack.
+        for ((y, x), m) in y.iter_mut().zip(x.iter()).zip(mask.iter()) {
+            *y = *x * *m;
+        }
     }
 
     fn backward_step(
@@ -115,7 +119,9 @@ impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for Dropout<S, 
             gx,
             input_grad: _,
         } = s;
-        gx.copy_from(&gy.component_mul(mask));
+        for ((gx, gy), m) in gx.iter_mut().zip(gy.iter()).zip(mask.iter()) {
+            *gx = *gy * *m;
+        }
     }
 }
 

@@ -38,7 +38,8 @@ pub struct GruCache<S, const H: usize, const G: usize, const B: usize> {
     /// Gradients of the input-side and hidden-side pre-activations, kept by the
     /// whole-sequence backward until the weight gradients of all steps are added at once.
     pub dai: SMatrix<S, G, B>,
-    /// See `dai`.
+    /// See `dai`. The forward uses it as scratch for the hidden product `W_hh h_{t-1} + b_hh`
+    /// (the backward overwrites it before reading it).
     pub dah: SMatrix<S, G, B>,
 }
 
@@ -95,16 +96,22 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
         } = s;
         let () = Self::SHAPE_OK;
         let one = S::one();
-        let a = &mut cache.gates;
+        // `dah` is written by the backward before it reads it: until then it holds the hidden
+        // product `W_hh h + b_hh` (3H x B, on the heap with the cache, never on the stack).
+        let GruCache {
+            gates: a,
+            hn,
+            dah: ah,
+            ..
+        } = cache;
         let [packed_ih, packed_hh] = packed;
         kernels::affine_packed(
             a,
             packed_ih,
             (&p.weight_ih.value, x, Some(&p.bias_ih.value)),
         );
-        let mut ah = SMatrix::<S, G, B>::zeros();
         kernels::affine_packed(
-            &mut ah,
+            ah,
             packed_hh,
             (&p.weight_hh.value, prev, Some(&p.bias_hh.value)),
         );
@@ -114,7 +121,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
                 S::as_f32_mut(a.as_mut_slice()),
                 S::as_f32(ah.as_slice()),
                 S::as_f32(prev.as_slice()),
-                S::as_f32_mut(cache.hn.as_mut_slice()),
+                S::as_f32_mut(hn.as_mut_slice()),
                 S::as_f32_mut(next.as_mut_slice()),
             )
             && kernels::gru_cell_simd::<H, B>(a, ah, h_prev, hn, h)
@@ -128,7 +135,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
             .zip(ah.as_slice().chunks_exact(G))
             .zip(prev.as_slice().chunks_exact(H))
             .zip(next.as_mut_slice().chunks_exact_mut(H))
-            .zip(cache.hn.as_mut_slice().chunks_exact_mut(H));
+            .zip(hn.as_mut_slice().chunks_exact_mut(H));
         for ((((gates, ah), h_prev), h), hn) in columns {
             for (g, a) in gates[..2 * H].iter_mut().zip(&ah[..2 * H]) {
                 *g += *a;

@@ -52,6 +52,14 @@ impl<S: Float, const H: usize, const B: usize> crate::float::Columns for LstmSta
         self.h.zero_column(b);
         self.c.zero_column(b);
     }
+    fn copy_all(&mut self, from: &Self) {
+        self.h.copy_all(&from.h);
+        self.c.copy_all(&from.c);
+    }
+    fn swap_all(&mut self, other: &mut Self) {
+        self.h.swap_all(&mut other.h);
+        self.c.swap_all(&mut other.c);
+    }
 }
 
 /// What one LSTM step keeps for its backward.
