@@ -317,3 +317,90 @@ fn small_work_stays_on_the_calling_thread_and_bad_arguments_are_errors() {
         Err(ParallelError::NoThreads)
     ));
 }
+
+/// A panic payload whose own `Drop` panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("the payload's drop panics too");
+    }
+}
+
+#[test]
+fn a_panic_whose_payload_panics_on_drop_is_an_error_not_a_hang() {
+    let _one = one_at_a_time();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut net = Net::new(5);
+        let mut par = DataParallel::new(
+            &net,
+            (0..4).collect::<Vec<usize>>(),
+            Threads::Fixed(2),
+            |_: &mut Net, k: &mut usize| {
+                // Shard 0 runs on the calling thread, shard 1 on the worker.
+                if *k < 2 {
+                    std::panic::panic_any(Bomb);
+                }
+                0.0
+            },
+        )
+        .expect("threads");
+        let e = par.accumulate_gradients(&mut net).map(|_| ());
+        *par.shard(0).data() = 2;
+        *par.shard(1).data() = 3;
+        let again = par.accumulate_gradients(&mut net).map(|_| ());
+        let _ = tx.send((e, again));
+    });
+    let (e, again) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the call returned (it hung, or the panic escaped, before this fix)");
+    assert!(matches!(e, Err(ParallelError::Panicked { shard: 0 })), "{e:?}");
+    assert!(again.is_ok(), "the trainer works after the panic: {again:?}");
+}
+
+#[test]
+fn replicas_follow_the_main_networks_mode_and_settings() {
+    let _one = one_at_a_time();
+    let mut net = Net::new(5);
+    let x: Inputs = shard(0, 0).0;
+    // Each replica writes its outputs of the last step, for comparison.
+    let mut par = DataParallel::new(
+        &net,
+        vec![(x, [SMatrix::<f32, 3, 4>::zeros(); 2]); 2],
+        Threads::Fixed(2),
+        |n: &mut Net, (x, out): &mut (Inputs, [SMatrix<f32, 3, 4>; 2])| {
+            out[0] = n.forward(&x[..3])[2];
+            out[1] = n.forward(&x[3..])[2];
+            0.0
+        },
+    )
+    .expect("threads");
+    net.evaluate();
+    net.remember(Remember::Both);
+    net.max_bptt_steps(2);
+    par.sync_parameters(&net);
+    par.run().expect("no panic");
+    // The main network, evaluated (no dropout) and remembering across the two calls.
+    let first = net.forward(&x[..3])[2];
+    let second = net.forward(&x[3..])[2];
+    for k in 0..2 {
+        let mut s = par.shard(k);
+        assert_eq!(s.data().1, [first, second], "shard {k}: dropout off, state remembered");
+        assert!(!s.net().is_training());
+        assert_eq!(s.net().remember_mode(), Remember::Both);
+        assert_eq!(s.net().bptt_limit(), 2);
+    }
+    // Back to training: the replicas follow in a training call too.
+    net.training();
+    net.remember(Remember::Neither);
+    net.max_bptt_steps(6);
+    net.zero_grad_parameters();
+    par.accumulate_gradients(&mut net).expect("no panic");
+    for k in 0..2 {
+        let mut s = par.shard(k);
+        assert!(s.net().is_training());
+        assert_eq!(s.net().remember_mode(), Remember::Neither);
+        assert_eq!(s.net().bptt_limit(), 6);
+    }
+}

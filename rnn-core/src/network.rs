@@ -403,6 +403,14 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// `true` in training mode (the default).
     fn is_training(&self) -> bool;
 
+    /// The modes in which the state is kept across `forward` calls (see
+    /// [`Network::remember`]).
+    fn remember_mode(&self) -> Remember;
+
+    /// How many of the last steps backward goes through at most (see
+    /// [`Network::max_bptt_steps`]; `SEQ_LEN` unless set).
+    fn bptt_limit(&self) -> usize;
+
     /// Writes every parameter to a safetensors file, by PyTorch-style name (see [`crate::io`]).
     #[cfg(feature = "std")]
     fn save_safetensors(
@@ -1403,6 +1411,14 @@ where
 
     fn is_training(&self) -> bool {
         self.training
+    }
+
+    fn remember_mode(&self) -> Remember {
+        self.remember
+    }
+
+    fn bptt_limit(&self) -> usize {
+        self.max_bptt
     }
 
     fn reseed(&mut self, stream: u64) {

@@ -257,6 +257,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Gives `replica` the mode (training or evaluation), `remember` setting and BPTT limit of
+/// `main`; a mode switch forgets, as on any network, and only happens when the modes differ.
+fn follow_settings<N: Network>(replica: &mut N, main: &N) {
+    if replica.is_training() != main.is_training() {
+        if main.is_training() {
+            replica.training();
+        } else {
+            replica.evaluate();
+        }
+    }
+    replica.remember(main.remember_mode());
+    replica.max_bptt_steps(main.bptt_limit());
+}
+
 /// Copies `src` (flat, in parameter order) into the parameter values of `net`.
 fn load_flat<S: Float, P: Parameterized<S> + ?Sized>(net: &mut P, src: &[S]) {
     let mut at = 0;
@@ -303,7 +317,14 @@ impl<N: Network, D> Shared<N, D> {
                 store_flat(&shard.net, &mut shard.grads, true);
             }
         }));
-        if outcome.is_err() {
+        if let Err(payload) = outcome {
+            // Dropping the payload runs its `Drop`, which may panic too: that panic must not
+            // unwind out of a worker (which would then never report the call finished, and
+            // the caller would wait forever), so it is caught, and its own payload leaked.
+            let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
+            if let Err(again) = dropped {
+                core::mem::forget(again);
+            }
             self.any_panic.store(true, Ordering::SeqCst);
             let mut first = lock(&self.panicked);
             *first = (*first).min(k);
@@ -455,8 +476,10 @@ where
         Ok(self.results())
     }
 
-    /// Copies the parameters of `net` into every replica (for [`DataParallel::run`] after an
-    /// update of the main network).
+    /// Copies the parameters of `net` into every replica, and its settings: training or
+    /// evaluation mode (a replica that changes mode forgets its state, as any network does),
+    /// [`Network::remember`] and [`Network::max_bptt_steps`] (for [`DataParallel::run`] after
+    /// an update or a change of mode of the main network).
     pub fn sync_parameters(&mut self, net: &N) {
         let mut flat = self
             .shared
@@ -465,11 +488,14 @@ where
             .unwrap_or_else(PoisonError::into_inner);
         store_flat(net, &mut flat, false);
         for shard in &self.shared.shards {
-            load_flat(&mut lock(shard).net, &flat);
+            let replica = &mut lock(shard).net;
+            load_flat(replica, &flat);
+            follow_settings(replica, net);
         }
     }
 
-    /// One data-parallel gradient: the replicas take the parameters of `net`, every shard's
+    /// One data-parallel gradient: the replicas take the parameters and the settings of `net`
+    /// (mode, `remember`, `max_bptt_steps`, as [`DataParallel::sync_parameters`]), every shard's
     /// work runs (forward, criterion, backward) from zero gradients, and the shards' gradients
     /// are **added** to those of `net` in a fixed pairwise tree over the shard index.
     /// Returns the sum of the work results (e.g. the losses) in shard order.
@@ -484,6 +510,9 @@ where
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
             store_flat(&*net, &mut flat, false);
+        }
+        for shard in &self.shared.shards {
+            follow_settings(&mut lock(shard).net, &*net);
         }
         self.call(TRAIN)?;
         // Pairwise tree: stride 1 adds shard 1 into 0, 3 into 2, ...; stride 2 adds 2 into 0.

@@ -205,6 +205,12 @@ macro_rules! __impl_network {
         fn is_training(&self) -> bool {
             $crate::__private::Network::is_training(&self.inner)
         }
+        fn remember_mode(&self) -> $crate::__private::Remember {
+            $crate::__private::Network::remember_mode(&self.inner)
+        }
+        fn bptt_limit(&self) -> usize {
+            $crate::__private::Network::bptt_limit(&self.inner)
+        }
         fn max_bptt_steps(&mut self, n: usize) {
             $crate::__private::Network::max_bptt_steps(&mut self.inner, n)
         }
