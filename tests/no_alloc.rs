@@ -85,6 +85,8 @@ fn a_training_step_makes_no_heap_allocation() {
                 1 => sgd.step(&mut net).expect("valid SGD"),
                 _ => {
                     clip_grad_norm(&mut net, 1.0).expect("finite gradients");
+                    // Switching optimisers is explicit (else an error).
+                    rnn_core::optim::reset_state(&mut net);
                     adam.step(&mut net).expect("valid Adam");
                 }
             }

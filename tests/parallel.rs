@@ -355,8 +355,14 @@ fn a_panic_whose_payload_panics_on_drop_is_an_error_not_a_hang() {
     let (e, again) = rx
         .recv_timeout(std::time::Duration::from_secs(60))
         .expect("the call returned (it hung, or the panic escaped, before this fix)");
-    assert!(matches!(e, Err(ParallelError::Panicked { shard: 0 })), "{e:?}");
-    assert!(again.is_ok(), "the trainer works after the panic: {again:?}");
+    assert!(
+        matches!(e, Err(ParallelError::Panicked { shard: 0 })),
+        "{e:?}"
+    );
+    assert!(
+        again.is_ok(),
+        "the trainer works after the panic: {again:?}"
+    );
 }
 
 #[test]
@@ -386,7 +392,11 @@ fn replicas_follow_the_main_networks_mode_and_settings() {
     let second = net.forward(&x[3..])[2];
     for k in 0..2 {
         let mut s = par.shard(k);
-        assert_eq!(s.data().1, [first, second], "shard {k}: dropout off, state remembered");
+        assert_eq!(
+            s.data().1,
+            [first, second],
+            "shard {k}: dropout off, state remembered"
+        );
         assert!(!s.net().is_training());
         assert_eq!(s.net().remember_mode(), Remember::Both);
         assert_eq!(s.net().bptt_limit(), 2);

@@ -176,7 +176,8 @@ pub fn zeroed_box<X: ZeroInit>() -> alloc::boxed::Box<X> {
 /// [`AllocError`] if the allocator cannot provide `size_of::<X>()` bytes.
 pub fn try_zeroed_box<X: ZeroInit>() -> Result<alloc::boxed::Box<X>, AllocError> {
     bytemuck::allocation::try_zeroed_box().map_err(|()| AllocError {
-        layout: core::alloc::Layout::new::<X>(),
+        layout: Some(core::alloc::Layout::new::<X>()),
+        bytes: core::mem::size_of::<X>() as u128,
     })
 }
 
@@ -184,20 +185,35 @@ pub fn try_zeroed_box<X: ZeroInit>() -> Result<alloc::boxed::Box<X>, AllocError>
 /// aborting the process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AllocError {
-    layout: core::alloc::Layout,
+    /// The layout asked for; `None` if the size overflows what the platform can address.
+    layout: Option<core::alloc::Layout>,
+    /// The bytes asked for in all (exact: element size times count).
+    bytes: u128,
 }
 
 impl AllocError {
-    /// How many bytes were asked for.
+    /// How many bytes were asked for in all (`usize::MAX` if more than that).
     #[must_use]
     pub fn bytes(&self) -> usize {
-        self.layout.size()
+        usize::try_from(self.bytes).unwrap_or(usize::MAX)
+    }
+
+    /// `true` if the size asked for is more than this platform can address (no allocator
+    /// could ever provide it).
+    #[must_use]
+    pub fn overflows(&self) -> bool {
+        self.layout.is_none()
     }
 
     /// What an infallible constructor does: the global allocation-error handler (which aborts
-    /// with "memory allocation of N bytes failed", as `Box::new` does).
+    /// with "memory allocation of N bytes failed", as `Box::new` does), or, for a size past
+    /// what the platform can address, a panic with this error's message (as `Vec` panics
+    /// with "capacity overflow").
     pub fn abort(self) -> ! {
-        alloc::alloc::handle_alloc_error(self.layout)
+        match self.layout {
+            Some(layout) => alloc::alloc::handle_alloc_error(layout),
+            None => panic!("{self}"),
+        }
     }
 }
 
@@ -206,8 +222,12 @@ impl core::fmt::Display for AllocError {
         write!(
             f,
             "could not allocate {} bytes for the network (parameters or per-step storage)",
-            self.bytes()
-        )
+            self.bytes
+        )?;
+        if self.overflows() {
+            f.write_str(": the size overflows what this platform can address")?;
+        }
+        Ok(())
     }
 }
 
@@ -224,8 +244,8 @@ pub fn zero_in_place<X: ZeroInit>(x: &mut X) {
 /// [`AllocError`] if the allocator cannot provide `n * size_of::<X>()` bytes.
 pub fn try_zeroed_slice<X: ZeroInit>(n: usize) -> Result<alloc::boxed::Box<[X]>, AllocError> {
     bytemuck::allocation::try_zeroed_slice_box(n).map_err(|()| AllocError {
-        layout: core::alloc::Layout::array::<X>(n)
-            .unwrap_or_else(|_| core::alloc::Layout::new::<X>()),
+        layout: core::alloc::Layout::array::<X>(n).ok(),
+        bytes: core::mem::size_of::<X>() as u128 * n as u128,
     })
 }
 

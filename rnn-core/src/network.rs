@@ -45,6 +45,11 @@ pub enum BpttError {
         /// The step being back-propagated.
         step: u64,
     },
+    /// The parameters were changed (an optimiser step, `update_parameters`, a load, an edit
+    /// through `parameters_mut` or `layer_mut`) after the forward of a step that backward
+    /// would reach: its gradient would mix the two sets of weights (PyTorch: "modified by an
+    /// inplace operation"). Run the forward again.
+    ParametersChanged,
     /// `backward` got sequences of another length than the last `forward` ran.
     Length {
         /// Steps of the last forward.
@@ -67,6 +72,11 @@ impl fmt::Display for BpttError {
                 f,
                 "backward_step called more often than steps kept: only {kept} step(s) can be \
                  back-propagated (seq_len, max_bptt_steps and the last forward/forget bound it)"
+            ),
+            Self::ParametersChanged => f.write_str(
+                "the parameters changed after the forward that backward would go through (an \
+                 optimiser step, update_parameters, a load or an edit between forward and \
+                 backward): forward again with the new weights",
             ),
             Self::InputMismatch { step } => write!(
                 f,
@@ -105,6 +115,9 @@ pub enum LengthError {
         /// Steps of targets (or gradients).
         targets: usize,
     },
+    /// An average over no steps (a `SequencerCriterion` with `size_average` given empty
+    /// sequences): 0 / 0.
+    NoSteps,
 }
 
 impl fmt::Display for LengthError {
@@ -118,6 +131,9 @@ impl fmt::Display for LengthError {
                 f,
                 "{outputs} output step(s) but {targets} target step(s): they must be equally many"
             ),
+            Self::NoSteps => f.write_str(
+                "no steps to average over (size_average with empty sequences): give at least one step"
+            ),
         }
     }
 }
@@ -125,7 +141,7 @@ impl fmt::Display for LengthError {
 impl core::error::Error for LengthError {}
 
 /// The first NaN or infinity that [`Network::check_finite`] found: in an output of a recent
-/// step, or in a parameter's value or gradient.
+/// step, or in a parameter's value or gradient, or in the optimiser's moments beside it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum NonFinite {
     /// Output `row` of batch column `sample` at step `step` (counted since the last `forget`).
@@ -145,6 +161,21 @@ pub enum NonFinite {
         name: crate::ParamName,
         /// `true` if the gradient, not the value, is non-finite.
         gradient: bool,
+        /// Row (`out`).
+        row: usize,
+        /// Column (`in`).
+        col: usize,
+        /// The value found (NaN or infinite).
+        value: f64,
+    },
+    /// Element `(row, col)` of a parameter's optimiser state: the first moment (SGD's momentum
+    /// buffer, Adam's `m`) or the second (Adam's `v`). The next step would spread it into
+    /// the value.
+    OptimizerState {
+        /// The parameter, e.g. `0.weight_hh`.
+        name: crate::ParamName,
+        /// `true` for the second moment.
+        second: bool,
         /// Row (`out`).
         row: usize,
         /// Column (`in`).
@@ -181,6 +212,17 @@ impl fmt::Display for NonFinite {
                     "the value"
                 }
             ),
+            Self::OptimizerState {
+                name,
+                second,
+                row,
+                col,
+                value,
+            } => write!(
+                f,
+                "the optimiser's {} moment of `{name}` at ({row}, {col}) is {value}",
+                if *second { "second" } else { "first" }
+            ),
         }
     }
 }
@@ -204,6 +246,27 @@ fn non_finite_parameter<S: Float, P: Parameterized<S> + ?Sized>(params: &P) -> O
                     row,
                     col,
                     value: m[(row, col)].to_f64(),
+                });
+            }
+        });
+        if found.is_some() {
+            return found;
+        }
+    }
+    for second in [false, true] {
+        params.visit_parameters(&mut |p| {
+            if found.is_some() {
+                return;
+            }
+            let m = if second { p.state.v } else { p.state.m };
+            if let Some(k) = m.iter().position(|v| !v.is_finite()) {
+                let rows = p.value.nrows();
+                found = Some(NonFinite::OptimizerState {
+                    name: p.name,
+                    second,
+                    row: k % rows,
+                    col: k / rows,
+                    value: m[k].to_f64(),
                 });
             }
         });
@@ -494,8 +557,9 @@ pub trait Network: Parameterized<Self::Scalar> {
 
     /// Numerical health, on request: the first NaN or infinity in the outputs of the steps
     /// kept (the last `SEQ_LEN` since `forget`, earliest first), then in the parameter values,
-    /// then in their gradients, so that a training loop can stop on divergence and say where.
-    /// Costs one pass over outputs and parameters; nothing is checked unless you call it.
+    /// then in their gradients, then in the optimiser's moments, so that a training loop can
+    /// stop on divergence and say where. Costs one pass over outputs and parameters; nothing
+    /// is checked unless you call it.
     ///
     /// # Errors
     /// The [`NonFinite`] value found.
@@ -593,6 +657,13 @@ pub struct Sequencer<
     call_start: Option<u64>,
     /// One past the next step to back-propagate.
     cursor: u64,
+    /// Bumped by every access that can change the parameters (`visit_parameters_mut`,
+    /// `update`, `layer_mut`): backward refuses to go through a step forwarded before.
+    version: u64,
+    /// The `version` the last forward step saw.
+    seen_version: u64,
+    /// The first absolute step forwarded with the parameters of `seen_version`.
+    fresh_from: u64,
     remember: Remember,
     training: bool,
     max_bptt: usize,
@@ -856,6 +927,9 @@ where
             origin: 0,
             call_start: None,
             cursor: 0,
+            version: 0,
+            seen_version: 0,
+            fresh_from: 0,
             remember: Remember::Neither,
             training: true,
             max_bptt: T,
@@ -896,7 +970,28 @@ where
 
     /// The wrapped layer, mutably (e.g. to set weights).
     pub fn layer_mut(&mut self) -> &mut L {
+        self.version = self.version.wrapping_add(1);
         &mut self.layer
+    }
+
+    /// Before forwarding step `pos`: the steps from here on see the current parameters.
+    #[inline(always)]
+    fn note_version(&mut self) {
+        if self.version != self.seen_version {
+            self.seen_version = self.version;
+            self.fresh_from = self.pos;
+        }
+    }
+
+    /// `Err` if backward through steps `from..pos` would meet a step forwarded with other
+    /// parameters than the current ones.
+    #[inline(always)]
+    fn check_version(&self, from: u64) -> Result<(), BpttError> {
+        if self.version != self.seen_version || from < self.fresh_from {
+            Err(BpttError::ParametersChanged)
+        } else {
+            Ok(())
+        }
     }
 
     /// Stops the build where code that runs the layer step by step (`step`, `backward_step`,
@@ -941,6 +1036,7 @@ where
         }
         self.has_grad_final = false;
         self.call_start = Some(self.pos);
+        self.note_version();
     }
 
     /// Step `k` of a whole-sequence forward (`forward_begin` first, `k` from 0 up).
@@ -1045,6 +1141,7 @@ where
     /// Runs one step from the current state; returns the record slot.
     #[inline(always)]
     fn record_step(&mut self, x: &E::Input) -> usize {
+        self.note_version();
         let slot = Self::record_slot(self.origin, self.pos);
         let p = Self::state_slot(self.origin, self.pos);
         let n = if p == T { 0 } else { p + 1 };
@@ -1116,6 +1213,7 @@ where
             });
         }
         let floor = self.floor();
+        self.check_version(floor)?;
         for t in floor..self.pos {
             let rec = &self.records[Self::record_slot(self.origin, t)];
             if !E::same(input((t - start) as usize), &rec.kept, &rec.x) {
@@ -1273,6 +1371,8 @@ where
 
     fn forget_state(&mut self) {
         self.has_grad_final = false;
+        self.seen_version = self.version;
+        self.fresh_from = 0;
         self.pos = 0;
         self.origin = 0;
         self.call_start = None;
@@ -1315,6 +1415,7 @@ where
         self.layer.visit_parameters(f);
     }
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
+        self.version = self.version.wrapping_add(1);
         self.encoder.visit_parameters_mut(f);
         self.layer.visit_parameters_mut(f);
     }
@@ -1323,6 +1424,7 @@ where
         self.layer.zero_grad();
     }
     fn update(&mut self, lr: S) {
+        self.version = self.version.wrapping_add(1);
         self.encoder.update(lr);
         self.layer.update(lr);
     }
@@ -1477,6 +1579,7 @@ where
             });
         }
         let t = self.cursor - 1;
+        self.check_version(t)?;
         let rec = &self.records[Self::record_slot(self.origin, t)];
         if !E::same(input, &rec.kept, &rec.x) {
             return Err(BpttError::InputMismatch { step: t });

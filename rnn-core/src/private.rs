@@ -20,10 +20,15 @@ pub const fn padding<const V: usize>(index: usize) -> crate::criterion::Class<V>
     }
 }
 
-/// The largest number of elements one matrix may have (its bytes, 8 per `f64`, fit an
-/// `isize`): `network!` checks literal sizes against it, and constant sizes through
-/// [`check_sizes`].
-pub const MAX_ELEMENTS: usize = (isize::MAX as usize) / 8;
+/// The most elements any one matrix may have: 2^52 (36 PB of `f64`), or fewer where an
+/// `isize` is narrower. rustc refuses a type of more than 2^61 bytes on 64-bit targets (with an
+/// error inside `core`, E0080), and a layer's per-step storage holds several matrices in one
+/// struct, so the bound keeps a margin of 2^6 such matrices (8 bytes each) below rustc's.
+pub const MAX_ELEMENTS: usize = {
+    let platform = (isize::MAX as usize) / 8;
+    let rustc = 1 << 52;
+    if platform < rustc { platform } else { rustc }
+};
 
 /// The range checks that `network!` makes on literal sizes, for a layer whose sizes are
 /// constants: evaluated at compile time, a failure is a compile error at the layer.

@@ -445,7 +445,7 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
                     whole,
                     format!(
                         "`{label}({a}, {b})` is too large: its weights would have more than \
-                         {MAX_ELEMENTS} elements, more than this platform can address"
+                         {MAX_ELEMENTS} elements, more than rustc and this platform allow"
                     ),
                 ));
                 return None;
@@ -522,8 +522,15 @@ fn check_lookup_position(items: &[Item], v: &mut Validated) -> bool {
 /// The containers the grammar knows.
 const CONTAINERS: [&str; 4] = ["Sequential", "Residual", "BiSequencer", "Repeater"];
 
-/// The most elements any one matrix may have: its bytes (8 per `f64`) must fit in an `isize`.
-pub const MAX_ELEMENTS: usize = (isize::MAX as usize) / 8;
+/// The most elements any one matrix may have: 2^52 (36 PB of `f64`), or fewer where an
+/// `isize` is narrower. rustc refuses a type of more than 2^61 bytes on 64-bit targets (with an
+/// error inside `core`, E0080), and a layer's per-step storage holds several matrices in one
+/// struct, so the bound keeps a margin of 2^6 such matrices (8 bytes each) below rustc's.
+pub const MAX_ELEMENTS: usize = {
+    let platform = (isize::MAX as usize) / 8;
+    let rustc = 1 << 52;
+    if platform < rustc { platform } else { rustc }
+};
 
 /// The most time steps `unroll = full` writes out as straight-line code.
 pub const MAX_UNROLL: usize = 1024;

@@ -76,11 +76,15 @@ impl<C> SequencerCriterion<C> {
         }
     }
 
-    fn scale<S: Float>(&self, steps: usize) -> S {
-        if self.size_average {
-            S::one() / S::cast(steps as f64)
+    /// The factor of every step's loss: `1 / steps` with `size_average` (an error for no
+    /// steps, which would give NaN), else 1.
+    fn scale<S: Float>(&self, steps: usize) -> Result<S, LengthError> {
+        if !self.size_average {
+            Ok(S::one())
+        } else if steps == 0 {
+            Err(LengthError::NoSteps)
         } else {
-            S::one()
+            Ok(S::one() / S::cast(steps as f64))
         }
     }
 
@@ -105,7 +109,8 @@ impl<C> SequencerCriterion<C> {
     }
 
     /// [`SequencerCriterion::forward`], or [`LengthError::Unequal`] if `outputs` and
-    /// `targets` are not equally long.
+    /// `targets` are not equally long, [`LengthError::NoSteps`] if they are empty and
+    /// `size_average` is set.
     pub fn try_forward<S, X, const N: usize, const B: usize>(
         &self,
         outputs: &[SMatrix<S, N, B>],
@@ -117,6 +122,7 @@ impl<C> SequencerCriterion<C> {
         X: StepTarget<C::Target, B>,
     {
         same_length(outputs.len(), targets.len())?;
+        let scale = self.scale::<S>(outputs.len())?;
         let sum = outputs.iter().zip(targets).fold(S::zero(), |acc, (y, x)| {
             x.target().map_or(acc, |t| {
                 acc + match x.present() {
@@ -125,7 +131,7 @@ impl<C> SequencerCriterion<C> {
                 }
             })
         });
-        Ok(sum * self.scale::<S>(outputs.len()))
+        Ok(sum * scale)
     }
 
     /// The gradient with respect to each step's output, in a new `Vec` (see
@@ -168,7 +174,8 @@ impl<C> SequencerCriterion<C> {
     }
 
     /// [`SequencerCriterion::backward_into`], or [`LengthError::Unequal`] (and `grads`
-    /// unchanged) if `outputs`, `targets` and `grads` are not equally long.
+    /// unchanged) if `outputs`, `targets` and `grads` are not equally long,
+    /// [`LengthError::NoSteps`] if they are empty and `size_average` is set.
     pub fn try_backward_into<S, X, const N: usize, const B: usize>(
         &self,
         outputs: &[SMatrix<S, N, B>],
@@ -182,7 +189,7 @@ impl<C> SequencerCriterion<C> {
     {
         same_length(outputs.len(), targets.len())?;
         same_length(outputs.len(), grads.len())?;
-        let scale = self.scale::<S>(outputs.len());
+        let scale = self.scale::<S>(outputs.len())?;
         for ((g, y), x) in grads.iter_mut().zip(outputs).zip(targets) {
             match (x.target(), x.present()) {
                 (Some(t), Some(keep)) => *g = self.criterion.backward_kept(y, t, keep) * scale,

@@ -24,8 +24,13 @@ pub enum WeightsError {
     /// The tensors do not match the network's parameters: every problem, in one value.
     Mismatch(Mismatches),
     /// The name map is inconsistent with the network: two parameters would get the same name,
-    /// or two rules claim the same layer.
+    /// two rules claim the same layer, or a rule matches no parameter.
     Names(String),
+    /// Values that cannot be loaded as they are, one line per tensor (the first bad element
+    /// of each): a finite value beyond the range of the network's scalar type (an `f64`
+    /// file converted into an `f32` network), or a checkpoint's optimiser moment that is NaN,
+    /// infinite or (a second moment) negative.
+    Values(Vec<String>),
 }
 
 /// Every difference between the tensors offered (a file, another network) and the parameters
@@ -186,6 +191,20 @@ impl fmt::Display for WeightsError {
             ),
             Self::Mismatch(m) => m.fmt(f),
             Self::Names(m) => write!(f, "name map: {m}"),
+            Self::Values(lines) => {
+                write!(
+                    f,
+                    "{} tensor(s) hold values that cannot be loaded:",
+                    lines.len()
+                )?;
+                for line in lines.iter().take(SHOWN) {
+                    write!(f, "\n    {line}")?;
+                }
+                if lines.len() > SHOWN {
+                    write!(f, "\n    ... and {} more", lines.len() - SHOWN)?;
+                }
+                Ok(())
+            }
         }
     }
 }

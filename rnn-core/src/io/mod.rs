@@ -46,13 +46,21 @@
 //! # Checkpoint format
 //!
 //! A checkpoint is a safetensors file whose `__metadata__` has `"format": "rnn-checkpoint"`
-//! and `"version": "1"`. For every parameter `name` (our names) it holds four tensors:
+//! and `"version": "2"`. For every parameter `name` (our names) it holds four tensors:
 //! `name` (the value), `optim.m.name` and `optim.v.name` (the optimiser's first and second
 //! moment buffers, same shape and dtype as the value: SGD's momentum buffer is `m`, Adam uses
 //! both) and `optim.step.name` (`U64`, shape `[]`: how many optimiser steps have touched the
-//! parameter). Gradients, the recurrent state and the optimiser's hyper-parameters (your
-//! `Adam`/`Sgd` value) are not stored. Loading a checkpoint and stepping the same optimiser
-//! continues training bit for bit as if it had never stopped.
+//! parameter), and its metadata has `optim.kind.name`: the optimiser of the last step and its
+//! hyper-parameters ([`crate::optim::OptimKind`], e.g. `adam lr=0.001 beta1=0.9 beta2=0.999
+//! eps=1e-8`; `none` before any step). Gradients and the recurrent state are not stored.
+//! Loading a checkpoint and stepping the same optimiser continues training bit for bit as if
+//! it had never stopped; stepping another optimiser is an error
+//! ([`crate::optim::OptimError::OtherOptimizer`]). Version-1 files (without the optimiser)
+//! still load. Loading refuses moments that are NaN or infinite, and negative second moments
+//! ([`WeightsError::Values`]).
+//!
+//! Every file is written atomically (a temporary file in the same directory, flushed, then
+//! renamed over the target; [`write_atomic`]): a save that fails leaves the previous file.
 
 mod error;
 mod names;
@@ -60,6 +68,7 @@ mod names;
 pub use error::{DtypeMismatch, Mismatches, ShapeMismatch, Unexpected, WeightsError};
 pub use names::TorchNames;
 
+use crate::param::OptimKind;
 use crate::{Float, Parameterized};
 use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
@@ -79,7 +88,7 @@ type MetaMap = hashbrown::HashMap<String, String>;
 pub const HEADER_LIMIT: usize = 16 << 20;
 
 const CHECKPOINT_FORMAT: &str = "rnn-checkpoint";
-const CHECKPOINT_VERSION: &str = "1";
+const CHECKPOINT_VERSION: &str = "2";
 
 /// What a tensor of a file stands for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -121,10 +130,12 @@ fn wanted<S: Float, P: Parameterized<S> + ?Sized>(
     let mut out = Vec::new();
     let mut param = 0;
     let mut cut = None;
+    let mut ours = Vec::new();
     params.visit_parameters(&mut |p| {
         if !p.name.is_whole() {
             cut.get_or_insert(p.name);
         }
+        ours.push(p.name.to_string());
         let name = names.map(&p.name.to_string());
         let (rows, cols) = p.value.shape();
         let shape = p.kind.torch_shape(rows, cols);
@@ -159,6 +170,7 @@ fn wanted<S: Float, P: Parameterized<S> + ?Sized>(
             u16::MAX
         )));
     }
+    names.check_matches(ours.iter().map(String::as_str))?;
     let mut sorted: Vec<&str> = out.iter().map(|w| w.name.as_str()).collect();
     sorted.sort_unstable();
     if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
@@ -187,27 +199,36 @@ impl<S: Float> Data<'_, S> {
     /// Element `k` in row-major order (PyTorch's) of a tensor with `cols` columns.
     fn element(&self, dtype: Dtype, k: usize, cols: usize) -> S {
         match self {
+            Self::Bytes(_) => S::cast(self.raw(dtype, k, cols)),
+            Self::Matrix(m) => m[(k / cols, k % cols)],
+        }
+    }
+
+    /// [`Data::element`] before it is rounded to `S`, exactly (every source dtype is exact
+    /// in `f64`).
+    fn raw(&self, dtype: Dtype, k: usize, cols: usize) -> f64 {
+        match self {
             Self::Bytes(b) => match dtype {
                 Dtype::F64 => {
                     let mut x = [0u8; 8];
                     x.copy_from_slice(&b[8 * k..8 * k + 8]);
-                    S::cast(f64::from_le_bytes(x))
+                    f64::from_le_bytes(x)
                 }
                 Dtype::F16 | Dtype::BF16 => {
                     let bits = u16::from_le_bytes([b[2 * k], b[2 * k + 1]]);
-                    S::cast(if dtype == Dtype::F16 {
+                    if dtype == Dtype::F16 {
                         half::f16::from_bits(bits).to_f64()
                     } else {
                         half::bf16::from_bits(bits).to_f64()
-                    })
+                    }
                 }
                 _ => {
                     let mut x = [0u8; 4];
                     x.copy_from_slice(&b[4 * k..4 * k + 4]);
-                    S::cast(f64::from(f32::from_le_bytes(x)))
+                    f64::from(f32::from_le_bytes(x))
                 }
             },
-            Self::Matrix(m) => m[(k / cols, k % cols)],
+            Self::Matrix(m) => m[(k / cols, k % cols)].to_f64(),
         }
     }
 
@@ -288,6 +309,50 @@ fn plan<S: Float>(
         Ok(plan)
     } else {
         Err(WeightsError::Mismatch(m))
+    }
+}
+
+/// The values [`apply`] must not write, one line per tensor (see [`WeightsError::Values`]):
+/// finite values that become infinite in `S` (a conversion), and optimiser moments that are
+/// NaN, infinite or (second moments) negative.
+fn check_values<S: Float>(
+    wanted: &[Wanted],
+    plan: &[usize],
+    offered: &[Offered<'_, S>],
+) -> Result<(), WeightsError> {
+    let mut bad = Vec::new();
+    for (w, &k) in wanted.iter().zip(plan) {
+        let o = &offered[k];
+        let n: usize = w.shape.iter().product();
+        let cols = if w.shape.len() == 2 { w.shape[1] } else { 1 };
+        let problem = (0..n).find_map(|e| {
+            let raw = o.data.raw(o.dtype, e, cols);
+            let value = o.data.element(o.dtype, e, cols).to_f64();
+            let why = match w.slot {
+                Slot::Value if raw.is_finite() && !value.is_finite() => format!(
+                    "is {raw:e}, beyond the range of the network's {} (converted from {})",
+                    S::DTYPE,
+                    dtype_name(o.dtype)
+                ),
+                Slot::M | Slot::V if !value.is_finite() => format!(
+                    "is {value}: an optimiser moment must be finite (the next step would \
+                     spread it into the weights)"
+                ),
+                Slot::V if value < 0.0 => {
+                    format!(
+                        "is {value}: a second moment is a running mean of squares, never negative"
+                    )
+                }
+                _ => return None,
+            };
+            Some(format!("`{}` element {e} {why}", w.name))
+        });
+        bad.extend(problem);
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(WeightsError::Values(bad))
     }
 }
 
@@ -434,16 +499,58 @@ fn load<S: Float, P: Parameterized<S> + ?Sized>(
                     .into(),
             ));
         }
-        if get("version") != Some(CHECKPOINT_VERSION) {
+        if !matches!(get("version"), Some("1" | CHECKPOINT_VERSION)) {
             return Err(WeightsError::Format(format!(
-                "checkpoint version {:?}, this library reads version {CHECKPOINT_VERSION}",
+                "checkpoint version {:?}, this library reads versions 1 and {CHECKPOINT_VERSION}",
                 get("version").unwrap_or("(none)")
             )));
         }
     }
     let plan = plan(&want, &file.tensors, names.converts_dtype() && !checkpoint)?;
+    check_values(&want, &plan, &file.tensors)?;
+    let kinds = if checkpoint {
+        optimizer_kinds(&want, file.metadata.as_ref())?
+    } else {
+        Vec::new()
+    };
     apply(params, &want, &plan, &file.tensors);
+    if checkpoint {
+        let mut k = 0;
+        params.visit_parameters_mut(&mut |p| {
+            *p.state.kind = kinds[k];
+            k += 1;
+        });
+    }
     Ok(())
+}
+
+/// The metadata key of the optimiser recorded for parameter `name` (our name).
+fn kind_key(name: &str) -> String {
+    format!("optim.kind.{name}")
+}
+
+/// The optimiser recorded for each parameter (by parameter index) in a checkpoint's metadata:
+/// [`OptimKind::None`] where a version-1 checkpoint did not record one.
+fn optimizer_kinds(
+    wanted: &[Wanted],
+    metadata: Option<&MetaMap>,
+) -> Result<Vec<OptimKind>, WeightsError> {
+    let mut kinds = Vec::new();
+    for w in wanted.iter().filter(|w| w.slot == Slot::Value) {
+        let text = metadata.and_then(|m| m.get(&kind_key(&w.name)));
+        let kind = match text {
+            None => OptimKind::None,
+            Some(t) => OptimKind::from_metadata(t).ok_or_else(|| {
+                WeightsError::Format(format!(
+                    "the optimiser recorded for `{}` is not understood: {t:?}",
+                    w.name
+                ))
+            })?,
+        };
+        debug_assert_eq!(kinds.len(), w.param);
+        kinds.push(kind);
+    }
+    Ok(kinds)
 }
 
 /// One tensor to write.
@@ -475,10 +582,14 @@ fn save<S: Float, P: Parameterized<S> + ?Sized>(
 ) -> Result<Vec<u8>, WeightsError> {
     let want = wanted(params, names, checkpoint)?;
     let mut tensors: Vec<(String, Tensor)> = Vec::with_capacity(want.len());
+    let mut kinds: Vec<(String, String)> = Vec::new();
     let mut at = 0;
     let mut param = 0;
     params.visit_parameters(&mut |p| {
         let (rows, cols) = p.value.shape();
+        if checkpoint && let Some(w) = want[at..].iter().find(|w| w.slot == Slot::Value) {
+            kinds.push((kind_key(&w.name), p.state.kind.to_metadata()));
+        }
         while at < want.len() && want[at].param == param {
             let w = &want[at];
             let mut data = Vec::with_capacity(rows * cols * core::mem::size_of::<S>());
@@ -516,6 +627,7 @@ fn save<S: Float, P: Parameterized<S> + ?Sized>(
         let mut m = MetaMap::default();
         m.insert("format".into(), CHECKPOINT_FORMAT.into());
         m.insert("version".into(), CHECKPOINT_VERSION.into());
+        m.extend(kinds);
         m
     });
     safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), metadata)
@@ -642,13 +754,67 @@ fn read_bounded<S: Float, P: Parameterized<S> + ?Sized>(
 ) -> Result<Vec<u8>, WeightsError> {
     use std::io::Read;
     let limit = file_limit(params);
-    let file = std::fs::File::open(path)?;
+    let named = |e: std::io::Error| {
+        WeightsError::Io(std::io::Error::new(
+            e.kind(),
+            format!("reading {}: {e}", path.display()),
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(named)?;
     let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(named)?;
     if bytes.len() as u64 > limit {
         return Err(WeightsError::TooLarge { limit });
     }
     Ok(bytes)
+}
+
+/// Writes `bytes` to `path` atomically: into a new temporary file in the same directory,
+/// flushed to disk, then renamed over `path`. A write that fails (disk full, a file size
+/// limit, an interruption) leaves the previous file at `path` as it was and no temporary
+/// behind; `std::fs::write` would have truncated it first.
+///
+/// # Errors
+/// [`WeightsError::Io`] from creating, writing, flushing or renaming the file.
+#[cfg(feature = "std")]
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), WeightsError> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().ok_or_else(|| {
+        WeightsError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} does not name a file", path.display()),
+        ))
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp = path.with_file_name(tmp_name);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(WeightsError::Io(std::io::Error::new(
+            e.kind(),
+            format!("writing {}: {e}", path.display()),
+        )));
+    }
+    Ok(())
 }
 
 /// Writes the parameters of `params` to a safetensors file at `path`, by our names.
@@ -660,7 +826,7 @@ pub fn save_file<S: Float, P: Parameterized<S> + ?Sized>(
     params: &P,
     path: impl AsRef<std::path::Path>,
 ) -> Result<(), WeightsError> {
-    std::fs::write(path, to_safetensors(params)?)?;
+    write_atomic(path.as_ref(), &to_safetensors(params)?)?;
     Ok(())
 }
 
@@ -688,7 +854,7 @@ pub fn save_state_dict_file<S: Float, P: Parameterized<S> + ?Sized>(
     path: impl AsRef<std::path::Path>,
     names: &TorchNames,
 ) -> Result<(), WeightsError> {
-    std::fs::write(path, to_state_dict(params, names)?)?;
+    write_atomic(path.as_ref(), &to_state_dict(params, names)?)?;
     Ok(())
 }
 
@@ -715,7 +881,7 @@ pub fn save_checkpoint_file<S: Float, P: Parameterized<S> + ?Sized>(
     params: &P,
     path: impl AsRef<std::path::Path>,
 ) -> Result<(), WeightsError> {
-    std::fs::write(path, to_checkpoint(params)?)?;
+    write_atomic(path.as_ref(), &to_checkpoint(params)?)?;
     Ok(())
 }
 

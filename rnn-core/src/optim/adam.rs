@@ -1,6 +1,6 @@
 //! Adam, as `torch.optim.Adam` (no weight decay, no amsgrad).
 
-use super::{OptimError, Optimizer, check_range};
+use super::{OptimError, OptimKind, Optimizer, check_range, check_range_in, check_same_optimizer};
 use crate::float::f64m;
 use crate::param::contiguous_mut;
 use crate::{Float, Parameterized};
@@ -52,23 +52,68 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
-    /// `lr >= 0`, `0 <= beta1, beta2 < 1`, `eps >= 0`, all finite (PyTorch's checks).
+    /// `lr >= 0`, `0 <= beta1, beta2 < 1`, all finite (PyTorch's checks), and `eps > 0`
+    /// (PyTorch also takes 0, which divides 0 by 0 for every weight whose gradients were all
+    /// zero, e.g. the rows of an embedding that no batch used).
     fn validate(&self) -> Result<(), OptimError> {
         check_range("lr", self.lr, 0.0, None, "[0, inf)")?;
         check_range("beta1", self.beta1, 0.0, Some(1.0), "[0, 1)")?;
         check_range("beta2", self.beta2, 0.0, Some(1.0), "[0, 1)")?;
-        check_range("eps", self.eps, 0.0, None, "[0, inf)")
+        check_range("eps", self.eps, 0.0, None, "(0, inf)")?;
+        if self.eps == 0.0 {
+            return Err(OptimError::HyperParameter {
+                name: "eps",
+                value: self.eps,
+                expected: "(0, inf)",
+            });
+        }
+        Ok(())
+    }
+
+    /// Also: `lr`, `lr / (1 - beta1)` (the first step's size) finite, `beta1, beta2 < 1` and
+    /// `eps` at least the smallest normal number, all as `S` values.
+    fn validate_for<S: Float>(&self) -> Result<(), OptimError> {
+        self.validate()?;
+        check_range_in::<S>("lr", self.lr, (0.0, None, false), "[0, inf)")?;
+        check_range_in::<S>(
+            "lr / (1 - beta1)",
+            self.lr / (1.0 - self.beta1),
+            (0.0, None, false),
+            "[0, inf)",
+        )?;
+        check_range_in::<S>("beta1", self.beta1, (0.0, Some(1.0), false), "[0, 1)")?;
+        check_range_in::<S>("beta2", self.beta2, (0.0, Some(1.0), false), "[0, 1)")?;
+        check_range_in::<S>(
+            "eps",
+            self.eps,
+            (0.0, None, true),
+            "[smallest normal number, inf)",
+        )
+    }
+
+    fn kind(&self) -> OptimKind {
+        OptimKind::Adam {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+        }
     }
 
     fn step<S: Float, P: Parameterized<S> + ?Sized>(
         &self,
         params: &mut P,
     ) -> Result<(), OptimError> {
-        self.validate()?;
+        self.validate_for::<S>()?;
+        let kind = self.kind();
+        check_same_optimizer(params, kind)?;
         let (b1, b2) = (S::cast(self.beta1), S::cast(self.beta2));
         let (one, eps) = (S::one(), S::cast(self.eps));
         params.visit_parameters_mut(&mut |mut p| {
-            *p.state.steps += 1;
+            // Saturating: from 2^64 - 1 steps (a checkpoint may say so) the bias corrections
+            // are 1 whatever comes after.
+            *p.state.steps = p.state.steps.saturating_add(1);
+            *p.state.kind = kind;
             let t = *p.state.steps as f64;
             let step_size = S::cast(self.lr / (1.0 - f64m::powf(self.beta1, t)));
             let bc2_sqrt = S::cast(f64m::sqrt(1.0 - f64m::powf(self.beta2, t)));

@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, weight decay and Nesterov momentum, as
 //! `torch.optim.SGD` (dampening 0).
 
-use super::{OptimError, Optimizer, check_range};
+use super::{OptimError, OptimKind, Optimizer, check_range, check_range_in, check_same_optimizer};
 use crate::param::contiguous_mut;
 use crate::{Float, Parameterized};
 
@@ -65,11 +65,35 @@ impl Optimizer for Sgd {
         Ok(())
     }
 
+    /// Also: `lr`, `momentum` and `weight_decay` finite as `S` values.
+    fn validate_for<S: Float>(&self) -> Result<(), OptimError> {
+        self.validate()?;
+        check_range_in::<S>("lr", self.lr, (0.0, None, false), "[0, inf)")?;
+        check_range_in::<S>("momentum", self.momentum, (0.0, None, false), "[0, inf)")?;
+        check_range_in::<S>(
+            "weight_decay",
+            self.weight_decay,
+            (0.0, None, false),
+            "[0, inf)",
+        )
+    }
+
+    fn kind(&self) -> OptimKind {
+        OptimKind::Sgd {
+            lr: self.lr,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            nesterov: self.nesterov,
+        }
+    }
+
     fn step<S: Float, P: Parameterized<S> + ?Sized>(
         &self,
         params: &mut P,
     ) -> Result<(), OptimError> {
-        self.validate()?;
+        self.validate_for::<S>()?;
+        let kind = self.kind();
+        check_same_optimizer(params, kind)?;
         let (lr, mom, wd) = (
             S::cast(self.lr),
             S::cast(self.momentum),
@@ -78,7 +102,8 @@ impl Optimizer for Sgd {
         let use_momentum = self.momentum != 0.0;
         params.visit_parameters_mut(&mut |mut p| {
             let first = *p.state.steps == 0;
-            *p.state.steps += 1;
+            *p.state.steps = p.state.steps.saturating_add(1);
+            *p.state.kind = kind;
             let buf = &mut *p.state.m;
             let apply = |w: &mut S, g0: S, b: &mut S| {
                 let mut g = g0 + wd * *w;
