@@ -179,7 +179,11 @@ fn unigram_bits(text: &[usize]) -> f64 {
         .sum()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::exit(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let quick = args.common.quick;
     let mut rng = Rng::new(args.common.seed.wrapping_add(1));
@@ -201,7 +205,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let raw = match &args.text {
-        Some(path) => std::fs::read_to_string(path)?,
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("reading the text {}: {e}", path.display()))?,
         None => include_str!("../data/genesis_kjv.txt").to_string(),
     };
     let text: Vec<usize> = raw.chars().map(class_of).collect();
@@ -214,9 +219,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         held_out
     };
     let stream_len = train.len() / B;
-    let chunks = (stream_len - 1) / T;
-    if chunks == 0 {
-        return Err(format!("the text is too short: {} characters", text.len()).into());
+    // Each of the B streams needs a chunk of T characters and the one after it to predict,
+    // and the held-out part two characters at least.
+    let chunks = stream_len.saturating_sub(1) / T;
+    if chunks == 0 || held_out.len() < 2 {
+        let need = (B * (T + 1)).div_ceil(9) * 10;
+        return Err(format!(
+            "the text is too short: {} characters, {need} at least ({B} streams of {} \
+             characters in the first nine tenths)",
+            text.len(),
+            T + 1
+        )
+        .into());
     }
     let epochs = args.epochs.unwrap_or(if quick { 4 } else { 20 });
     let chunks_per_epoch = if quick { chunks.min(150) } else { chunks };

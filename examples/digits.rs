@@ -74,7 +74,11 @@ fn accuracy(net: &mut DigitReader, set: &[&Digit]) -> f64 {
     right as f64 / n as f64
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::exit(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let quick = args.common.quick;
     let epochs = args.epochs.unwrap_or(if quick { 3 } else { 40 });

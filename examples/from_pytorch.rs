@@ -44,7 +44,11 @@ struct Args {
     weights: Option<std::path::PathBuf>,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::exit(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     // `self.gru` (an nn.GRU: `_l0` suffixes) is layer 0, `self.head` layer 1.
     let names = TorchNames::new().recurrent("gru", 0, 1).module("head", 1);

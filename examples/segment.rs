@@ -151,7 +151,11 @@ where
     Ok((f1, loss))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::exit(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let quick = args.common.quick;
     let epochs = args.epochs.unwrap_or(if quick { 1 } else { 10 });

@@ -51,7 +51,11 @@ fn evaluate(net: &mut Tagger, seed: u64, sequences: usize) -> (f32, f64) {
     (loss / sequences as f32, right as f64 / total as f64)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::exit(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let steps = args
         .steps

@@ -41,6 +41,29 @@ pub fn say(bar: &ProgressBar, text: impl std::fmt::Display) {
     bar.suspend(|| println!("{text}"));
 }
 
+/// The example's exit: on error, the library's message (its `Display`, then each source
+/// error's) on standard error and status 1, not `main`'s debug print of the value.
+pub fn exit(result: Result<(), Box<dyn std::error::Error>>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let mut said = e.to_string();
+            eprintln!("error: {said}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                // Many errors already include their source's message.
+                let text = cause.to_string();
+                if !said.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    said = text;
+                }
+                source = cause.source();
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// `Ok` if `holds`, else the claim that failed (the example then exits with status 1).
 pub fn check(holds: bool, claim: impl Into<String>) -> Result<(), Box<dyn std::error::Error>> {
     if holds {

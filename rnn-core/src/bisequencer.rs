@@ -9,6 +9,21 @@
 //! dL/dx_t = dL/dx_t through fwd + dL/dx_t through bwd
 //! ```
 //!
+//! ```
+//! use rnn_core::prelude::*;
+//!
+//! network! {
+//!     /// Each step's tag may depend on the steps after it.
+//!     pub Both<seq_len = 6> = Sequential[ BiSequencer[ LSTM(4, 8) ], Linear(16, 2), LogSoftMax ];
+//! }
+//! let mut net = Both::new(0);
+//! let x = [SMatrix::<f32, 4, 1>::from_element(0.3); 6];
+//! let y = net.forward(&x).to_vec();
+//! let gx = net.backward(&x, &y);
+//! assert_eq!(gx.len(), 6);
+//! assert!(net.parameters().iter().any(|p| p.name == "0.weight_ih_reverse"));
+//! ```
+//!
 //! Shapes: input `I x B`, each direction `O x B`, output `2O x B`. The copies start from
 //! different weights (drawn one after the other); the backward copy's parameters are named with
 //! PyTorch's `_reverse` suffix (`0.weight_ih_reverse`), so a state_dict of

@@ -1,28 +1,52 @@
 //! # rnn-core
 //!
-//! Everything that computes in `rnn`: layers with their forward and backward maths, criteria,
-//! optimisers and weight I/O, on nalgebra's fixed-size matrices.
+//! Recurrent neural networks compiled at build time: you describe a network with the
+//! [`network!`] macro and get a plain struct with fixed-size weights, per-step storage made
+//! once, and forward and backward-through-time code for that network. It trains as well as
+//! it infers, reads and writes PyTorch `state_dict`s, and runs without `std`.
 //!
-//! Conventions shared by every layer:
-//! - A batch is a const dimension `B`: an input of `I` features is an `SMatrix<S, I, B>`, one
-//!   column per sample.
-//! - Weights are stored `out x in` as in PyTorch, and `y = W x + b` column by column.
-//! - `backward` **accumulates** parameter gradients (Torch's `accGradParameters`); call
-//!   `zero_grad_parameters` (or [`Parameterized::zero_grad`]) between updates.
-//! - Recurrent cells carry an explicit [`Layer::State`] from step to step and keep what their
-//!   backward needs in a per-step [`Layer::Cache`].
-//! - A layer is seen two ways ([`Layer`]): one step at a time (`forward_step`/`backward_step`,
-//!   taking a [`layer::ForwardStep`]/[`layer::BackwardStep`]: the online `step` and the
-//!   default of everything else) and over a whole sequence (`forward_seq`/`backward_seq`): a
-//!   network's `forward`/`backward` run layer by layer, so a layer may work on all steps at
-//!   once (a [`bisequencer::BiSequencer`] must). Adding a layer is one file in `layers/`
-//!   (`layers/linear.rs` is the one to copy: docs with shapes and equations, the `Layer`
-//!   impl, a finite-difference test), one line in the macro's registry and a marker in [`dsl`].
-//! - Nothing allocates after construction. Parameters live on the heap (created in place, so
-//!   large layers never pass through the stack); per-step values are plain fixed-size matrices.
+//! ## Start here
 //!
-//! The crate is `no_std` (it needs `alloc` for the parameter boxes); the `std` feature (default)
-//! adds file I/O.
+//! ```
+//! use rnn_core::prelude::*;
+//!
+//! network! {
+//!     /// Tags each of 8 steps of a 10-feature sequence with one of 5 classes.
+//!     pub Tagger<seq_len = 8> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
+//! }
+//!
+//! let mut net = Tagger::new(42); // seeded, Torch's initialisation
+//! let crit = SequencerCriterion::new(ClassNll::default());
+//! let adam = Adam::new(0.01)?;
+//! let inputs = [SMatrix::<f32, 10, 1>::from_element(0.5); 8]; // one matrix per step
+//! let targets = [[Class::<5>::new(3).expect("3 < 5")]; 8];   // one class per step
+//! for _ in 0..50 {
+//!     net.zero_grad_parameters();
+//!     let outputs = net.forward(&inputs);
+//!     let loss = crit.forward(outputs, &targets);
+//!     let grads = crit.backward(outputs, &targets);
+//!     net.backward_parameters(&inputs, &grads); // BPTT; backward also returns input gradients
+//!     adam.step(&mut net)?;
+//!     net.check_finite()?; // stop on NaN, saying where
+//!     # let _ = loss;
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Where to go next:
+//! - [`Network`]: what every generated struct can do (whole sequences, `remember`/`forget`,
+//!   truncated BPTT, training and evaluation modes, weights I/O); [`Online`]: one step at a time.
+//! - [`criterion`]: `ClassNll`, `CrossEntropy`, `Mse` per step, summed over a sequence by
+//!   [`criterion::SequencerCriterion`]; masking and sequence-to-one targets for sequences of
+//!   different lengths ([`criterion::SomeSamples`], `Option` targets).
+//! - [`optim`]: `Sgd`, `Adam`, `clip_grad_norm`.
+//! - [`io`]: PyTorch `state_dict`s, safetensors files, checkpoints.
+//! - `parallel` (feature `parallel`): data-parallel training on every core.
+//! - [`bisequencer`], [`residual`], [`layers::lookup_table`]: reading both ways, residual
+//!   blocks, token inputs.
+//!
+//! The crate is `no_std` (it needs `alloc`); the `std` feature (default) adds file I/O and
+//! run-time CPU detection of the SIMD kernels, the `parallel` feature the data-parallel trainer.
 //!
 //! # The `network!` DSL
 //!
@@ -114,6 +138,26 @@
 //!     pub Broken<seq_len = 8> = Sequential[ LSTM(10, 20), Linear(30, 5) ];
 //! }
 //! ```
+//!
+//! # For layer authors
+//!
+//! Conventions shared by every layer:
+//! - A batch is a const dimension `B`: an input of `I` features is an `SMatrix<S, I, B>`, one
+//!   column per sample.
+//! - Weights are stored `out x in` as in PyTorch, and `y = W x + b` column by column.
+//! - `backward` **accumulates** parameter gradients (Torch's `accGradParameters`); call
+//!   `zero_grad_parameters` (or [`Parameterized::zero_grad`]) between updates.
+//! - Recurrent cells carry an explicit [`Layer::State`] from step to step and keep what their
+//!   backward needs in a per-step [`Layer::Cache`].
+//! - A layer is seen two ways ([`Layer`]): one step at a time (`forward_step`/`backward_step`,
+//!   taking a [`layer::ForwardStep`]/[`layer::BackwardStep`]: the online `step` and the
+//!   default of everything else) and over a whole sequence (`forward_seq`/`backward_seq`): a
+//!   network's `forward`/`backward` run layer by layer, so a layer may work on all steps at
+//!   once (a [`bisequencer::BiSequencer`] must). Adding a layer is one file in `layers/`
+//!   (`layers/linear.rs` is the one to copy: docs with shapes and equations, the `Layer`
+//!   impl, a finite-difference test), one line in the macro's registry and a marker in [`dsl`].
+//! - Nothing allocates after construction. Parameters live on the heap (created in place, so
+//!   large layers never pass through the stack); per-step values are plain fixed-size matrices.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

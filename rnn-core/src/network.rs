@@ -569,6 +569,25 @@ pub trait Network: Parameterized<Self::Scalar> {
 /// The online interface (Torch's `Recursor`): one time step at a time, for networks whose
 /// every layer can run step by step. Every `network!` struct implements it except those with a
 /// `BiSequencer[ ... ]`, whose backward direction needs the whole sequence first.
+///
+/// ```
+/// use rnn_core::prelude::*;
+///
+/// network! { pub Amp<seq_len = 4> = Sequential[ LSTM(1, 8), Linear(8, 1) ]; }
+///
+/// let mut net = Amp::new(1);
+/// net.forget();
+/// let xs = [0.1f32, 0.4, -0.2].map(|v| SMatrix::<f32, 1, 1>::new(v));
+/// let ys: Vec<f32> = xs.iter().map(|x| net.step(x)[0]).collect(); // one sample at a time
+/// // Backward in reverse order of the steps (Torch's `backwardOnline`), here for the loss
+/// // sum(y).
+/// for x in xs.iter().rev() {
+///     net.try_backward_step(x, &SMatrix::from_element(1.0))?;
+/// }
+/// assert_eq!(ys.len(), 3);
+/// assert!(net.parameters()[0].grad.iter().any(|g| *g != 0.0));
+/// # Ok::<(), BpttError>(())
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no online step: it runs whole sequences only",
     label = "no `step`/`backward_step` for this network",

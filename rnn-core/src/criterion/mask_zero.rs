@@ -11,8 +11,11 @@ use nalgebra::SMatrix;
 /// every value is 0 (zero L2 norm) is dropped, and the inner criterion runs on the others as if
 /// the batch held only them ([`Criterion::forward_kept`]): with size averaging it averages over
 /// the kept samples. The gradient is 0 in masked columns; all masked gives loss 0 and a zero
-/// gradient. The network's masked outputs must therefore be exactly zero: put no `LogSoftMax`
-/// after the masking, or use [`crate::criterion::CrossEntropy`] on raw scores.
+/// gradient. It pairs with a network built with `mask_zero = true`: there the outputs of a
+/// masked sample at a masked step are exactly zero whatever the last layer is (a `LogSoftMax`
+/// included: the network zeroes its outputs after the last layer), so this criterion drops
+/// them. Without `mask_zero` an output column is all zero only if the network computes zeros,
+/// which a `LogSoftMax` over two or more classes never does.
 ///
 /// ```
 /// use rnn_core::prelude::*;

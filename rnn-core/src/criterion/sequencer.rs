@@ -58,6 +58,20 @@ impl<Tg, const B: usize> StepTarget<Tg, B> for SomeSamples<Tg, B> {
 /// Sums a criterion over `T` steps (Torch's `SequencerCriterion`): `loss = Σ_t c(y_t, target_t)`
 /// over the steps that have a target; the gradient of a step without target is zero. With
 /// `size_average` (default `false`, as in Torch) loss and gradients are divided by `T`.
+///
+/// ```
+/// use rnn_core::prelude::*;
+///
+/// let crit = SequencerCriterion::new(ClassNll::default());
+/// let outputs = [SMatrix::<f32, 3, 1>::new(-0.1, -2.0, -3.0); 4]; // log-probabilities
+/// // A target at every step...
+/// let every = [[Class::<3>::new(0).expect("< 3")]; 4];
+/// assert!((crit.forward(&outputs, &every) - 0.4).abs() < 1e-6);
+/// // ...or at the last step only (sequence-to-one): `None` adds no loss and a zero gradient.
+/// let last = [None, None, None, Some([Class::<3>::new(0).expect("< 3")])];
+/// assert!((crit.forward(&outputs, &last) - 0.1).abs() < 1e-6);
+/// assert_eq!(crit.backward(&outputs, &last)[0], SMatrix::<f32, 3, 1>::zeros());
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SequencerCriterion<C> {
     /// The per-step criterion.

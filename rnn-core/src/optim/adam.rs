@@ -13,6 +13,28 @@ use crate::{Float, Parameterized};
 /// v = beta2 * v + (1 - beta2) * g²
 /// p = p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 /// ```
+///
+/// ```
+/// use rnn_core::prelude::*;
+///
+/// network! { pub Net<seq_len = 2> = Sequential[ GRU(3, 4), Linear(4, 1) ]; }
+///
+/// let mut net = Net::new(0);
+/// let adam = Adam::new(1e-3)?; // PyTorch's defaults otherwise; invalid values are errors
+/// let x = [SMatrix::<f32, 3, 1>::from_element(1.0); 2];
+/// let crit = SequencerCriterion::new(Mse::default());
+/// let target = [SMatrix::<f32, 1, 1>::new(0.5); 2];
+/// for _ in 0..10 {
+///     net.zero_grad_parameters();
+///     let y = net.forward(&x);
+///     let g = crit.backward(y, &target);
+///     net.backward_parameters(&x, &g);
+///     clip_grad_norm(&mut net, 1.0)?; // optional: the global norm at most 1
+///     adam.step(&mut net)?;
+/// }
+/// assert_eq!(net.parameters()[0].state.steps, 10);
+/// # Ok::<(), OptimError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Adam {
     /// Learning rate.

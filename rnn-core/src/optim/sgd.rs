@@ -14,6 +14,20 @@ use crate::{Float, Parameterized};
 /// p = p - lr * g
 /// ```
 /// With `momentum = 0` this is `p -= lr * (grad + weight_decay * p)`.
+///
+/// ```
+/// use rnn_core::prelude::*;
+///
+/// network! { pub Net<seq_len = 2> = Sequential[ RNN(2, 3), Linear(3, 1) ]; }
+///
+/// let sgd = Sgd { lr: 0.1, momentum: 0.9, ..Sgd::default() }.checked()?;
+/// let mut net = Net::new(0);
+/// let x = [SMatrix::<f32, 2, 1>::new(1.0, -1.0); 2];
+/// let y = net.forward(&x).to_vec();
+/// net.backward_parameters(&x, &y); // the gradient of sum(y²) / 2
+/// sgd.step(&mut net)?;
+/// # Ok::<(), OptimError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sgd {
     /// Learning rate.
