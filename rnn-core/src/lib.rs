@@ -96,7 +96,8 @@
 //! both ways and joins the outputs (see [`bisequencer`]). Each generated struct implements
 //! [`Network`] (forward, backward, `forget`, `remember`, `training`/`evaluate`, weights I/O)
 //! and, unless it holds a `BiSequencer`, [`Online`] (`step`/`backward_step`). Sequences are
-//! slices of 1 to `seq_len` steps.
+//! slices of 1 to `seq_len` steps. A network holds at most 128 layers (nested ones included)
+//! and containers nest at most 16 deep; past either the macro says so at the spot.
 //!
 //! Containers and options for sequences of different lengths and other shapes of data:
 //!

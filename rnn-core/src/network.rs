@@ -305,6 +305,8 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// The recurrent state of the whole network: nested pairs following the `Sequential`
     /// (`(first layer's state, (second's, (...)))`, `()` for feed-forward layers), e.g.
     /// `(LstmState<f32, 20, 1>, ((), ()))` for `Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ]`.
+    /// A `Sequential` of more than 32 layers is grouped into chains of 32 joined pairwise
+    /// (a balanced tree of such pairs).
     type State;
     /// Steps per sequence at most: the capacity the struct is built for.
     const SEQ_LEN: usize;

@@ -80,7 +80,7 @@ impl Parse for NetworkDef {
             input.parse::<Token![>]>()?;
         }
         input.parse::<Token![=]>()?;
-        let body: LayerExpr = input.parse()?;
+        let body = LayerExpr::parse_at(input, 1)?;
         input.parse::<Token![;]>()?;
         Ok(Self {
             attrs,
@@ -92,18 +92,32 @@ impl Parse for NetworkDef {
     }
 }
 
-impl Parse for LayerExpr {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
+impl LayerExpr {
+    /// A layer or container at nesting level `depth` (1 for the outermost container). The
+    /// contents of a container nested deeper than validation allows are not parsed
+    /// (validation reports the container): the parser's recursion stays as shallow as the
+    /// deepest valid network, however deep the input nests.
+    fn parse_at(input: ParseStream, depth: usize) -> syn::Result<Self> {
         let name: Ident = input.parse()?;
         if input.peek(token::Bracket) {
             let content;
             let bracket = bracketed!(content in input);
-            let items: Punctuated<LayerExpr, Token![,]> =
-                content.parse_terminated(LayerExpr::parse, Token![,])?;
+            let mut items = Vec::new();
+            if depth > crate::validate::MAX_DEPTH {
+                content.parse::<proc_macro2::TokenStream>()?;
+            } else {
+                while !content.is_empty() {
+                    items.push(Self::parse_at(&content, depth + 1)?);
+                    if content.is_empty() {
+                        break;
+                    }
+                    content.parse::<Token![,]>()?;
+                }
+            }
             return Ok(Self::Sequential {
                 name,
                 bracket,
-                items: items.into_iter().collect(),
+                items,
             });
         }
         let args = if input.peek(token::Paren) {
