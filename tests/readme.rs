@@ -3,7 +3,7 @@
 //! the reader defined around them, and `every_readme_snippet_is_in_a_test` checks that each
 //! ```` ```rust ```` block of README.md appears, line for line, in this file.
 
-use rnn_core::prelude::*;
+// No imports of the library here: each snippet brings its own, as a reader's code must.
 use std::error::Error;
 
 /// The lines of `text`, trimmed, without blank ones.
@@ -40,7 +40,10 @@ fn every_readme_snippet_is_in_a_test() {
 }
 
 /// A batch of the training loop: inputs and targets of each step.
-type Batch = (Vec<SMatrix<f32, 10, 1>>, Vec<[Class<5>; 1]>);
+type Batch = (
+    Vec<rnn_core::prelude::SMatrix<f32, 10, 1>>,
+    Vec<[rnn_core::prelude::Class<5>; 1]>,
+);
 
 #[test]
 #[rustfmt::skip]
@@ -85,6 +88,8 @@ for (inputs, targets) in batches {          // Vec<SMatrix<f32, 10, 1>>, Vec<[Cl
 #[rustfmt::skip]
 fn both_directions_and_tokens() {
     // README
+use rnn_core::prelude::*;
+
 network! {
     /// Reads token indices, both ways: step t sees the whole sentence.
     pub BiTagger<seq_len = 40, batch = 16> = Sequential[
@@ -120,6 +125,7 @@ fn weights_from_and_to_pytorch() -> Result<(), Box<dyn Error>> {
     }
     // README
 use rnn_core::io::TorchNames;
+use rnn_core::prelude::*;
 
 network! {
     pub Model<seq_len = 8> = Sequential[ LSTM(10, 20), LSTM(20, 20), Linear(20, 5), LogSoftMax ];
@@ -165,6 +171,7 @@ fn data_parallel() -> Result<(), Box<dyn Error>> {
     let steps = 2;
     // README
 use rnn_core::parallel::{DataParallel, Threads};
+use rnn_core::prelude::*;
 
 network! { pub Shard<seq_len = 16, batch = 32> = Sequential[ LSTM(64, 128), Linear(128, 10), LogSoftMax ]; }
 
