@@ -217,12 +217,20 @@ pub trait Optimizer {
     /// [`Optimizer::validate`], then the hyper-parameters as the scalar type `S` applies them
     /// (each step calls this).
     ///
+    /// The default is [`Optimizer::validate`] alone (for optimisers written outside this
+    /// crate).
+    ///
     /// # Errors
     /// Those of [`Optimizer::validate`], and [`OptimError::RoundsOutOfRange`].
-    fn validate_for<S: Float>(&self) -> Result<(), OptimError>;
+    fn validate_for<S: Float>(&self) -> Result<(), OptimError> {
+        self.validate()
+    }
 
-    /// What a step records in each parameter (see [`OptimKind`]).
-    fn kind(&self) -> OptimKind;
+    /// What a step records in each parameter (see [`OptimKind`]); the default,
+    /// [`OptimKind::None`], records nothing.
+    fn kind(&self) -> OptimKind {
+        OptimKind::None
+    }
 
     /// Updates every parameter of `params` once. Does not zero the gradients.
     ///
