@@ -112,15 +112,22 @@ impl<T: bytemuck::Zeroable> ZeroInit for T {}
 /// (`mask_zero`): a masked sample's state is reset to the initial state's column; and whole
 /// copies and swaps in place, element by element, where `clone_from` and `<[T]>::swap` would
 /// go through a temporary of the state's full size on the stack (megabytes in a large layer).
-pub trait Columns {
+pub trait Columns: Clone {
     /// Copies column `b` of `from` into `self`.
     fn copy_column(&mut self, from: &Self, b: usize);
     /// Sets column `b` to zero.
     fn zero_column(&mut self, b: usize);
-    /// Copies all of `from` into `self`, in place (no temporary).
-    fn copy_all(&mut self, from: &Self);
-    /// Exchanges `self` and `other`, element by element (no temporary).
-    fn swap_all(&mut self, other: &mut Self);
+    /// Copies all of `from` into `self`, in place (no temporary). The default is
+    /// `clone_from`, which may build a copy on the stack: a state of matrices should copy
+    /// them element by element, as the library's do.
+    fn copy_all(&mut self, from: &Self) {
+        self.clone_from(from);
+    }
+    /// Exchanges `self` and `other`, element by element (no temporary). The default is
+    /// `core::mem::swap`, which may go through the stack: override it as `copy_all`.
+    fn swap_all(&mut self, other: &mut Self) {
+        core::mem::swap(self, other);
+    }
 }
 
 impl Columns for () {
