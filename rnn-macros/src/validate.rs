@@ -311,7 +311,8 @@ pub const MAX_DEPTH: usize = 16;
 /// generated types nest as a balanced tree (no overflow of rustc's recursion limit), but each
 /// layer's view of the steps names the whole network's types, so a debug build's type
 /// information grows with the square of the layer count: a test of 128 layers builds in 18 s
-/// with a 3.7 GB peak on a 2-core Intel Xeon (2026-12-06); 1000 would need hundreds of GB.
+/// with a 3.7 GB peak on a 2-core Intel Xeon (2026-12-06); for 1000 the square extrapolates
+/// to about 200 GB.
 pub const MAX_LAYERS: usize = 128;
 
 /// The layers in `items`, nested ones included.
