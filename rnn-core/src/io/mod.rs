@@ -130,12 +130,12 @@ fn wanted<S: Float, P: Parameterized<S> + ?Sized>(
     let mut out = Vec::new();
     let mut param = 0;
     let mut cut = None;
-    let mut ours = Vec::new();
+    let mut layers = alloc::collections::BTreeSet::new();
     params.visit_parameters(&mut |p| {
         if !p.name.is_whole() {
             cut.get_or_insert(p.name);
         }
-        ours.push(p.name.to_string());
+        layers.extend(p.name.path().next());
         let name = names.map(&p.name.to_string());
         let (rows, cols) = p.value.shape();
         let shape = p.kind.torch_shape(rows, cols);
@@ -170,7 +170,7 @@ fn wanted<S: Float, P: Parameterized<S> + ?Sized>(
             u16::MAX
         )));
     }
-    names.check_matches(ours.iter().map(String::as_str))?;
+    names.check_matches(&layers)?;
     let mut sorted: Vec<&str> = out.iter().map(|w| w.name.as_str()).collect();
     sorted.sort_unstable();
     if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
@@ -323,11 +323,16 @@ fn check_values<S: Float>(
     let mut bad = Vec::new();
     for (w, &k) in wanted.iter().zip(plan) {
         let o = &offered[k];
+        // Values of the network's own dtype are loaded as they are: only conversions and
+        // moments are looked at.
+        if w.slot == Slot::Steps || (w.slot == Slot::Value && o.dtype == dtype_of::<S>()) {
+            continue;
+        }
         let n: usize = w.shape.iter().product();
         let cols = if w.shape.len() == 2 { w.shape[1] } else { 1 };
         let problem = (0..n).find_map(|e| {
             let raw = o.data.raw(o.dtype, e, cols);
-            let value = o.data.element(o.dtype, e, cols).to_f64();
+            let value = S::cast(raw).to_f64();
             let why = match w.slot {
                 Slot::Value if raw.is_finite() && !value.is_finite() => format!(
                     "is {raw:e}, beyond the range of the network's {} (converted from {})",
@@ -357,16 +362,20 @@ fn check_values<S: Float>(
 }
 
 /// Writes the planned tensors into `params`. Only called once [`plan`] has checked everything.
+/// `kinds`, if not empty, holds the optimiser recorded for each parameter (a checkpoint's).
 fn apply<S: Float, P: Parameterized<S> + ?Sized>(
     params: &mut P,
-    wanted: &[Wanted],
-    plan: &[usize],
+    (wanted, plan): (&[Wanted], &[usize]),
     offered: &[Offered<'_, S>],
+    kinds: &[OptimKind],
 ) {
     let mut at = 0;
     let mut param = 0;
     params.visit_parameters_mut(&mut |mut p| {
         let (rows, cols) = p.value.shape();
+        if let Some(&kind) = kinds.get(param) {
+            *p.state.kind = kind;
+        }
         while at < wanted.len() && wanted[at].param == param {
             let o = &offered[plan[at]];
             let get = |k: usize| o.data.element(o.dtype, k, cols);
@@ -513,14 +522,7 @@ fn load<S: Float, P: Parameterized<S> + ?Sized>(
     } else {
         Vec::new()
     };
-    apply(params, &want, &plan, &file.tensors);
-    if checkpoint {
-        let mut k = 0;
-        params.visit_parameters_mut(&mut |p| {
-            *p.state.kind = kinds[k];
-            k += 1;
-        });
-    }
+    apply(params, (&want, &plan), &file.tensors, &kinds);
     Ok(())
 }
 
@@ -587,11 +589,11 @@ fn save<S: Float, P: Parameterized<S> + ?Sized>(
     let mut param = 0;
     params.visit_parameters(&mut |p| {
         let (rows, cols) = p.value.shape();
-        if checkpoint && let Some(w) = want[at..].iter().find(|w| w.slot == Slot::Value) {
-            kinds.push((kind_key(&w.name), p.state.kind.to_metadata()));
-        }
         while at < want.len() && want[at].param == param {
             let w = &want[at];
+            if checkpoint && w.slot == Slot::Value {
+                kinds.push((kind_key(&w.name), p.state.kind.to_metadata()));
+            }
             let mut data = Vec::with_capacity(rows * cols * core::mem::size_of::<S>());
             let dtype = match w.slot {
                 Slot::Steps => {
@@ -730,7 +732,7 @@ where
         });
     });
     let plan = plan(&want, &offered, false)?;
-    apply(dst, &want, &plan, &offered);
+    apply(dst, (&want, &plan), &offered, &[]);
     Ok(())
 }
 

@@ -131,35 +131,28 @@ impl TorchNames {
     }
 
     /// An error naming the first rule with a layer that has no parameter (`module("head", 2)`
-    /// where layer 2 is a `LogSoftMax`): such a rule would silently name nothing. `ours` are
-    /// the network's parameter names (ours, `2.weight`).
-    pub(super) fn check_matches<'n>(
+    /// where layer 2 is a `LogSoftMax`): such a rule would silently name nothing. `layers`
+    /// are the network's top-level layers that have parameters.
+    pub(super) fn check_matches(
         &self,
-        ours: impl Iterator<Item = &'n str> + Clone,
+        layers: &alloc::collections::BTreeSet<usize>,
     ) -> Result<(), WeightsError> {
         for rule in &self.rules {
-            for layer in rule.layers() {
-                let has = ours.clone().any(|name| {
-                    name.split_once('.')
-                        .and_then(|(i, _)| i.parse::<usize>().ok())
-                        == Some(layer)
-                });
-                if !has {
-                    let what = match rule.stacked {
-                        None => format!("`{}` (layer {layer})", rule.module),
-                        Some(n) => format!(
-                            "`{}` (layers {}..{}, its layer {})",
-                            rule.module,
-                            rule.first,
-                            rule.first.saturating_add(n),
-                            layer - rule.first
-                        ),
-                    };
-                    return Err(WeightsError::Names(format!(
-                        "{what} matches no parameter: layer {layer} of the network has none \
-                         (is it a layer without weights, or past the last layer?)"
-                    )));
-                }
+            if let Some(layer) = rule.layers().find(|l| !layers.contains(l)) {
+                let what = match rule.stacked {
+                    None => format!("`{}` (layer {layer})", rule.module),
+                    Some(n) => format!(
+                        "`{}` (layers {}..{}, its layer {})",
+                        rule.module,
+                        rule.first,
+                        rule.first.saturating_add(n),
+                        layer - rule.first
+                    ),
+                };
+                return Err(WeightsError::Names(format!(
+                    "{what} matches no parameter: layer {layer} of the network has none \
+                     (is it a layer without weights, or past the last layer?)"
+                )));
             }
         }
         Ok(())
