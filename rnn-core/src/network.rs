@@ -229,44 +229,47 @@ impl fmt::Display for NonFinite {
 
 impl core::error::Error for NonFinite {}
 
-/// The first non-finite value or gradient of `params`, values before gradients.
+/// The first non-finite element of `xs` (column-major) and its value.
+fn first_non_finite<'a, S: Float + 'a>(xs: impl Iterator<Item = &'a S>) -> Option<(usize, f64)> {
+    xs.enumerate()
+        .find(|(_, v)| !v.is_finite())
+        .map(|(k, v)| (k, v.to_f64()))
+}
+
+/// The first non-finite value of `params`, then gradient, then first and second optimiser
+/// moment (each kind over all parameters before the next).
 fn non_finite_parameter<S: Float, P: Parameterized<S> + ?Sized>(params: &P) -> Option<NonFinite> {
     let mut found = None;
-    for gradient in [false, true] {
+    for part in 0..4 {
         params.visit_parameters(&mut |p| {
             if found.is_some() {
                 return;
             }
-            let m = if gradient { &p.grad } else { &p.value };
-            if let Some(k) = m.iter().position(|v| !v.is_finite()) {
-                let (row, col) = (k % m.nrows(), k / m.nrows());
-                found = Some(NonFinite::Parameter {
-                    name: p.name,
-                    gradient,
-                    row,
-                    col,
-                    value: m[(row, col)].to_f64(),
-                });
-            }
-        });
-        if found.is_some() {
-            return found;
-        }
-    }
-    for second in [false, true] {
-        params.visit_parameters(&mut |p| {
-            if found.is_some() {
-                return;
-            }
-            let m = if second { p.state.v } else { p.state.m };
-            if let Some(k) = m.iter().position(|v| !v.is_finite()) {
-                let rows = p.value.nrows();
-                found = Some(NonFinite::OptimizerState {
-                    name: p.name,
-                    second,
-                    row: k % rows,
-                    col: k / rows,
-                    value: m[k].to_f64(),
+            let bad = match part {
+                0 => first_non_finite(p.value.iter()),
+                1 => first_non_finite(p.grad.iter()),
+                2 => first_non_finite(p.state.m.iter()),
+                _ => first_non_finite(p.state.v.iter()),
+            };
+            if let Some((k, value)) = bad {
+                let (name, rows) = (p.name, p.value.nrows());
+                let (row, col) = (k % rows, k / rows);
+                found = Some(if part < 2 {
+                    NonFinite::Parameter {
+                        name,
+                        gradient: part == 1,
+                        row,
+                        col,
+                        value,
+                    }
+                } else {
+                    NonFinite::OptimizerState {
+                        name,
+                        second: part == 3,
+                        row,
+                        col,
+                        value,
+                    }
                 });
             }
         });
