@@ -55,6 +55,7 @@ fn times_tokens(gates: usize, size: &Size) -> TokenStream {
 }
 
 /// A built element: its type, its constructor expression, its input and output sizes.
+#[derive(Clone)]
 struct Built {
     ty: TokenStream,
     ctor: TokenStream,
@@ -245,53 +246,49 @@ impl Builder<'_> {
                 Item::Bi(keyword, inner) => self.bi(*keyword, inner),
             })
             .collect();
-        let named = |k: usize, b: &Built| {
-            let (ty, ctor, k) = (&b.ty, &b.ctor, lit(first + k));
-            (
-                quote!(::rnn_core::__private::Named<#ty, #k>),
-                quote!(::rnn_core::__private::Named(#ctor)),
-            )
-        };
-        let n_in = parts.first().map_or_else(|| quote!(0), |p| p.n_in.clone());
-        let n_out = parts.last().map_or_else(|| quote!(0), |p| p.n_out.clone());
-        if parts.is_empty() {
-            return Built {
-                ty: quote!(()),
-                ctor: quote!(()),
-                n_in,
-                n_out,
-            };
-        }
+        let named: Vec<Built> = parts
+            .iter()
+            .enumerate()
+            .map(|(k, b)| {
+                let (ty, ctor, k) = (&b.ty, &b.ctor, lit(first + k));
+                Built {
+                    ty: quote!(::rnn_core::__private::Named<#ty, #k>),
+                    ctor: quote!(::rnn_core::__private::Named(#ctor)),
+                    n_in: b.n_in.clone(),
+                    n_out: b.n_out.clone(),
+                }
+            })
+            .collect();
         // Chunks of at most CHAIN consecutive layers, each a right-nested chain (the whole
         // sequential when it is that short), joined in a balanced tree: the type nests
         // O(CHAIN + log n) deep, not n (rustc's trait solver and layout recurse once per
         // level, and overflow or crash in the hundreds). Names come from `Named`'s positions,
         // so the grouping does not show in them.
-        let chunks: Vec<Built> = parts
-            .chunks(CHAIN)
-            .enumerate()
-            .filter_map(|(c, chunk)| {
-                let base = c * CHAIN;
-                let (last, before) = chunk.split_last()?;
-                let (mut ty, mut ctor) = named(base + before.len(), last);
-                for (k, part) in before.iter().enumerate().rev() {
-                    let (first_ty, first_ctor) = named(base + k, part);
-                    let m = &part.n_out;
-                    ty = quote!(::rnn_core::__private::Chain<#first_ty, #ty, #m>);
-                    ctor = quote!(::rnn_core::__private::Chain { first: #first_ctor, rest: #ctor });
-                }
-                Some(Built {
-                    ty,
-                    ctor,
-                    n_in: chunk.first().map_or_else(|| quote!(0), |p| p.n_in.clone()),
-                    n_out: last.n_out.clone(),
+        let chunks = named.chunks(CHAIN).filter_map(|chunk| {
+            let (last, before) = chunk.split_last()?;
+            Some(
+                before
+                    .iter()
+                    .rev()
+                    .fold(last.clone(), |rest, first| chain(first, &rest)),
+            )
+        });
+        let mut level: Vec<Built> = chunks.collect();
+        while level.len() > 1 {
+            level = level
+                .chunks(2)
+                .filter_map(|pair| {
+                    let (a, b) = pair.split_first()?;
+                    Some(b.first().map_or_else(|| a.clone(), |b| chain(a, b)))
                 })
-            })
-            .collect();
-        let mut joined = balanced(chunks);
-        joined.n_in = n_in;
-        joined.n_out = n_out;
-        joined
+                .collect();
+        }
+        level.pop().unwrap_or_else(|| Built {
+            ty: quote!(()),
+            ctor: quote!(()),
+            n_in: quote!(0),
+            n_out: quote!(0),
+        })
     }
 }
 
@@ -300,34 +297,16 @@ impl Builder<'_> {
 /// `(first's, (second's, (...)))`.
 const CHAIN: usize = 32;
 
-/// `parts` (one or more) joined pairwise into a balanced tree of `Chain`s.
-fn balanced(mut parts: Vec<Built>) -> Built {
-    while parts.len() > 1 {
-        let mut next = Vec::with_capacity(parts.len().div_ceil(2));
-        let mut it = parts.into_iter();
-        while let Some(a) = it.next() {
-            match it.next() {
-                Some(b) => {
-                    let (a_ty, a_ctor, m, b_ty, b_ctor) =
-                        (&a.ty, &a.ctor, &a.n_out, &b.ty, &b.ctor);
-                    next.push(Built {
-                        ty: quote!(::rnn_core::__private::Chain<#a_ty, #b_ty, #m>),
-                        ctor: quote!(::rnn_core::__private::Chain { first: #a_ctor, rest: #b_ctor }),
-                        n_in: a.n_in.clone(),
-                        n_out: b.n_out.clone(),
-                    });
-                }
-                None => next.push(a),
-            }
-        }
-        parts = next;
+/// `first` then `rest`, joined by `first`'s output size.
+fn chain(first: &Built, rest: &Built) -> Built {
+    let (a_ty, a_ctor, m, b_ty, b_ctor) =
+        (&first.ty, &first.ctor, &first.n_out, &rest.ty, &rest.ctor);
+    Built {
+        ty: quote!(::rnn_core::__private::Chain<#a_ty, #b_ty, #m>),
+        ctor: quote!(::rnn_core::__private::Chain { first: #a_ctor, rest: #b_ctor }),
+        n_in: first.n_in.clone(),
+        n_out: rest.n_out.clone(),
     }
-    parts.pop().unwrap_or(Built {
-        ty: quote!(()),
-        ctor: quote!(()),
-        n_in: quote!(0),
-        n_out: quote!(0),
-    })
 }
 
 fn network(net: Network) -> TokenStream {
