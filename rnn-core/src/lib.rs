@@ -196,7 +196,7 @@ pub mod sequential;
 /// `#[zeroable(crate = "rnn_core::bytemuck")]`.
 pub use bytemuck;
 pub use float::{AllocError, Float, ZeroInit};
-pub use kernels::{SimdPath, simd_path};
+pub use kernels::{FusedCell, KernelChoice, SimdPath, kernel_choice, simd_path};
 pub use layer::Layer;
 pub use network::{BpttError, LengthError, Network, NonFinite, Online, Remember, Sequencer};
 pub use param::{ParamKind, ParamMut, ParamName, ParamRef, Parameterized};

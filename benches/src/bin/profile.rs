@@ -160,4 +160,7 @@ fn main() {
     }
     let per = start.elapsed().as_secs_f64() * 1e9 / n as f64;
     println!("{case}: {per:.1} ns per step");
+    if std::env::var_os("SHOW_KERNELS").is_some() {
+        println!("kernels: {}", rnn_core::kernel_choice());
+    }
 }

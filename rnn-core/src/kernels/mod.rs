@@ -27,6 +27,7 @@
 use crate::Float;
 use nalgebra::{SMatrix, SVector};
 
+mod choice;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod gemm;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -39,6 +40,10 @@ mod logsoftmax;
 mod lstm_cell;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) mod simd;
+
+pub use choice::{FusedCell, KernelChoice, SimdPath, kernel_choice, simd_path};
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) use choice::{use_avx2, wide_cell};
 
 // Safe entry points of the fused kernels (AVX2, and AVX-512 for the cells): each checks the
 // CPU (and the kernel its slice lengths) and returns `false`, doing nothing, where it cannot
@@ -89,11 +94,12 @@ pub(crate) fn activations_avx2<const TANH: bool>(xs: &mut [f32]) -> bool {
     on_avx2(|| unsafe { simd::map::<TANH>(xs) })
 }
 
-/// The LSTM cell's pointwise step (`lstm_cell::cell`) with AVX2 + FMA, or AVX-512F on the
-/// [`SimdPath::Avx512`] path (on a Zen 5, alternated with the AVX2 cell: whole sequences of
-/// LSTM(32, 256) and LSTM(64, 128) at batch 32 0.89-0.92x the time per step; the seed network
-/// at batch 1 level online, 0.94-0.97x in training); `false` if this CPU has not got AVX2 and
-/// FMA. Panics if a slice is shorter than its shape.
+/// The LSTM cell's pointwise step (`lstm_cell::cell`) with AVX2 + FMA, or AVX-512F where
+/// [`kernel_choice`] measured it faster at this batch (on a Zen 5, alternated with the AVX2
+/// cell: whole sequences of LSTM(32, 256) and LSTM(64, 128) at batch 32 0.89-0.92x the time
+/// per step, the seed network at batch 1 level online; on an Intel Xeon (family 6 model 167)
+/// the seed network's online step 1.33x slower); `false` if this CPU has not got AVX2 and FMA.
+/// Panics if a slice is shorter than its shape.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) fn lstm_cell_simd<const H: usize, const B: usize>(
     gates: &mut [f32],
@@ -102,9 +108,10 @@ pub(crate) fn lstm_cell_simd<const H: usize, const B: usize>(
     tanh_c: &mut [f32],
     h: &mut [f32],
 ) -> bool {
-    let avx512 = simd_path() == SimdPath::Avx512;
+    let avx512 = wide_cell::<B>(FusedCell::Lstm);
     // SAFETY: `on_avx2` runs this only on a CPU with AVX2 and FMA, and the AVX-512 kernel
-    // only where `simd_path` found AVX-512F; the kernels check the lengths.
+    // only where `simd_path` found AVX-512F (`wide_cell` is true only there); the kernels
+    // check the lengths.
     on_avx2(|| unsafe {
         if avx512 {
             lstm_cell::cell_avx512::<H, B>(gates, c_prev, c, tanh_c, h);
@@ -114,10 +121,11 @@ pub(crate) fn lstm_cell_simd<const H: usize, const B: usize>(
     })
 }
 
-/// The GRU cell's pointwise step (`gru_cell::cell`) with AVX2 + FMA, or AVX-512F on the
-/// [`SimdPath::Avx512`] path from batch 2 (at batch 1, GRU(10, 20) stepped 1.04-1.07x slower
-/// with it on a Zen 5: its 20 units are a block of 16 and a masked one of 4); `false` if this
-/// CPU has not got AVX2 and FMA. Panics if a slice is shorter than its shape.
+/// The GRU cell's pointwise step (`gru_cell::cell`) with AVX2 + FMA, or AVX-512F where
+/// [`kernel_choice`] measured it faster at this batch (at batch 1, GRU(10, 20) stepped
+/// 1.04-1.07x slower with it on a Zen 5: its 20 units are a block of 16 and a masked one of
+/// 4); `false` if this CPU has not got AVX2 and FMA. Panics if a slice is shorter than its
+/// shape.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) fn gru_cell_simd<const H: usize, const B: usize>(
     gates: &mut [f32],
@@ -126,7 +134,7 @@ pub(crate) fn gru_cell_simd<const H: usize, const B: usize>(
     hn: &mut [f32],
     h: &mut [f32],
 ) -> bool {
-    let avx512 = B > 1 && simd_path() == SimdPath::Avx512;
+    let avx512 = wide_cell::<B>(FusedCell::Gru);
     // SAFETY: as in `lstm_cell_simd`.
     on_avx2(|| unsafe {
         if avx512 {
@@ -184,103 +192,6 @@ fn madd<S: Float, const FUSED: bool>(acc: S, a: S, b: S) -> S {
     } else {
         acc + a * b
     }
-}
-
-/// The instruction sets the kernels use on this machine, from the least to the most capable;
-/// see [`simd_path`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SimdPath {
-    /// What every x86-64 CPU has (SSE2), or another architecture, or a build without `std`:
-    /// the generic kernels as the compiler vectorises them for the build's target.
-    Baseline,
-    /// AVX2 with FMA: intrinsics for the batched products, the batch-1 matrix-vector
-    /// products, the fused LSTM and GRU cells and LogSoftMax.
-    Avx2,
-    /// AVX-512F on top of AVX2: the batched products (`W x` for batches above 1, their
-    /// transposes and the weight gradients) and the fused LSTM cell (the GRU cell above batch
-    /// 1) in 512-bit registers; the rest as [`SimdPath::Avx2`].
-    Avx512,
-}
-
-impl SimdPath {
-    /// Every path, from the least capable (the order of the variants): what `RNN_SIMD` names.
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    const ALL: [Self; 3] = [Self::Baseline, Self::Avx2, Self::Avx512];
-
-    /// The name `RNN_SIMD` takes: `baseline`, `avx2` or `avx512`.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Baseline => "baseline",
-            Self::Avx2 => "avx2",
-            Self::Avx512 => "avx512",
-        }
-    }
-}
-
-/// The kernels this process runs: the best this CPU supports (detected at the first call,
-/// with the `std` feature on x86-64), capped by the environment variable `RNN_SIMD` if it is
-/// set to `baseline`, `avx2` or `avx512` (other values are ignored) when it is first read.
-///
-/// Every path computes the same maths; they differ in the last bits (the order of sums, fused
-/// multiply-adds), so `RNN_SIMD` pins results across machines with different CPUs and lets the
-/// lower paths be tested on a machine that has the higher ones. A build with
-/// `-C target-cpu=native` (or `target-feature=+avx2,+fma`) compiles the generic kernels for
-/// that CPU, so there `baseline` means "no intrinsics", not SSE2.
-///
-/// ```
-/// let path = rnn_core::simd_path();
-/// println!("kernels: {}", path.name());
-/// ```
-#[must_use]
-#[inline]
-pub fn simd_path() -> SimdPath {
-    // Inlined into every kernel's entry (the kernels are generic, so they are compiled in the
-    // user's crate: a call here per kernel cost batch-1 steps 8 %): one relaxed load, decoded
-    // by a match (indexing `SimdPath::ALL` took 1 % more instructions per batch-1 step).
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    match SIMD_PATH.load(core::sync::atomic::Ordering::Relaxed) {
-        1 => SimdPath::Baseline,
-        2 => SimdPath::Avx2,
-        3 => SimdPath::Avx512,
-        _ => detect_simd_path(),
-    }
-    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    SimdPath::Baseline
-}
-
-/// [`simd_path`] as `SimdPath as u8 + 1` once detected, 0 before.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-static SIMD_PATH: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
-
-/// [`simd_path`] the first time: the CPU's best, capped by `RNN_SIMD`, stored for the next
-/// calls.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[cold]
-#[inline(never)]
-fn detect_simd_path() -> SimdPath {
-    let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-    let best = if avx2 && std::is_x86_feature_detected!("avx512f") {
-        SimdPath::Avx512
-    } else if avx2 {
-        SimdPath::Avx2
-    } else {
-        SimdPath::Baseline
-    };
-    let cap = std::env::var("RNN_SIMD").ok();
-    let cap = SimdPath::ALL
-        .into_iter()
-        .find(|p| cap.as_deref() == Some(p.name()));
-    let path = cap.map_or(best, |cap| best.min(cap));
-    SIMD_PATH.store(path as u8 + 1, core::sync::atomic::Ordering::Relaxed);
-    path
-}
-
-/// Whether the AVX2 + FMA kernels run (a relaxed atomic load after the first call).
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[inline(always)]
-pub(crate) fn use_avx2() -> bool {
-    simd_path() >= SimdPath::Avx2
 }
 
 /// Compiles `fast` a second time for AVX2 + FMA (as a nested function with those features, so
