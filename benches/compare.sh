@@ -16,6 +16,13 @@ py=${PYTHON:-python3}
 
 echo "== machine" | tee "$out/machine.txt"
 { lscpu | grep -E 'Model name|^CPU\(s\)|Flags' | cut -c1-160; rustc -V; date -u; } >> "$out/machine.txt"
+{
+    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
+        "(family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | xargs)," \
+        "model $(grep -m1 '^model[[:space:]]' /proc/cpuinfo | cut -d: -f2 | xargs))"
+    # What the kernels chose on this CPU (the paths each case ran: see paths.sh).
+    SHOW_KERNELS=1 cargo run --release -q --bin profile seed_b1_step 1000 | grep '^kernels:'
+} | tee -a "$out/machine.txt"
 echo "== FMA peak"
 cargo run --release -q --bin fma_peak | tee "$out/fma.txt"
 echo "== Rust: ours, data-parallel on 2 threads"

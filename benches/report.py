@@ -110,7 +110,11 @@ def main(folder):
     for res in per_round:
         for k, v in res.items():
             results[k] = min(v, results.get(k, v))
-    print(f"Each cell: the smallest of {len(per_round)} interleaved rounds' medians.\n")
+    machine = (d / "machine.txt").read_text() if (d / "machine.txt").exists() else ""
+    for line in machine.splitlines():
+        if line.startswith(("cpu:", "kernels:")):
+            print(f"{line}  ")
+    print(f"\nEach cell: the smallest of {len(per_round)} interleaved rounds' medians.\n")
     peers = ["ours_native", "dynamic", "candle", "torch_eager", "torch_compile", "jax_jit"]
     peak = None
     fma = (d / "fma.txt").read_text() if (d / "fma.txt").exists() else ""

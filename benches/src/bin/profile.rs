@@ -1,6 +1,7 @@
 //! A plain loop over one benchmark case, for `perf record` and `valgrind --tool=callgrind`
 //! (divan's own timing loop hides short cases): `cargo run --release --bin profile --
-//! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `seed_b1_train_split` and
+//! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `gru_b1_train`,
+//! `amp_gru16_step`, `amp_lstm32_step`, `seed_b1_train_split` and
 //! `{lstm256,lstm128,gru128,seed}_b32_train_split` (time per phase),
 //! `{lstm256,lstm128,gru128,seed}_b32_sequence` (whole forwards, evaluation mode), `seed_b1_zero_grad` and `seed_b1_update` (one
 //! parameter pass per "step"), `no_lsm_step` and `lstm_step` (the seed network without its last layers, to see
@@ -21,13 +22,36 @@ network! {
     Lstm24<seq_len = 16> = Sequential[ LSTM(10, 24) ];
     /// The seed network with a GRU.
     SeedGru<seq_len = 16> = Sequential[ GRU(10, 20), Linear(20, 5), LogSoftMax ];
+    /// Amp-style models (one sample in, one out), as in the latency benchmark.
+    AmpGru16<seq_len = 16> = Sequential[ GRU(1, 16), Linear(16, 1) ];
+    AmpLstm32<seq_len = 16> = Sequential[ LSTM(1, 32), Linear(32, 1) ];
 }
 
-fn run_steps<N: Online<Scalar = f32, Input = SMatrix<f32, 10, 1>>>(mut net: N, n: usize) {
+fn run_steps<N: Online<Scalar = f32, Input = SMatrix<f32, I, 1>>, const I: usize>(
+    mut net: N,
+    n: usize,
+) {
     net.evaluate();
-    let x = inputs::<10, 1>(2)[0];
+    let x = inputs::<I, 1>(2)[0];
     for _ in 0..n {
         black_box(net.step(black_box(&x)));
+    }
+}
+
+/// Training steps of whole `T`-step sequences at batch 1 (zero, forward, criterion, BPTT,
+/// update), `n` time steps in all.
+fn train<N>(mut net: N, n: usize)
+where
+    N: Network<Scalar = f32, Inputs = [SMatrix<f32, 10, 1>], Outputs = [SMatrix<f32, 5, 1>]>,
+{
+    let crit = SequencerCriterion::new(ClassNll::default());
+    let (xs, ys) = (inputs::<10, 1>(2), targets::<5, 1>());
+    for _ in 0..n / T {
+        net.zero_grad_parameters();
+        let out = net.forward(black_box(&xs));
+        let g = crit.backward(out, &ys);
+        net.backward_parameters(&xs, &g);
+        net.update_parameters(0.01);
     }
 }
 
@@ -106,18 +130,10 @@ fn main() {
         "lstm16_step" => run_steps(Lstm16::new(1), n),
         "lstm24_step" => run_steps(Lstm24::new(1), n),
         "gru_step" => run_steps(SeedGru::new(1), n),
-        "seed_b1_train" => {
-            let mut net = SeedB1::new(1);
-            let crit = SequencerCriterion::new(ClassNll::default());
-            let (xs, ys) = (inputs::<10, 1>(2), targets::<5, 1>());
-            for _ in 0..n / T {
-                net.zero_grad_parameters();
-                let out = net.forward(black_box(&xs));
-                let g = crit.backward(out, &ys);
-                net.backward_parameters(&xs, &g);
-                net.update_parameters(0.01);
-            }
-        }
+        "seed_b1_train" => train(SeedB1::new(1), n),
+        "gru_b1_train" => train(GruB1::new(1), n),
+        "amp_gru16_step" => run_steps(AmpGru16::new(1), n),
+        "amp_lstm32_step" => run_steps(AmpLstm32::new(1), n),
         "seed_b1_train_split" => train_split(SeedB1::new(1), &inputs::<10, 1>(2), n),
         "seed_b1_zero_grad" | "seed_b1_update" => {
             // One call per step of n: the parameter passes of a training step alone.

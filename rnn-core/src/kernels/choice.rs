@@ -12,7 +12,7 @@
 //! AVX-512 path, each fused cell is timed in both widths in the setting it runs in: at batch 1
 //! inside a step (the AVX2 matrix-vector product that feeds it, then the cell, the new state
 //! feeding the next product: a cell timed alone does not see what mixing 512-bit and 256-bit
-//! code costs the core around it), batched alone; five alternated rounds after a warm-up, the
+//! code costs the core around it), batched alone; seven alternated rounds after a warm-up, the
 //! fastest of each. The wide cell is kept where it is at least 2 % faster.
 //!
 //! The cost: 0.5-0.9 ms once per process on that Xeon (four pairs of timings, most of it the
@@ -337,14 +337,17 @@ mod calibrate {
 
     /// Timed rounds per pair, after one untimed round (the first 512-bit instructions of a
     /// process run slowly while the core powers the wide units up).
-    const ROUNDS: usize = 5;
+    const ROUNDS: usize = 7;
 
     /// `[AVX2, AVX-512]` nanoseconds per call of each cell, in the order of
     /// `KernelChoice::timings_ns`.
     ///
     /// Must run only on a CPU with AVX-512F, AVX2 and FMA.
     pub(super) fn timings() -> [[f32; 2]; 4] {
-        [lstm_step(), lstm_batched(), gru_step(), gru_batched()]
+        // The batch-1 pairs first: after heavy 512-bit work a core can stay in a lower power
+        // state for a while, which a batch-1 step that runs no such code never sees.
+        let [lstm1, gru1] = [lstm_step(), gru_step()];
+        [lstm1, lstm_batched(), gru1, gru_batched()]
     }
 
     /// Small weights and inputs in the range a trained network's are: `n` values.
