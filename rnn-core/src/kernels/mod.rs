@@ -1,10 +1,10 @@
-//! Every kernel in one place, and all the crate's SIMD and `unsafe` code with them: the matrix
-//! products every layer uses (this file), the batched `f32` products with intrinsics (`gemm`:
-//! AVX2 and AVX-512), the batch-1 matrix-vector kernels (`gemv`), the building blocks
-//! (`simd`: one register of eight AVX2 or sixteen AVX-512 lanes, activations over it, masked
-//! loads and stores), and the fused cells (`lstm_cell`, `gru_cell`: both widths;
-//! `logsoftmax`: AVX2). Layers call the safe entry points
-//! (`lstm_cell_simd`, ...), which check the CPU and fall back by returning `false`.
+//! Every kernel in one place, and all the crate's SIMD and `unsafe` code with them: which of
+//! them run on this machine (`choice`), the matrix products every layer uses (this file), the
+//! batched `f32` products with intrinsics (`gemm`: AVX2 and AVX-512), the batch-1
+//! matrix-vector kernels (`gemv`), the building blocks (`simd`: one register of eight AVX2 or
+//! sixteen AVX-512 lanes, activations over it, masked loads and stores), and the fused cells
+//! (`lstm_cell`, `gru_cell`: both widths; `logsoftmax`: AVX2). Layers call the safe entry
+//! points (`lstm_cell_simd`, ...), which check the CPU and fall back by returning `false`.
 //!
 //! The matrix products work on column-major slices.
 //!
@@ -22,7 +22,10 @@
 //! baseline target (SSE2, what a default build may assume) and for AVX2 + FMA. So the library
 //! is fast without `-C target-cpu=native`. The paths round differently (fused multiply-adds,
 //! the order of sums), so results can differ in the last bits between machines, never within
-//! one process; `RNN_SIMD` pins the path.
+//! one process; `RNN_SIMD` pins the path. On the AVX-512 path the fused cells run 256 or 512
+//! bits wide, whichever measured faster on this CPU at the first detection (`choice`, which
+//! holds the detection, says how and what it costs; [`kernel_choice`] reports it): both widths
+//! write the same bits.
 
 use crate::Float;
 use nalgebra::{SMatrix, SVector};
