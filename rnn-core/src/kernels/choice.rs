@@ -15,7 +15,7 @@
 //! code costs the core around it), batched alone; seven alternated rounds after a warm-up, the
 //! fastest of each. The wide cell is kept where it is at least 2 % faster.
 //!
-//! The cost: 0.5-0.9 ms once per process on that Xeon (four pairs of timings, most of it the
+//! The cost: 0.5-1.5 ms once per process on that Xeon (four pairs of timings, most of it the
 //! batched cells; `kernel_choice().cost_us` reports it), nothing after. The cells compute the same bits in both widths (each lane runs
 //! the same operations; tested in `lstm_cell` and `gru_cell`), so the choice, which can differ
 //! between runs when two widths are within noise, never changes a result. The products are not
