@@ -1,7 +1,7 @@
 //! A plain loop over one benchmark case, for `perf record` and `valgrind --tool=callgrind`
 //! (divan's own timing loop hides short cases): `cargo run --release --bin profile --
 //! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `gru_b1_train`,
-//! `amp_gru16_step`, `amp_lstm32_step`, `{gru128,lstm128}_b32_step` (online, batch 32), `seed_b1_train_split` and
+//! `amp_gru16_step`, `amp_lstm32_step`, `{gru128,lstm128,lstm256}_b32_step` (online, batch 32), `seed_b1_train_split` and
 //! `{lstm256,lstm128,gru128,seed}_b32_train_split` (time per phase),
 //! `{lstm256,lstm128,gru128,seed}_b32_sequence` (whole forwards, evaluation mode), `seed_b1_zero_grad` and `seed_b1_update` (one
 //! parameter pass per "step"), `no_lsm_step` and `lstm_step` (the seed network without its last layers, to see
@@ -132,6 +132,14 @@ fn main() {
         "gru_step" => run_steps(SeedGru::new(1), n),
         "seed_b1_train" => train(SeedB1::new(1), n),
         "gru_b1_train" => train(GruB1::new(1), n),
+        "lstm256_b32_step" => {
+            let x = inputs::<32, 32>(2)[0];
+            let mut net = Lstm256B32::new(1);
+            net.evaluate();
+            for _ in 0..n {
+                black_box(net.step(black_box(&x)));
+            }
+        }
         "gru128_b32_step" | "lstm128_b32_step" => {
             // Online steps at batch 32 (`infer_step`: nothing packed once).
             let x = inputs::<64, 32>(2)[0];
