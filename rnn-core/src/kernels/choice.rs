@@ -156,6 +156,8 @@ const WIDE_SHIFT: u8 = 0b100;
 pub struct KernelChoice {
     /// The path and the width bits, as the kernels read them.
     state: u8,
+    /// The CPU's best path, before `RNN_SIMD` capped it.
+    best: SimdPath,
     /// Nanoseconds per call of each cell `[AVX2, AVX-512]`, in the order `[LSTM at batch 1,
     /// LSTM batched, GRU at batch 1, GRU batched]`, where they were measured.
     pub timings_ns: Option<[[f32; 2]; 4]>,
@@ -168,6 +170,42 @@ impl KernelChoice {
     #[must_use]
     pub const fn path(&self) -> SimdPath {
         SimdPath::from_code(self.state & PATH_BITS)
+    }
+
+    /// The CPU's best path (what [`KernelChoice::path`] is unless `RNN_SIMD` capped it).
+    #[must_use]
+    pub const fn best(&self) -> SimdPath {
+        self.best
+    }
+
+    /// Why the kernels are these: `"measured"` (the cells' widths were timed),
+    /// `"RNN_CALIBRATE=off"`, `"capped by RNN_SIMD"` or `"the CPU's best"` (no choice to make
+    /// below AVX-512).
+    #[must_use]
+    pub const fn why(&self) -> &'static str {
+        if self.timings_ns.is_some() {
+            "measured"
+        } else if (self.path() as u8) < self.best as u8 {
+            "capped by RNN_SIMD"
+        } else if matches!(self.path(), SimdPath::Avx512) {
+            "RNN_CALIBRATE=off"
+        } else {
+            "the CPU's best"
+        }
+    }
+
+    /// The path of the `f32` matrix products of a layer at batch `batch`: the batched kernels
+    /// of [`KernelChoice::path`] above batch 1, the AVX2 matrix-vector kernels at batch 1
+    /// (where the path has AVX2). (`f64` networks run the generic kernels, compiled for AVX2
+    /// where the path has it.) With [`KernelChoice::cell`], what each layer of a network runs:
+    /// an `LSTM(i, h)` at batch `b` runs `products(b)` and `cell(FusedCell::Lstm, b)`.
+    #[must_use]
+    pub const fn products(&self, batch: usize) -> SimdPath {
+        if batch == 1 && matches!(self.path(), SimdPath::Avx512) {
+            SimdPath::Avx2
+        } else {
+            self.path()
+        }
     }
 
     /// The path `cell` runs at batch `batch`: [`SimdPath::Avx512`] where it runs 512 bits wide,
@@ -185,10 +223,17 @@ impl KernelChoice {
 }
 
 impl fmt::Display for KernelChoice {
-    /// One line: `avx512 (products avx512; LSTM cell avx2 at batch 1, avx512 batched; GRU
-    /// cell ...)`, and the measurement's cost where there was one.
+    /// One line: `avx512, measured (products avx2 at batch 1, avx512 batched; LSTM cell avx2
+    /// at batch 1, avx512 batched; GRU cell ...)`, and the measurement where there was one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (products {}", self.path(), self.path())?;
+        write!(
+            f,
+            "{}, {} (products {} at batch 1, {} batched",
+            self.path(),
+            self.why(),
+            self.products(1),
+            self.products(2)
+        )?;
         for cell in FusedCell::ALL {
             write!(
                 f,
@@ -246,6 +291,7 @@ pub fn kernel_choice() -> KernelChoice {
     }
     KernelChoice {
         state: SimdPath::Baseline as u8 + 1,
+        best: SimdPath::Baseline,
         timings_ns: None,
         cost_us: 0.0,
     }
@@ -277,7 +323,7 @@ static CHOICE: std::sync::OnceLock<KernelChoice> = std::sync::OnceLock::new();
 #[inline(never)]
 fn detect() -> u8 {
     let choice = CHOICE.get_or_init(|| {
-        let path = cpu_path();
+        let (best, path) = cpu_path();
         let measure = path == SimdPath::Avx512
             && std::env::var("RNN_CALIBRATE").ok().as_deref() != Some("off");
         let mut state = path as u8 + 1;
@@ -301,6 +347,7 @@ fn detect() -> u8 {
         }
         KernelChoice {
             state,
+            best,
             timings_ns,
             cost_us,
         }
@@ -309,9 +356,9 @@ fn detect() -> u8 {
     choice.state
 }
 
-/// The CPU's best path, capped by `RNN_SIMD`.
+/// The CPU's best path, and that capped by `RNN_SIMD`.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-fn cpu_path() -> SimdPath {
+fn cpu_path() -> (SimdPath, SimdPath) {
     let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
     let best = if avx2 && std::is_x86_feature_detected!("avx512f") {
         SimdPath::Avx512
@@ -324,7 +371,7 @@ fn cpu_path() -> SimdPath {
     let cap = SimdPath::ALL
         .into_iter()
         .find(|p| cap.as_deref() == Some(p.name()));
-    cap.map_or(best, |cap| best.min(cap))
+    (best, cap.map_or(best, |cap| best.min(cap)))
 }
 
 /// The measurement behind the cells' widths (see the module docs).
@@ -506,6 +553,7 @@ mod calibrate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::string::ToString;
 
     /// A width made slower than the other is not chosen, either way round; within 2 % the
     /// narrow one is kept.
@@ -531,9 +579,19 @@ mod tests {
         }
         let choice = KernelChoice {
             state: (SimdPath::Avx512 as u8 + 1) | FusedCell::Gru.wide_bit(true),
+            best: SimdPath::Avx512,
             timings_ns: None,
             cost_us: 0.0,
         };
+        assert_eq!(choice.why(), "RNN_CALIBRATE=off");
+        assert_eq!(choice.products(1), SimdPath::Avx2);
+        assert_eq!(choice.products(32), SimdPath::Avx512);
+        let capped = KernelChoice {
+            state: SimdPath::Avx2 as u8 + 1,
+            ..choice
+        };
+        assert_eq!(capped.why(), "capped by RNN_SIMD");
+        assert_eq!(capped.cell(FusedCell::Gru, 32), SimdPath::Avx2);
         assert_eq!(choice.path(), SimdPath::Avx512);
         assert_eq!(choice.cell(FusedCell::Gru, 32), SimdPath::Avx512);
         assert_eq!(choice.cell(FusedCell::Gru, 1), SimdPath::Avx2);
@@ -566,5 +624,12 @@ mod tests {
             choice.timings_ns.is_some(),
             choice.path() == SimdPath::Avx512 && !off
         );
+        assert!(choice.path() <= choice.best());
+        let capped = std::env::var("RNN_SIMD").is_ok_and(|v| v == "avx2" || v == "baseline");
+        if choice.path() < choice.best() {
+            assert!(capped, "below the CPU's best only when RNN_SIMD asks");
+            assert_eq!(choice.why(), "capped by RNN_SIMD");
+        }
+        assert!(choice.to_string().contains(choice.why()), "{choice}");
     }
 }
