@@ -24,6 +24,10 @@ network! {
     /// self.out = nn.Linear(5, 7)`.
     pub Emb<seq_len = 5, batch = 3> =
         Sequential[ LookupTable(7, 3, padding = 0), LSTM(3, 5), Linear(5, 7) ];
+    /// README's guitar-amp model: `self.rec = nn.LSTM(1, 16); self.lin = nn.Linear(16, 1)`,
+    /// `forward = lin(rec(x)) + x`.
+    pub AmpResidual<seq_len = 12, batch = 2> =
+        Sequential[ Residual[ LSTM(1, 16), Linear(16, 1) ] ];
 }
 
 fn seed_names() -> TorchNames {
@@ -43,6 +47,14 @@ fn emb_names() -> TorchNames {
         .module("emb", 0)
         .recurrent("rnn", 1, 1)
         .module("out", 2)
+}
+
+/// The amp module's names reach inside the `Residual`: `rec` (an `nn.LSTM`, so `_l0` names)
+/// is layer `0.0`, `lin` `0.1`.
+fn amp_residual_names() -> TorchNames {
+    TorchNames::new()
+        .recurrent_at("rec", "0.0", 1)
+        .module_at("lin", "0.1")
 }
 
 /// [`outputs_on`] for the token model: `x` holds `(T, B, 1)` token indices.
@@ -217,6 +229,7 @@ fn our_state_dicts_load_into_pytorch() {
     let mut amp = Amp::new(7);
     let mut bi = Bi::new(7);
     let mut emb = Emb::new(7);
+    let mut amp_residual = AmpResidual::new(7);
     let files = [
         ("seed", to_state_dict(&seed, &seed_names()).expect("seed")),
         (
@@ -226,6 +239,10 @@ fn our_state_dicts_load_into_pytorch() {
         ("amp", to_state_dict(&amp, &amp_names()).expect("amp")),
         ("bi", to_state_dict(&bi, &bi_names()).expect("bi")),
         ("emb", to_state_dict(&emb, &emb_names()).expect("emb")),
+        (
+            "amp_residual",
+            to_state_dict(&amp_residual, &amp_residual_names()).expect("amp_residual"),
+        ),
     ];
     let line = |name: &str, ys: Vec<f64>, shape: &[usize]| {
         let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
@@ -260,6 +277,11 @@ fn our_state_dicts_load_into_pytorch() {
             token_outputs_on(&mut emb, fx.get("emb.x")),
             fx.shape("emb.y"),
         ),
+        line(
+            "amp_residual",
+            outputs_on(&mut amp_residual, fx.get("amp_residual.x")),
+            fx.shape("amp_residual.y"),
+        ),
     ]
     .join("\n")
         + "\n";
@@ -291,13 +313,64 @@ fn our_state_dicts_load_into_pytorch() {
     }
     let verdict = std::fs::read_to_string(format!("{DIR}/torch_loads_ours.txt"))
         .expect("torch_loads_ours.txt (tools/torch_state_dicts.py check writes it)");
-    for name in ["seed", "stacked", "amp", "bi", "emb"] {
+    for name in ["seed", "stacked", "amp", "bi", "emb", "amp_residual"] {
         assert!(
             verdict
                 .lines()
                 .any(|l| l.starts_with(&format!("{name} ")) && l.ends_with(" ok")),
             "PyTorch's check of ours_{name}: {verdict}"
         );
+    }
+}
+
+/// A PyTorch module whose layers sit inside one of our containers loads through nested rules
+/// and gives PyTorch's outputs; saved back under the same rules it is PyTorch's file again
+/// (names, shapes and values, read by the safetensors crate); without the rules every name is
+/// listed and nothing changes.
+#[test]
+fn the_amp_module_loads_into_its_residual_form_through_nested_rules() {
+    let fx = torch_outputs();
+    let torch_file = include_bytes!("fixtures/state_dicts/amp_residual.safetensors");
+    let mut amp = AmpResidual::new(0);
+    let before = to_state_dict(&amp, &amp_residual_names()).expect("save");
+    let e = load_state_dict(&mut amp, torch_file, &TorchNames::new()).expect_err("no rules");
+    let text = e.to_string();
+    for name in [
+        "0.0.weight_ih",
+        "0.1.weight",
+        "rec.weight_ih_l0",
+        "lin.bias",
+    ] {
+        assert!(text.contains(name), "{name} not listed: {text}");
+    }
+    assert_eq!(
+        to_state_dict(&amp, &amp_residual_names()).expect("save"),
+        before,
+        "a failed load changes nothing"
+    );
+    load_state_dict(&mut amp, torch_file, &amp_residual_names()).expect("nested rules");
+    assert_close(
+        "amp_residual",
+        &outputs_on(&mut amp, fx.get("amp_residual.x")),
+        fx.get("amp_residual.y"),
+    );
+
+    let ours = to_state_dict(&amp, &amp_residual_names()).expect("save");
+    let (a, b) = (
+        safetensors::SafeTensors::deserialize(torch_file).expect("torch's file"),
+        safetensors::SafeTensors::deserialize(&ours).expect("ours"),
+    );
+    let mut names = a.names();
+    names.sort();
+    let mut ours_names = b.names();
+    ours_names.sort();
+    assert_eq!(names, ours_names);
+    for name in names {
+        let (x, y) = (
+            a.tensor(name).expect("torch"),
+            b.tensor(name).expect("ours"),
+        );
+        assert_eq!((x.shape(), x.data()), (y.shape(), y.data()), "{name}");
     }
 }
 

@@ -97,6 +97,22 @@ class Emb(nn.Module):
         return self.out(y)
 
 
+class AmpResidual(nn.Module):
+    """The guitar-amp model README.md shows, as PyTorch users write it: `lin(rec(x)) + x`.
+
+    Ours is `Sequential[ Residual[ LSTM(1, 16), Linear(16, 1) ] ]`: `rec` is layer `0.0` and
+    `lin` layer `0.1` (`TorchNames::recurrent_at("rec", "0.0", 1).module_at("lin", "0.1")`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rec = nn.LSTM(1, 16)
+        self.lin = nn.Linear(16, 1)
+
+    def forward(self, x):  # (T, B, 1)
+        y, _ = self.rec(x)
+        return self.lin(y) + x
+
+
 # name -> (module class, (T, B, features in)); new cases go last (the seed's draws stay put)
 CASES = {
     "seed": (Seed, (5, 2, 10)),
@@ -104,6 +120,7 @@ CASES = {
     "amp": (Amp, (8, 1, 1)),
     "bi": (Bi, (6, 2, 3)),
     "emb": (Emb, (5, 3, 1)),
+    "amp_residual": (AmpResidual, (12, 2, 1)),
 }
 
 

@@ -135,7 +135,13 @@ fn wanted<S: Float, P: Parameterized<S> + ?Sized>(
         if !p.name.is_whole() {
             cut.get_or_insert(p.name);
         }
-        layers.extend(p.name.path().next());
+        // Every layer the parameter is in: its container's path and each one above it.
+        let path: Vec<usize> = p.name.path().collect();
+        for depth in 1..=path.len() {
+            if !layers.contains(&path[..depth]) {
+                layers.insert(path[..depth].to_vec());
+            }
+        }
         let name = names.map(&p.name.to_string());
         let (rows, cols) = p.value.shape();
         let shape = p.kind.torch_shape(rows, cols);
