@@ -199,7 +199,7 @@ pub use float::{AllocError, Float, ZeroInit};
 pub use kernels::{FusedCell, KernelChoice, SimdPath, kernel_choice, simd_path};
 pub use layer::Layer;
 pub use network::{BpttError, LengthError, Network, NonFinite, Online, Remember, Sequencer};
-pub use param::{ParamKind, ParamMut, ParamName, ParamRef, Parameterized};
+pub use param::{FlatLengthError, ParamKind, ParamMut, ParamName, ParamRef, Parameterized};
 pub use rng::Rng;
 pub use rnn_macros::network;
 

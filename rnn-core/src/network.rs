@@ -10,7 +10,7 @@ use crate::layer::{
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use alloc::boxed::Box;
 use core::fmt;
-use nalgebra::SMatrix;
+use nalgebra::{DMatrixViewMut, SMatrix};
 
 /// When a network keeps its state from one `forward` call to the next (Torch's `remember`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -401,6 +401,72 @@ pub trait Network: Parameterized<Self::Scalar> {
         grad_outputs: &Self::Outputs,
     ) -> Result<(), BpttError> {
         self.try_backward(inputs, grad_outputs).map(|_| ())
+    }
+
+    /// (Torch: `backwardUpdate`) Backpropagation through the last forward and `p -= lr * g`
+    /// with its gradients, leaving the gradient storage as it was: the weights become those of
+    /// `zero_grad_parameters`, [`Network::backward_parameters`] and
+    /// `update_parameters(lr)` (bit for bit), while the gradients the network held before the
+    /// call are kept (Torch's `backwardUpdate` uses no gradient storage; here the gradients of
+    /// one step are needed whole before any weight moves, so they are made in the gradient
+    /// storage and the previous contents put back: a buffer of
+    /// [`Parameterized::num_parameters`] values is allocated per call).
+    ///
+    /// ```
+    /// use rnn_core::prelude::*;
+    ///
+    /// network! { pub Net<seq_len = 3> = Sequential[ GRU(2, 4), Linear(4, 1) ]; }
+    /// let (xs, gys) = ([SMatrix::<f32, 2, 1>::from_element(0.5); 3], [SMatrix::<f32, 1, 1>::from_element(0.1); 3]);
+    /// let (mut a, mut b) = (Net::new(1), Net::new(1));
+    /// a.forward(&xs);
+    /// a.backward_update(&xs, &gys, 0.1);
+    /// b.zero_grad_parameters();
+    /// b.forward(&xs);
+    /// b.backward_parameters(&xs, &gys);
+    /// b.update_parameters(0.1);
+    /// assert_eq!(a.flat_parameters(), b.flat_parameters());
+    /// assert!(a.flat_gradients().iter().all(|g| *g == 0.0)); // untouched: as `new` left them
+    /// ```
+    ///
+    /// # Panics
+    /// On misuse, with the message of [`Network::try_backward`]'s error.
+    fn backward_update(
+        &mut self,
+        inputs: &Self::Inputs,
+        grad_outputs: &Self::Outputs,
+        lr: Self::Scalar,
+    ) {
+        if let Err(e) = self.try_backward_update(inputs, grad_outputs, lr) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`Network::backward_update`] returning misuse as an error, as [`Network::try_backward`]
+    /// does; on error neither the weights nor the gradients change.
+    fn try_backward_update(
+        &mut self,
+        inputs: &Self::Inputs,
+        grad_outputs: &Self::Outputs,
+        lr: Self::Scalar,
+    ) -> Result<(), BpttError> {
+        let mut kept = alloc::vec::Vec::with_capacity(self.num_parameters());
+        self.visit_gradients_mut(&mut |mut g| {
+            kept.extend(g.iter());
+            g.fill(<Self::Scalar as Default>::default()); // zero
+        });
+        let result = self.try_backward_parameters(inputs, grad_outputs);
+        if result.is_ok() {
+            self.update(lr);
+        }
+        let mut at = 0;
+        self.visit_gradients_mut(&mut |mut g| {
+            let n = g.len();
+            for (d, &k) in g.iter_mut().zip(&kept[at..at + n]) {
+                *d = k;
+            }
+            at += n;
+        });
+        result
     }
 
     /// (Torch: `zeroGradParameters`) Sets every gradient to zero.
@@ -1442,6 +1508,11 @@ where
         self.version = self.version.wrapping_add(1);
         self.encoder.visit_parameters_mut(f);
         self.layer.visit_parameters_mut(f);
+    }
+    fn visit_gradients_mut<'a>(&'a mut self, f: &mut dyn FnMut(DMatrixViewMut<'a, S>)) {
+        // Gradients only: the parameters' version stays.
+        self.encoder.visit_gradients_mut(f);
+        self.layer.visit_gradients_mut(f);
     }
     fn zero_grad(&mut self) {
         self.encoder.zero_grad();

@@ -616,7 +616,94 @@ pub trait Parameterized<S: Float> {
         self.visit_parameters(&mut |p| n += p.value.len());
         n
     }
+
+    /// Calls `f` on every parameter's gradient, in order, with mutable access, and nothing
+    /// else: unlike [`Parameterized::visit_parameters_mut`] this does not count as a change of
+    /// the parameters (a network's backward after it still runs).
+    fn visit_gradients_mut<'a>(&'a mut self, f: &mut dyn FnMut(DMatrixViewMut<'a, S>)) {
+        self.visit_parameters_mut(&mut |p| f(p.grad));
+    }
+
+    /// (Torch: `getParameters`, its first half) Every parameter's values in one vector: the
+    /// parameters in [`Parameterized::parameters`] order, each column-major, what whole-vector
+    /// optimisers (L-BFGS, conjugate gradients) work on. A copy (allocated here): the
+    /// parameters live in one fixed-size matrix per tensor, not in one buffer, so Torch's
+    /// views into shared storage have no counterpart; write back with
+    /// [`Parameterized::set_flat_parameters`].
+    ///
+    /// ```
+    /// use rnn_core::prelude::*;
+    ///
+    /// network! { pub Net<seq_len = 4> = Sequential[ LSTM(2, 3), Linear(3, 1) ]; }
+    /// let mut net = Net::new(1);
+    /// let mut w = net.flat_parameters();
+    /// assert_eq!(w.len(), net.num_parameters());
+    /// w.iter_mut().for_each(|v| *v *= 0.5);
+    /// net.set_flat_parameters(&w)?;
+    /// assert_eq!(net.flat_parameters(), w);
+    /// # Ok::<(), rnn_core::param::FlatLengthError>(())
+    /// ```
+    fn flat_parameters(&self) -> alloc::vec::Vec<S> {
+        let mut out = alloc::vec::Vec::with_capacity(self.num_parameters());
+        self.visit_parameters(&mut |p| out.extend(p.value.iter()));
+        out
+    }
+
+    /// (Torch: `getParameters`, its second half) Every parameter's gradient in one vector, in
+    /// the order and layout of [`Parameterized::flat_parameters`] (a copy).
+    fn flat_gradients(&self) -> alloc::vec::Vec<S> {
+        let mut out = alloc::vec::Vec::with_capacity(self.num_parameters());
+        self.visit_parameters(&mut |p| out.extend(p.grad.iter()));
+        out
+    }
+
+    /// Sets every parameter from `values`, laid out as [`Parameterized::flat_parameters`]
+    /// returns them (gradients and optimiser state untouched).
+    ///
+    /// # Errors
+    /// [`FlatLengthError`] if `values` does not hold exactly one value per parameter; then
+    /// nothing changes.
+    fn set_flat_parameters(&mut self, values: &[S]) -> Result<(), FlatLengthError> {
+        let expected = self.num_parameters();
+        if values.len() != expected {
+            return Err(FlatLengthError {
+                expected,
+                got: values.len(),
+            });
+        }
+        let mut at = 0;
+        self.visit_parameters_mut(&mut |mut p| {
+            let n = p.value.len();
+            for (w, &v) in p.value.iter_mut().zip(&values[at..at + n]) {
+                *w = v;
+            }
+            at += n;
+        });
+        Ok(())
+    }
 }
+
+/// [`Parameterized::set_flat_parameters`] was given a vector whose length is not the number
+/// of parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlatLengthError {
+    /// The number of parameters ([`Parameterized::num_parameters`]).
+    pub expected: usize,
+    /// The length given.
+    pub got: usize,
+}
+
+impl fmt::Display for FlatLengthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a flat parameter vector of {} values for {} parameters",
+            self.got, self.expected
+        )
+    }
+}
+
+impl core::error::Error for FlatLengthError {}
 
 #[cfg(test)]
 mod tests {

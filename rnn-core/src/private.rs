@@ -6,7 +6,7 @@ pub use crate::network::{BpttError, LengthError, Network, NonFinite, Online, Rem
 pub use crate::residual::Residual;
 pub use crate::sequential::{Chain, Named};
 pub use crate::{AllocError, Float, ParamMut, ParamRef, Parameterized, Rng};
-pub use nalgebra::SMatrix;
+pub use nalgebra::{DMatrixViewMut, SMatrix};
 
 /// The padding index `index` of a `LookupTable` over `V` tokens: evaluated at compile time
 /// (in a `const` block), an index `>= V` is a compile error at the layer.
@@ -269,6 +269,12 @@ macro_rules! __impl_network {
                 f: &mut dyn FnMut($crate::__private::ParamMut<'a, $s>),
             ) {
                 self.inner.visit_parameters_mut(f)
+            }
+            fn visit_gradients_mut<'a>(
+                &'a mut self,
+                f: &mut dyn FnMut($crate::__private::DMatrixViewMut<'a, $s>),
+            ) {
+                self.inner.visit_gradients_mut(f)
             }
             fn zero_grad(&mut self) {
                 self.inner.zero_grad()
