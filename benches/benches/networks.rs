@@ -156,13 +156,13 @@ mod activations {
     #[divan::bench]
     fn sigmoid_fast(bencher: Bencher) {
         let mut v = values();
-        bencher.bench_local(|| f32::sigmoid_in_place(black_box(&mut v)));
+        bencher.bench_local(|| rnn_core::sigmoid_slice(black_box(&mut v)));
     }
 
     #[divan::bench]
     fn tanh_fast(bencher: Bencher) {
         let mut v = values();
-        bencher.bench_local(|| f32::tanh_in_place(black_box(&mut v)));
+        bencher.bench_local(|| rnn_core::tanh_slice(black_box(&mut v)));
     }
 
     #[divan::bench]

@@ -22,7 +22,7 @@ fn pow2i(n: i32) -> f32 {
 }
 
 /// Above this `e^x` overflows `f32` (`ln f32::MAX`).
-const EXP_HIGH: f32 = 88.722_84;
+pub(crate) const EXP_HIGH: f32 = 88.722_84;
 /// Below this `e^x` is subnormal (`ln f32::MIN_POSITIVE`); such results are flushed to 0.
 pub(crate) const EXP_LOW: f32 = -87.336_54;
 
@@ -77,45 +77,23 @@ pub fn tanh(x: f32) -> f32 {
     if a < 0.625 { small } else { large }
 }
 
-/// [`sigmoid`] of every element, in place (AVX2 + FMA when the CPU has it).
-#[inline]
-pub fn sigmoid_slice(xs: &mut [f32]) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if crate::kernels::activations_avx2::<false>(xs) {
-        return;
+/// Distance in units in the last place between two finite `f32` of the same sign (for the
+/// accuracy tests here and of the vector versions in `kernels`).
+#[cfg(test)]
+pub(crate) fn ulps(a: f32, b: f32) -> u32 {
+    if a == b {
+        return 0;
     }
-    for x in xs {
-        *x = sigmoid(*x);
+    if a.is_sign_negative() != b.is_sign_negative() {
+        return u32::MAX;
     }
-}
-
-/// [`tanh`] of every element, in place (AVX2 + FMA when the CPU has it).
-#[inline]
-pub fn tanh_slice(xs: &mut [f32]) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if crate::kernels::activations_avx2::<true>(xs) {
-        return;
-    }
-    for x in xs {
-        *x = tanh(*x);
-    }
+    a.to_bits().abs_diff(b.to_bits())
 }
 
 #[cfg(test)]
 mod tests {
     extern crate std;
     use super::*;
-
-    /// Distance in units in the last place between two finite `f32` of the same sign.
-    fn ulps(a: f32, b: f32) -> u32 {
-        if a == b {
-            return 0;
-        }
-        if a.is_sign_negative() != b.is_sign_negative() {
-            return u32::MAX;
-        }
-        a.to_bits().abs_diff(b.to_bits())
-    }
 
     /// Every 331st `f32` bit pattern, both signs, plus the edges: about 13 million values.
     fn sweep(mut check: impl FnMut(f32)) {
@@ -197,70 +175,6 @@ mod tests {
         assert_eq!(exp(89.0), f32::INFINITY);
         assert_eq!(exp(-88.0), 0.0);
         assert!(exp(f32::NAN).is_nan());
-    }
-
-    /// The slice functions (the AVX2 path on a CPU that has it) over every 1009th bit pattern
-    /// and the edges, in one call each, against the same references.
-    #[test]
-    fn slice_versions_are_within_3_ulp_of_libm() {
-        let mut xs = std::vec::Vec::new();
-        let mut bits: u32 = 0;
-        while bits < 0x7f80_0000 {
-            xs.push(f32::from_bits(bits));
-            xs.push(-f32::from_bits(bits));
-            bits += 1009;
-        }
-        xs.extend([
-            EXP_HIGH,
-            EXP_LOW,
-            -EXP_HIGH,
-            -EXP_LOW,
-            0.625,
-            -0.625,
-            f32::MAX,
-            f32::MIN,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::NAN,
-        ]);
-        type Reference = fn(f64) -> f64;
-        type Case = (&'static str, fn(&mut [f32]), Reference);
-        let cases: [Case; 2] = [
-            ("sigmoid_slice", sigmoid_slice, |x| 1.0 / (1.0 + (-x).exp())),
-            ("tanh_slice", tanh_slice, f64::tanh),
-        ];
-        for (name, f, reference) in cases {
-            let mut ys = xs.clone();
-            f(&mut ys);
-            let mut worst = 0;
-            for (&x, &got) in xs.iter().zip(&ys) {
-                let want = reference(f64::from(x)) as f32;
-                if want.is_nan() || got.is_nan() {
-                    assert!(
-                        want.is_nan() && got.is_nan(),
-                        "{name}({x:e}) = {got:e}, want {want:e}"
-                    );
-                } else if want.abs() < f32::MIN_POSITIVE {
-                    assert!(
-                        (got - want).abs() <= f32::MIN_POSITIVE,
-                        "{name}({x:e}) = {got:e}"
-                    );
-                } else {
-                    worst = worst.max(ulps(got, want));
-                }
-            }
-            assert!(worst <= 3, "{name}: {worst} ulp");
-            std::println!("{name}: worst {worst} ulp");
-        }
-        // A padded tail gives the same values as full groups.
-        let short: std::vec::Vec<f32> = (0..29).map(|k| k as f32 * 0.37 - 5.0).collect();
-        let mut a = short.clone();
-        tanh_slice(&mut a);
-        for (k, x) in short.iter().enumerate() {
-            let mut one = [*x; 8];
-            tanh_slice(&mut one);
-            assert_eq!(a[k], one[0]);
-        }
     }
 
     #[test]

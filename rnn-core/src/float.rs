@@ -55,22 +55,6 @@ pub trait Float:
 
     /// [`Float::as_f32`], mutably.
     fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]>;
-
-    /// [`Float::sigmoid`] of every element, in place.
-    #[inline]
-    fn sigmoid_in_place(xs: &mut [Self]) {
-        for x in xs {
-            *x = x.sigmoid();
-        }
-    }
-
-    /// [`Float::fast_tanh`] of every element, in place.
-    #[inline]
-    fn tanh_in_place(xs: &mut [Self]) {
-        for x in xs {
-            *x = x.fast_tanh();
-        }
-    }
 }
 
 /// `f64` maths that also works without `std` (through libm).
@@ -271,10 +255,6 @@ impl Float for f32 {
         crate::fastmath::exp(self)
     }
     #[inline]
-    fn sigmoid_in_place(xs: &mut [Self]) {
-        crate::fastmath::sigmoid_slice(xs);
-    }
-    #[inline]
     fn ln_of_sum(sum: f64) -> Self {
         nalgebra::ComplexField::ln(sum as f32)
     }
@@ -286,10 +266,6 @@ impl Float for f32 {
     #[inline(always)]
     fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]> {
         Some(xs)
-    }
-    #[inline]
-    fn tanh_in_place(xs: &mut [Self]) {
-        crate::fastmath::tanh_slice(xs);
     }
     fn extend_le_bytes(self, out: &mut alloc::vec::Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());

@@ -159,6 +159,25 @@
 //!   impl, a finite-difference test), one line in the macro's registry and a marker in [`dsl`].
 //! - Nothing allocates after construction. Parameters live on the heap (created in place, so
 //!   large layers never pass through the stack); per-step values are plain fixed-size matrices.
+//!
+//! # Layering
+//!
+//! Modules import only from those listed before or beside them (no import circle: `farm-studio
+//! look` draws the graph; the crate root's re-exports aside):
+//!
+//! 1. [`fastmath`]: the `f32` activations' polynomials, importing nothing of the crate;
+//! 2. the scalar: [`float`] (the [`Float`] trait, zeroed allocation) and [`rng`];
+//! 3. `kernels`: every product and vector kernel, the choice of path, all `unsafe`
+//!    ([`sigmoid_slice`] and [`tanh_slice`] dispatch to the vector code here, not in the
+//!    scalar trait);
+//! 4. the parameter and layer contracts: [`param`], [`layer`];
+//! 5. [`optim`]: the optimisers, over the parameter visitor;
+//! 6. weight files: [`io`] (checkpoints record the optimisers' kinds);
+//! 7. the engine: [`network`](mod@network) (the sequencer, truncated BPTT, masking);
+//! 8. what is built on them: [`layers`], the containers ([`sequential`], [`residual`],
+//!    [`bisequencer`]), [`criterion`] (reusing the LogSoftMax column and the engine's length
+//!    errors), [`gradcheck`] (the layers' tests use it), `parallel`;
+//! 9. the `network!` expansion's support (`__private`).
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -196,7 +215,9 @@ pub mod sequential;
 /// `#[zeroable(crate = "rnn_core::bytemuck")]`.
 pub use bytemuck;
 pub use float::{AllocError, Float, ZeroInit};
-pub use kernels::{FusedCell, KernelChoice, SimdPath, kernel_choice, simd_path};
+pub use kernels::{
+    FusedCell, KernelChoice, SimdPath, kernel_choice, sigmoid_slice, simd_path, tanh_slice,
+};
 pub use layer::Layer;
 pub use network::{BpttError, LengthError, Network, NonFinite, Online, Remember, Sequencer};
 pub use param::{FlatLengthError, ParamKind, ParamMut, ParamName, ParamRef, Parameterized};

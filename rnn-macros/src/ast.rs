@@ -5,6 +5,11 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, Ident, Token, Visibility, bracketed, parenthesized, token};
 
+/// The deepest nesting of containers: each level is one index in a parameter's name
+/// (`rnn_core::param::MAX_DEPTH`). Validation reports a container nested deeper; the parser
+/// does not descend past it.
+pub const MAX_DEPTH: usize = 16;
+
 /// The whole macro input: one or more network definitions.
 pub struct Input {
     pub networks: Vec<NetworkDef>,
@@ -103,7 +108,7 @@ impl LayerExpr {
             let content;
             let bracket = bracketed!(content in input);
             let mut items = Vec::new();
-            if depth > crate::validate::MAX_DEPTH {
+            if depth > MAX_DEPTH {
                 content.parse::<proc_macro2::TokenStream>()?;
             } else {
                 while !content.is_empty() {

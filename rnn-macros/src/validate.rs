@@ -1,7 +1,7 @@
 //! Validation: everything that needs no types, with every error collected and spanned at the
 //! user's tokens. What needs types (sizes matching between layers) is left to the compiler.
 
-use crate::ast::{Args, Input, LayerExpr, NetworkDef};
+use crate::ast::{Args, Input, LayerExpr, MAX_DEPTH, NetworkDef};
 use crate::registry::{self, Entry, Kind};
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote_spanned};
@@ -302,10 +302,6 @@ fn unroll_mode(value: &TokenTree, v: &mut Validated) -> Option<bool> {
         }
     }
 }
-
-/// The deepest nesting of containers: each level is one index in a parameter's name
-/// (`rnn_core::param::MAX_DEPTH`).
-pub const MAX_DEPTH: usize = 16;
 
 /// The most layers in one network, nested ones included (a `BiSequencer`'s once). The
 /// generated types nest as a balanced tree (no overflow of rustc's recursion limit), but each

@@ -191,9 +191,9 @@ fn main() {
             for _ in 0..n {
                 v.copy_from_slice(&base);
                 if case == "sigmoid80" {
-                    f32::sigmoid_in_place(black_box(&mut v));
+                    rnn_core::sigmoid_slice(black_box(&mut v));
                 } else {
-                    f32::tanh_in_place(black_box(&mut v));
+                    rnn_core::tanh_slice(black_box(&mut v));
                 }
             }
         }

@@ -75,7 +75,7 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
             prev,
             Some(&p.bias_hh.value),
         );
-        S::tanh_in_place(next.as_mut_slice());
+        crate::kernels::tanh_slice::<S>(next.as_mut_slice());
         y.copy_from(next);
     }
 

@@ -140,14 +140,14 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
             for (g, a) in gates[..2 * H].iter_mut().zip(&ah[..2 * H]) {
                 *g += *a;
             }
-            S::sigmoid_in_place(&mut gates[..2 * H]);
+            crate::kernels::sigmoid_slice::<S>(&mut gates[..2 * H]);
             let (rz, n) = gates.split_at_mut(2 * H);
             let (r, z) = rz.split_at(H);
             hn.copy_from_slice(&ah[2 * H..]);
             for j in 0..H {
                 n[j] += r[j] * hn[j];
             }
-            S::tanh_in_place(n);
+            crate::kernels::tanh_slice::<S>(n);
             for j in 0..H {
                 h[j] = (one - z[j]) * n[j] + z[j] * h_prev[j];
             }

@@ -157,7 +157,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
                 *v *= two;
             }
         }
-        S::sigmoid_in_place(a.as_mut_slice());
+        crate::kernels::sigmoid_slice::<S>(a.as_mut_slice());
         let columns = a
             .as_mut_slice()
             .chunks_exact_mut(G)
@@ -173,7 +173,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
             }
         }
         cache.tanh_c.copy_from(&next.c);
-        S::tanh_in_place(cache.tanh_c.as_mut_slice());
+        crate::kernels::tanh_slice::<S>(cache.tanh_c.as_mut_slice());
         let columns = a
             .as_slice()
             .chunks_exact(G)
