@@ -437,12 +437,9 @@ mod calibrate {
             // have the kernels' shapes.
             unsafe {
                 gemv::nn::<{ 4 * H }, I, H>(
-                    &w_ih,
-                    &x,
-                    &w_hh,
-                    &h,
-                    Some(&b),
-                    None,
+                    [&w_ih, &x],
+                    [&w_hh, &h],
+                    [Some(&b), None],
                     &mut gates,
                     false,
                 );
@@ -501,22 +498,16 @@ mod calibrate {
             // SAFETY: as in `lstm_step`.
             unsafe {
                 gemv::nn::<{ 3 * H }, I, 0>(
-                    &w_ih,
-                    &x,
-                    &[],
-                    &[],
-                    Some(&b_ih),
-                    None,
+                    [&w_ih, &x],
+                    [&[], &[]],
+                    [Some(&b_ih), None],
                     &mut gates,
                     false,
                 );
                 gemv::nn::<{ 3 * H }, H, 0>(
-                    &w_hh,
-                    &h_prev,
-                    &[],
-                    &[],
-                    Some(&b_hh),
-                    None,
+                    [&w_hh, &h_prev],
+                    [&[], &[]],
+                    [Some(&b_hh), None],
                     &mut ah,
                     false,
                 );

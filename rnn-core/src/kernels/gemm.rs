@@ -785,7 +785,14 @@ macro_rules! products {
             accumulate: bool,
         ) {
             assert!(a.len() >= K * M && b.len() >= K * N && c.len() >= M * N);
-            let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+            let p = Tn {
+                a: a.as_ptr(),
+                b: b.as_ptr(),
+                c: c.as_mut_ptr(),
+                m: M,
+                k: K,
+                accumulate,
+            };
             let (tm, tn) = ($tm, $tnn);
             let (full_m, full_n) = (M - M % tm, N - N % tn);
             // Columns of `a` outermost: a tile's `TM` columns stay in L1 while every column of
@@ -798,48 +805,59 @@ macro_rules! products {
                 while i < full_m {
                     let mut j = 0;
                     while j < full_n {
-                        tn_tile::<$tm, $tnn>(a, b, c, M, K, i, j, tm, tn, accumulate);
+                        tn_tile::<$tm, $tnn>(&p, [i, j], [tm, tn]);
                         j += tn;
                     }
                     if full_n < N {
-                        tn_tile::<$tm, $tnn>(a, b, c, M, K, i, full_n, tm, N % tn, accumulate);
+                        tn_tile::<$tm, $tnn>(&p, [i, full_n], [tm, N % tn]);
                     }
                     i += tm;
                 }
                 if full_m < M {
                     let mut j = 0;
                     while j < full_n {
-                        tn_tile::<$tm, $tnn>(a, b, c, M, K, full_m, j, M % tm, tn, accumulate);
+                        tn_tile::<$tm, $tnn>(&p, [full_m, j], [M % tm, tn]);
                         j += tn;
                     }
                     if full_n < N {
                         let (ma, nb) = (M % tm, N % tn);
-                        tn_tile::<$tm, $tnn>(a, b, c, M, K, full_m, full_n, ma, nb, accumulate);
+                        tn_tile::<$tm, $tnn>(&p, [full_m, full_n], [ma, nb]);
                     }
                 }
             }
         }
 
-        /// Outputs `(i..i + ma, j..j + nb)` of [`tn`]: `ma x nb` vector accumulators over `k`,
-        /// the last `k % L` values masked, each summed across its lanes at the end.
-        ///
-        /// # Safety
-        /// `a`, `b`, `c` hold `k x m`, `k x n`, `m x n`; the tile lies inside `m x n`,
-        /// `ma <= TM`, `nb <= TN`.
-        #[inline(always)]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn tn_tile<const TM: usize, const TN: usize>(
+        /// The operands of [`tn`] as pointers: `c (+)= aᵀ b` for `a: k x m`, `b: k x n`.
+        struct Tn {
             a: *const f32,
             b: *const f32,
             c: *mut f32,
             m: usize,
             k: usize,
-            i: usize,
-            j: usize,
-            ma: usize,
-            nb: usize,
             accumulate: bool,
+        }
+
+        /// Outputs `(i..i + ma, j..j + nb)` of [`tn`] (`[i, j]` and `[ma, nb]`): `ma x nb`
+        /// vector accumulators over `k`, the last `k % L` values masked, each summed across its
+        /// lanes at the end.
+        ///
+        /// # Safety
+        /// `p.a`, `p.b`, `p.c` hold `k x m`, `k x n`, `m x n`; the tile lies inside `m x n`,
+        /// `ma <= TM`, `nb <= TN`.
+        #[inline(always)]
+        unsafe fn tn_tile<const TM: usize, const TN: usize>(
+            p: &Tn,
+            [i, j]: [usize; 2],
+            [ma, nb]: [usize; 2],
         ) {
+            let Tn {
+                a,
+                b,
+                c,
+                m,
+                k,
+                accumulate,
+            } = *p;
             // SAFETY: the caller's contract: every pointer below stays inside its operand.
             unsafe {
                 let mut acc = [[zero(); TN]; TM];

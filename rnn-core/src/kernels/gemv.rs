@@ -26,18 +26,15 @@ struct NnArgs {
     accumulate: bool,
 }
 
-/// `c[M] = A₁ x₁ + A₂ x₂ + b₁ + b₂`, plus the old `c` if `accumulate`. `A₁` is `M x K1` and
-/// `A₂` is `M x K2`, column-major; `K2` may be 0 (then `a2`, `x2` are not read). Panics if a
-/// slice is shorter than its shape.
+/// `c[M] = A₁ x₁ + A₂ x₂ + b₁ + b₂`, plus the old `c` if `accumulate`, from `[a1, x1]`,
+/// `[a2, x2]` and `[b1, b2]` (as `gemm`'s `nn2` takes them). `A₁` is `M x K1` and `A₂` is
+/// `M x K2`, column-major; `K2` may be 0 (then `a2`, `x2` are not read). Panics if a slice is
+/// shorter than its shape.
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn nn<const M: usize, const K1: usize, const K2: usize>(
-    a1: &[f32],
-    x1: &[f32],
-    a2: &[f32],
-    x2: &[f32],
-    b1: Option<&[f32]>,
-    b2: Option<&[f32]>,
+    [a1, x1]: [&[f32]; 2],
+    [a2, x2]: [&[f32]; 2],
+    [b1, b2]: [Option<&[f32]>; 2],
     c: &mut [f32],
     accumulate: bool,
 ) {
@@ -553,11 +550,19 @@ mod tests {
         }
         let mut c = c0.clone();
         // SAFETY: the test only runs where the CPU has AVX2 and FMA.
-        unsafe { nn::<M, K1, K2>(&a1, &x1, &a2, &x2, Some(&b1), Some(&b2), &mut c, false) };
+        unsafe {
+            nn::<M, K1, K2>(
+                [&a1, &x1],
+                [&a2, &x2],
+                [Some(&b1), Some(&b2)],
+                &mut c,
+                false,
+            )
+        };
         assert_close(&c, &want, &std::format!("nn {M}x{K1}+{K2}"));
         let mut c = c0.clone();
         // SAFETY: as above.
-        unsafe { nn::<M, K1, K2>(&a1, &x1, &a2, &x2, None, Some(&b2), &mut c, true) };
+        unsafe { nn::<M, K1, K2>([&a1, &x1], [&a2, &x2], [None, Some(&b2)], &mut c, true) };
         let want_acc: Vec<f64> = (0..M).map(|r| want[r] - f(b1[r]) + f(c0[r])).collect();
         assert_close(&c, &want_acc, &std::format!("nn += {M}x{K1}+{K2}"));
 

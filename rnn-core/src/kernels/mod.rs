@@ -287,9 +287,10 @@ fn gemm_nn<
             SimdPath::Avx2 => unsafe {
                 gemm::avx2::nn::<M, K, N, BRS, BCS>(av, bv, cv, accumulate)
             },
-            SimdPath::Baseline => {
-                gemm_nn_body::<f32, 8, false>(M, K, N, av, bv, BRS, BCS, cv, accumulate)
-            }
+            SimdPath::Baseline => gemm_nn_body::<f32, 8, false>(
+                &NnOps::new::<M, K, N, BRS, BCS>(av, bv, accumulate),
+                cv,
+            ),
         }
         return;
     }
@@ -297,8 +298,8 @@ fn gemm_nn<
         [S: Float, const M: usize, const K: usize, const N: usize, const BRS: usize, const BCS: usize]
         [S, M, K, N, BRS, BCS]
         (a: &[S], b: &[S], c: &mut [S], accumulate: bool)
-        fast: gemm_nn_body::<S, 16, true>(M, K, N, a, b, BRS, BCS, c, accumulate),
-        slow: gemm_nn_body::<S, 8, false>(M, K, N, a, b, BRS, BCS, c, accumulate),
+        fast: gemm_nn_body::<S, 16, true>(&NnOps::new::<M, K, N, BRS, BCS>(a, b, accumulate), c),
+        slow: gemm_nn_body::<S, 8, false>(&NnOps::new::<M, K, N, BRS, BCS>(a, b, accumulate), c),
     )
 }
 
@@ -333,27 +334,51 @@ fn gemm_tn<S: Float, const M: usize, const K: usize, const N: usize, const BATCH
     )
 }
 
-/// `c[m x n] (+)= a[m x k] * b`, where `a` is column-major and `b(kk, j) = b[kk * brs + j * bcs]`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn gemm_nn_body<S: Float, const MR: usize, const FUSED: bool>(
+/// The operands of a generic `A B` product: `c[m x n] (+)= a[m x k] * b`, where `a` is
+/// column-major and `b(kk, j) = b[kk * brs + j * bcs]`.
+#[derive(Clone, Copy)]
+struct NnOps<'a, S> {
     m: usize,
     k: usize,
     n: usize,
-    a: &[S],
-    b: &[S],
+    a: &'a [S],
+    b: &'a [S],
     brs: usize,
     bcs: usize,
-    c: &mut [S],
     accumulate: bool,
-) {
-    if nr(MR) == 6 && m <= 8 {
+}
+
+impl<'a, S> NnOps<'a, S> {
+    /// The operands of an `M x K` by `K x N` product with `b`'s strides `BRS`, `BCS`.
+    #[inline(always)]
+    fn new<const M: usize, const K: usize, const N: usize, const BRS: usize, const BCS: usize>(
+        a: &'a [S],
+        b: &'a [S],
+        accumulate: bool,
+    ) -> Self {
+        Self {
+            m: M,
+            k: K,
+            n: N,
+            a,
+            b,
+            brs: BRS,
+            bcs: BCS,
+            accumulate,
+        }
+    }
+}
+
+/// `c (+)= a b` of the operands `p`.
+#[inline(always)]
+fn gemm_nn_body<S: Float, const MR: usize, const FUSED: bool>(p: &NnOps<'_, S>, c: &mut [S]) {
+    if nr(MR) == 6 && p.m <= 8 {
         // Short outputs (a 5-class output layer) in half-height tiles: no lanes wasted.
-        nn_tiles::<S, 8, 6, 32, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
+        nn_tiles::<S, 8, 6, 32, FUSED>(p, c)
     } else if nr(MR) == 6 {
-        nn_tiles::<S, MR, 6, 64, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
+        nn_tiles::<S, MR, 6, 64, FUSED>(p, c)
     } else {
-        nn_tiles::<S, MR, 4, 32, FUSED>(m, k, n, a, b, brs, bcs, c, accumulate)
+        nn_tiles::<S, MR, 4, 32, FUSED>(p, c)
     }
 }
 
@@ -362,27 +387,20 @@ fn gemm_nn_body<S: Float, const MR: usize, const FUSED: bool>(
 /// column tile has one accumulator chain per vector of rows, so taller tiles give the FMA units
 /// independent chains instead of waiting on one (8 chains instead of 2).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn nn_tiles<S: Float, const MR: usize, const NR: usize, const TALL: usize, const FUSED: bool>(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[S],
-    b: &[S],
-    brs: usize,
-    bcs: usize,
+    p: &NnOps<'_, S>,
     c: &mut [S],
-    accumulate: bool,
 ) {
+    let (m, n) = (p.m, p.n);
     let mut j = 0;
     while j + NR <= n {
         let mut i = 0;
         while i + MR <= m {
-            tile::<S, MR, NR, true, FUSED>(m, k, i, MR, j, a, b, brs, bcs, c, accumulate);
+            tile::<S, MR, NR, true, FUSED>(p, [i, MR], j, c);
             i += MR;
         }
         if i < m {
-            tile::<S, MR, NR, false, FUSED>(m, k, i, m - i, j, a, b, brs, bcs, c, accumulate);
+            tile::<S, MR, NR, false, FUSED>(p, [i, m - i], j, c);
         }
         j += NR;
     }
@@ -390,38 +408,40 @@ fn nn_tiles<S: Float, const MR: usize, const NR: usize, const TALL: usize, const
     for jj in j..n {
         let mut i = 0;
         while i + TALL <= m {
-            tile::<S, TALL, 1, true, FUSED>(m, k, i, TALL, jj, a, b, brs, bcs, c, accumulate);
+            tile::<S, TALL, 1, true, FUSED>(p, [i, TALL], jj, c);
             i += TALL;
         }
         while i + MR <= m {
-            tile::<S, MR, 1, true, FUSED>(m, k, i, MR, jj, a, b, brs, bcs, c, accumulate);
+            tile::<S, MR, 1, true, FUSED>(p, [i, MR], jj, c);
             i += MR;
         }
         if i < m {
-            tile::<S, MR, 1, false, FUSED>(m, k, i, m - i, jj, a, b, brs, bcs, c, accumulate);
+            tile::<S, MR, 1, false, FUSED>(p, [i, m - i], jj, c);
         }
     }
 }
 
-/// One `rows x NT` block of `c` at `(i, j)` with its accumulators in registers across all of
-/// `k`; `FULL` blocks have `rows == MR`. A partial block still computes `MR` lanes: it reads
+/// One `rows x NT` block of `c` at `(i, j)` (`[i, rows]`) with its accumulators in registers
+/// across all of `k`; `FULL` blocks have `rows == MR`. A partial block still computes `MR` lanes: it reads
 /// past its rows into the next column of `a` (discarding those lanes), and only the very end of
 /// `a` goes through a zero-padded copy. So a 10-row output layer runs as vector code too.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn tile<S: Float, const MR: usize, const NT: usize, const FULL: bool, const FUSED: bool>(
-    m: usize,
-    k: usize,
-    i: usize,
-    rows: usize,
+    p: &NnOps<'_, S>,
+    [i, rows]: [usize; 2],
     j: usize,
-    a: &[S],
-    b: &[S],
-    brs: usize,
-    bcs: usize,
     c: &mut [S],
-    accumulate: bool,
 ) {
+    let NnOps {
+        m,
+        k,
+        a,
+        b,
+        brs,
+        bcs,
+        accumulate,
+        ..
+    } = *p;
     let mut acc = [[S::zero(); MR]; NT];
     if accumulate {
         for (jj, col) in acc.iter_mut().enumerate() {
@@ -626,7 +646,7 @@ pub(crate) fn affine<S: Float, const R: usize, const C: usize, const B: usize>(
         {
             let b = bias.and_then(|b| S::as_f32(b.as_slice()));
             // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
-            unsafe { gemv::nn::<R, C, 0>(wv, xv, &[], &[], b, None, o, accumulate) };
+            unsafe { gemv::nn::<R, C, 0>([wv, xv], [&[], &[]], [b, None], o, accumulate) };
             return;
         }
         gemm_nn::<S, R, C, B, 1, C, false>(wv, xv, out.as_mut_slice(), accumulate);
@@ -671,7 +691,6 @@ fn add_bias<S: Float, const R: usize, const B: usize>(
 /// `out = w1 * x1 + b1 + w2 * x2 + b2` (the biases added to every column): the two products of
 /// a recurrent cell's pre-activation, in one pass over `out` with the `f32` kernels.
 #[inline]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn affine2<
     S: Float,
     const R: usize,
@@ -702,7 +721,7 @@ pub(crate) fn affine2<
         if B == 1 {
             if use_avx2() {
                 // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
-                unsafe { gemv::nn::<R, C1, C2>(w1v, x1v, w2v, x2v, b1, b2, o, false) };
+                unsafe { gemv::nn::<R, C1, C2>([w1v, x1v], [w2v, x2v], [b1, b2], o, false) };
                 return;
             }
         } else {
@@ -1226,7 +1245,6 @@ fn outer_steps<
 
 /// One `rows x cols` tile of [`outer_steps`]; `FULL` tiles have `rows == MR`, `cols == NR`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn outer_tile<
     's,
     S,
@@ -1394,22 +1412,15 @@ mod tests {
         let g: SMatrix<f64, 37, 6> = random_matrix(&mut rng);
         let want_nn = a * b;
         let want_tn = a.transpose() * g;
-        type Nn = fn(usize, usize, usize, &[f64], &[f64], usize, usize, &mut [f64], bool);
+        type Nn = fn(&NnOps<'_, f64>, &mut [f64]);
         type Tn = fn(usize, usize, usize, &[f64], &[f64], &mut [f64], bool);
         let nn: [Nn; 2] = [gemm_nn_body::<f64, 8, false>, gemm_nn_body::<f64, 16, true>];
         let tn: [Tn; 2] = [gemm_tn_body::<f64, 8, false>, gemm_tn_body::<f64, 16, true>];
         for (nn, tn) in nn.into_iter().zip(tn) {
             let mut c = SMatrix::<f64, 37, 6>::zeros();
             nn(
-                37,
-                19,
-                6,
-                a.as_slice(),
-                b.as_slice(),
-                1,
-                19,
+                &NnOps::new::<37, 19, 6, 1, 19>(a.as_slice(), b.as_slice(), false),
                 c.as_mut_slice(),
-                false,
             );
             assert!((c - want_nn).amax() < 1e-12);
             let mut d = SMatrix::<f64, 19, 6>::zeros();

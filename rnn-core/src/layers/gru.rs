@@ -206,15 +206,9 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             input_grad,
         } = s;
         let gx = input_grad.then_some(gx);
-        let GruCache {
-            gates,
-            hn,
-            dai,
-            dah,
-        } = cache;
-        self.backward_inputs(gates, hn, prev, gy, g_next, g_prev, gx, dai, dah);
+        self.backward_inputs(cache, prev, gy, g_next, g_prev, gx);
         if !defer {
-            self.params.add_step_grads(x, prev, dai, dah);
+            self.params.add_step_grads(x, prev, &cache.dai, &cache.dah);
         }
     }
 
@@ -229,21 +223,24 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
 impl<S: Float, const I: usize, const H: usize, const G: usize> Gru<S, I, H, G> {
     /// The part of a step's backward that does not touch the weight gradients: the
-    /// pre-activation gradients `dai`/`dah`, the input gradient `gx` (if wanted) and `g_prev`.
-    #[allow(clippy::too_many_arguments)]
+    /// pre-activation gradients `cache.dai`/`cache.dah` (from the gates and `hn` in `cache`),
+    /// the input gradient `gx` (if wanted) and `g_prev`.
     #[inline(always)]
     fn backward_inputs<const B: usize>(
         &self,
-        gates: &SMatrix<S, G, B>,
-        hn: &SMatrix<S, H, B>,
+        cache: &mut GruCache<S, H, G, B>,
         prev: &SMatrix<S, H, B>,
         gy: &SMatrix<S, H, B>,
         g_next: &SMatrix<S, H, B>,
         g_prev: &mut SMatrix<S, H, B>,
         gx: Option<&mut SMatrix<S, I, B>>,
-        dai: &mut SMatrix<S, G, B>,
-        dah: &mut SMatrix<S, G, B>,
     ) {
+        let GruCache {
+            gates,
+            hn,
+            dai,
+            dah,
+        } = cache;
         let one = S::one();
         let columns = dai
             .as_mut_slice()

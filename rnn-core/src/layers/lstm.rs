@@ -236,10 +236,10 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             gx,
             input_grad,
         } = s;
-        let LstmCache { gates, tanh_c, da } = cache;
         let gx = input_grad.then_some(gx);
-        self.backward_inputs(gates, tanh_c, prev, gy, g_next, g_prev, gx, da);
+        self.backward_inputs(cache, prev, gy, g_next, g_prev, gx);
         if !defer {
+            let da = &cache.da;
             self.params.add_step_grads(x, &prev.h, da, da);
         }
     }
@@ -255,20 +255,19 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
 impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> {
     /// The part of a step's backward that does not touch the weight gradients: the gate
-    /// gradients `da`, the input gradient `gx` (if wanted) and the state gradients `g_prev`.
-    #[allow(clippy::too_many_arguments)]
+    /// gradients `cache.da` (from the step's gates and `tanh(c)` in `cache`), the input
+    /// gradient `gx` (if wanted) and the state gradients `g_prev`.
     #[inline(always)]
     fn backward_inputs<const B: usize>(
         &self,
-        gates: &SMatrix<S, G, B>,
-        tanh_c: &SMatrix<S, H, B>,
+        cache: &mut LstmCache<S, H, G, B>,
         prev: &LstmState<S, H, B>,
         gy: &SMatrix<S, H, B>,
         g_next: &LstmState<S, H, B>,
         g_prev: &mut LstmState<S, H, B>,
         gx: Option<&mut SMatrix<S, I, B>>,
-        da: &mut SMatrix<S, G, B>,
     ) {
+        let LstmCache { gates, tanh_c, da } = cache;
         let one = S::one();
         let columns = da
             .as_mut_slice()

@@ -184,9 +184,9 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             input_grad,
         } = s;
         let gx = input_grad.then_some(gx);
-        let LstmCache { gates, tanh_c, da } = cache;
-        self.backward_inputs(prev, next, gates, tanh_c, gy, g_next, g_prev, gx, da);
+        self.backward_inputs(cache, [prev, next], gy, g_next, g_prev, gx);
         if !defer {
+            let da = &cache.da;
             kernels::acc_outer(&mut self.weight_ih.grad, da, x);
             kernels::acc_outer(&mut self.weight_hh.grad, da, &prev.h);
             kernels::acc_bias(&mut self.bias.grad, da);
@@ -211,21 +211,19 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
 impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I, H, G> {
     /// The part of a step's backward that leaves the weight and bias gradients alone (the
-    /// peepholes' gradients are added here, step by step): `da`, `gx` and `g_prev`.
-    #[allow(clippy::too_many_arguments)]
+    /// peepholes' gradients are added here, step by step): `cache.da` (from the gates and
+    /// `tanh(c)` in `cache` and the states before and after the step), `gx` and `g_prev`.
     #[inline(always)]
     fn backward_inputs<const B: usize>(
         &mut self,
-        prev: &LstmState<S, H, B>,
-        next: &LstmState<S, H, B>,
-        gates: &SMatrix<S, G, B>,
-        tanh_c: &SMatrix<S, H, B>,
+        cache: &mut LstmCache<S, H, G, B>,
+        [prev, next]: [&LstmState<S, H, B>; 2],
         gy: &SMatrix<S, H, B>,
         g_next: &LstmState<S, H, B>,
         g_prev: &mut LstmState<S, H, B>,
         gx: Option<&mut SMatrix<S, I, B>>,
-        da: &mut SMatrix<S, G, B>,
     ) {
+        let LstmCache { gates, tanh_c, da } = cache;
         let one = S::one();
         let (pi, pf, po) = (
             &self.peephole_i.value,
