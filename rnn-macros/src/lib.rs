@@ -17,6 +17,8 @@
 mod ast;
 mod expand;
 mod registry;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 use proc_macro::TokenStream;

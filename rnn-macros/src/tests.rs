@@ -1,0 +1,482 @@
+//! Unit tests of the grammar (`ast`) and the validator (`validate`): each error the macro
+//! reports, with its message and the tokens it underlines, without a compiler in the loop
+//! (`tests/ui/` keeps the trybuild snapshots of what a user sees; the cases below are theirs,
+//! read from the same DSL text).
+
+// A failed test panics; the crate's lints keep panics out of the macro's own code.
+#![allow(clippy::panic)]
+
+use crate::{ast, validate};
+use proc_macro2::Span;
+
+/// The source text `span` covers in `src` (its first line, for a span over several lines).
+fn text(src: &str, span: Span) -> String {
+    let (start, end) = (span.start(), span.end());
+    let line: Vec<char> = src
+        .lines()
+        .nth(start.line - 1)
+        .unwrap_or_default()
+        .chars()
+        .collect();
+    let stop = if end.line == start.line {
+        end.column
+    } else {
+        line.len()
+    };
+    line.get(start.column..stop.min(line.len()))
+        .unwrap_or_default()
+        .iter()
+        .collect()
+}
+
+/// What the macro reports for `body` (the inside of `network! { ... }`): a parse error, or
+/// every error of validation, each as its message and the text it underlines.
+fn errors(body: &str) -> Vec<(String, String)> {
+    match syn::parse_str::<ast::Input>(body) {
+        Err(e) => vec![(e.to_string(), text(body, e.span()))],
+        Ok(input) => validate::validate(input)
+            .errors
+            .iter()
+            .map(|e| (e.to_string(), text(body, e.span())))
+            .collect(),
+    }
+}
+
+/// `body` gives exactly the errors `want` (message, underlined text), in order.
+fn check(body: &str, want: &[(&str, &str)]) {
+    let got = errors(body);
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(m, t)| ((*m).to_string(), (*t).to_string()))
+        .collect();
+    assert_eq!(got, want, "for {body}");
+}
+
+/// A well-formed network: no error, and what validation hands to the expansion.
+#[test]
+fn a_valid_network_validates_with_its_options() {
+    let input = syn::parse_str::<ast::Input>(
+        "pub Tagger<seq_len = 8, batch = 4, scalar = f64, mask_zero = true> = \
+         Sequential[ LSTM(10, 20), Residual[ Linear(20, 20), Tanh ], Linear(20, 5), LogSoftMax ];",
+    )
+    .unwrap_or_else(|e| panic!("parses: {e}"));
+    let v = validate::validate(input);
+    assert!(v.errors.is_empty() && v.unknown.is_empty());
+    let [net] = v.networks.as_slice() else {
+        panic!("one network")
+    };
+    assert_eq!(
+        (net.name.to_string(), net.seq_len, net.batch),
+        ("Tagger".into(), 8, 4)
+    );
+    assert_eq!(net.scalar.to_string(), "f64");
+    assert!(net.mask_zero && net.online && !net.unroll && !net.repeat);
+    assert_eq!(net.body.len(), 4);
+    assert!(matches!(net.body[1], validate::Item::Residual(..)));
+}
+
+/// Names the registry does not know are left to the compiler (which suggests similar names),
+/// not reported here.
+#[test]
+fn unknown_layers_are_left_to_the_compiler() {
+    let v = validate::validate(
+        syn::parse_str::<ast::Input>("pub A<seq_len = 8> = Sequential[ LTSM(10, 20) ];")
+            .unwrap_or_else(|e| panic!("parses: {e}")),
+    );
+    assert!(v.errors.is_empty());
+    assert_eq!(v.unknown.len(), 1);
+    assert_eq!(v.unknown[0].to_string(), "LTSM");
+}
+
+/// The grammar's own errors: syn's, at the token where the input stops making sense.
+#[test]
+fn grammar_errors_point_at_the_token() {
+    check(
+        "pub A<seq_len = 8> Sequential[ LSTM(10, 20) ];",
+        &[("expected `=`", "Sequential")],
+    );
+    check(
+        "pub A<seq_len = 8> = Sequential[ LSTM(10, 20) ]",
+        &[("expected `;`", "")],
+    );
+}
+
+/// `tests/ui/fail/bad_mask_zero.rs`.
+#[test]
+fn bad_mask_zero() {
+    check(
+        r#"
+    pub A<seq_len = 8, mask_zero = yes> = Sequential[ LSTM(10, 20) ];"#,
+        &[("`mask_zero` takes `true` or `false`, found `yes`", "yes")],
+    );
+}
+
+/// `tests/ui/fail/bad_options.rs`.
+#[test]
+fn bad_options() {
+    check(
+        r#"
+    pub A<seq_len = 8, batches = 4, scalar = f16, unroll = yes, seq_len = 0> = Sequential[ LSTM(10, 20) ];"#,
+        &[
+            (
+                "unknown option `batches`: expected `seq_len`, `batch`, `scalar`, `unroll` or `mask_zero`",
+                "batches",
+            ),
+            ("`scalar` must be `f32` or `f64`, found `f16`", "f16"),
+            (
+                "`unroll` takes `full` (straight-line time steps), found `yes`",
+                "yes",
+            ),
+            ("`seq_len` must be at least 1", "0"),
+            ("option `seq_len` is given twice", "seq_len"),
+        ],
+    );
+}
+
+/// `tests/ui/fail/bad_sizes.rs`.
+#[test]
+fn bad_sizes() {
+    check(
+        r#"
+    pub A<seq_len = 8> = Sequential[ LSTM(10, 0), Linear(20.5, 5), Linear(n, 2), Dropout(1.5) ];"#,
+        &[
+            ("a size must be at least 1, found `0`", "0"),
+            (
+                "a size must be an integer literal or a constant (`const HIDDEN: usize = 20;`), found `20.5`",
+                "20.5",
+            ),
+            ("`Dropout(p)` needs a number in [0, 1), found `1.5`", "1.5"),
+        ],
+    );
+}
+
+/// `tests/ui/fail/bisequencer_misuse.rs`.
+#[test]
+fn bisequencer_misuse() {
+    check(
+        r#"
+    pub B<seq_len = 4, unroll = full> = Sequential[ Linear(2, 3), Sequential[ BiSequencer[ GRU(3, 3) ] ] ];
+    pub C<seq_len = 4> = Repeater[ BiSequencer[ LSTM(3, 3) ] ];
+    pub D<seq_len = 4> = BiSequencer[ LSTM(3, 3) ];
+    pub E<seq_len = 4> = Sequential[ BiSequencer[ LSTM(10, 20) ], Linear(20, 5) ];"#,
+        &[
+            (
+                "`unroll = full` runs the network one step at a time, but `BiSequencer[ ... ]` needs the whole sequence first (its backward direction starts at the last step): drop `unroll`",
+                "BiSequencer",
+            ),
+            (
+                "`Repeater[ ... ]` runs the network one step at a time, but `BiSequencer[ ... ]` needs the whole sequence first (its backward direction starts at the last step): use `Sequential[ ... ]` with the input repeated",
+                "BiSequencer",
+            ),
+            (
+                "a network's outermost container is `Sequential[ ... ]`: write `Sequential[ BiSequencer[ ... ] ]`",
+                "BiSequencer",
+            ),
+        ],
+    );
+}
+
+/// `tests/ui/fail/const_size_mismatch.rs`.
+#[test]
+fn const_size_mismatch() {
+    check(
+        r#"
+    pub A<seq_len = 8> = Sequential[ LSTM(10, HIDDEN), Linear(WRONG, 5) ];
+    pub B<seq_len = 8> = Sequential[ LSTM(10, ZERO) ];
+    pub C<seq_len = 8> = Sequential[ Linear(10, HIDDEN + 1) ];"#,
+        &[(
+            "a size must be an integer literal or a constant (`const HIDDEN: usize = 20;`), found `HIDDEN + 1`",
+            "HIDDEN + 1",
+        )],
+    );
+}
+
+/// `tests/ui/fail/empty_sequential.rs`.
+#[test]
+fn empty_sequential() {
+    check(
+        r#"
+    pub A<seq_len = 8> = Sequential[];
+    pub B<seq_len = 8> = Sequential[ LSTM(10, 20), Sequential[ ] ];"#,
+        &[
+            (
+                "empty `Sequential[]`: a container needs at least one layer",
+                "Sequential[]",
+            ),
+            (
+                "empty `Sequential[]`: a container needs at least one layer",
+                "Sequential[ ]",
+            ),
+        ],
+    );
+}
+
+/// `tests/ui/fail/hostile_sizes.rs`.
+#[test]
+fn hostile_sizes() {
+    check(
+        r#"
+    pub A<seq_len = 8> = Sequential[ LSTM(1, 4611686018427387904), Linear(4, 2) ];
+    pub B<seq_len = 8, batch = 18446744073709551615> = Sequential[ GRU(3, 4) ];
+    pub C<seq_len = 4611686018427387904> = Sequential[ Linear(3, 4) ];
+    pub D<seq_len = 2000, unroll = full> = Sequential[ RNN(3, 4) ];
+    pub E<seq_len = 8> = Sequential[ Linear(99999999999999999999999, 2) ];
+    pub F<seq_len = 8> = Sequential[ Linear(1000000000, 1000000000) ];"#,
+        &[
+            (
+                "`LSTM(1, 4611686018427387904)` is too large: its weights would have more than 4503599627370496 elements, more than rustc and this platform allow",
+                "LSTM(1, 4611686018427387904)",
+            ),
+            (
+                "`GRU(3, 4)` is too large for `seq_len * batch` columns: the values of a sequence would have more than 4503599627370496 elements",
+                "GRU(3, 4)",
+            ),
+            (
+                "`Linear(3, 4)` is too large for `seq_len * batch` columns: the values of a sequence would have more than 4503599627370496 elements",
+                "Linear(3, 4)",
+            ),
+            (
+                "`unroll = full` writes every step out as straight-line code, which grows the build with `seq_len`; it takes at most 1024 steps, found 2000: drop `unroll` (the time loop builds as fast at any length)",
+                "D",
+            ),
+            (
+                "number too large to fit in target type",
+                "99999999999999999999999",
+            ),
+            (
+                "`Linear(1000000000, 1000000000)` is too large: its weights would have more than 4503599627370496 elements, more than rustc and this platform allow",
+                "Linear(1000000000, 1000000000)",
+            ),
+        ],
+    );
+}
+
+/// `tests/ui/fail/lookup_edge_cases.rs`.
+#[test]
+fn lookup_edge_cases() {
+    check(
+        r#"
+    pub A<seq_len = 4> = Sequential[ BiSequencer[], Linear(3, 3) ];
+    pub B<seq_len = 4> = Sequential[ LookupTable(0, 3), LSTM(3, 3) ];
+    pub C<seq_len = 4> = Sequential[ LookupTable(10, 3, padding = 99999999999999999999999), LSTM(3, 3) ];
+    pub D<seq_len = 4> = Sequential[ Embedding(10, 3, padding = -1), LSTM(3, 3) ];
+    pub E<seq_len = 4> = Sequential[ LookupTable(10, 3, padding = 0, 1), LSTM(3, 3) ];
+    pub F<seq_len = 4> = Sequential[ LookupTable(10, 3, pad = 0), LSTM(3, 3) ];
+    pub G<seq_len = 4> = Sequential[ LookupTable(18446744073709551615, 4611686018427387904), LSTM(3, 3) ];
+    pub H<seq_len = 4> = Sequential[ LookupTable, LSTM(3, 3) ];"#,
+        &[
+            (
+                "empty `BiSequencer[]`: a container needs at least one layer",
+                "BiSequencer[]",
+            ),
+            ("a size must be at least 1, found `0`", "0"),
+            (
+                "number too large to fit in target type",
+                "99999999999999999999999",
+            ),
+            ("the padding index must be an integer literal", "-1"),
+            (
+                "`LookupTable` takes 2 sizes `LookupTable(vocab, dim)` (and optionally `padding = index`), got 4",
+                "LookupTable(10, 3, padding = 0, 1)",
+            ),
+            (
+                "the third argument of `LookupTable` is the padding index: `padding = 0`",
+                "pad = 0",
+            ),
+            (
+                "`LookupTable(18446744073709551615, 4611686018427387904)` is too large: its weights would have more than 4503599627370496 elements, more than rustc and this platform allow",
+                "LookupTable(18446744073709551615, 4611686018427387904)",
+            ),
+            (
+                "`LookupTable` takes 2 sizes `LookupTable(vocab, dim)` (and optionally `padding = index`), got 0",
+                "LookupTable",
+            ),
+        ],
+    );
+}
+
+/// `tests/ui/fail/lookup_misuse.rs`.
+#[test]
+fn lookup_misuse() {
+    check(
+        r#"
+    pub A<seq_len = 4> = Sequential[ Linear(3, 3), LookupTable(10, 3) ];
+    pub B<seq_len = 4> = Sequential[ BiSequencer[ LookupTable(10, 3), LSTM(3, 3) ] ];
+    pub C<seq_len = 4> = Sequential[ Embedding(10, 3) ];
+    pub D<seq_len = 4> = Sequential[ LookupTable(10, 3, padding = 10), LSTM(3, 3) ];
+    pub E<seq_len = 4> = Sequential[ LookupTable(10, 3, 0), LSTM(3, 3) ];
+    pub F<seq_len = 4> = Sequential[ LookupTable(10), LSTM(3, 3) ];"#,
+        &[
+            (
+                "`LookupTable` reads token indices, so it can only be the first layer of the network, not inside it",
+                "LookupTable(10, 3)",
+            ),
+            (
+                "`LookupTable` reads token indices, so it can only be the first layer of the network, not inside it",
+                "LookupTable(10, 3)",
+            ),
+            (
+                "`Embedding` needs layers after it: it only looks vectors up",
+                "Embedding(10, 3)",
+            ),
+            (
+                "the padding index 10 is not a token: the vocabulary is 0..10",
+                "10",
+            ),
+            (
+                "the third argument of `LookupTable` is the padding index: `padding = 0`",
+                "0",
+            ),
+            (
+                "`LookupTable` takes 2 sizes `LookupTable(vocab, dim)` (and optionally `padding = index`), got 1",
+                "LookupTable(10)",
+            ),
+        ],
+    );
+}
+
+/// `tests/ui/fail/missing_seq_len.rs`.
+#[test]
+fn missing_seq_len() {
+    check(
+        r#"
+    pub A<batch = 4> = Sequential[ LSTM(10, 20) ];
+    pub B = Sequential[ LSTM(10, 20) ];"#,
+        &[
+            (
+                "missing `seq_len`: write `A<seq_len = N>` (the number of time steps)",
+                "A",
+            ),
+            (
+                "missing `seq_len`: write `B<seq_len = N>` (the number of time steps)",
+                "B",
+            ),
+        ],
+    );
+}
+
+/// `tests/ui/fail/repeater_misuse.rs`.
+#[test]
+fn repeater_misuse() {
+    check(
+        r#"
+    pub A<seq_len = 4> = Sequential[ Linear(3, 3), Repeater[ LSTM(3, 3) ] ];
+    pub B<seq_len = 4, unroll = full> = Repeater[ LSTM(3, 3) ];"#,
+        &[
+            (
+                "`Repeater[ ... ]` feeds one input to every step of the network: it can only be the outermost container",
+                "Repeater",
+            ),
+            (
+                "`Repeater[ ... ]` runs its steps as a loop: drop `unroll = full`",
+                "Repeater",
+            ),
+        ],
+    );
+}
+
+/// `tests/ui/fail/residual_misuse.rs` (its second block: the first is the compiler's shape
+/// error).
+#[test]
+fn residual_misuse() {
+    check(
+        r#"
+    pub B<seq_len = 4> = Residual[ Linear(3, 3) ];
+    pub C<seq_len = 4> = Sequential[ Linear(3, 3), Residual(Linear(3, 3)) ];"#,
+        &[
+            (
+                "a network's outermost container is `Sequential[ ... ]`: write `Sequential[ Residual[ ... ] ]`",
+                "Residual",
+            ),
+            (
+                "`Residual` takes its layers in brackets: `Residual[ ... ]`",
+                "Residual(Linear(3, 3))",
+            ),
+        ],
+    );
+}
+
+/// `tests/ui/fail/size_free_first.rs`.
+#[test]
+fn size_free_first() {
+    check(
+        r#"
+    pub A<seq_len = 8> = Sequential[ LogSoftMax, Linear(5, 5) ];
+    pub B<seq_len = 8> = Sequential[ Sequential[ Tanh ], Linear(5, 5) ];"#,
+        &[
+            (
+                "`LogSoftMax` takes its size from the previous layer, so it cannot come first: start with a layer that has sizes, such as `Linear(in, out)`",
+                "LogSoftMax",
+            ),
+            (
+                "`Tanh` takes its size from the previous layer, so it cannot come first: start with a layer that has sizes, such as `Linear(in, out)`",
+                "Tanh",
+            ),
+        ],
+    );
+}
+
+/// `tests/ui/fail/too_deep.rs`.
+#[test]
+fn too_deep() {
+    check(
+        r#"
+    pub Deep<seq_len = 2> = Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Linear(2, 2) ] ] ] ] ] ] ] ] ] ] ] ] ] ] ] ] ];"#,
+        &[(
+            "`Sequential` nested 17 levels deep: parameter names hold at most 16 levels of layer indices",
+            "Sequential",
+        )],
+    );
+}
+
+/// `tests/ui/fail/too_many_layers.rs`.
+#[test]
+fn too_many_layers() {
+    check(
+        r#"
+    pub Deep<seq_len = 2> = Sequential[
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh,
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh,
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh,
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh,
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh,
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh,
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh,
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh,
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh,
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh,
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh,
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh,
+        Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4), Tanh, Linear(4, 4)
+    ];"#,
+        &[(
+            "`Deep` has 129 layers; a network holds at most 128: the debug information of its generated types grows with the square of the layer count (128 layers take about 20 s and 4 GB of memory to build in a debug build)",
+            "Deep",
+        )],
+    );
+}
+
+/// `tests/ui/fail/wrong_argument_count.rs`.
+#[test]
+fn wrong_argument_count() {
+    check(
+        r#"
+    pub A<seq_len = 8> = Sequential[ LSTM(10, 20), Linear(20), LogSoftMax ];
+    pub B<seq_len = 8> = Sequential[ GRU(10, 20, 30), Tanh(20), Dropout ];"#,
+        &[
+            (
+                "`Linear` takes 2 sizes `Linear(in, out)`, got 1",
+                "Linear(20)",
+            ),
+            (
+                "`GRU` takes 2 sizes `GRU(in, hidden)`, got 3",
+                "GRU(10, 20, 30)",
+            ),
+            (
+                "`Tanh` takes no arguments: its size is the previous layer's",
+                "Tanh(20)",
+            ),
+            ("`Dropout` takes one probability `Dropout(p)`", "Dropout"),
+        ],
+    );
+}
