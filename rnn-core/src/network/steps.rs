@@ -1,0 +1,193 @@
+//! A sequencer's per-step records and the views of them that layers' whole-sequence passes
+//! take ([`crate::layer::ForwardSeq`], [`crate::layer::BackwardSeq`]), with the masking of
+//! steps.
+
+use crate::Float;
+use crate::float::Columns;
+use crate::layer::{BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask};
+use nalgebra::SMatrix;
+
+/// The record of a step of a sequencer of `L` and `E`.
+pub(super) type Record<S, L, E, const I: usize, const O: usize, const B: usize> =
+    StepRecord<S, <L as Layer<S, I, O, B>>::Cache, <E as Encoder<S, I, B>>::Kept, I, O, B>;
+
+#[derive(bytemuck::Zeroable)]
+#[zeroable(bound = "S: Float")]
+pub(super) struct StepRecord<S, C, K, const I: usize, const O: usize, const B: usize> {
+    /// The layer's input (the encoder's output).
+    pub(super) x: SMatrix<S, I, B>,
+    /// What the encoder keeps of the step's input.
+    pub(super) kept: K,
+    /// With masking: the samples masked at this step (their input column is all zero).
+    pub(super) masked: [bool; B],
+    /// Some sample is masked at this step.
+    pub(super) any_masked: bool,
+    pub(super) y: SMatrix<S, O, B>,
+    pub(super) cache: C,
+}
+
+/// The steps of one whole-sequence forward as the outermost layer sees them: records and
+/// states from slot 0 (see `Sequencer::origin`).
+pub(super) struct SeqSteps<'a, S: Float, C, K, St, const I: usize, const O: usize, const B: usize> {
+    pub(super) records: &'a mut [StepRecord<S, C, K, I, O, B>],
+    /// One more than `records`: the state before each step and after the last.
+    pub(super) states: &'a mut [St],
+    /// With masking (`mask_zero`): what a masked sample's state resets to.
+    pub(super) initial: Option<&'a St>,
+}
+
+impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
+    ForwardSeq<S, St, C, I, O, B> for SeqSteps<'_, S, C, K, St, I, O, B>
+{
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+    #[inline(always)]
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (ForwardStep<'_, S, St, C, I, O, B>, Option<Mask<'_, St, B>>) {
+        let StepRecord {
+            x,
+            y,
+            cache,
+            masked,
+            any_masked,
+            ..
+        } = &mut self.records[k];
+        let (before, after) = self.states.split_at_mut(k + 1);
+        let (prev, next) = match dir {
+            Dir::Forward => (&before[k], &mut after[0]),
+            Dir::Reversed => (&after[0], &mut before[k]),
+        };
+        let mask = match self.initial {
+            Some(initial) if *any_masked => Some(Mask {
+                masked: &*masked,
+                initial,
+            }),
+            _ => None,
+        };
+        let step = ForwardStep {
+            x: &*x,
+            prev,
+            next,
+            cache,
+            y,
+        };
+        (step, mask)
+    }
+}
+
+/// The steps of one whole-sequence backward as the outermost layer sees them.
+pub(super) struct SeqGrads<'a, S: Float, C, K, St, const I: usize, const O: usize, const B: usize> {
+    pub(super) records: &'a mut [StepRecord<S, C, K, I, O, B>],
+    pub(super) states: &'a [St],
+    /// The output gradients (masked samples' columns zeroed when masking).
+    pub(super) gy: &'a [SMatrix<S, O, B>],
+    pub(super) gx: &'a mut [SMatrix<S, I, B>],
+    /// Whether `gx` is read (see [`BackwardStep::input_grad`]).
+    pub(super) input_grads: bool,
+    /// Masking is on.
+    pub(super) masking: bool,
+}
+
+impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
+    BackwardSeq<S, St, C, I, O, B> for SeqGrads<'_, S, C, K, St, I, O, B>
+{
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+    #[inline(always)]
+    fn step_masked(
+        &mut self,
+        k: usize,
+        dir: Dir,
+    ) -> (BackwardStep<'_, S, St, C, I, O, B>, Option<&[bool; B]>) {
+        let StepRecord {
+            x,
+            y,
+            cache,
+            masked,
+            any_masked,
+            ..
+        } = &mut self.records[k];
+        let (prev, next) = match dir {
+            Dir::Forward => (&self.states[k], &self.states[k + 1]),
+            Dir::Reversed => (&self.states[k + 1], &self.states[k]),
+        };
+        let mask = (self.masking && *any_masked).then_some(&*masked);
+        let step = BackwardStep {
+            x: &*x,
+            y: &*y,
+            prev,
+            next,
+            cache,
+            gy: &self.gy[k],
+            gx: &mut self.gx[k],
+            input_grad: self.input_grads,
+        };
+        (step, mask)
+    }
+    #[inline(always)]
+    fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C) {
+        let rec = &self.records[k];
+        let prev = match dir {
+            Dir::Forward => &self.states[k],
+            Dir::Reversed => &self.states[k + 1],
+        };
+        (&rec.x, prev, &rec.cache)
+    }
+}
+
+/// Where the step-by-step backward puts a step's input gradient.
+#[derive(Clone, Copy)]
+pub(super) enum GradInto {
+    /// Step `k` of the whole-sequence call's buffer.
+    Call(usize),
+    /// Step `k` of the call's buffer, which nothing reads unless the encoder does
+    /// (`backward_parameters`): the layers may skip it.
+    Unread(usize),
+    /// The online step's buffer.
+    Step,
+}
+
+impl<S: Float, C, K, const I: usize, const O: usize, const B: usize> StepRecord<S, C, K, I, O, B> {
+    /// Finds the samples masked at this step: those whose input column is exactly zero.
+    pub(super) fn find_masked(&mut self) {
+        self.masked = core::array::from_fn(|b| self.x.column(b).iter().all(|v| *v == S::zero()));
+        self.any_masked = self.masked.contains(&true);
+    }
+}
+
+/// Zeroes the columns of `m` that `masked` marks.
+pub(super) fn zero_columns<S: Float, const R: usize, const B: usize>(
+    m: &mut SMatrix<S, R, B>,
+    masked: &[bool; B],
+) {
+    for b in (0..B).filter(|&b| masked[b]) {
+        m.column_mut(b).fill(S::zero());
+    }
+}
+
+/// Backward through a step with masking: the masked samples' gradients at the state after the
+/// step are zeroed in `g_state` (their state was reset), and the output gradient is returned
+/// with their columns zeroed (in `scratch`; `gy` itself if no sample is masked).
+pub(super) fn mask_step<'g, S: Float, St: Columns, const O: usize, const B: usize>(
+    (masked, any): (&[bool; B], bool),
+    gy: &'g SMatrix<S, O, B>,
+    scratch: &'g mut SMatrix<S, O, B>,
+    g_state: &mut St,
+) -> &'g SMatrix<S, O, B> {
+    if !any {
+        return gy;
+    }
+    scratch.copy_from(gy);
+    zero_columns(scratch, masked);
+    for b in (0..B).filter(|&b| masked[b]) {
+        g_state.zero_column(b);
+    }
+    scratch
+}
