@@ -16,14 +16,15 @@
 //! fastest of each. The wide cell is kept where it is at least 2 % faster.
 //!
 //! The cost: 0.5-1.5 ms once per process on that Xeon (four pairs of timings, most of it the
-//! batched cells; `kernel_choice().cost_us` reports it), nothing after. The cells compute the same bits in both widths (each lane runs
-//! the same operations; tested in `lstm_cell` and `gru_cell`), so the choice, which can differ
-//! between runs when two widths are within noise, never changes a result. The products are not
-//! chosen so: their two widths differ in the last bits of the backward pass (the order of
-//! sums), and a process must not compute different bits from run to run on one machine. They
-//! run the widest path; BENCHMARKS.md's table of paths by case shows that this is the fastest
-//! on every CPU measured. `RNN_CALIBRATE=off` skips the measurement (every cell then runs the
-//! widest path), which is how that table shows what the choice saves.
+//! batched cells; `kernel_choice().cost_us` reports it), nothing after. The cells compute the same
+//! bits in both widths (each lane runs the same operations; tested in `lstm_cell` and `gru_cell`),
+//! so the choice, which can differ between runs when two widths are within noise, never changes a
+//! result. The products are not chosen so: their two widths differ in the last bits of the backward
+//! pass (the order of sums), and a process must not compute different bits from run to run on one
+//! machine. They run the widest path; BENCHMARKS.md's table of paths by case shows that this is the
+//! fastest, or level, on the Intel Xeon it was measured on. `RNN_CALIBRATE=off` skips the
+//! measurement (every cell then runs the widest path), which is how that table shows what the
+//! choice saves.
 
 use core::fmt;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -266,6 +267,7 @@ impl fmt::Display for KernelChoice {
 /// at least 2 % faster (within that, the narrow one: it is what the rest of a batch-1 step
 /// runs, and noise does not flip the choice).
 #[must_use]
+#[cfg(any(test, all(feature = "std", target_arch = "x86_64")))]
 fn prefer_wide([narrow, wide]: [f32; 2]) -> bool {
     wide <= 0.98 * narrow
 }

@@ -597,7 +597,7 @@ mod tests {
             // What `acc_outer` does at batch 8 and up (and did at every batch before the
             // sequence kernel): the register-tiled product (`gemm`'s intrinsics here).
             let (g, x, d) = (g.as_slice(), x.as_slice(), one_by_one.as_mut_slice());
-            crate::kernels::gemm_nn::<f32, R, B, C, C, 1, true>(g, x, d, true);
+            crate::kernels::products::gemm_nn::<f32, R, B, C, C, 1, true>(g, x, d, true);
         }
         let mut rank_b = start;
         for (g, x) in gs.iter().zip(&xs) {
@@ -630,7 +630,7 @@ mod tests {
 
     #[test]
     fn sequence_outer_products_match_step_by_step_bit_for_bit() {
-        if !crate::kernels::use_avx2() {
+        if !crate::kernels::choice::use_avx2() {
             return;
         }
         check_outer::<80, 10, 1>();
@@ -645,7 +645,7 @@ mod tests {
 
     #[test]
     fn batch_one_kernels_match_an_f64_reference() {
-        if !crate::kernels::use_avx2() {
+        if !crate::kernels::choice::use_avx2() {
             std::eprintln!("no AVX2 + FMA on this CPU: nothing to test");
             return;
         }

@@ -1,0 +1,157 @@
+//! The safe entry points of the pointwise kernels: the activations over a slice, the fused
+//! LSTM and GRU cells (AVX2, and AVX-512 where measured faster) and LogSoftMax (AVX2). Each
+//! checks the CPU (and the kernel its slice lengths) and returns `false`, doing nothing, where
+//! it cannot run, so that the layers hold no `unsafe` code. Also [`pointwise`], which compiles
+//! a layer's own pointwise loop a second time for AVX2.
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+use super::choice::{FusedCell, use_avx2, wide_cell};
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+use super::{gru_cell, logsoftmax, lstm_cell, simd};
+use crate::Float;
+
+#[inline(always)]
+pub(crate) fn pointwise<const B: usize, R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if B > 1 {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if use_avx2() {
+            // SAFETY: the CPU has AVX2 and FMA (checked by `use_avx2`).
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
+}
+
+/// Runs `kernel` (which calls AVX2 + FMA code) if this CPU has those features; returns whether
+/// it ran. Every entry point below goes through it, so the CPU check is in one place.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[inline(always)]
+fn on_avx2(kernel: impl FnOnce()) -> bool {
+    let ok = use_avx2();
+    if ok {
+        kernel();
+    }
+    ok
+}
+
+/// `sigmoid` (or `tanh`, `TANH`) of every element in place with AVX2 + FMA; `false` if this
+/// CPU has not got them.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn activations_avx2<const TANH: bool>(xs: &mut [f32]) -> bool {
+    // SAFETY: `on_avx2` runs this only on a CPU with AVX2 and FMA.
+    on_avx2(|| unsafe { simd::map::<TANH>(xs) })
+}
+
+/// [`Float::sigmoid`] of every element of `xs`, in place: eight at a time with AVX2 + FMA for
+/// `f32` where the CPU has them (the same polynomial as `fastmath::sigmoid`, within its 3
+/// ulp of libm), else element by element.
+#[inline]
+pub fn sigmoid_slice<S: Float>(xs: &mut [S]) {
+    activation_slice::<S, false>(xs);
+}
+
+/// [`Float::fast_tanh`] of every element of `xs`, in place, as [`sigmoid_slice`].
+#[inline]
+pub fn tanh_slice<S: Float>(xs: &mut [S]) {
+    activation_slice::<S, true>(xs);
+}
+
+/// [`sigmoid_slice`], or [`tanh_slice`] if `TANH`.
+#[inline(always)]
+fn activation_slice<S: Float, const TANH: bool>(xs: &mut [S]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if let Some(v) = S::as_f32_mut(xs)
+        && activations_avx2::<TANH>(v)
+    {
+        return;
+    }
+    for x in xs {
+        *x = if TANH { x.fast_tanh() } else { x.sigmoid() };
+    }
+}
+
+/// The LSTM cell's pointwise step (`lstm_cell::cell`) with AVX2 + FMA, or AVX-512F where
+/// [`kernel_choice`] measured it faster at this batch (on a Zen 5, alternated with the AVX2
+/// cell: whole sequences of LSTM(32, 256) and LSTM(64, 128) at batch 32 0.89-0.92x the time
+/// per step, the seed network at batch 1 level online; on an Intel Xeon (family 6 model 167)
+/// the seed network's online step 1.33x slower); `false` if this CPU has not got AVX2 and FMA.
+/// Panics if a slice is shorter than its shape.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn lstm_cell_simd<const H: usize, const B: usize>(
+    gates: &mut [f32],
+    c_prev: &[f32],
+    c: &mut [f32],
+    tanh_c: &mut [f32],
+    h: &mut [f32],
+) -> bool {
+    let avx512 = wide_cell::<B>(FusedCell::Lstm);
+    // SAFETY: `on_avx2` runs this only on a CPU with AVX2 and FMA, and the AVX-512 kernel
+    // only where `simd_path` found AVX-512F (`wide_cell` is true only there); the kernels
+    // check the lengths.
+    on_avx2(|| unsafe {
+        if avx512 {
+            lstm_cell::cell_avx512::<H, B>(gates, c_prev, c, tanh_c, h);
+        } else {
+            lstm_cell::cell::<H, B>(gates, c_prev, c, tanh_c, h);
+        }
+    })
+}
+
+/// The GRU cell's pointwise step (`gru_cell::cell`) with AVX2 + FMA, or AVX-512F where
+/// [`kernel_choice`] measured it faster at this batch (at batch 1, GRU(10, 20) stepped
+/// 1.04-1.07x slower with it on a Zen 5: its 20 units are a block of 16 and a masked one of
+/// 4); `false` if this CPU has not got AVX2 and FMA. Panics if a slice is shorter than its
+/// shape.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn gru_cell_simd<const H: usize, const B: usize>(
+    gates: &mut [f32],
+    ah: &[f32],
+    h_prev: &[f32],
+    hn: &mut [f32],
+    h: &mut [f32],
+) -> bool {
+    let avx512 = wide_cell::<B>(FusedCell::Gru);
+    // SAFETY: as in `lstm_cell_simd`.
+    on_avx2(|| unsafe {
+        if avx512 {
+            gru_cell::cell_avx512::<H, B>(gates, ah, h_prev, hn, h);
+        } else {
+            gru_cell::cell::<H, B>(gates, ah, h_prev, hn, h);
+        }
+    })
+}
+
+/// LogSoftMax of every `N`-row column of `x` into `y` with AVX2 + FMA; `false` if this CPU has
+/// not got them.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn log_softmax_forward_avx2<const N: usize>(x: &[f32], y: &mut [f32]) -> bool {
+    on_avx2(|| {
+        for (xc, yc) in x.chunks_exact(N).zip(y.chunks_exact_mut(N)) {
+            // SAFETY: `on_avx2` runs this only on a CPU with AVX2 and FMA; the kernel checks
+            // the lengths.
+            unsafe { logsoftmax::forward::<N>(xc, yc) };
+        }
+    })
+}
+
+/// LogSoftMax's backward for every `N`-row column with AVX2 + FMA; `false` if this CPU has not
+/// got them.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn log_softmax_backward_avx2<const N: usize>(
+    y: &[f32],
+    gy: &[f32],
+    gx: &mut [f32],
+) -> bool {
+    on_avx2(|| {
+        let columns = y.chunks_exact(N).zip(gy.chunks_exact(N));
+        for ((yc, gyc), gxc) in columns.zip(gx.chunks_exact_mut(N)) {
+            // SAFETY: `on_avx2` runs this only on a CPU with AVX2 and FMA; the kernel checks
+            // the lengths.
+            unsafe { logsoftmax::backward::<N>(yc, gyc, gxc) };
+        }
+    })
+}
