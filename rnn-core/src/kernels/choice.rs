@@ -445,17 +445,14 @@ mod calibrate {
                     &mut gates,
                     false,
                 );
-                if wide {
-                    lstm_cell::cell_avx512::<H, 1>(
-                        &mut gates,
-                        &c_prev,
-                        &mut c,
-                        &mut tanh_c,
-                        &mut h,
-                    );
-                } else {
-                    lstm_cell::cell::<H, 1>(&mut gates, &c_prev, &mut c, &mut tanh_c, &mut h);
-                }
+                lstm_cell::cell_of_width::<H, 1>(
+                    wide,
+                    &mut gates,
+                    &c_prev,
+                    &mut c,
+                    &mut tanh_c,
+                    &mut h,
+                );
             }
             black_box(&mut h);
         })
@@ -470,17 +467,14 @@ mod calibrate {
         pair(4, |wide| {
             // SAFETY: as in `lstm_step`.
             unsafe {
-                if wide {
-                    lstm_cell::cell_avx512::<H, B>(
-                        &mut gates,
-                        &c_prev,
-                        &mut c,
-                        &mut tanh_c,
-                        &mut h,
-                    );
-                } else {
-                    lstm_cell::cell::<H, B>(&mut gates, &c_prev, &mut c, &mut tanh_c, &mut h);
-                }
+                lstm_cell::cell_of_width::<H, B>(
+                    wide,
+                    &mut gates,
+                    &c_prev,
+                    &mut c,
+                    &mut tanh_c,
+                    &mut h,
+                );
             }
             black_box(&mut gates);
         })
@@ -513,11 +507,7 @@ mod calibrate {
                     &mut ah,
                     false,
                 );
-                if wide {
-                    gru_cell::cell_avx512::<H, 1>(&mut gates, &ah, &h_prev, &mut hn, &mut h);
-                } else {
-                    gru_cell::cell::<H, 1>(&mut gates, &ah, &h_prev, &mut hn, &mut h);
-                }
+                gru_cell::cell_of_width::<H, 1>(wide, &mut gates, &ah, &h_prev, &mut hn, &mut h);
             }
             black_box(&mut h);
         })
@@ -532,11 +522,7 @@ mod calibrate {
         pair(4, |wide| {
             // SAFETY: as in `lstm_step`.
             unsafe {
-                if wide {
-                    gru_cell::cell_avx512::<H, B>(&mut gates, &ah, &h_prev, &mut hn, &mut h);
-                } else {
-                    gru_cell::cell::<H, B>(&mut gates, &ah, &h_prev, &mut hn, &mut h);
-                }
+                gru_cell::cell_of_width::<H, B>(wide, &mut gates, &ah, &h_prev, &mut hn, &mut h);
             }
             black_box(&mut gates);
         })

@@ -92,13 +92,7 @@ pub(crate) fn lstm_cell_simd<const H: usize, const B: usize>(
     // SAFETY: `on_avx2` runs this only on a CPU with AVX2 and FMA, and the AVX-512 kernel
     // only where `simd_path` found AVX-512F (`wide_cell` is true only there); the kernels
     // check the lengths.
-    on_avx2(|| unsafe {
-        if avx512 {
-            lstm_cell::cell_avx512::<H, B>(gates, c_prev, c, tanh_c, h);
-        } else {
-            lstm_cell::cell::<H, B>(gates, c_prev, c, tanh_c, h);
-        }
-    })
+    on_avx2(|| unsafe { lstm_cell::cell_of_width::<H, B>(avx512, gates, c_prev, c, tanh_c, h) })
 }
 
 /// The GRU cell's pointwise step (`gru_cell::cell`) with AVX2 + FMA, or AVX-512F where
@@ -116,13 +110,7 @@ pub(crate) fn gru_cell_simd<const H: usize, const B: usize>(
 ) -> bool {
     let avx512 = wide_cell::<B>(FusedCell::Gru);
     // SAFETY: as in `lstm_cell_simd`.
-    on_avx2(|| unsafe {
-        if avx512 {
-            gru_cell::cell_avx512::<H, B>(gates, ah, h_prev, hn, h);
-        } else {
-            gru_cell::cell::<H, B>(gates, ah, h_prev, hn, h);
-        }
-    })
+    on_avx2(|| unsafe { gru_cell::cell_of_width::<H, B>(avx512, gates, ah, h_prev, hn, h) })
 }
 
 /// LogSoftMax of every `N`-row column of `x` into `y` with AVX2 + FMA; `false` if this CPU has

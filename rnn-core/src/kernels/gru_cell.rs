@@ -37,6 +37,30 @@ pub(super) fn cell_avx512<const H: usize, const B: usize>(
     unsafe { cell_lanes::<Avx512, H, B>([gates, hn, h], [ah, h_prev]) }
 }
 
+/// [`cell_avx512`] if `wide`, else [`cell`]: one call for the width `kernel_choice` picked
+/// (what the layers run, and what its measurement times).
+///
+/// # Safety
+/// The CPU has AVX2 and FMA, and AVX-512F if `wide`.
+#[inline(always)]
+pub(super) unsafe fn cell_of_width<const H: usize, const B: usize>(
+    wide: bool,
+    gates: &mut [f32],
+    ah: &[f32],
+    h_prev: &[f32],
+    hn: &mut [f32],
+    h: &mut [f32],
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if wide {
+            cell_avx512::<H, B>(gates, ah, h_prev, hn, h);
+        } else {
+            cell::<H, B>(gates, ah, h_prev, hn, h);
+        }
+    }
+}
+
 /// [`cell`] with lanes `L`; `out` is `[gates, hn, h]`, `inputs` `[ah, h_prev]`.
 ///
 /// # Safety
@@ -121,11 +145,7 @@ mod tests {
                 );
                 // SAFETY: the caller checked the CPU's features.
                 unsafe {
-                    if avx512 {
-                        super::cell_avx512::<H, B>(&mut g, &ah, &h_prev, &mut hn, &mut h);
-                    } else {
-                        super::cell::<H, B>(&mut g, &ah, &h_prev, &mut hn, &mut h);
-                    }
+                    super::cell_of_width::<H, B>(avx512, &mut g, &ah, &h_prev, &mut hn, &mut h);
                 }
                 bits([&g, &hn, &h])
             };

@@ -39,6 +39,30 @@ pub(super) fn cell_avx512<const H: usize, const B: usize>(
     unsafe { cell_lanes::<Avx512, H, B>([gates, c, tanh_c, h], c_prev) }
 }
 
+/// [`cell_avx512`] if `wide`, else [`cell`]: one call for the width `kernel_choice` picked
+/// (what the layers run, and what its measurement times).
+///
+/// # Safety
+/// The CPU has AVX2 and FMA, and AVX-512F if `wide`.
+#[inline(always)]
+pub(super) unsafe fn cell_of_width<const H: usize, const B: usize>(
+    wide: bool,
+    gates: &mut [f32],
+    c_prev: &[f32],
+    c: &mut [f32],
+    tanh_c: &mut [f32],
+    h: &mut [f32],
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if wide {
+            cell_avx512::<H, B>(gates, c_prev, c, tanh_c, h);
+        } else {
+            cell::<H, B>(gates, c_prev, c, tanh_c, h);
+        }
+    }
+}
+
 /// [`cell`] with lanes `L`; `out` is `[gates, c, tanh_c, h]`.
 ///
 /// # Safety
@@ -124,11 +148,7 @@ mod tests {
                 );
                 // SAFETY: the caller checked the CPU's features.
                 unsafe {
-                    if avx512 {
-                        super::cell_avx512::<H, B>(&mut g, &c_prev, &mut c, &mut t, &mut h);
-                    } else {
-                        super::cell::<H, B>(&mut g, &c_prev, &mut c, &mut t, &mut h);
-                    }
+                    super::cell_of_width::<H, B>(avx512, &mut g, &c_prev, &mut c, &mut t, &mut h);
                 }
                 bits([&g, &c, &t, &h])
             };
