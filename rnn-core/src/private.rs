@@ -1,12 +1,14 @@
 //! Support for the code that `network!` generates. Not a public API: it may change at any time.
 
 pub use crate::bisequencer::BiSequencer;
+pub use crate::io::{Embedded, load_embedded};
 pub use crate::layer::Dense;
 pub use crate::network::{BpttError, LengthError, Network, NonFinite, Online, Remember, Sequencer};
 pub use crate::residual::Residual;
 pub use crate::sequential::{Chain, Named};
 pub use crate::{AllocError, Float, ParamMut, ParamRef, Parameterized, Rng};
 pub use nalgebra::{DMatrixViewMut, SMatrix};
+pub use rnn_format::Dtype;
 
 /// The padding index `index` of a `LookupTable` over `V` tokens: evaluated at compile time
 /// (in a `const` block), an index `>= V` is a compile error at the layer.

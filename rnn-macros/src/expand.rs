@@ -322,6 +322,7 @@ fn network(net: Network) -> TokenStream {
         repeat,
         online,
         body,
+        weights,
     } = net;
     let mut b = Builder {
         scalar: &scalar,
@@ -362,6 +363,7 @@ fn network(net: Network) -> TokenStream {
         quote!(loop)
     };
     let checks = &b.checks;
+    let pretrained = weights.map(|w| pretrained(&name, &w));
     let mask_zero = mask_zero.then(|| quote!(.try_with_mask_zero(true)?));
     let online = if online {
         quote!(online)
@@ -410,8 +412,61 @@ fn network(net: Network) -> TokenStream {
 
         ::rnn_core::__impl_network!(#name, #scalar, #seq_ty, #i, #o, #bt, #t, #mode, #online);
 
+        #pretrained
+
         const _: () = {
             #(#checks)*
         };
+    }
+}
+
+/// `pretrained()` / `try_pretrained()` for a network with `weights = "file"`: the file's bytes
+/// embedded, and where each parameter's tensor is in them, found when the macro expanded.
+fn pretrained(name: &syn::Ident, w: &crate::weights::Weights) -> TokenStream {
+    let path = &w.path;
+    let tensors = w.tensors.iter().map(|t| {
+        let ours = &t.ours;
+        let dtype = format_ident!("{}", format!("{:?}", t.dtype));
+        let shape = t.shape.iter().map(|&n| lit(n));
+        let (start, end) = (lit(t.bytes.start), lit(t.bytes.end));
+        quote! {
+            ::rnn_core::__private::Embedded {
+                name: #ours,
+                dtype: ::rnn_core::__private::Dtype::#dtype,
+                shape: &[#(#shape),*],
+                bytes: #start..#end,
+            }
+        }
+    });
+    let doc = format!(
+        "`{name}` with the weights of `{}`, embedded in the binary when it was built (checked \
+         then against the network: no file, no parsing at run time). Aborts (as `Box::new` \
+         does) if memory runs out; see `try_pretrained`.",
+        w.written
+    );
+    quote! {
+        impl #name {
+            #[doc = #doc]
+            #[must_use]
+            pub fn pretrained() -> Self {
+                match Self::try_pretrained() {
+                    ::core::result::Result::Ok(net) => net,
+                    ::core::result::Result::Err(e) => e.abort(),
+                }
+            }
+
+            /// Builds the network like `pretrained`, or returns the allocation that failed
+            /// instead of aborting.
+            ///
+            /// # Errors
+            /// An `AllocError` saying how many bytes could not be allocated.
+            pub fn try_pretrained() -> ::core::result::Result<Self, ::rnn_core::__private::AllocError> {
+                static FILE: &[u8] = ::core::include_bytes!(#path);
+                static TENSORS: &[::rnn_core::__private::Embedded] = &[#(#tensors),*];
+                let mut net = Self::try_new(0)?;
+                ::rnn_core::__private::load_embedded(&mut net, FILE, TENSORS);
+                ::core::result::Result::Ok(net)
+            }
+        }
     }
 }

@@ -20,6 +20,7 @@ mod registry;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod weights;
 
 use proc_macro::TokenStream;
 

@@ -30,6 +30,8 @@ pub struct Network {
     /// No `BiSequencer`: the network can also run one step at a time (`Online`).
     pub online: bool,
     pub body: Vec<Item>,
+    /// `weights = "file"`: the checked file, embedded.
+    pub weights: Option<crate::weights::Weights>,
 }
 
 /// A layer or a nested `Sequential`.
@@ -120,6 +122,7 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
     } = def;
     let (mut seq_len, mut batch, mut scalar, mut unroll) = (None, None, None, None);
     let mut mask_zero = None;
+    let (mut weights, mut names) = (None, None);
     for opt in options {
         let key = opt.key.to_string();
         let slot_taken = match key.as_str() {
@@ -132,12 +135,19 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
             "mask_zero" => mask_zero
                 .replace(flag(&opt.value, "mask_zero", v))
                 .is_some(),
+            "weights" => weights.replace(weights_path(&opt.value, v)).is_some(),
+            "names" => {
+                let rules = crate::weights::names(&opt.value)
+                    .map_err(|e| v.errors.push(e))
+                    .ok();
+                names.replace((opt.key.span(), rules)).is_some()
+            }
             _ => {
                 v.errors.push(Error::new(
                     opt.key.span(),
                     format!(
-                        "unknown option `{key}`: expected `seq_len`, `batch`, `scalar`, `unroll` \
-                         or `mask_zero`"
+                        "unknown option `{key}`: expected `seq_len`, `batch`, `scalar`, `unroll`, \
+                         `mask_zero`, `weights` or `names`"
                     ),
                 ));
                 false
@@ -229,20 +239,38 @@ fn network(def: NetworkDef, v: &mut Validated) -> Option<Network> {
     if !lookup_ok {
         return None; // expanding it would only add errors about the misplaced layer's type
     }
+    let scalar = scalar
+        .flatten()
+        .unwrap_or_else(|| Ident::new("f32", Span::call_site()));
+    let weights = match (weights.flatten(), names) {
+        (None, Some((span, _))) => {
+            v.errors.push(Error::new(
+                span,
+                "`names` maps a weights file's names: it needs `weights = \"file.safetensors\"`",
+            ));
+            None
+        }
+        (Some(_), Some((_, None))) => None, // the names' error is reported
+        (Some((path, span)), names) => {
+            let names = names.and_then(|(_, n)| n).unwrap_or_default();
+            let checked = crate::weights::check((&path, span), &names, &scalar.to_string(), &items);
+            checked.map_err(|e| v.errors.extend(e)).ok()
+        }
+        (None, None) => None,
+    };
     Some(Network {
         attrs,
         vis,
         name,
         seq_len: seq_len.flatten()?,
         batch,
-        scalar: scalar
-            .flatten()
-            .unwrap_or_else(|| Ident::new("f32", Span::call_site())),
+        scalar,
         unroll,
         mask_zero,
         repeat: repeat.is_some(),
         online: items.iter().all(|it| it.bi_span().is_none()),
         body: items,
+        weights,
     })
 }
 
@@ -261,6 +289,23 @@ fn positive(value: &TokenTree, what: &str, v: &mut Validated) -> Option<usize> {
         )),
     }
     None
+}
+
+/// `weights = "path"`: the path and the literal's span.
+fn weights_path(value: &TokenTree, v: &mut Validated) -> Option<(String, Span)> {
+    match syn::parse2::<syn::LitStr>(value.to_token_stream()) {
+        Ok(s) => Some((s.value(), s.span())),
+        Err(_) => {
+            v.errors.push(Error::new_spanned(
+                value,
+                format!(
+                    "`weights` takes a safetensors file's path as a string literal, relative to \
+                     the crate's directory (`\"models/amp.safetensors\"`), found `{value}`"
+                ),
+            ));
+            None
+        }
+    }
 }
 
 fn scalar_type(value: &TokenTree, v: &mut Validated) -> Option<Ident> {

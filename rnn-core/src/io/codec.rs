@@ -3,57 +3,28 @@
 //! every problem listed), the values' checks, applying a plan, and writing a file; with the
 //! checkpoint's metadata.
 
-use super::error::{DtypeMismatch, Mismatches, ShapeMismatch, Unexpected, WeightsError};
-use super::names::TorchNames;
 use crate::param::OptimKind;
 use crate::{Float, Parameterized};
 use alloc::borrow::Cow;
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use nalgebra::DMatrixView;
-use safetensors::{Dtype, SafeTensors, View};
+use rnn_format::header::{self, FileTensor, format_err};
+use rnn_format::plan::{Offer, Slot, Wanted, check_unique, dtype_name, dtype_named};
+use rnn_format::{TorchNames, WeightsError};
+use safetensors::{Dtype, View};
 
 #[cfg(feature = "std")]
 pub(super) type MetaMap = std::collections::HashMap<String, String>;
 #[cfg(not(feature = "std"))]
 pub(super) type MetaMap = hashbrown::HashMap<String, String>;
 
-/// The largest header (the JSON part of a file) that loading reads: 16 MiB, thousands of times
-/// what any network here needs.
-pub const HEADER_LIMIT: usize = 16 << 20;
-
 pub(super) const CHECKPOINT_FORMAT: &str = "rnn-checkpoint";
 pub(super) const CHECKPOINT_VERSION: &str = "2";
 
-/// What a tensor of a file stands for.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Slot {
-    Value,
-    M,
-    V,
-    Steps,
-}
-
-/// One tensor that the network expects, in the order of its parameters.
-pub(super) struct Wanted {
-    name: String,
-    param: usize,
-    slot: Slot,
-    shape: Vec<usize>,
-}
-
 pub(super) fn dtype_of<S: Float>() -> Dtype {
-    if S::DTYPE == "F64" {
-        Dtype::F64
-    } else {
-        Dtype::F32
-    }
-}
-
-pub(super) fn dtype_name(d: Dtype) -> String {
-    format!("{d:?}")
+    dtype_named(S::DTYPE)
 }
 
 /// Every tensor `params` has under `names` (with the optimiser state for a checkpoint), or an
@@ -114,14 +85,7 @@ pub(super) fn wanted<S: Float, P: Parameterized<S> + ?Sized>(
         )));
     }
     names.check_matches(&layers)?;
-    let mut sorted: Vec<&str> = out.iter().map(|w| w.name.as_str()).collect();
-    sorted.sort_unstable();
-    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-        return Err(WeightsError::Names(format!(
-            "two parameters are both named `{}`",
-            w[0]
-        )));
-    }
+    check_unique(&out)?;
     Ok(out)
 }
 
@@ -188,71 +152,25 @@ impl<S: Float> Data<'_, S> {
     }
 }
 
-/// Matches what is offered against what is wanted: for each wanted tensor, the index of the
-/// offered one, or every problem at once.
-pub(super) fn plan<S: Float>(
+impl<S: Float> Offer for Offered<'_, S> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+}
+
+/// [`rnn_format::plan::plan`] for a network of scalar `S`.
+fn plan<S: Float>(
     wanted: &[Wanted],
     offered: &[Offered<'_, S>],
     convert: bool,
 ) -> Result<Vec<usize>, WeightsError> {
-    let by_name: BTreeMap<&str, usize> = offered
-        .iter()
-        .enumerate()
-        .map(|(k, o)| (o.name.as_ref(), k))
-        .collect();
-    let mut m = Mismatches::default();
-    let mut used = alloc::vec![false; offered.len()];
-    let mut plan = Vec::with_capacity(wanted.len());
-    // What can be converted on request: into the network's f32 or f64, from f16, bf16, f32
-    // or f64 (exact, except f64 -> f32, rounded to nearest).
-    let source = |d: Dtype| matches!(d, Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64);
-    for w in wanted {
-        let Some(&k) = by_name.get(w.name.as_str()) else {
-            m.missing.push(w.name.clone());
-            continue;
-        };
-        used[k] = true;
-        plan.push(k);
-        let o = &offered[k];
-        let need = if w.slot == Slot::Steps {
-            Dtype::U64
-        } else {
-            dtype_of::<S>()
-        };
-        let dtype_ok = o.dtype == need || (convert && need != Dtype::U64 && source(o.dtype));
-        if !dtype_ok {
-            m.dtypes.push(DtypeMismatch {
-                name: w.name.clone(),
-                expected: dtype_name(need),
-                found: dtype_name(o.dtype),
-            });
-        }
-        if o.shape != w.shape {
-            m.shapes.push(ShapeMismatch {
-                name: w.name.clone(),
-                expected: w.shape.clone(),
-                found: o.shape.clone(),
-            });
-        }
-    }
-    // Hints cost |unexpected| x |missing| edit distances: bounded for hostile files.
-    let missing: Vec<&str> = m.missing.iter().take(1024).map(String::as_str).collect();
-    for (o, _) in offered.iter().zip(&used).filter(|(_, used)| !**used) {
-        let nearest = if m.unexpected.len() < 64 && o.name.len() <= 256 {
-            super::error::nearest(&o.name, &missing).map(ToString::to_string)
-        } else {
-            None
-        };
-        m.unexpected.push(Unexpected {
-            name: o.name.to_string(),
-            nearest,
-        });
-    }
-    if m.is_empty() {
-        Ok(plan)
-    } else {
-        Err(WeightsError::Mismatch(m))
-    }
+    rnn_format::plan::plan(wanted, offered, dtype_of::<S>(), convert)
 }
 
 /// The values [`apply`] must not write, one line per tensor (see [`WeightsError::Values`]):
@@ -346,90 +264,33 @@ pub(super) fn apply<S: Float, P: Parameterized<S> + ?Sized>(
     });
 }
 
-/// The names of a header in file order, to find duplicates (which JSON readers into maps,
-/// the `safetensors` crate's too, silently merge).
-pub(super) struct Keys(Vec<String>);
-
-impl<'de> serde::Deserialize<'de> for Keys {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Keys;
-            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Keys, A::Error> {
-                let mut keys = Vec::new();
-                while let Some(k) = a.next_key::<String>()? {
-                    a.next_value::<serde::de::IgnoredAny>()?;
-                    keys.push(k);
-                }
-                Ok(Keys(keys))
-            }
-        }
-        d.deserialize_map(Visit)
-    }
-}
-
 /// A parsed, validated file: its tensors (sorted by name) and its metadata.
 pub(super) struct Parsed<'a, S: Float> {
     tensors: Vec<Offered<'a, S>>,
     metadata: Option<MetaMap>,
 }
 
-pub(super) fn format_err(e: impl core::fmt::Display) -> WeightsError {
-    WeightsError::Format(e.to_string())
-}
-
 pub(super) fn parse<S: Float>(bytes: &[u8]) -> Result<Parsed<'_, S>, WeightsError> {
-    if let Some(len) = bytes.get(..8) {
-        let mut n = [0u8; 8];
-        n.copy_from_slice(len);
-        let n = u64::from_le_bytes(n);
-        if n > HEADER_LIMIT as u64 {
-            return Err(WeightsError::Format(format!(
-                "the header is {n} bytes, more than the {HEADER_LIMIT} bytes a weights file may have"
-            )));
-        }
-    }
-    let (n, meta) = SafeTensors::read_metadata(bytes).map_err(format_err)?;
-    let header = bytes
-        .get(8..8 + n)
-        .and_then(|h| core::str::from_utf8(h).ok())
-        .ok_or_else(|| format_err("header"))?;
-    // The format: the header begins with `{` and may be padded at its end with spaces only
-    // (JSON readers also take leading whitespace and tabs or newlines).
-    if !header.starts_with('{') || !header.trim_end_matches(' ').ends_with('}') {
-        return Err(format_err(
-            "the header must begin with `{` and end with `}` padded by spaces only",
-        ));
-    }
-    let Keys(mut keys) = serde_json::from_str(header).map_err(format_err)?;
-    keys.sort_unstable();
-    if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
-        return Err(WeightsError::Format(format!(
-            "the header names `{}` twice",
-            w[0]
-        )));
-    }
-    let data = &bytes[8 + n..];
-    let mut tensors = Vec::new();
-    for (name, info) in meta.tensors() {
-        let (s, e) = info.data_offsets;
-        let raw = data
-            .get(s..e)
-            .ok_or_else(|| format_err(format!("data offsets of `{name}`")))?;
-        tensors.push(Offered {
-            name: Cow::Owned(name),
-            dtype: info.dtype,
-            shape: info.shape.clone(),
-            data: Data::Bytes(raw),
-        });
-    }
-    tensors.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let header::Header { tensors, metadata } = header::read(bytes)?;
+    let tensors = tensors
+        .into_iter()
+        .map(
+            |FileTensor {
+                 name,
+                 dtype,
+                 shape,
+                 bytes: at,
+             }| Offered {
+                name: Cow::Owned(name),
+                dtype,
+                shape,
+                data: Data::Bytes(&bytes[at]),
+            },
+        )
+        .collect();
     Ok(Parsed {
         tensors,
-        metadata: meta.metadata().clone(),
+        metadata: metadata.map(|m| m.into_iter().collect()),
     })
 }
 
@@ -577,6 +438,61 @@ pub(super) fn save<S: Float, P: Parameterized<S> + ?Sized>(
     });
     safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), metadata)
         .map_err(format_err)
+}
+
+/// One parameter's tensor in a weights file embedded by `network!` (`weights = "..."`): the
+/// parameter's name (ours), the file's dtype, the shape (PyTorch's) and where the bytes are in
+/// the file, all found and checked when the macro expanded.
+#[doc(hidden)]
+pub struct Embedded {
+    /// Our name of the parameter (`0.0.weight_ih`).
+    pub name: &'static str,
+    /// The tensor's dtype in the file.
+    pub dtype: Dtype,
+    /// Its shape.
+    pub shape: &'static [usize],
+    /// Its bytes in the file.
+    pub bytes: core::ops::Range<usize>,
+}
+
+/// Writes the embedded `tensors` of `file` into `params`, one per parameter in visiting order,
+/// converting each element as loading the file at run time does (the same bits).
+///
+/// # Panics
+/// If the tensors do not line up with the parameters: the macro computed them from the same
+/// table the layers are tested against, so this is a bug in `rnn`, not a user's mistake.
+#[doc(hidden)]
+pub fn load_embedded<S: Float, P: Parameterized<S> + ?Sized>(
+    params: &mut P,
+    file: &[u8],
+    tensors: &[Embedded],
+) {
+    let mut at = 0;
+    params.visit_parameters_mut(&mut |mut p| {
+        let (rows, cols) = p.value.shape();
+        let shape = p.kind.torch_shape(rows, cols);
+        let t = tensors
+            .get(at)
+            .filter(|t| p.name == t.name && t.shape == shape.as_slice());
+        let Some(t) = t else {
+            panic!(
+                "bug in rnn: `network!` embedded tensor {at} as {:?}, the network's parameter is \
+                 `{}` {shape:?}; please report it",
+                tensors.get(at).map(|t| (t.name, t.shape)),
+                p.name
+            );
+        };
+        let data = Data::<S>::Bytes(&file[t.bytes.clone()]);
+        for k in 0..rows * cols {
+            p.value[(k / cols, k % cols)] = data.element(t.dtype, k, cols);
+        }
+        at += 1;
+    });
+    assert!(
+        at == tensors.len(),
+        "bug in rnn: `network!` embedded {} tensors for {at} parameters; please report it",
+        tensors.len()
+    );
 }
 
 /// Copies every parameter value of `src` into `dst`, by name, without a file: e.g. from a

@@ -63,12 +63,14 @@
 //! renamed over the target; [`write_atomic`]): a save that fails leaves the previous file.
 
 mod codec;
-mod error;
-mod names;
 
-pub use codec::{HEADER_LIMIT, copy_parameters};
-pub use error::{DtypeMismatch, Mismatches, ShapeMismatch, Unexpected, WeightsError};
-pub use names::TorchNames;
+pub use codec::copy_parameters;
+#[doc(hidden)]
+pub use codec::{Embedded, load_embedded};
+pub use rnn_format::header::HEADER_LIMIT;
+pub use rnn_format::{
+    DtypeMismatch, Mismatches, ShapeMismatch, TorchNames, Unexpected, WeightsError,
+};
 
 use crate::{Float, Parameterized};
 #[cfg(feature = "std")]

@@ -227,7 +227,7 @@ impl From<std::io::Error> for WeightsError {
 }
 
 /// The edit distance between `a` and `b` (insertions, deletions, substitutions), by bytes.
-pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, &ca) in a.iter().enumerate() {
@@ -244,7 +244,7 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The name of `candidates` nearest to `name`, if it is close: at most a third of its length
 /// away (and at least 2 edits allowed).
-pub(super) fn nearest<'c>(name: &str, candidates: &[&'c str]) -> Option<&'c str> {
+pub fn nearest<'c>(name: &str, candidates: &[&'c str]) -> Option<&'c str> {
     let limit = (name.len() / 3).max(2);
     candidates
         .iter()

@@ -1,12 +1,12 @@
 //! [`TorchNames`]: how the names of a PyTorch `state_dict` map onto a network's parameters.
 
-use super::WeightsError;
+use crate::WeightsError;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 /// How a PyTorch module's `state_dict` names map onto this network's layer indices, for
-/// [`crate::io::load_state_dict`] and [`crate::io::to_state_dict`] (and the `Network` methods
+/// `rnn_core::io::load_state_dict` and `rnn_core::io::to_state_dict` (and the `Network` methods
 /// of the same names).
 ///
 /// Our names are `{layer}.{tensor}` (`0.weight_ih`, `2.bias`, `3.0.weight` inside a nested
@@ -34,7 +34,7 @@ use alloc::vec::Vec;
 /// is a layout of the data, not of the weights.
 ///
 /// ```
-/// use rnn_core::io::TorchNames;
+/// use rnn_format::TorchNames; // `rnn_core::io::TorchNames` in user code
 /// // class Model(nn.Module): self.rnn = nn.LSTM(10, 20, num_layers=2); self.head = nn.Linear(20, 5)
 /// // network: Sequential[ LSTM(10, 20), LSTM(20, 20), Linear(20, 5), LogSoftMax ]
 /// let names = TorchNames::new().recurrent("rnn", 0, 2).module("head", 2);
@@ -44,7 +44,7 @@ use alloc::vec::Vec;
 /// let amp = TorchNames::new().recurrent_at("rec", "0.0", 1).module_at("lin", "0.1");
 /// assert_eq!(amp.torch_name("0.0.weight_ih")?, "rec.weight_ih_l0");
 /// assert_eq!(amp.torch_name("0.1.bias")?, "lin.bias");
-/// # Ok::<(), rnn_core::io::WeightsError>(())
+/// # Ok::<(), rnn_format::WeightsError>(())
 /// ```
 ///
 /// Loading checks dtypes exactly; [`TorchNames::convert_dtype`] lets an `f32` file load into
@@ -193,7 +193,7 @@ impl TorchNames {
 
     /// A path that is not one, two rules that claim one layer, or a rule with no layers, if
     /// any.
-    pub(super) fn check(&self) -> Result<(), WeightsError> {
+    pub fn check(&self) -> Result<(), WeightsError> {
         for (i, a) in self.rules.iter().enumerate() {
             if let Err(path) = &a.parents {
                 return Err(WeightsError::Names(format!(
@@ -223,7 +223,7 @@ impl TorchNames {
     /// where layer 2 is a `LogSoftMax`): such a rule would silently name nothing. `layers`
     /// are the paths of the network's layers that have parameters (every container above
     /// them included).
-    pub(super) fn check_matches(
+    pub fn check_matches(
         &self,
         layers: &alloc::collections::BTreeSet<Vec<usize>>,
     ) -> Result<(), WeightsError> {
@@ -262,7 +262,7 @@ impl TorchNames {
     }
 
     /// [`TorchNames::torch_name`] without the consistency check.
-    pub(super) fn map(&self, ours: &str) -> String {
+    pub fn map(&self, ours: &str) -> String {
         let parts: Vec<&str> = ours.split('.').collect();
         let at: Vec<usize> = parts.iter().map_while(|p| p.parse().ok()).collect();
         let Some((rule, j, taken)) = self
