@@ -3,7 +3,7 @@
 //! file at run time, bit for bit.
 
 use rnn_core::gradcheck::Fixture;
-use rnn_core::io::{TorchNames, load_state_dict, to_safetensors};
+use rnn_core::io::{TorchNames, load_safetensors, load_state_dict, to_safetensors};
 use rnn_core::prelude::*;
 
 network! {
@@ -35,6 +35,51 @@ network! {
                       names = [recurrent_at("rec", "0.0", 1), module_at("lin", "0.1"),
                                convert_dtype]> =
         Sequential[ Residual[ LSTM(1, 16), Linear(16, 1) ] ];
+}
+
+// Every layer with parameters and every container (the names of nested layers, both
+// directions, an encoder), in f64: `every_layer.safetensors` is `Every::new(7)` saved by
+// `to_safetensors` (the test below checks it still is).
+network! {
+    pub Every<seq_len = 4, batch = 2, scalar = f64> = Sequential[
+        LookupTable(6, 3),
+        PeepholeLSTM(3, 4),
+        Sequential[ RNN(4, 5), Tanh, FastLSTM(5, 4) ],
+        Residual[ GRU(4, 3), Dropout(0.5), Linear(3, 4) ],
+        BiSequencer[ LSTM(4, 2), Linear(2, 3) ],
+        BiSequencer[ Sequential[ GRU(6, 2) ] ],
+        Linear(4, 6),
+        LogSoftMax
+    ];
+    pub EveryCompiled<seq_len = 4, batch = 2, scalar = f64,
+                      weights = "tests/fixtures/pretrained/every_layer.safetensors"> =
+        Sequential[
+            LookupTable(6, 3),
+            PeepholeLSTM(3, 4),
+            Sequential[ RNN(4, 5), Tanh, FastLSTM(5, 4) ],
+            Residual[ GRU(4, 3), Dropout(0.5), Linear(3, 4) ],
+            BiSequencer[ LSTM(4, 2), Linear(2, 3) ],
+            BiSequencer[ Sequential[ GRU(6, 2) ] ],
+            Linear(4, 6),
+            LogSoftMax
+        ];
+}
+
+#[test]
+fn every_layer_and_container_compiles_in_by_our_names() {
+    let file = include_bytes!("fixtures/pretrained/every_layer.safetensors");
+    assert_eq!(
+        to_safetensors(&Every::new(7)).expect("save"),
+        file.as_slice(),
+        "the fixture is Every::new(7) saved"
+    );
+    assert_eq!(
+        to_safetensors(&EveryCompiled::pretrained()).expect("save"),
+        file.as_slice()
+    );
+    let mut loaded = EveryCompiled::new(1);
+    load_safetensors(&mut loaded, file).expect("run-time load");
+    same_as_loaded(&EveryCompiled::pretrained(), &loaded);
 }
 
 /// `pretrained()`'s parameters are those `load_state_dict` gives from the same file.

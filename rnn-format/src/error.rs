@@ -119,60 +119,99 @@ fn list<T>(
     Ok(())
 }
 
+/// Where a [`Mismatches`] is shown: the run-time loader's words, or the `network!` macro's
+/// (`weights = "..."`), whose hints name its header options.
+#[derive(Clone, Copy)]
+struct Shown<'a> {
+    m: &'a Mismatches,
+    build: bool,
+}
+
+impl Mismatches {
+    /// The problems as the `network!` macro reports them for `weights = "..."`: the same
+    /// lists, with hints that name the header's `names = [ ... ]` rules.
+    #[must_use]
+    pub fn at_build_time(&self) -> impl fmt::Display + '_ {
+        Shown {
+            m: self,
+            build: true,
+        }
+    }
+}
+
 impl fmt::Display for Mismatches {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Shown {
+            m: self,
+            build: false,
+        }
+        .fmt(f)
+    }
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (this, build) = (self.m, self.build);
         write!(
             f,
-            "{} problem{} with the tensors; nothing was changed:",
-            self.len(),
-            if self.len() == 1 { "" } else { "s" }
+            "{} problem{} with the tensors{}",
+            this.len(),
+            if this.len() == 1 { "" } else { "s" },
+            if build { ":" } else { "; nothing was changed:" }
         )?;
         list(
             f,
             "missing (the network needs them)",
-            &self.missing,
+            &this.missing,
             |f, n| write!(f, "`{n}`"),
         )?;
         list(
             f,
             "unexpected (the network has no such parameter)",
-            &self.unexpected,
+            &this.unexpected,
             |f, u| match &u.nearest {
                 Some(near) => write!(f, "`{}` (did you mean `{near}`?)", u.name),
                 None => write!(f, "`{}`", u.name),
             },
         )?;
-        list(f, "wrong dtype", &self.dtypes, |f, d| {
+        list(f, "wrong dtype", &this.dtypes, |f, d| {
             write!(
                 f,
                 "`{}` is {}, the network needs {}",
                 d.name, d.found, d.expected
             )
         })?;
-        list(f, "wrong shape", &self.shapes, |f, s| {
+        list(f, "wrong shape", &this.shapes, |f, s| {
             write!(
                 f,
                 "`{}` has shape {:?}, the network needs {:?}",
                 s.name, s.found, s.expected
             )
         })?;
-        if self.unexpected.iter().any(|u| u.nearest.is_none())
-            && self.unexpected.iter().any(|u| {
+        if this.unexpected.iter().any(|u| u.nearest.is_none())
+            && this.unexpected.iter().any(|u| {
                 u.name
                     .split('.')
                     .next()
                     .is_some_and(|m| m.parse::<usize>().is_err())
             })
         {
-            f.write_str(
+            f.write_str(if build {
                 "\n  hint: a PyTorch module's names (`rnn.weight_ih_l0`) map onto layer indices \
-                 with `TorchNames` (see `rnn_core::io`)",
-            )?;
+                 with `names = [ recurrent(\"rnn\", 0, 1), module(\"head\", 1) ]` (rules as \
+                 `rnn_core::io::TorchNames` has them)"
+            } else {
+                "\n  hint: a PyTorch module's names (`rnn.weight_ih_l0`) map onto layer indices \
+                 with `TorchNames` (see `rnn_core::io`)"
+            })?;
         }
-        if !self.dtypes.is_empty() {
-            f.write_str(
-                "\n  hint: `TorchNames::convert_dtype` converts f16, bf16, f32 and f64 on request",
-            )?;
+        if !this.dtypes.is_empty() {
+            f.write_str(if build {
+                "\n  hint: `convert_dtype` in `names = [ ... ]` converts f16, bf16, f32 and f64 \
+                 on request"
+            } else {
+                "\n  hint: `TorchNames::convert_dtype` converts f16, bf16, f32 and f64 on request"
+            })?;
         }
         Ok(())
     }

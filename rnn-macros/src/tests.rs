@@ -119,7 +119,7 @@ fn bad_options() {
     pub A<seq_len = 8, batches = 4, scalar = f16, unroll = yes, seq_len = 0> = Sequential[ LSTM(10, 20) ];"#,
         &[
             (
-                "unknown option `batches`: expected `seq_len`, `batch`, `scalar`, `unroll` or `mask_zero`",
+                "unknown option `batches`: expected `seq_len`, `batch`, `scalar`, `unroll`, `mask_zero`, `weights` or `names`",
                 "batches",
             ),
             ("`scalar` must be `f32` or `f64`, found `f16`", "f16"),
@@ -479,4 +479,99 @@ fn wrong_argument_count() {
             ("`Dropout` takes one probability `Dropout(p)`", "Dropout"),
         ],
     );
+}
+
+/// A directory of its own under the system's temporary directory, for files a test writes.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rnn-macros-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    dir
+}
+
+/// A safetensors file of `tensors` (name, dtype, shape, little-endian bytes), written by hand.
+fn safetensors(tensors: &[(&str, &str, &[usize], Vec<u8>)]) -> Vec<u8> {
+    let mut header = String::from("{");
+    let mut data = Vec::new();
+    for (k, (name, dtype, shape, bytes)) in tensors.iter().enumerate() {
+        let shape: Vec<String> = shape.iter().map(ToString::to_string).collect();
+        header += &format!(
+            "{}\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
+            if k == 0 { "" } else { "," },
+            shape.join(","),
+            data.len(),
+            data.len() + bytes.len()
+        );
+        data.extend_from_slice(bytes);
+    }
+    header += "}";
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
+/// The `weights` limit: a larger file is refused before it is read, and the message says why
+/// and what to do instead.
+#[test]
+fn a_weights_file_above_the_limit_is_refused_with_the_limit_named() {
+    let dir = scratch("large");
+    let path = dir.join("large.safetensors");
+    let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+    // Sparse: no 64 MiB written.
+    file.set_len(crate::weights::FILE_LIMIT + 1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let body = format!(
+        "pub A<seq_len = 4, weights = \"{}\"> = Sequential[ Linear(2, 3) ];",
+        path.display()
+    );
+    let got = errors(&body);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (message, underlined) = &got[0];
+    assert!(
+        message.contains("67108865 bytes, more than the 67108864 bytes (64 MiB)")
+            && message.contains("load it at run time instead"),
+        "{message}"
+    );
+    assert_eq!(underlined, &format!("\"{}\"", path.display()));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// An `f64` file into an `f32` network with `convert_dtype`: a finite value beyond `f32`'s
+/// range is an error naming the tensor and element (as the run-time loader's); one in range
+/// is accepted.
+#[test]
+fn a_conversion_that_overflows_is_a_build_error() {
+    let dir = scratch("overflow");
+    let f64s = |xs: &[f64]| xs.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    for (name, bias, bad) in [("ok", 1.5e38, false), ("bad", 1e300, true)] {
+        let path = dir.join(format!("{name}.safetensors"));
+        let bytes = safetensors(&[
+            ("0.weight", "F64", &[3, 2], f64s(&[0.5; 6])),
+            ("0.bias", "F64", &[3], f64s(&[0.0, bias, 1.0])),
+        ]);
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+        let body = format!(
+            "pub A<seq_len = 4, weights = \"{}\", names = [convert_dtype]> = \
+             Sequential[ Linear(2, 3) ];",
+            path.display()
+        );
+        let got = errors(&body);
+        if bad {
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert!(
+                got[0].0.contains(
+                    "`0.bias` element 1 is beyond the range of the network's F32 (converted \
+                     from F64)"
+                ),
+                "{}",
+                got[0].0
+            );
+        } else {
+            assert!(got.is_empty(), "{got:?}");
+        }
+    }
+    std::fs::remove_dir_all(dir).ok();
 }

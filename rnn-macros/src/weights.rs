@@ -217,9 +217,15 @@ pub fn check(
     let wanted = wanted(&ps, names).map_err(|e| err(e.to_string()))?;
     let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
     let path = PathBuf::from(dir).join(value);
-    let shown = path.display().to_string();
+    // Messages show `a/b/../c` as `a/c`; the file is read (and embedded) by the path as joined.
+    let shown = lexical(&path).display().to_string();
     let len = std::fs::metadata(&path)
-        .map_err(|e| err(format!("cannot read the weights file `{shown}`: {e}")))?
+        .map_err(|e| {
+            err(format!(
+                "cannot read the weights file `{shown}`: {e} (a `weights` path is relative to \
+                 the crate's directory, `CARGO_MANIFEST_DIR`)"
+            ))
+        })?
         .len();
     if len > FILE_LIMIT {
         return Err(err(format!(
@@ -230,7 +236,10 @@ pub fn check(
     }
     let bytes = std::fs::read(&path)
         .map_err(|e| err(format!("cannot read the weights file `{shown}`: {e}")))?;
-    let file = |e: WeightsError| err(format!("weights file `{shown}`: {e}"));
+    let file = |e: WeightsError| match e {
+        WeightsError::Mismatch(m) => err(format!("weights file `{shown}`: {}", m.at_build_time())),
+        e => err(format!("weights file `{shown}`: {e}")),
+    };
     let header = header::read(&bytes).map_err(file)?;
     let dtype = plan::dtype_named(&scalar.to_uppercase());
     let plan = plan::plan(&wanted, &header.tensors, dtype, names.converts_dtype()).map_err(file)?;
@@ -259,11 +268,34 @@ pub fn check(
     if !bad.is_empty() {
         return Err(file(WeightsError::Values(bad)));
     }
+    let Some(path) = path.to_str() else {
+        return Err(err(format!(
+            "the path `{shown}` is not UTF-8, which `include_bytes!` needs"
+        )));
+    };
     Ok(Weights {
-        path: shown,
+        path: path.into(),
         written: value.into(),
         tensors,
     })
+}
+
+/// `path` with `.` and `..` resolved by name (no file system access), for messages.
+fn lexical(path: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The first `f64` of `bytes` that is finite but becomes infinite as an `f32`.
