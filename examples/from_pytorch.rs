@@ -13,8 +13,12 @@
 //!
 //! to predict the next sample of a noisy sine wave, and saves
 //! `safetensors.torch.save_file(model.state_dict(), "model.safetensors")` with the model's
-//! outputs on a test sequence. Here the same network is one line of the DSL, the module names
-//! map onto layer indices with `TorchNames`, and the outputs are printed beside PyTorch's.
+//! outputs on a test sequence. Here the same network is one line of the DSL, and the file is
+//! compiled in: `weights = "..."` in the network's header reads it when the crate builds,
+//! checks every name, dtype and shape against the network (a mismatch is a compile error at
+//! that line), and `Model::pretrained()` builds the network with it: no file to ship, nothing
+//! parsed at run time. `names = [ ... ]` maps the module's names onto layer indices, as
+//! `TorchNames` does for a file loaded at run time (`--weights` below).
 //!
 //! Run: `cargo run --release --example from_pytorch` (`-- --help` for the flags).
 
@@ -30,8 +34,11 @@ use rnn_core::prelude::*;
 const T: usize = 32;
 
 network! {
-    /// `self.gru = nn.GRU(1, 8, batch_first=True); self.head = nn.Linear(8, 1)`.
-    pub Model<seq_len = 32> = Sequential[ GRU(1, 8), Linear(8, 1) ];
+    /// `self.gru = nn.GRU(1, 8, batch_first=True); self.head = nn.Linear(8, 1)`, with the
+    /// trained weights compiled in.
+    pub Model<seq_len = 32, weights = "examples/from_pytorch_model/model.safetensors",
+              names = [recurrent("gru", 0, 1), module("head", 1)]> =
+        Sequential[ GRU(1, 8), Linear(8, 1) ];
 }
 
 /// Load a PyTorch state_dict and compare outputs with PyTorch's.
@@ -39,7 +46,8 @@ network! {
 struct Args {
     #[command(flatten)]
     common: common::Common,
-    /// The state_dict file (default: the committed one beside train.py).
+    /// Load this state_dict file at run time instead of the one compiled in (the committed
+    /// one beside train.py).
     #[arg(long)]
     weights: Option<std::path::PathBuf>,
 }
@@ -52,15 +60,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     // `self.gru` (an nn.GRU: `_l0` suffixes) is layer 0, `self.head` layer 1.
     let names = TorchNames::new().recurrent("gru", 0, 1).module("head", 1);
-    let mut net = Model::new(args.common.seed);
-    match &args.weights {
-        Some(path) => net.load_state_dict(path, &names)?,
-        None => rnn_core::io::load_state_dict(
-            &mut net,
-            include_bytes!("from_pytorch_model/model.safetensors"),
-            &names,
-        )?,
-    }
+    let mut net = match &args.weights {
+        Some(path) => {
+            let mut net = Model::new(args.common.seed);
+            net.load_state_dict(path, &names)?;
+            net
+        }
+        None => Model::pretrained(),
+    };
     for p in net.parameters() {
         println!(
             "{:<22} <- {:<20} {:?}",

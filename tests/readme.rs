@@ -34,7 +34,7 @@ fn every_readme_snippet_is_in_a_test() {
         rest = &body[end + 3..];
     }
     assert_eq!(
-        blocks, 5,
+        blocks, 6,
         "README.md's Rust snippets: a new one needs a test here"
     );
 }
@@ -138,6 +138,24 @@ net.save_state_dict("ours.safetensors", &names)?;    // and back
     assert_eq!(std::fs::read("ours.safetensors")?, std::fs::read("model.safetensors")?);
     std::fs::remove_dir_all(&dir)?;
     Ok(())
+}
+
+#[test]
+#[rustfmt::skip]
+fn weights_compiled_in() {
+    // README
+use rnn_core::prelude::*;
+
+network! {
+    pub Amp<seq_len = 64,   // the file's path is relative to Cargo.toml
+            weights = "tests/fixtures/state_dicts/amp_residual.safetensors",
+            names = [recurrent_at("rec", "0.0", 1), module_at("lin", "0.1")]> =
+        Sequential[ Residual[ LSTM(1, 16), Linear(16, 1) ] ];
+}
+let mut amp = Amp::pretrained();   // no file, no parsing at run time; no_std too
+    // END
+    let y = amp.step(&SMatrix::<f32, 1, 1>::new(0.5));
+    assert!(y[(0, 0)].is_finite());
 }
 
 /// Runs `f` on a thread with the 8 MiB of stack a program's main thread has (the snippet's

@@ -84,7 +84,9 @@
 //! `scalar = f32 | f64` (default `f32`), `unroll = full` (at most 1024 time steps as straight-line code
 //! instead of a loop), `mask_zero = true` (Torch's `maskZero`: a sample whose input column is
 //! exactly zero at a step is masked there: zero output, state reset to the initial state, no
-//! gradient; see [`Sequencer::with_mask_zero`]). Layers with sizes (integer literals, or `usize` constants in scope such
+//! gradient; see [`Sequencer::with_mask_zero`]), `weights = "file.safetensors"` with
+//! optionally `names = [ ... ]` (trained weights compiled in; see [Weights compiled
+//! in](#weights-compiled-in)). Layers with sizes (integer literals, or `usize` constants in scope such
 //! as `LSTM(IN, HIDDEN)` after `const HIDDEN: usize = 20;`, checked like literals when the
 //! crate compiles): `Linear(in, out)`, `LSTM(in, hidden)` (alias
 //! `FastLSTM`), `PeepholeLSTM(in, hidden)`, `GRU(in, hidden)`, `RNN(in, hidden)`. Size-free
@@ -138,6 +140,37 @@
 //! network! {
 //!     pub Broken<seq_len = 8> = Sequential[ LSTM(10, 20), Linear(30, 5) ];
 //! }
+//! ```
+//!
+//! # Weights compiled in
+//!
+//! `weights = "path"` (relative to the crate's directory, `CARGO_MANIFEST_DIR`) names a
+//! safetensors file, e.g. a PyTorch `state_dict`, that the macro reads when the crate builds:
+//! every name, dtype and shape is checked against the network, every problem is one compile
+//! error at that line (as [`io::load_state_dict`] words it), and the file is embedded in the
+//! binary (`include_bytes!`, so the crate rebuilds when the file changes). `Name::pretrained()`
+//! (and `try_pretrained()`, which returns the allocation error instead of aborting) builds
+//! the network with those weights: no file, no I/O, no parsing at run time, `no_std` too; the
+//! same bits as loading the file at run time. `names = [ ... ]` maps a PyTorch module's names
+//! as [`io::TorchNames`] does, one rule per builder method: `module("head", 2)`,
+//! `module_at("lin", "0.1")`, `recurrent("rnn", 0, 2)`, `recurrent_at("rec", "0.0", 1)`, and
+//! `convert_dtype` (f16, bf16, f32 or f64 files into either scalar). Layer sizes must be
+//! integer literals (the macro compares them with the file's shapes); files above 64 MiB are
+//! refused (load those at run time).
+//!
+//! ```
+//! use rnn_core::prelude::*;
+//!
+//! network! {
+//!     // class Amp(nn.Module): self.rec = nn.LSTM(1, 16); self.lin = nn.Linear(16, 1)
+//!     //                       forward: lin(rec(x)) + x
+//!     pub Amp<seq_len = 12, batch = 2,
+//!             weights = "../tests/fixtures/state_dicts/amp_residual.safetensors",
+//!             names = [recurrent_at("rec", "0.0", 1), module_at("lin", "0.1")]> =
+//!         Sequential[ Residual[ LSTM(1, 16), Linear(16, 1) ] ];
+//! }
+//! let net = Amp::pretrained();
+//! assert_eq!(net.num_parameters(), 4 * 16 * (1 + 16) + 8 * 16 + 16 + 1);
 //! ```
 //!
 //! # For layer authors
