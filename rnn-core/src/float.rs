@@ -270,6 +270,7 @@ impl Float for f32 {
     fn extend_le_bytes(self, out: &mut alloc::vec::Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
+    #[inline]
     fn from_le_bytes_slice(bytes: &[u8]) -> Self {
         let mut b = [0u8; 4];
         b.copy_from_slice(bytes);
@@ -315,6 +316,7 @@ impl Float for f64 {
     fn extend_le_bytes(self, out: &mut alloc::vec::Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
+    #[inline]
     fn from_le_bytes_slice(bytes: &[u8]) -> Self {
         let mut b = [0u8; 8];
         b.copy_from_slice(bytes);

@@ -9,7 +9,7 @@ use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use nalgebra::DMatrixView;
+use nalgebra::{DMatrixView, DMatrixViewMut};
 use rnn_format::header::{self, FileTensor, format_err};
 use rnn_format::plan::{Offer, Slot, Wanted, check_unique, dtype_name, dtype_named};
 use rnn_format::{TorchNames, WeightsError};
@@ -106,6 +106,11 @@ impl<S: Float> Data<'_, S> {
     /// Element `k` in row-major order (PyTorch's) of a tensor with `cols` columns.
     fn element(&self, dtype: Dtype, k: usize, cols: usize) -> S {
         match self {
+            // The network's own dtype is read as it is (no round trip through f64).
+            Self::Bytes(b) if dtype == dtype_of::<S>() => {
+                let n = core::mem::size_of::<S>();
+                S::from_le_bytes_slice(&b[n * k..n * k + n])
+            }
             Self::Bytes(_) => S::cast(self.raw(dtype, k, cols)),
             Self::Matrix(m) => m[(k / cols, k % cols)],
         }
@@ -222,6 +227,21 @@ pub(super) fn check_values<S: Float>(
     }
 }
 
+/// Sets `value` (column-major) from the row-major elements `get(k)`, in blocks of 64 rows:
+/// within a block each column is written in one run while the rows read stay in cache (one
+/// element at a time, column after column, misses the cache on every write of a large matrix).
+fn fill_from_row_major<S: Float>(value: &mut DMatrixViewMut<'_, S>, get: impl Fn(usize) -> S) {
+    let (rows, cols) = value.shape();
+    for r0 in (0..rows).step_by(64) {
+        let block = r0..(r0 + 64).min(rows);
+        for c in 0..cols {
+            for r in block.clone() {
+                value[(r, c)] = get(r * cols + c);
+            }
+        }
+    }
+}
+
 /// Writes the planned tensors into `params`. Only called once [`plan`] has checked everything.
 /// `kinds`, if not empty, holds the optimiser recorded for each parameter (a checkpoint's).
 pub(super) fn apply<S: Float, P: Parameterized<S> + ?Sized>(
@@ -241,11 +261,7 @@ pub(super) fn apply<S: Float, P: Parameterized<S> + ?Sized>(
             let o = &offered[plan[at]];
             let get = |k: usize| o.data.element(o.dtype, k, cols);
             match wanted[at].slot {
-                Slot::Value => {
-                    for k in 0..rows * cols {
-                        p.value[(k / cols, k % cols)] = get(k);
-                    }
-                }
+                Slot::Value => fill_from_row_major(&mut p.value, get),
                 Slot::M | Slot::V => {
                     let buf = if wanted[at].slot == Slot::M {
                         &mut *p.state.m
@@ -483,9 +499,7 @@ pub fn load_embedded<S: Float, P: Parameterized<S> + ?Sized>(
             );
         };
         let data = Data::<S>::Bytes(&file[t.bytes.clone()]);
-        for k in 0..rows * cols {
-            p.value[(k / cols, k % cols)] = data.element(t.dtype, k, cols);
-        }
+        fill_from_row_major(&mut p.value, |k| data.element(t.dtype, k, cols));
         at += 1;
     });
     assert!(
