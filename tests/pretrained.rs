@@ -37,6 +37,44 @@ network! {
         Sequential[ Residual[ LSTM(1, 16), Linear(16, 1) ] ];
 }
 
+// A bfloat16 copy of the amp's file (`tools/half_precision_fixture.py`), into f32 and f64.
+network! {
+    pub AmpBf16<seq_len = 12, batch = 2,
+                weights = "tests/fixtures/pretrained/amp_residual_bf16.safetensors",
+                names = [recurrent_at("rec", "0.0", 1), module_at("lin", "0.1"), convert_dtype]> =
+        Sequential[ Residual[ LSTM(1, 16), Linear(16, 1) ] ];
+    pub AmpBf16In64<seq_len = 12, batch = 2, scalar = f64,
+                    weights = "tests/fixtures/pretrained/amp_residual_bf16.safetensors",
+                    names = [recurrent_at("rec", "0.0", 1), module_at("lin", "0.1"),
+                             convert_dtype]> =
+        Sequential[ Residual[ LSTM(1, 16), Linear(16, 1) ] ];
+}
+
+#[test]
+fn a_bfloat16_file_converts_as_at_run_time() {
+    let file = include_bytes!("fixtures/pretrained/amp_residual_bf16.safetensors");
+    let names = TorchNames::new()
+        .recurrent_at("rec", "0.0", 1)
+        .module_at("lin", "0.1")
+        .convert_dtype();
+    let mut loaded = AmpBf16::new(3);
+    load_state_dict(&mut loaded, file, &names).expect("run-time load");
+    same_as_loaded(&AmpBf16::pretrained(), &loaded);
+    let mut loaded = AmpBf16In64::new(3);
+    load_state_dict(&mut loaded, file, &names).expect("run-time load");
+    same_as_loaded(&AmpBf16In64::pretrained(), &loaded);
+    // bf16 values are exact in f32 and f64: both networks hold the same numbers.
+    let (a, b) = (AmpBf16::pretrained(), AmpBf16In64::pretrained());
+    for (x, y) in a.parameters().iter().zip(b.parameters().iter()) {
+        assert!(
+            x.value
+                .iter()
+                .zip(y.value.iter())
+                .all(|(x, y)| f64::from(*x) == *y)
+        );
+    }
+}
+
 // Every layer with parameters and every container (the names of nested layers, both
 // directions, an encoder), in f64: `every_layer.safetensors` is `Every::new(7)` saved by
 // `to_safetensors` (the test below checks it still is).
