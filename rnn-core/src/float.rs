@@ -112,6 +112,19 @@ pub trait Columns: Clone {
     fn swap_all(&mut self, other: &mut Self) {
         core::mem::swap(self, other);
     }
+    /// Sets every row of the state's matrices, in order (an LSTM's `h` then `c`; a pair's
+    /// first then second), to the next value of `values`, the same in every column (sample);
+    /// rows left when `values` ends keep their values. For states handed in from files (a
+    /// Neural Amp Modeler model's initial state). The default, for a state without matrices,
+    /// takes nothing.
+    fn set_rows(&mut self, values: &mut dyn Iterator<Item = f64>) {
+        let _ = values;
+    }
+    /// Column `b` of the state's matrices, in [`Columns::set_rows`]'s order. The default, for
+    /// a state without matrices, gives nothing.
+    fn read_column(&self, b: usize, out: &mut dyn FnMut(f64)) {
+        let _ = (b, out);
+    }
 }
 
 impl Columns for () {
@@ -134,6 +147,17 @@ impl<S: Float, const R: usize, const C: usize> Columns for nalgebra::SMatrix<S, 
     fn swap_all(&mut self, other: &mut Self) {
         self.as_mut_slice().swap_with_slice(other.as_mut_slice());
     }
+    fn set_rows(&mut self, values: &mut dyn Iterator<Item = f64>) {
+        for r in 0..R {
+            let Some(v) = values.next() else { return };
+            self.row_mut(r).fill(S::cast(v));
+        }
+    }
+    fn read_column(&self, b: usize, out: &mut dyn FnMut(f64)) {
+        for r in 0..R {
+            out(self[(r, b)].to_f64());
+        }
+    }
 }
 
 impl<A: Columns, R: Columns> Columns for (A, R) {
@@ -152,6 +176,14 @@ impl<A: Columns, R: Columns> Columns for (A, R) {
     fn swap_all(&mut self, other: &mut Self) {
         self.0.swap_all(&mut other.0);
         self.1.swap_all(&mut other.1);
+    }
+    fn set_rows(&mut self, values: &mut dyn Iterator<Item = f64>) {
+        self.0.set_rows(values);
+        self.1.set_rows(values);
+    }
+    fn read_column(&self, b: usize, out: &mut dyn FnMut(f64)) {
+        self.0.read_column(b, out);
+        self.1.read_column(b, out);
     }
 }
 

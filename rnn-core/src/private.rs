@@ -1,7 +1,7 @@
 //! Support for the code that `network!` generates. Not a public API: it may change at any time.
 
 pub use crate::bisequencer::BiSequencer;
-pub use crate::io::{Embedded, load_embedded};
+pub use crate::io::{Embedded, NamLstm, load_embedded, load_nam_embedded};
 pub use crate::layer::Dense;
 pub use crate::network::{BpttError, LengthError, Network, NonFinite, Online, Remember, Sequencer};
 pub use crate::residual::Residual;

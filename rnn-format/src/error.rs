@@ -31,6 +31,15 @@ pub enum WeightsError {
     /// file converted into an `f32` network), or a checkpoint's optimiser moment that is NaN,
     /// infinite or (a second moment) negative.
     Values(Vec<String>),
+    /// A Neural Amp Modeler file of an architecture this library does not read (only `LSTM`
+    /// models map onto a network here; `WaveNet` is a convolutional model).
+    Architecture {
+        /// The file's `architecture`.
+        found: String,
+    },
+    /// A Neural Amp Modeler file that is not a valid one: every problem found (version,
+    /// configuration, weight count, sample rate), one line each.
+    Nam(Vec<String>),
 }
 
 /// Every difference between the tensors offered (a file, another network) and the parameters
@@ -230,6 +239,21 @@ impl fmt::Display for WeightsError {
             ),
             Self::Mismatch(m) => m.fmt(f),
             Self::Names(m) => write!(f, "name map: {m}"),
+            Self::Architecture { found } => write!(
+                f,
+                "the .nam file's architecture is `{found}`: only `LSTM` models load into a \
+                 network here (`Sequential[ LSTM(1, H), LSTM(H, H)..., Linear(H, 1) ]`)"
+            ),
+            Self::Nam(lines) => {
+                write!(f, "not a valid .nam file ({} problem(s)):", lines.len())?;
+                for line in lines.iter().take(SHOWN) {
+                    write!(f, "\n    {line}")?;
+                }
+                if lines.len() > SHOWN {
+                    write!(f, "\n    ... and {} more", lines.len() - SHOWN)?;
+                }
+                Ok(())
+            }
             Self::Values(lines) => {
                 write!(
                     f,

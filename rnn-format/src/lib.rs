@@ -18,6 +18,7 @@ extern crate std;
 mod error;
 pub mod header;
 pub mod layers;
+pub mod nam;
 mod names;
 pub mod plan;
 

@@ -424,20 +424,66 @@ fn network(net: Network) -> TokenStream {
 /// embedded, and where each parameter's tensor is in them, found when the macro expanded.
 fn pretrained(name: &syn::Ident, w: &crate::weights::Weights) -> TokenStream {
     let path = &w.path;
-    let tensors = w.tensors.iter().map(|t| {
-        let ours = &t.ours;
-        let dtype = format_ident!("{}", format!("{:?}", t.dtype));
-        let shape = t.shape.iter().map(|&n| lit(n));
-        let (start, end) = (lit(t.bytes.start), lit(t.bytes.end));
-        quote! {
-            ::rnn_core::__private::Embedded {
-                name: #ours,
-                dtype: ::rnn_core::__private::Dtype::#dtype,
-                shape: &[#(#shape),*],
-                bytes: #start..#end,
-            }
+    let (load, extra) = match &w.source {
+        crate::weights::Source::Tensors(tensors) => {
+            let tensors = tensors.iter().map(|t| {
+                let ours = &t.ours;
+                let dtype = format_ident!("{}", format!("{:?}", t.dtype));
+                let shape = t.shape.iter().map(|&n| lit(n));
+                let (start, end) = (lit(t.bytes.start), lit(t.bytes.end));
+                quote! {
+                    ::rnn_core::__private::Embedded {
+                        name: #ours,
+                        dtype: ::rnn_core::__private::Dtype::#dtype,
+                        shape: &[#(#shape),*],
+                        bytes: #start..#end,
+                    }
+                }
+            });
+            (
+                quote! {
+                    static FILE: &[u8] = ::core::include_bytes!(#path);
+                    static TENSORS: &[::rnn_core::__private::Embedded] = &[#(#tensors),*];
+                    ::rnn_core::__private::load_embedded(&mut net, FILE, TENSORS);
+                },
+                quote!(),
+            )
         }
-    });
+        crate::weights::Source::Nam {
+            lstm,
+            weights,
+            sample_rate,
+        } => {
+            let (i, h, l) = (
+                lit(lstm.input_size),
+                lit(lstm.hidden_size),
+                lit(lstm.num_layers),
+            );
+            let n = lit(weights.len());
+            let values = weights.iter().map(|&x| Literal::f32_suffixed(x));
+            let rate = Literal::f64_suffixed(*sample_rate);
+            let rate_doc = format!("The sample rate `{}` was trained at, in Hz.", w.written);
+            (
+                quote! {
+                    // The build depends on the file (the macro read it; this makes cargo watch it).
+                    const _: &[u8] = ::core::include_bytes!(#path);
+                    static WEIGHTS: [f32; #n] = [#(#values),*];
+                    let lstm = ::rnn_core::__private::NamLstm {
+                        input_size: #i,
+                        hidden_size: #h,
+                        num_layers: #l,
+                    };
+                    ::rnn_core::__private::load_nam_embedded(&mut net, lstm, &WEIGHTS);
+                },
+                quote! {
+                    impl #name {
+                        #[doc = #rate_doc]
+                        pub const SAMPLE_RATE: f64 = #rate;
+                    }
+                },
+            )
+        }
+    };
     let doc = format!(
         "`{name}` with the weights of `{}`, embedded in the binary when it was built (checked \
          then against the network: no file, no parsing at run time). Aborts (as `Box::new` \
@@ -461,12 +507,12 @@ fn pretrained(name: &syn::Ident, w: &crate::weights::Weights) -> TokenStream {
             /// # Errors
             /// An `AllocError` saying how many bytes could not be allocated.
             pub fn try_pretrained() -> ::core::result::Result<Self, ::rnn_core::__private::AllocError> {
-                static FILE: &[u8] = ::core::include_bytes!(#path);
-                static TENSORS: &[::rnn_core::__private::Embedded] = &[#(#tensors),*];
                 let mut net = Self::try_new(0)?;
-                ::rnn_core::__private::load_embedded(&mut net, FILE, TENSORS);
+                #load
                 ::core::result::Result::Ok(net)
             }
         }
+
+        #extra
     }
 }

@@ -25,8 +25,20 @@ pub struct Weights {
     pub path: String,
     /// The path as written.
     pub written: String,
+    /// What the file holds.
+    pub source: Source,
+}
+
+/// A safetensors file's tensors, or a Neural Amp Modeler model.
+pub enum Source {
     /// The tensors, in the order the network visits its parameters.
-    pub tensors: Vec<Embedded>,
+    Tensors(Vec<Embedded>),
+    /// A `.nam` model: its configuration, flat weights (NAM's order) and sample rate.
+    Nam {
+        lstm: rnn_format::nam::NamLstm,
+        weights: Vec<f32>,
+        sample_rate: f64,
+    },
 }
 
 /// One parameter's tensor in the file.
@@ -214,6 +226,14 @@ pub fn check(
     if !errors.is_empty() {
         return Err(errors);
     }
+    let nam = value.ends_with(".nam");
+    if nam && *names != TorchNames::new() {
+        return Err(err(
+            "`names` maps a safetensors file's names; a .nam file's layout is fixed \
+             (`Sequential[ LSTM(1, H), LSTM(H, H)..., Linear(H, 1) ]`): drop `names`"
+                .into(),
+        ));
+    }
     let wanted = wanted(&ps, names).map_err(|e| err(e.to_string()))?;
     let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
     let path = PathBuf::from(dir).join(value);
@@ -240,8 +260,50 @@ pub fn check(
         WeightsError::Mismatch(m) => err(format!("weights file `{shown}`: {}", m.at_build_time())),
         e => err(format!("weights file `{shown}`: {e}")),
     };
-    let header = header::read(&bytes).map_err(file)?;
     let dtype = plan::dtype_named(&scalar.to_uppercase());
+    let Some(path_text) = path.to_str() else {
+        return Err(err(format!(
+            "the path `{shown}` is not UTF-8, which `include_bytes!` needs"
+        )));
+    };
+    if nam {
+        let model = rnn_format::nam::read(&bytes).map_err(file)?;
+        // JSON numbers have no dtype: they convert into either scalar, as at run time.
+        let offered: Vec<FileTensor> = model
+            .lstm
+            .tensors()
+            .into_iter()
+            .map(|(name, shape)| FileTensor {
+                name,
+                dtype: Dtype::F32,
+                shape,
+                bytes: 0..0,
+            })
+            .collect();
+        let l = model.lstm;
+        plan::plan(&wanted, &offered, dtype, true).map_err(|e| {
+            let mut errors = file(e);
+            errors.push(Error::new(
+                at,
+                format!(
+                    "the file's model is {} LSTM layer(s) of {} units on {} input(s), then \
+                     `Linear({}, 1)`",
+                    l.num_layers, l.hidden_size, l.input_size, l.hidden_size
+                ),
+            ));
+            errors
+        })?;
+        return Ok(Weights {
+            path: path_text.into(),
+            written: value.into(),
+            source: Source::Nam {
+                lstm: model.lstm,
+                weights: model.weights,
+                sample_rate: model.metadata.sample_rate,
+            },
+        });
+    }
+    let header = header::read(&bytes).map_err(file)?;
     let plan = plan::plan(&wanted, &header.tensors, dtype, names.converts_dtype()).map_err(file)?;
     let mut tensors = Vec::with_capacity(ps.len());
     let mut bad = Vec::new();
@@ -268,15 +330,10 @@ pub fn check(
     if !bad.is_empty() {
         return Err(file(WeightsError::Values(bad)));
     }
-    let Some(path) = path.to_str() else {
-        return Err(err(format!(
-            "the path `{shown}` is not UTF-8, which `include_bytes!` needs"
-        )));
-    };
     Ok(Weights {
-        path: path.into(),
+        path: path_text.into(),
         written: value.into(),
-        tensors,
+        source: Source::Tensors(tensors),
     })
 }
 

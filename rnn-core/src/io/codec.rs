@@ -157,6 +157,18 @@ impl<S: Float> Data<'_, S> {
     }
 }
 
+impl<'a, S: Float> Offered<'a, S> {
+    /// A tensor held in a matrix of PyTorch's shape (`[n]` as `n x 1`), dtype `S`.
+    pub(super) fn matrix(name: &'a str, shape: Vec<usize>, m: DMatrixView<'a, S>) -> Self {
+        Self {
+            name: Cow::Borrowed(name),
+            dtype: dtype_of::<S>(),
+            shape,
+            data: Data::Matrix(m),
+        }
+    }
+}
+
 impl<S: Float> Offer for Offered<'_, S> {
     fn name(&self) -> &str {
         &self.name
@@ -170,7 +182,7 @@ impl<S: Float> Offer for Offered<'_, S> {
 }
 
 /// [`rnn_format::plan::plan`] for a network of scalar `S`.
-fn plan<S: Float>(
+pub(super) fn plan<S: Float>(
     wanted: &[Wanted],
     offered: &[Offered<'_, S>],
     convert: bool,

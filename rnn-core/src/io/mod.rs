@@ -63,11 +63,16 @@
 //! renamed over the target; [`write_atomic`]): a save that fails leaves the previous file.
 
 mod codec;
+mod nam;
 
 pub use codec::copy_parameters;
 #[doc(hidden)]
 pub use codec::{Embedded, load_embedded};
+#[doc(hidden)]
+pub use nam::load_nam_embedded;
+pub use nam::{SETTLE_SAMPLES, load_nam, to_nam};
 pub use rnn_format::header::HEADER_LIMIT;
+pub use rnn_format::nam::{NamFile, NamLstm, NamMetadata, read as read_nam};
 pub use rnn_format::{
     DtypeMismatch, Mismatches, ShapeMismatch, TorchNames, Unexpected, WeightsError,
 };

@@ -60,6 +60,14 @@ impl<S: Float, const H: usize, const B: usize> crate::float::Columns for LstmSta
         self.h.swap_all(&mut other.h);
         self.c.swap_all(&mut other.c);
     }
+    fn set_rows(&mut self, values: &mut dyn Iterator<Item = f64>) {
+        self.h.set_rows(values);
+        self.c.set_rows(values);
+    }
+    fn read_column(&self, b: usize, out: &mut dyn FnMut(f64)) {
+        self.h.read_column(b, out);
+        self.c.read_column(b, out);
+    }
 }
 
 /// What one LSTM step keeps for its backward.

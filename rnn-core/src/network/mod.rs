@@ -10,6 +10,7 @@ pub use errors::{BpttError, LengthError, NonFinite};
 pub use sequencer::Sequencer;
 
 use crate::{Float, Parameterized};
+use nalgebra::SMatrix;
 
 /// When a network keeps its state from one `forward` call to the next (Torch's `remember`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -438,4 +439,48 @@ pub trait Online: Network {
         input: &Self::Input,
         grad_output: &Self::Output,
     ) -> Result<&Self::GradInput, BpttError>;
+
+    /// Runs one step per sample of `samples`, in place: each sample is replaced by the output
+    /// of its step, the state carried from sample to sample and from one call to the next (an
+    /// audio callback's mono buffer). Bit for bit what calling [`Online::step`] per sample
+    /// gives; allocates nothing.
+    fn process_block<S: Float>(&mut self, samples: &mut [S])
+    where
+        Self: Network<Scalar = S, Input = SMatrix<S, 1, 1>, Output = SMatrix<S, 1, 1>>,
+    {
+        for x in samples {
+            *x = self.step(&SMatrix::from_element(*x))[(0, 0)];
+        }
+    }
+
+    /// Loads a Neural Amp Modeler `.nam` file of architecture `LSTM` (see
+    /// [`crate::io::load_nam`]): weights, and the model's initial state as the state
+    /// [`Network::forget`] returns to. Returns the file's sample rate and metadata.
+    #[cfg(feature = "std")]
+    fn load_nam(
+        &mut self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<crate::io::NamFile, crate::io::WeightsError>
+    where
+        Self::State: crate::float::Columns,
+    {
+        let bytes = std::fs::read(path)?;
+        crate::io::load_nam(self, &bytes)
+    }
+
+    /// Writes the network as a Neural Amp Modeler `.nam` file (see [`crate::io::to_nam`]),
+    /// atomically.
+    #[cfg(feature = "std")]
+    fn save_nam<S: Float>(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        metadata: &crate::io::NamMetadata,
+    ) -> Result<(), crate::io::WeightsError>
+    where
+        Self: Network<Scalar = S, Input = SMatrix<S, 1, 1>> + Clone,
+        Self::State: crate::float::Columns,
+    {
+        let text = crate::io::to_nam(self, metadata)?;
+        crate::io::write_atomic(path.as_ref(), text.as_bytes())
+    }
 }

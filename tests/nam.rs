@@ -1,0 +1,233 @@
+//! Neural Amp Modeler models (`.nam`) in and out, checked against `nam-rs` (an independent
+//! reader and runtime of the format, exact maths): a file NAM's trainer wrote (NAM Core's
+//! example LSTM) plays here as in nam-rs, and a network trained or made here, written as a
+//! `.nam`, plays in nam-rs as here. Also: typed metadata, every problem of a bad file listed,
+//! nothing changed on error, and `process_block` equal to `step` per sample.
+
+use rnn_core::io::{NamMetadata, WeightsError, load_nam, read_nam, to_nam, to_safetensors};
+use rnn_core::prelude::*;
+
+network! {
+    /// NAM Core's example model: LSTM 1 x 3.
+    pub Tiny<seq_len = 4> = Sequential[ LSTM(1, 3), Linear(3, 1) ];
+    /// NAM's "lite" preset shape: two LSTM layers of 8.
+    pub Lite<seq_len = 4> = Sequential[ LSTM(1, 8), LSTM(8, 8), Linear(8, 1) ];
+    pub Feather<seq_len = 4> = Sequential[ LSTM(1, 16), Linear(16, 1) ];
+    pub Lite64<seq_len = 4, scalar = f64> = Sequential[ LSTM(1, 8), LSTM(8, 8), Linear(8, 1) ];
+    pub NotAmp<seq_len = 4> = Sequential[ GRU(1, 3), Linear(3, 1) ];
+}
+
+network! {
+    /// The same model compiled in: `weights = "...nam"`.
+    pub TinyCompiled<seq_len = 4, weights = "tests/fixtures/nam/lstm.nam"> =
+        Sequential[ LSTM(1, 3), Linear(3, 1) ];
+}
+
+const CORE_LSTM: &[u8] = include_bytes!("fixtures/nam/lstm.nam");
+
+#[test]
+fn a_nam_model_compiled_in_equals_loading_it_bit_for_bit() {
+    assert_eq!(TinyCompiled::SAMPLE_RATE, 48_000.0);
+    let mut compiled = TinyCompiled::pretrained();
+    let mut loaded = TinyCompiled::new(9);
+    load_nam(&mut loaded, CORE_LSTM).expect("loads");
+    assert_eq!(
+        to_safetensors(&compiled).unwrap(),
+        to_safetensors(&loaded).unwrap()
+    );
+    // Same initial state too: the same outputs, bit for bit.
+    let x = guitar(2_000);
+    let (mut a, mut b) = (x.clone(), x.clone());
+    compiled.process_block(&mut a);
+    loaded.process_block(&mut b);
+    assert_eq!(a, b);
+}
+
+/// A plucked string (Karplus-Strong, two notes), as a guitar DI signal: decaying harmonics.
+fn guitar(n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n);
+    let mut rng = Rng::new(5);
+    for (period, amp) in [(109usize, 0.8f64), (73, 0.6)] {
+        let mut line: Vec<f64> = (0..period).map(|_| rng.uniform(-amp, amp)).collect();
+        for k in 0..n / 2 {
+            let next = 0.996 * 0.5 * (line[k % period] + line[(k + 1) % period]);
+            out.push(line[k % period] as f32);
+            line[k % period] = next;
+        }
+    }
+    out
+}
+
+fn nam_rs_outputs(json: &str, x: &[f32]) -> Vec<f32> {
+    let model = nam_rs::NamModel::from_json_str(json).expect("nam-rs reads the file");
+    let mut runtime = nam_rs::Model::from_nam(&model).expect("nam-rs builds the model");
+    let mut y = x.to_vec();
+    runtime.process_buffer(&mut y);
+    y
+}
+
+fn assert_close(ours: &[f32], theirs: &[f32], tol: f32) {
+    assert_eq!(ours.len(), theirs.len());
+    let worst = ours
+        .iter()
+        .zip(theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= tol, "largest difference {worst:e}");
+}
+
+#[test]
+fn nam_cores_example_lstm_plays_as_in_nam_rs() {
+    let mut net = Tiny::new(1);
+    let file = load_nam(&mut net, CORE_LSTM).expect("loads");
+    let m = &file.metadata;
+    assert_eq!((file.version.as_str(), m.sample_rate), ("0.5.4", 48_000.0));
+    assert_eq!(m.name.as_deref(), Some("Test LSTM"));
+    assert_eq!(m.gear_make.as_deref(), Some("Darkglass Electronics"));
+    assert_eq!(
+        (m.input_level_dbu, m.output_level_dbu),
+        (Some(18.3), Some(12.3))
+    );
+    assert!((m.loudness.expect("loudness") + 37.840_686_798_095_7).abs() < 1e-12);
+    let keys: Vec<&str> = m.other.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["date", "training"], "the rest kept as JSON");
+
+    let x = guitar(4_800);
+    let mut ours = x.clone();
+    net.evaluate();
+    net.process_block(&mut ours);
+    assert_close(
+        &ours,
+        &nam_rs_outputs(std::str::from_utf8(CORE_LSTM).unwrap(), &x),
+        1e-5,
+    );
+    // The file's initial state is where `forget` returns: the same outputs again.
+    net.forget();
+    let mut again = x.clone();
+    net.process_block(&mut again);
+    assert_eq!(again, ours);
+}
+
+#[test]
+fn networks_written_as_nam_play_in_nam_rs_as_here() {
+    let x = guitar(9_600);
+    let meta = NamMetadata {
+        sample_rate: 44_100.0,
+        name: Some("lite from rnn".into()),
+        loudness: Some(-20.5),
+        ..NamMetadata::default()
+    };
+    // A network with non-zero biases on both sides, written, read by nam-rs and by us.
+    let net = Lite::new(7);
+    let before = to_safetensors(&net).unwrap();
+    let json = to_nam(&net, &meta).expect("writes");
+    assert_eq!(
+        to_safetensors(&net).unwrap(),
+        before,
+        "writing changes nothing"
+    );
+    let mut back = Lite::new(0);
+    let file = load_nam(&mut back, json.as_bytes()).expect("reads ours");
+    assert_eq!(file.metadata, meta);
+    back.evaluate();
+    let mut ours = x.clone();
+    back.process_block(&mut ours);
+    assert_close(&ours, &nam_rs_outputs(&json, &x), 1e-5);
+    // Biases are summed in the file: the network read back computes what the original does
+    // from the same state.
+    let mut original = Lite::new(7);
+    original.set_initial_state(back.state_after_forget());
+    original.evaluate();
+    let mut theirs = x.clone();
+    original.process_block(&mut theirs);
+    assert_close(&ours, &theirs, 1e-5);
+
+    // f64 networks write and read the same format.
+    let net = Lite64::new(7);
+    let json = to_nam(&net, &NamMetadata::default()).expect("writes");
+    let mut back = Lite64::new(0);
+    load_nam(&mut back, json.as_bytes()).expect("reads");
+    back.evaluate();
+    let ours: Vec<f32> = x
+        .iter()
+        .map(|&v| back.step(&SMatrix::<f64, 1, 1>::new(f64::from(v)))[(0, 0)] as f32)
+        .collect();
+    assert_close(&ours, &nam_rs_outputs(&json, &x), 1e-5);
+}
+
+/// The state `forget` returns to, read back through a fresh forget.
+trait AfterForget: Network {
+    fn state_after_forget(&mut self) -> Self::State;
+}
+impl<N: Network> AfterForget for N
+where
+    N::State: Clone,
+{
+    fn state_after_forget(&mut self) -> Self::State {
+        self.forget();
+        self.state().clone()
+    }
+}
+
+#[test]
+fn process_block_is_step_per_sample_bit_for_bit_across_blocks() {
+    let x = guitar(1_000);
+    let mut a = Feather::new(3);
+    let mut b = Feather::new(3);
+    let (mut first, mut second) = (x[..333].to_vec(), x[333..].to_vec());
+    a.process_block(&mut first);
+    a.process_block(&mut second);
+    let stepped: Vec<f32> = x
+        .iter()
+        .map(|&v| b.step(&SMatrix::<f32, 1, 1>::new(v))[(0, 0)])
+        .collect();
+    assert_eq!([first, second].concat(), stepped);
+}
+
+#[test]
+fn a_bad_file_lists_every_problem_and_changes_nothing() {
+    let mut net = Tiny::new(1);
+    let before = to_safetensors(&net).unwrap();
+    let unchanged = |net: &Tiny| assert_eq!(to_safetensors(net).unwrap(), before);
+
+    let e = load_nam(&mut net, include_bytes!("fixtures/nam/wavenet.nam")).unwrap_err();
+    assert!(
+        matches!(&e, WeightsError::Architecture { found } if found == "WaveNet"),
+        "{e}"
+    );
+    unchanged(&net);
+
+    let text = std::str::from_utf8(CORE_LSTM).unwrap();
+    let broken = text
+        .replace("\"version\": \"0.5.4\"", "\"version\": \"0.8.0\"")
+        .replace("\"weights\": [-0.21677088737487793, ", "\"weights\": [")
+        .replace("\"sample_rate\": 48000", "\"sample_rate\": -1");
+    let e = load_nam(&mut net, broken.as_bytes()).unwrap_err();
+    let WeightsError::Nam(problems) = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(problems.len(), 3, "{e}");
+    let message = e.to_string();
+    for part in ["0.8.0", "69 weights", "needs 70", "sample_rate"] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+    unchanged(&net);
+
+    // The right file, the wrong network: every tensor that differs.
+    let mut other = Lite::new(1);
+    let e = load_nam(&mut other, CORE_LSTM).unwrap_err();
+    let WeightsError::Mismatch(m) = &e else {
+        panic!("{e}")
+    };
+    assert_eq!((m.missing.len(), m.shapes.len()), (6, 4), "{e}");
+    let mut gru = NotAmp::new(1);
+    assert!(matches!(
+        load_nam(&mut gru, CORE_LSTM),
+        Err(WeightsError::Mismatch(_))
+    ));
+    assert!(matches!(
+        to_nam(&NotAmp::new(1), &NamMetadata::default()),
+        Err(WeightsError::Mismatch(_))
+    ));
+    assert!(read_nam(b"not json").is_err());
+}
