@@ -121,3 +121,23 @@ fn a_training_step_makes_no_heap_allocation() {
     });
     assert_eq!(n, 0, "allocations during online training");
 }
+
+rnn_core::network! {
+    /// An amp-shaped model for `process_block`.
+    pub Amp<seq_len = 4> = Sequential[ LSTM(1, 16), Linear(16, 1) ];
+}
+
+#[test]
+fn process_block_makes_no_heap_allocation() {
+    use rnn_core::prelude::*;
+    let mut amp = Amp::new(1);
+    amp.evaluate();
+    let mut buf = [0.25f32; 64];
+    amp.process_block(&mut buf);
+    let n = allocations(|| {
+        for _ in 0..10 {
+            amp.process_block(&mut buf);
+        }
+    });
+    assert_eq!(n, 0, "allocations while processing blocks");
+}

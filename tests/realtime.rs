@@ -126,3 +126,26 @@ fn a_system_call_in_the_child_is_caught() {
     let got = without_system_calls(|| net.step(&SMatrix::from_element(0.2))[0]);
     assert_eq!(got, Ok(net.step(&SMatrix::from_element(0.2))[0]));
 }
+
+/// An audio callback's call: `process_block` over 64-sample buffers, 200 of them, after one
+/// warm-up block, makes no system call either.
+#[test]
+fn process_block_makes_no_system_call() {
+    let mut amp = AmpLstm::new(5);
+    amp.evaluate();
+    let mut warm = [0.1f32; 64];
+    amp.process_block(&mut warm);
+    let got = without_system_calls(|| {
+        let mut buf = [0.0f32; 64];
+        let mut sum = 0.0;
+        for k in 0..200 {
+            for (i, x) in buf.iter_mut().enumerate() {
+                *x = ((k * 64 + i) as f32 * 0.01).sin();
+            }
+            amp.process_block(black_box(&mut buf));
+            sum += buf.iter().sum::<f32>();
+        }
+        sum
+    });
+    assert!(got.as_ref().is_ok_and(|s| s.is_finite()), "{got:?}");
+}
