@@ -3,7 +3,8 @@
 //! pair of layers (spanned at the second layer).
 
 use crate::registry::Kind;
-use crate::validate::{Item, Leaf, Network, Size, Validated};
+use crate::tree::{Item, Leaf, Size};
+use crate::validate::{Network, Validated};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 

@@ -19,6 +19,7 @@ mod expand;
 mod registry;
 #[cfg(test)]
 mod tests;
+mod tree;
 mod validate;
 mod weights;
 

@@ -72,7 +72,7 @@ fn a_valid_network_validates_with_its_options() {
     assert_eq!(net.scalar.to_string(), "f64");
     assert!(net.mask_zero && net.online && !net.unroll && !net.repeat);
     assert_eq!(net.body.len(), 4);
-    assert!(matches!(net.body[1], validate::Item::Residual(..)));
+    assert!(matches!(net.body[1], crate::tree::Item::Residual(..)));
 }
 
 /// Names the registry does not know are left to the compiler (which suggests similar names),

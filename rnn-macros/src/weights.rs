@@ -3,7 +3,7 @@
 //! shapes come from `rnn_format`'s table, the one `rnn_core` is tested against), and every
 //! problem is one spanned error, worded as the run-time loader words it.
 
-use crate::validate::{Item, Leaf, Size};
+use crate::tree::{Item, Leaf, Size};
 use proc_macro2::{Span, TokenTree};
 use quote::ToTokens;
 use rnn_format::header::{self, FileTensor};
