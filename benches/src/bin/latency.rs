@@ -1,4 +1,5 @@
-//! Latency tails of the online step, as a real-time audio or control thread sees them: each
+//! Latency tails of the online step and of `process_block` on 64-sample blocks, as a real-time
+//! audio or control thread sees them: each
 //! network is built, put in evaluation mode and warmed up (10 000 steps), then `N` steps
 //! (10^6 by default) are timed one by one; the median, p99, p99.9 and the largest, in ns, as
 //! a markdown table for BENCHMARKS.md.
@@ -25,6 +26,22 @@ network! {
     AmpGru<seq_len = 16> = Sequential[ GRU(1, 16), Linear(16, 1) ];
     /// An amp-style LSTM.
     AmpLstm<seq_len = 16> = Sequential[ LSTM(1, 32), Linear(32, 1) ];
+    /// NAM's "feather" preset, for whole audio blocks.
+    Feather<seq_len = 16> = Sequential[ LSTM(1, 16), Linear(16, 1) ];
+}
+
+/// `process_block` calls of `net` on 64-sample blocks of a slow sine (one timing per block,
+/// as an audio callback sees it).
+fn blocks(mut net: Feather, n: usize) -> Vec<u64> {
+    net.evaluate();
+    let mut buf = [0.0f32; 64];
+    time(n, |k| {
+        for (i, x) in buf.iter_mut().enumerate() {
+            *x = ((k * 64 + i) as f32 * 0.01).sin() * 0.5;
+        }
+        net.process_block(black_box(&mut buf));
+        black_box(&buf);
+    })
 }
 
 /// The time-stamp counter, or the clock in ns where there is none.
@@ -105,6 +122,10 @@ fn main() {
         ),
         ("GRU(1, 16) -> Linear(16, 1)", steps(AmpGru::new(1), n)),
         ("LSTM(1, 32) -> Linear(32, 1)", steps(AmpLstm::new(1), n)),
+        (
+            "process_block of 64 samples, LSTM(1, 16) -> Linear(16, 1) (n / 64 blocks)",
+            blocks(Feather::new(1), n / 64),
+        ),
     ];
     let ns_per_tick = start.elapsed().as_secs_f64() * 1e9 / (ticks(start) - t_start) as f64;
     println!(
