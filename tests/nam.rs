@@ -15,6 +15,8 @@ network! {
     pub Feather<seq_len = 4> = Sequential[ LSTM(1, 16), Linear(16, 1) ];
     pub Lite64<seq_len = 4, scalar = f64> = Sequential[ LSTM(1, 8), LSTM(8, 8), Linear(8, 1) ];
     pub NotAmp<seq_len = 4> = Sequential[ GRU(1, 3), Linear(3, 1) ];
+    /// The right tensors, but a layer after the head.
+    pub Squashed<seq_len = 4> = Sequential[ LSTM(1, 3), Linear(3, 1), Tanh ];
 }
 
 network! {
@@ -220,14 +222,24 @@ fn a_bad_file_lists_every_problem_and_changes_nothing() {
         panic!("{e}")
     };
     assert_eq!((m.missing.len(), m.shapes.len()), (6, 4), "{e}");
+    // Not an LSTM stack: said before any tensor is compared.
     let mut gru = NotAmp::new(1);
     assert!(matches!(
         load_nam(&mut gru, CORE_LSTM),
-        Err(WeightsError::Mismatch(_))
+        Err(WeightsError::Nam(_))
     ));
     assert!(matches!(
         to_nam(&NotAmp::new(1), &NamMetadata::default()),
-        Err(WeightsError::Mismatch(_))
+        Err(WeightsError::Nam(_))
     ));
     assert!(read_nam(b"not json").is_err());
+    // A layer without parameters after the head does not show in the tensors: the form is
+    // checked too, both ways.
+    let mut squashed = Squashed::new(1);
+    let e = load_nam(&mut squashed, CORE_LSTM).unwrap_err();
+    assert!(e.to_string().contains("LSTM, Linear, Tanh"), "{e}");
+    assert!(matches!(
+        to_nam(&Squashed::new(1), &NamMetadata::default()),
+        Err(WeightsError::Nam(_))
+    ));
 }

@@ -185,6 +185,9 @@ macro_rules! __impl_network {
         const OUTPUT: usize = $o;
     };
     (@methods) => {
+        fn __top_layers(&self) -> &'static [&'static str] {
+            Self::__TOP_LAYERS
+        }
         fn forget(&mut self) {
             $crate::__private::Network::forget(&mut self.inner)
         }

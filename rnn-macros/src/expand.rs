@@ -364,6 +364,15 @@ fn network(net: Network) -> TokenStream {
         quote!(loop)
     };
     let checks = &b.checks;
+    let top: Vec<String> = body
+        .iter()
+        .map(|it| match it {
+            Item::Leaf(l) => l.name.to_string(),
+            Item::Seq(_) => "Sequential".into(),
+            Item::Residual(..) => "Residual".into(),
+            Item::Bi(..) => "BiSequencer".into(),
+        })
+        .collect();
     let pretrained = weights.map(|w| pretrained(&name, &w));
     let mask_zero = mask_zero.then(|| quote!(.try_with_mask_zero(true)?));
     let online = if online {
@@ -401,6 +410,12 @@ fn network(net: Network) -> TokenStream {
                     inner: <#seq_ty>::try_with_encoder(#enc_ctor, #ctor)? #mask_zero,
                 })
             }
+        }
+
+        impl #name {
+            /// The top-level layers as the DSL names them (for `Network::__top_layers`).
+            #[doc(hidden)]
+            pub const __TOP_LAYERS: &'static [&'static str] = &[#(#top),*];
         }
 
         impl ::core::clone::Clone for #name {

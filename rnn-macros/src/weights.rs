@@ -267,6 +267,23 @@ pub fn check(
         )));
     };
     if nam {
+        let lstm_or_linear = |it: &Item, names: &[&str]| matches!(it, Item::Leaf(l) if names.iter().any(|n| l.name == n));
+        let form = match items.split_last() {
+            Some((last, lstms)) => {
+                lstm_or_linear(last, &["Linear"])
+                    && lstms
+                        .iter()
+                        .all(|it| lstm_or_linear(it, &["LSTM", "FastLSTM"]))
+            }
+            None => false,
+        };
+        if !form {
+            return Err(err(
+                "a .nam model is `Sequential[ LSTM(1, H), LSTM(H, H)..., Linear(H, 1) ]` and \
+                 nothing else: this network has other layers or containers"
+                    .into(),
+            ));
+        }
         let model = rnn_format::nam::read(&bytes).map_err(file)?;
         // JSON numbers have no dtype: they convert into either scalar, as at run time.
         let offered: Vec<FileTensor> = model

@@ -69,9 +69,6 @@ fn tensors<S: Float>(lstm: NamLstm, weights: &[f32]) -> (Vec<(String, DMatrix<S>
 /// initial state (`h0`, `c0` of each layer) as the state [`Network::forget`] returns to.
 /// Returns the file, with its sample rate and metadata as typed fields.
 ///
-/// Layers without parameters after the head (a `Tanh`) are not seen by the check: a NAM model
-/// ends with the linear head.
-///
 /// # Errors
 /// [`WeightsError::Format`] if the bytes are not JSON, [`WeightsError::Architecture`] for a
 /// model other than `LSTM` (a `WaveNet`), [`WeightsError::Nam`] listing every problem of the
@@ -88,6 +85,25 @@ where
     Ok(file)
 }
 
+/// An error if `net` (made by `network!`) is not `Sequential[ LSTM..., Linear ]` at its top
+/// level: a layer without parameters (a `Tanh` after the head) or a container would change
+/// what the model computes without showing in its tensors.
+fn check_form<N: Network + ?Sized>(net: &N) -> Result<(), WeightsError> {
+    let top = net.__top_layers();
+    let Some((last, lstms)) = top.split_last() else {
+        return Ok(()); // not made by `network!`: the tensors are all that is checked
+    };
+    if *last == "Linear" && lstms.iter().all(|l| matches!(*l, "LSTM" | "FastLSTM")) {
+        Ok(())
+    } else {
+        Err(WeightsError::Nam(alloc::vec![alloc::format!(
+            "the network is `Sequential[ {} ]`; a NAM LSTM model is `Sequential[ LSTM(1, H), \
+             LSTM(H, H)..., Linear(H, 1) ]` and nothing else",
+            top.join(", ")
+        )]))
+    }
+}
+
 /// Writes a model's weights (NAM's order, of a checked count) into `net` and its initial
 /// state as the state `forget` returns to, or every tensor that does not fit.
 fn apply<S, N>(net: &mut N, lstm: NamLstm, weights: &[f32]) -> Result<(), WeightsError>
@@ -96,6 +112,7 @@ where
     N: Network<Scalar = S> + ?Sized,
     N::State: Columns,
 {
+    check_form(net)?;
     let want = codec::wanted(net, &TorchNames::new(), false)?;
     let (mats, state) = tensors::<S>(lstm, weights);
     // PyTorch's shapes of the same tensors, in the same order.
@@ -135,6 +152,7 @@ where
 /// The `.nam` model configuration `net` has, if it is `Sequential[ LSTM(i, H), LSTM(H, H)...,
 /// Linear(H, 1) ]`: found from its parameters, then checked tensor by tensor.
 fn lstm_of<S: Float, N: Network<Scalar = S> + ?Sized>(net: &N) -> Result<NamLstm, WeightsError> {
+    check_form(net)?;
     let mut layers = 0;
     let mut sizes = None;
     net.visit_parameters(&mut |p| {

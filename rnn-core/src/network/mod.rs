@@ -363,6 +363,14 @@ pub trait Network: Parameterized<Self::Scalar> {
         crate::io::copy_parameters(self, other)
     }
 
+    /// The network's top-level layers as the DSL names them (`["LSTM", "Linear"]`; a
+    /// container by its keyword), or nothing where that is not known (a network not made by
+    /// `network!`). Neural Amp Modeler I/O checks a network's form with it.
+    #[doc(hidden)]
+    fn __top_layers(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// (Torch: `maxBPTTstep / rho`) Back-propagate through at most the last `n` steps (clamped to
     /// `1..=SEQ_LEN`). Earlier steps get zero input gradients. Does not change forward values.
     fn max_bptt_steps(&mut self, n: usize);

@@ -13,6 +13,9 @@ network! {
     pub Named<seq_len = 8, weights = "../../../../tests/fixtures/nam/lstm.nam",
               names = [recurrent("rnn", 0, 1)]> =
         Sequential[ LSTM(1, 3), Linear(3, 1) ];
+    // A layer after the head would change what the model computes.
+    pub Squashed<seq_len = 8, weights = "../../../../tests/fixtures/nam/lstm.nam"> =
+        Sequential[ LSTM(1, 3), Linear(3, 1), Tanh ];
 }
 
 fn main() {}
