@@ -19,6 +19,7 @@
 //! | a PyTorch `state_dict` | [`to_state_dict`], [`load_state_dict`] | [`save_state_dict_file`], [`load_state_dict_file`] | `save_state_dict`, `load_state_dict` |
 //! | a checkpoint | [`to_checkpoint`], [`load_checkpoint`] | [`save_checkpoint_file`], [`load_checkpoint_file`] | `save_checkpoint`, `load_checkpoint` |
 //! | another network | [`copy_parameters`] | - | `copy_parameters_from` |
+//! | a Neural Amp Modeler model (`.nam`, LSTM) | [`to_nam`], [`load_nam`], [`read_nam`] | - | `save_nam`, `load_nam` (on `Online`) |
 //!
 //! # PyTorch `state_dict`s
 //!
