@@ -9,6 +9,7 @@
 //! state `h0` (`H`) and cell state `c0` (`H`); then the head's `H` weights and its bias.
 
 use crate::error::WeightsError;
+use crate::header::FileTensor;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -65,6 +66,24 @@ impl NamLstm {
         out.push((format!("{head}.weight"), alloc::vec![1, h]));
         out.push((format!("{head}.bias"), alloc::vec![1]));
         out
+    }
+}
+
+impl NamLstm {
+    /// [`NamLstm::tensors`] as tensors on offer to a network's (shapes only, no bytes; `F32`,
+    /// which converts into either scalar: JSON numbers have no dtype), for matching a network
+    /// against this model with [`crate::plan::plan`].
+    #[must_use]
+    pub fn offered(&self) -> Vec<FileTensor> {
+        self.tensors()
+            .into_iter()
+            .map(|(name, shape)| FileTensor {
+                name,
+                dtype: safetensors::Dtype::F32,
+                shape,
+                bytes: 0..0,
+            })
+            .collect()
     }
 }
 

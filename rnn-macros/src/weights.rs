@@ -285,20 +285,8 @@ pub fn check(
             ));
         }
         let model = rnn_format::nam::read(&bytes).map_err(file)?;
-        // JSON numbers have no dtype: they convert into either scalar, as at run time.
-        let offered: Vec<FileTensor> = model
-            .lstm
-            .tensors()
-            .into_iter()
-            .map(|(name, shape)| FileTensor {
-                name,
-                dtype: Dtype::F32,
-                shape,
-                bytes: 0..0,
-            })
-            .collect();
         let l = model.lstm;
-        plan::plan(&wanted, &offered, dtype, true).map_err(|e| {
+        plan::plan(&wanted, &l.offered(), dtype, true).map_err(|e| {
             let mut errors = file(e);
             errors.push(Error::new(
                 at,

@@ -11,7 +11,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use nalgebra::{DMatrix, SMatrix};
 use rnn_format::nam::{self, NamFile, NamLstm, NamMetadata};
-use rnn_format::plan::{Slot, Wanted};
 
 /// How many zero samples a model runs from a zero state before its state is written as the
 /// file's initial state (what NAM's exporter does: one second at 48 kHz).
@@ -20,7 +19,7 @@ pub const SETTLE_SAMPLES: usize = 48_000;
 /// The tensors of `file` as our parameters (`bias_hh` zero: the file holds the sum of both
 /// biases, as PyTorch's re-import of a NAM model does), and the initial state `[h0, c0]` of
 /// each layer in order.
-fn tensors<S: Float>(lstm: NamLstm, weights: &[f32]) -> (Vec<(String, DMatrix<S>)>, Vec<f32>) {
+fn tensors<S: Float>(lstm: NamLstm, weights: &[f32]) -> (Vec<(String, DMatrix<S>)>, Vec<f64>) {
     let NamLstm {
         input_size,
         hidden_size: h,
@@ -49,9 +48,7 @@ fn tensors<S: Float>(lstm: NamLstm, weights: &[f32]) -> (Vec<(String, DMatrix<S>
         out.push((alloc::format!("{l}.weight_hh"), w_hh));
         out.push((alloc::format!("{l}.bias_ih"), b));
         out.push((alloc::format!("{l}.bias_hh"), DMatrix::zeros(4 * h, 1)));
-        for _ in 0..2 * h {
-            state.push(next().to_f64() as f32);
-        }
+        state.extend((0..2 * h).map(|_| next().to_f64()));
     }
     out.push((
         alloc::format!("{num_layers}.weight"),
@@ -125,7 +122,7 @@ where
     codec::apply(net, (&want, &plan), &offered, &[]);
     net.forget();
     let mut initial = net.state().clone();
-    initial.set_rows(&mut state.iter().map(|&x| f64::from(x)));
+    initial.set_rows(&mut state.into_iter());
     net.set_initial_state(initial);
     net.forget();
     Ok(())
@@ -169,32 +166,9 @@ fn lstm_of<S: Float, N: Network<Scalar = S> + ?Sized>(net: &N) -> Result<NamLstm
         hidden_size,
         num_layers: layers,
     };
-    // What that model's network would have, against what this one has.
-    let want: Vec<Wanted> = lstm
-        .tensors()
-        .into_iter()
-        .enumerate()
-        .map(|(param, (name, shape))| Wanted {
-            name,
-            param,
-            slot: Slot::Value,
-            shape,
-        })
-        .collect();
-    let mut have = Vec::new();
-    net.visit_parameters(&mut |p| {
-        let (r, c) = p.value.shape();
-        have.push((
-            alloc::string::ToString::to_string(&p.name),
-            p.kind.torch_shape(r, c),
-            p.value,
-        ));
-    });
-    let offered: Vec<Offered<'_, S>> = have
-        .iter()
-        .map(|(name, shape, m)| Offered::matrix(name, shape.clone(), *m))
-        .collect();
-    codec::plan(&want, &offered, false)?;
+    // What this network has, against what that model's network would have: as when loading.
+    let want = codec::wanted(net, &TorchNames::new(), false)?;
+    rnn_format::plan::plan(&want, &lstm.offered(), codec::dtype_of::<S>(), true)?;
     Ok(lstm)
 }
 
