@@ -7,7 +7,7 @@
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use super::choice::{FusedCell, use_avx2, wide_cell};
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-use super::{gru_cell, logsoftmax, lstm_cell, simd};
+use super::{gru_cell, logsoftmax, lstm_cell, lstm_step, simd};
 use crate::Float;
 
 #[inline(always)]
@@ -93,6 +93,23 @@ pub(crate) fn lstm_cell_simd<const H: usize, const B: usize>(
     // only where `simd_path` found AVX-512F (`wide_cell` is true only there); the kernels
     // check the lengths.
     on_avx2(|| unsafe { lstm_cell::cell_of_width::<H, B>(avx512, gates, c_prev, c, tanh_c, h) })
+}
+
+/// The whole batch-1 step of an LSTM cell of fewer than eight units (`lstm_step`: both
+/// products and the cell, the pre-activations kept in registers) with AVX2 + FMA, or
+/// AVX-512F where [`kernel_choice`] measured the batch-1 cell faster; `false` if this CPU has
+/// not got AVX2 and FMA or `H` is above `lstm_step::MAX_H`. Panics if a slice is shorter than
+/// its shape.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn lstm_step_simd<const I: usize, const H: usize>(
+    args: &mut lstm_step::StepArgs<'_>,
+) -> bool {
+    if H > lstm_step::MAX_H {
+        return false;
+    }
+    let avx512 = wide_cell::<1>(FusedCell::Lstm);
+    // SAFETY: as in `lstm_cell_simd`; the kernel checks the lengths.
+    on_avx2(|| unsafe { lstm_step::step_of_width::<I, H>(avx512, args) })
 }
 
 /// The GRU cell's pointwise step (`gru_cell::cell`) with AVX2 + FMA, or AVX-512F where

@@ -40,6 +40,8 @@ mod gru_cell;
 mod logsoftmax;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod lstm_cell;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod lstm_step;
 mod packed;
 mod products;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -51,8 +53,11 @@ pub(crate) use fused::pointwise;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) use fused::{
     gru_cell_simd, log_softmax_backward_avx2, log_softmax_forward_avx2, lstm_cell_simd,
+    lstm_step_simd,
 };
 pub use fused::{sigmoid_slice, tanh_slice};
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) use lstm_step::StepArgs as LstmStepArgs;
 pub(crate) use packed::{Packed, affine_packed, affine2_packed};
 pub(crate) use products::{
     acc_bias, acc_bias_steps, acc_outer, acc_outer_steps, acc_outer_steps2, affine, affine2,

@@ -136,6 +136,45 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
             y,
         } = s;
         let () = Self::SHAPE_OK;
+        // Batch 1, fewer than eight units: the whole step in one kernel (products and cell;
+        // see `kernels::lstm_step`).
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if S::IS_F32
+            && B == 1
+            && let (Some(w_ih), Some(w_hh), Some(b_ih), Some(b_hh)) = (
+                S::as_f32(p.weight_ih.value.as_slice()),
+                S::as_f32(p.weight_hh.value.as_slice()),
+                S::as_f32(p.bias_ih.value.as_slice()),
+                S::as_f32(p.bias_hh.value.as_slice()),
+            )
+            && let (Some(x), Some(h_prev), Some(c_prev)) = (
+                S::as_f32(x.as_slice()),
+                S::as_f32(prev.h.as_slice()),
+                S::as_f32(prev.c.as_slice()),
+            )
+            && let (Some(gates), Some(c), Some(tanh_c), Some(h)) = (
+                S::as_f32_mut(cache.gates.as_mut_slice()),
+                S::as_f32_mut(next.c.as_mut_slice()),
+                S::as_f32_mut(cache.tanh_c.as_mut_slice()),
+                S::as_f32_mut(next.h.as_mut_slice()),
+            )
+            && kernels::lstm_step_simd::<I, H>(&mut kernels::LstmStepArgs {
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+                x,
+                h_prev,
+                c_prev,
+                gates,
+                c,
+                tanh_c,
+                h,
+            })
+        {
+            y.copy_from(&next.h);
+            return;
+        }
         let a = &mut cache.gates;
         kernels::affine2_packed(
             a,
@@ -352,6 +391,9 @@ mod tests {
             assert_f32_matches_f64::<_, _, I, H, B>(&mut l32, &mut l64, 4, 9);
         }
         check::<3, 13, 52, 3>();
+        // Batch 1 below eight units runs the fused step (`kernels::lstm_step`).
+        check::<1, 2, 8, 1>();
+        check::<6, 7, 28, 1>();
         check::<10, 20, 80, 1>();
         check::<7, 37, 148, 1>();
         check::<5, 64, 256, 2>();
