@@ -13,11 +13,14 @@
 //! inside a step (the AVX2 matrix-vector product that feeds it, then the cell, the new state
 //! feeding the next product: a cell timed alone does not see what mixing 512-bit and 256-bit
 //! code costs the core around it), batched alone; seven alternated rounds after a warm-up, the
-//! fastest of each. The wide cell is kept where it is at least 2 % faster.
+//! fastest of each. The wide cell is kept where it is at least 2 % faster. The batch-1 LSTM
+//! choice also sets the width of the whole fused step of cells under eight units
+//! (`lstm_step`), which is not timed itself: on that Xeon it agrees (`LSTM(1, 2)`'s step
+//! alone 47-53 ns in 256 bits, 68-72 in 512).
 //!
 //! The cost: 0.5-1.5 ms once per process on that Xeon (four pairs of timings, most of it the
 //! batched cells; `kernel_choice().cost_us` reports it), nothing after. The cells compute the same
-//! bits in both widths (each lane runs the same operations; tested in `lstm_cell` and `gru_cell`),
+//! bits in both widths (each lane runs the same operations; tested in `lstm_cell`, `lstm_step` and `gru_cell`),
 //! so the choice, which can differ between runs when two widths are within noise, never changes a
 //! result. The products are not chosen so: their two widths differ in the last bits of the backward
 //! pass (the order of sums), and a process must not compute different bits from run to run on one
