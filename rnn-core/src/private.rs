@@ -22,15 +22,7 @@ pub const fn padding<const V: usize>(index: usize) -> crate::criterion::Class<V>
     }
 }
 
-/// The most elements any one matrix may have: 2^52 (36 PB of `f64`), or fewer where an
-/// `isize` is narrower. rustc refuses a type of more than 2^61 bytes on 64-bit targets (with an
-/// error inside `core`, E0080), and a layer's per-step storage holds several matrices in one
-/// struct, so the bound keeps a margin of 2^6 such matrices (8 bytes each) below rustc's.
-pub const MAX_ELEMENTS: usize = {
-    let platform = (isize::MAX as usize) / 8;
-    let rustc = 1 << 52;
-    if platform < rustc { platform } else { rustc }
-};
+pub use rnn_format::sizes::MAX_ELEMENTS;
 
 /// The range checks that `network!` makes on literal sizes, for a layer whose sizes are
 /// constants: evaluated at compile time, a failure is a compile error at the layer.
@@ -42,22 +34,7 @@ pub const fn check_sizes(gates: usize, n_in: usize, n_out: usize, columns: usize
         n_in > 0 && n_out > 0,
         "a layer size must be at least 1 (a constant size is 0)"
     );
-    let rows = if gates == 0 {
-        Some(n_out)
-    } else {
-        gates.checked_mul(n_out)
-    };
-    let widest = if n_in > n_out { n_in } else { n_out };
-    let fits = match rows {
-        Some(r) => {
-            let tallest = if r > n_in { r } else { n_in };
-            match (r.checked_mul(widest), tallest.checked_mul(columns)) {
-                (Some(w), Some(c)) => w <= MAX_ELEMENTS && c <= MAX_ELEMENTS,
-                _ => false,
-            }
-        }
-        None => false,
-    };
+    let fits = rnn_format::sizes::largest_matrix(gates, n_in, n_out, columns).is_some();
     assert!(
         fits,
         "a layer with constant sizes is too large: its matrices would have more elements than \

@@ -2,7 +2,7 @@
 //! weight files, in one place both depend on: the tensors each layer has ([`layers`]), how
 //! PyTorch's names map onto ours ([`TorchNames`]), what a safetensors header offers
 //! ([`header`]) and how it matches what a network wants, every problem listed ([`plan`],
-//! [`WeightsError`]).
+//! [`WeightsError`]), and the size rules of a layer ([`sizes`]).
 //!
 //! It exists because the macro cannot depend on `rnn_core` (which re-exports the macro), yet a
 //! file whose names or shapes do not fit must be the same error at compile time (`weights =
@@ -21,6 +21,7 @@ pub mod layers;
 pub mod nam;
 mod names;
 pub mod plan;
+pub mod sizes;
 
 pub use error::{
     DtypeMismatch, Mismatches, ShapeMismatch, Unexpected, WeightsError, edit_distance, nearest,

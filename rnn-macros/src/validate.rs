@@ -6,6 +6,7 @@ use crate::registry::{self, Kind};
 use crate::tree::{Item, Leaf, Size};
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote_spanned};
+use rnn_format::sizes::{MAX_ELEMENTS, largest_matrix};
 use syn::{Attribute, Error, Expr, Ident, Lit, Visibility};
 
 /// The checked input: the networks that are well formed, every error found, and the layer names
@@ -541,29 +542,8 @@ fn check_lookup_position(items: &[Item], v: &mut Validated) -> bool {
 /// The containers the grammar knows.
 const CONTAINERS: [&str; 4] = ["Sequential", "Residual", "BiSequencer", "Repeater"];
 
-/// The most elements any one matrix may have: 2^52 (36 PB of `f64`), or fewer where an
-/// `isize` is narrower. rustc refuses a type of more than 2^61 bytes on 64-bit targets (with an
-/// error inside `core`, E0080), and a layer's per-step storage holds several matrices in one
-/// struct, so the bound keeps a margin of 2^6 such matrices (8 bytes each) below rustc's.
-pub const MAX_ELEMENTS: usize = {
-    let platform = (isize::MAX as usize) / 8;
-    let rustc = 1 << 52;
-    if platform < rustc { platform } else { rustc }
-};
-
 /// The most time steps `unroll = full` writes out as straight-line code.
 pub const MAX_UNROLL: usize = 1024;
-
-/// The element count of the largest matrix of a layer `(in, out)` with `gates` gate blocks
-/// (0 for a plain weight) at `batch` columns, or `None` if one exceeds [`MAX_ELEMENTS`] (in
-/// overflow-free arithmetic).
-pub fn largest_matrix(gates: usize, n_in: usize, n_out: usize, batch: usize) -> Option<usize> {
-    let rows = gates.max(1).checked_mul(n_out)?;
-    let weights = rows.checked_mul(n_in.max(n_out))?;
-    let per_step = rows.max(n_in).checked_mul(batch)?;
-    let largest = weights.max(per_step);
-    (largest <= MAX_ELEMENTS).then_some(largest)
-}
 
 /// Errors for layers whose values over a whole sequence (`columns` = `seq_len * batch`) would
 /// be too large.
