@@ -186,6 +186,105 @@ fn process_block_is_step_per_sample_bit_for_bit_across_blocks() {
     assert_eq!([first, second].concat(), stepped);
 }
 
+network! {
+    /// Three stacked cells, `seq_len = 1`: a pipelined block on a ring of two state slots.
+    pub Deep<seq_len = 1> = Sequential[ LSTM(1, 5), LSTM(5, 8), Sequential[ LSTM(8, 3), Tanh ], Linear(3, 1) ];
+    /// Masking off: not pipelined (a masked sample resets every layer's state at its step).
+    pub LiteMasked<seq_len = 4, mask_zero = true> = Sequential[ LSTM(1, 8), LSTM(8, 8), Linear(8, 1) ];
+}
+
+/// `process_block` pipelines a stack of layers (the first layer one sample ahead of the
+/// rest): every block length, from 1, gives the bits of `step` per sample, and a step after
+/// a block continues from the right state, whatever the ring's size.
+fn pipelined_blocks_equal_steps<N>(mut a: N, mut b: N)
+where
+    N: Online + Network<Scalar = f32, Input = SMatrix<f32, 1, 1>, Output = SMatrix<f32, 1, 1>>,
+{
+    let x = guitar(400);
+    let mut at = 0;
+    let mut ours = Vec::new();
+    for len in [1, 2, 3, 64, 1, 7, 100, 2, 5] {
+        let mut block = x[at..at + len].to_vec();
+        a.process_block(&mut block);
+        ours.extend(block);
+        at += len;
+    }
+    ours.extend(
+        x[at..]
+            .iter()
+            .map(|&v| a.step(&SMatrix::<f32, 1, 1>::new(v))[(0, 0)]),
+    );
+    let stepped: Vec<f32> = x
+        .iter()
+        .map(|&v| b.step(&SMatrix::<f32, 1, 1>::new(v))[(0, 0)])
+        .collect();
+    assert_eq!(ours, stepped);
+}
+
+#[test]
+fn pipelined_blocks_of_stacked_layers_are_steps_bit_for_bit() {
+    pipelined_blocks_equal_steps(Lite::new(3), Lite::new(3));
+    pipelined_blocks_equal_steps(Deep::new(4), Deep::new(4));
+    pipelined_blocks_equal_steps(Tiny::new(5), Tiny::new(5));
+    let (mut a, mut b) = (LiteMasked::new(6), LiteMasked::new(6));
+    pipelined_blocks_equal_steps(a.clone(), b.clone());
+    // With masking, a zero sample resets the state: still the steps' bits.
+    let mut block = vec![0.3f32, 0.0, -0.2, 0.0, 0.5];
+    let stepped: Vec<f32> = block
+        .iter()
+        .map(|&v| b.step(&SMatrix::<f32, 1, 1>::new(v))[(0, 0)])
+        .collect();
+    a.process_block(&mut block);
+    assert_eq!(block, stepped);
+}
+
+/// The steps of a pipelined block are not back-propagated (their records hold the layers'
+/// values one step apart); a step after the block is, with the gradients of stepping.
+#[test]
+fn steps_after_a_block_back_propagate_as_after_steps() {
+    let (mut a, mut b) = (Lite::new(7), Lite::new(7));
+    let x = guitar(70);
+    let mut block = x[..64].to_vec();
+    a.process_block(&mut block);
+    for &v in &x[..64] {
+        b.step(&SMatrix::<f32, 1, 1>::new(v));
+    }
+    let g = SMatrix::<f32, 1, 1>::new(1.0f32);
+    assert!(matches!(
+        a.try_backward_step(&SMatrix::<f32, 1, 1>::new(x[63]), &g),
+        Err(BpttError::StepsExhausted { kept: 0 })
+    ));
+    for &v in &x[64..66] {
+        assert_eq!(
+            a.step(&SMatrix::<f32, 1, 1>::new(v)),
+            b.step(&SMatrix::<f32, 1, 1>::new(v))
+        );
+    }
+    a.zero_grad();
+    b.zero_grad();
+    for &v in x[64..66].iter().rev() {
+        let ga = *a
+            .try_backward_step(&SMatrix::<f32, 1, 1>::new(v), &g)
+            .expect("a step after the block");
+        let gb = *b
+            .try_backward_step(&SMatrix::<f32, 1, 1>::new(v), &g)
+            .expect("stepped");
+        assert_eq!(ga, gb);
+    }
+    let grads = |n: &Lite| -> Vec<f32> {
+        n.parameters()
+            .iter()
+            .flat_map(|p| p.grad.iter().copied())
+            .collect()
+    };
+    assert_eq!(grads(&a), grads(&b));
+    // Only the two steps since the block.
+    assert!(
+        a.try_backward_step(&SMatrix::<f32, 1, 1>::new(x[63]), &g)
+            .is_err()
+    );
+}
+
 #[test]
 fn a_bad_file_lists_every_problem_and_changes_nothing() {
     let mut net = Tiny::new(1);

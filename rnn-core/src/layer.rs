@@ -33,6 +33,33 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         training: bool,
     );
 
+    /// Whether [`Layer::forward_step_skewed`] runs parts of this layer one step apart (a
+    /// `Sequential` of two or more layers: its first layer and the rest).
+    const SKEWS: bool = false;
+
+    /// One step of a pipeline (`Online::process_block`), for a layer whose [`Layer::SKEWS`]:
+    /// the first part runs on step `t + 1` (input `s.x`) while the rest runs on step `t`, its
+    /// input the first part's output of step `t` kept in `lag` (a cache used as that storage
+    /// only). `s.prev` then holds the first part's state after step `t` and the rest's after
+    /// `t - 1`; `s.next` receives them one step on. [`Skew::First`] runs only the first part
+    /// (the first step of a block), [`Skew::Rest`] only the rest (the last); `s.y` is the
+    /// rest's output of step `t` after [`Skew::Both`] and [`Skew::Rest`]. Each part sees what
+    /// it would have seen stepping in order, so the results are the same bits; what changes is
+    /// that the two parts of one call do not depend on each other, so the core can overlap
+    /// their latency chains (two stacked LSTM cells stepped in order take twice one cell's
+    /// time). `s.cache` is left unusable for backward. The default runs
+    /// [`Layer::forward_step`] (never called where `SKEWS` is false).
+    fn forward_step_skewed(
+        &mut self,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
+        lag: &mut Self::Cache,
+        part: Skew,
+        training: bool,
+    ) {
+        let _ = (lag, part);
+        self.forward_step(s, training);
+    }
+
     /// Back-propagates one step: the layer's one backward.
     ///
     /// `s.x`, `s.y`, `s.prev`, `s.next` and `s.cache` are what the forward of this step saw and
@@ -249,6 +276,17 @@ impl Dir {
             Self::Reversed => Self::Forward,
         }
     }
+}
+
+/// Which parts of a skewed step run (see [`Layer::forward_step_skewed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skew {
+    /// Only the first part, on the block's first step.
+    First,
+    /// The first part on step `t + 1`, the rest on step `t`.
+    Both,
+    /// Only the rest, on the block's last step.
+    Rest,
 }
 
 /// What step `k` of a whole-sequence forward reads and writes ([`Layer::forward_seq`]).

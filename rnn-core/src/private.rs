@@ -238,6 +238,19 @@ macro_rules! __impl_network {
             ) -> ::core::result::Result<&Self::GradInput, $crate::__private::BpttError> {
                 $crate::__private::Online::try_backward_step(&mut self.inner, input, grad_output)
             }
+            fn __pipelines(&self) -> bool {
+                $crate::__private::Online::__pipelines(&self.inner)
+            }
+            fn __step_skewed(
+                &mut self,
+                input: &Self::Input,
+                part: $crate::layer::Skew,
+            ) -> &Self::Output {
+                $crate::__private::Online::__step_skewed(&mut self.inner, input, part)
+            }
+            fn __end_skew(&mut self) {
+                $crate::__private::Online::__end_skew(&mut self.inner)
+            }
         }
     };
     (@common $name:ident, $s:ty, $i:tt, $o:tt, $b:literal, $t:literal, $online:ident) => {

@@ -4,7 +4,10 @@
 //! where `M1`, `M2` are the sizes between the layers. A chain is itself a layer, so sequentials
 //! nest, and the whole network is monomorphised into straight calls from layer to layer.
 
-use crate::layer::{BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask};
+use crate::float::Columns;
+use crate::layer::{
+    BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask, Skew,
+};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use core::marker::PhantomData;
 use nalgebra::SMatrix;
@@ -47,9 +50,21 @@ where
     type State = L::State;
     type Cache = L::Cache;
     const ONLINE: bool = L::ONLINE;
+    const SKEWS: bool = L::SKEWS;
 
     fn reseed(&mut self, stream: u64) {
         self.0.reseed(stream);
+    }
+
+    #[inline(always)]
+    fn forward_step_skewed(
+        &mut self,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
+        lag: &mut Self::Cache,
+        part: Skew,
+        training: bool,
+    ) {
+        self.0.forward_step_skewed(s, lag, part, training);
     }
 
     #[inline(always)]
@@ -319,6 +334,7 @@ where
     type State = (A::State, R::State);
     type Cache = ChainCache<A::Cache, R::Cache, SMatrix<S, M, B>>;
     const ONLINE: bool = A::ONLINE && R::ONLINE;
+    const SKEWS: bool = true;
 
     fn reseed(&mut self, stream: u64) {
         self.first.reseed(stream);
@@ -357,6 +373,56 @@ where
             y,
         };
         self.rest.forward_step(part, training);
+    }
+
+    /// The first layer on step `t + 1`, then the rest on step `t` from the first layer's
+    /// output of step `t` kept in `lag.mid` (see [`Layer::forward_step_skewed`]); a part that
+    /// does not run carries its state over.
+    #[inline(always)]
+    fn forward_step_skewed(
+        &mut self,
+        s: ForwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
+        lag: &mut Self::Cache,
+        part: Skew,
+        training: bool,
+    ) {
+        let ForwardStep {
+            x,
+            prev,
+            next,
+            cache,
+            y,
+        } = s;
+        let ChainCache {
+            first, rest, mid, ..
+        } = cache;
+        if part == Skew::Rest {
+            next.0.copy_all(&prev.0);
+        } else {
+            let step = ForwardStep {
+                x,
+                prev: &prev.0,
+                next: &mut next.0,
+                cache: first,
+                y: &mut *mid,
+            };
+            self.first.forward_step(step, training);
+        }
+        if part == Skew::First {
+            next.1.copy_all(&prev.1);
+        } else {
+            let step = ForwardStep {
+                x: &lag.mid,
+                prev: &prev.1,
+                next: &mut next.1,
+                cache: rest,
+                y,
+            };
+            self.rest.forward_step(step, training);
+        }
+        if part != Skew::Rest {
+            lag.mid.copy_from(mid);
+        }
     }
 
     #[inline(always)]

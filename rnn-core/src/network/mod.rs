@@ -9,6 +9,7 @@ mod steps;
 pub use errors::{BpttError, LengthError, NonFinite};
 pub use sequencer::Sequencer;
 
+use crate::layer::Skew;
 use crate::{Float, Parameterized};
 use nalgebra::SMatrix;
 
@@ -452,14 +453,51 @@ pub trait Online: Network {
     /// of its step, the state carried from sample to sample and from one call to the next (an
     /// audio callback's mono buffer). Bit for bit what calling [`Online::step`] per sample
     /// gives; allocates nothing.
+    ///
+    /// A `Sequential` of two or more layers is pipelined over the block: its first layer runs
+    /// on sample `t + 1` beside the rest on sample `t` (see
+    /// [`Layer::forward_step_skewed`](crate::Layer::forward_step_skewed)), which lets the core
+    /// overlap two stacked cells' latency chains (`LSTM(1, 8) -> LSTM(8, 8) -> Linear(8, 1)`:
+    /// 0.8x the time of stepping, BENCHMARKS.md). The steps of a block cannot be
+    /// back-propagated: a `backward_step` right after it is
+    /// [`BpttError::StepsExhausted`]; steps taken after it can.
     fn process_block<S: Float>(&mut self, samples: &mut [S])
     where
         Self: Network<Scalar = S, Input = SMatrix<S, 1, 1>, Output = SMatrix<S, 1, 1>>,
     {
-        for x in samples {
-            *x = self.step(&SMatrix::from_element(*x))[(0, 0)];
+        let n = samples.len();
+        if n < 2 || !self.__pipelines() {
+            for x in samples {
+                *x = self.step(&SMatrix::from_element(*x))[(0, 0)];
+            }
+            return;
         }
+        let first = SMatrix::from_element(samples[0]);
+        self.__step_skewed(&first, Skew::First);
+        for k in 1..n {
+            let x = SMatrix::from_element(samples[k]);
+            samples[k - 1] = self.__step_skewed(&x, Skew::Both)[(0, 0)];
+        }
+        samples[n - 1] = self.__step_skewed(&first, Skew::Rest)[(0, 0)];
+        self.__end_skew();
     }
+
+    /// Whether [`Online::process_block`] pipelines this network's layers.
+    #[doc(hidden)]
+    fn __pipelines(&self) -> bool {
+        false
+    }
+
+    /// One step of a pipelined block (only called where [`Online::__pipelines`]).
+    #[doc(hidden)]
+    fn __step_skewed(&mut self, input: &Self::Input, part: Skew) -> &Self::Output {
+        let _ = part;
+        self.step(input)
+    }
+
+    /// Ends a pipelined block.
+    #[doc(hidden)]
+    fn __end_skew(&mut self) {}
 
     /// Loads a Neural Amp Modeler `.nam` file of architecture `LSTM` (see
     /// [`crate::io::load_nam`]): weights, and the model's initial state as the state

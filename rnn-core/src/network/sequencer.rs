@@ -6,7 +6,7 @@ use super::steps::{GradInto, Record, SeqGrads, SeqSteps, mask_step, zero_columns
 use super::{BpttError, LengthError, Network, NonFinite, Online, Remember};
 use crate::float::{AllocError, Columns, try_zeroed_box, try_zeroed_slice, zero_in_place};
 use crate::kernels;
-use crate::layer::{BackwardStep, Dense, Encoder, ForwardStep, Layer};
+use crate::layer::{BackwardStep, Dense, Encoder, ForwardStep, Layer, Skew};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use alloc::boxed::Box;
 use nalgebra::{DMatrixViewMut, SMatrix};
@@ -73,6 +73,12 @@ pub struct Sequencer<
     remember: Remember,
     training: bool,
     max_bptt: usize,
+    /// What a pipelined `process_block` keeps between its steps (see
+    /// [`Layer::forward_step_skewed`]).
+    skew_lag: Box<L::Cache>,
+    /// Steps before this one cannot be back-propagated: a pipelined `process_block` leaves
+    /// its records unusable for backward.
+    kept_from: u64,
 }
 
 impl<S, L, const I: usize, const O: usize, const B: usize, const T: usize>
@@ -154,6 +160,8 @@ where
             remember: Remember::Neither,
             training: true,
             max_bptt: T,
+            skew_lag: try_zeroed_box()?,
+            kept_from: 0,
         })
     }
 
@@ -391,12 +399,43 @@ where
         slot
     }
 
+    /// One step of a pipelined block (see [`Layer::forward_step_skewed`]): the layer's parts
+    /// one step apart, on the next record and state slots. `x` is not read for
+    /// [`Skew::Rest`]. Returns the rest's output of the step before.
+    #[inline(always)]
+    fn record_skewed_step(&mut self, x: &E::Input, part: Skew) -> &SMatrix<S, O, B> {
+        self.note_version();
+        let slot = Self::record_slot(self.origin, self.pos);
+        let p = Self::state_slot(self.origin, self.pos);
+        let n = if p == T { 0 } else { p + 1 };
+        let rec = &mut self.records[slot];
+        if part != Skew::Rest {
+            self.encoder.encode(x, &mut rec.kept, &mut rec.x);
+        }
+        let [prev, next] = match self.states.get_disjoint_mut([p, n]) {
+            Ok(pair) => pair,
+            Err(_) => unreachable!("p != n because the ring has T + 1 >= 2 slots"),
+        };
+        let step = ForwardStep {
+            x: &rec.x,
+            prev,
+            next,
+            cache: &mut rec.cache,
+            y: &mut rec.y,
+        };
+        self.layer
+            .forward_step_skewed(step, &mut self.skew_lag, part, self.training);
+        self.pos += 1;
+        &self.records[slot].y
+    }
+
     /// The earliest step that backward may reach.
     fn floor(&self) -> u64 {
         let window = self.max_bptt.min(T) as u64;
         self.call_start
             .unwrap_or(self.origin)
             .max(self.origin)
+            .max(self.kept_from)
             .max(self.pos.saturating_sub(window))
     }
 
@@ -598,6 +637,7 @@ where
         self.origin = 0;
         self.call_start = None;
         self.cursor = 0;
+        self.kept_from = 0;
         self.states[0].copy_all(&self.initial);
     }
 }
@@ -787,6 +827,32 @@ where
         self.call_start = None;
         self.cursor = self.pos;
         &self.records[slot].y
+    }
+
+    fn __pipelines(&self) -> bool {
+        L::SKEWS && !self.mask_zero
+    }
+
+    fn __step_skewed(&mut self, input: &Self::Input, part: Skew) -> &Self::Output {
+        let () = Self::STEPS;
+        self.has_grad_final = false;
+        self.call_start = None;
+        self.record_skewed_step(input, part)
+    }
+
+    fn __end_skew(&mut self) {
+        // The block ran one step more than it had samples (the rest one step behind): the
+        // state after its last sample is in the slot after the current one.
+        let p = Self::state_slot(self.origin, self.pos);
+        self.pos -= 1;
+        let q = Self::state_slot(self.origin, self.pos);
+        let [last, here] = match self.states.get_disjoint_mut([p, q]) {
+            Ok(pair) => pair,
+            Err(_) => unreachable!("two consecutive slots of a ring of T + 1 >= 2"),
+        };
+        here.copy_all(last);
+        self.kept_from = self.pos;
+        self.cursor = self.pos;
     }
 
     fn try_backward_step(
