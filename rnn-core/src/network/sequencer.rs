@@ -271,7 +271,7 @@ where
     /// Step `k` of a whole-sequence forward (`forward_begin` first, `k` from 0 up).
     #[inline(always)]
     pub fn forward_at(&mut self, k: usize, x: &E::Input) {
-        let slot = self.record_step(x);
+        let slot = self.record_step(x, None);
         self.outputs[k].copy_from(&self.records[slot].y);
     }
 
@@ -367,49 +367,17 @@ where
         }
     }
 
-    /// Runs one step from the current state; returns the record slot.
+    /// Runs one step from the current state; returns the record slot. With `skew`, one step
+    /// of a pipelined block (see [`Layer::forward_step_skewed`]): the layer's parts one step
+    /// apart, `x` not read for [`Skew::Rest`], no masking (not pipelined with `mask_zero`).
     #[inline(always)]
-    fn record_step(&mut self, x: &E::Input) -> usize {
+    fn record_step(&mut self, x: &E::Input, skew: Option<Skew>) -> usize {
         self.note_version();
         let slot = Self::record_slot(self.origin, self.pos);
         let p = Self::state_slot(self.origin, self.pos);
         let n = if p == T { 0 } else { p + 1 };
         let rec = &mut self.records[slot];
-        self.encoder.encode(x, &mut rec.kept, &mut rec.x);
-        let [prev, next] = match self.states.get_disjoint_mut([p, n]) {
-            Ok(pair) => pair,
-            Err(_) => unreachable!("p != n because the ring has T + 1 >= 2 slots"),
-        };
-        let step = ForwardStep {
-            x: &rec.x,
-            prev,
-            next,
-            cache: &mut rec.cache,
-            y: &mut rec.y,
-        };
-        self.layer.forward_step(step, self.training);
-        if self.mask_zero {
-            rec.find_masked();
-            zero_columns(&mut rec.y, &rec.masked);
-            for b in (0..B).filter(|&b| rec.masked[b]) {
-                next.copy_column(&self.initial, b);
-            }
-        }
-        self.pos += 1;
-        slot
-    }
-
-    /// One step of a pipelined block (see [`Layer::forward_step_skewed`]): the layer's parts
-    /// one step apart, on the next record and state slots. `x` is not read for
-    /// [`Skew::Rest`]. Returns the rest's output of the step before.
-    #[inline(always)]
-    fn record_skewed_step(&mut self, x: &E::Input, part: Skew) -> &SMatrix<S, O, B> {
-        self.note_version();
-        let slot = Self::record_slot(self.origin, self.pos);
-        let p = Self::state_slot(self.origin, self.pos);
-        let n = if p == T { 0 } else { p + 1 };
-        let rec = &mut self.records[slot];
-        if part != Skew::Rest {
+        if skew != Some(Skew::Rest) {
             self.encoder.encode(x, &mut rec.kept, &mut rec.x);
         }
         let [prev, next] = match self.states.get_disjoint_mut([p, n]) {
@@ -423,10 +391,22 @@ where
             cache: &mut rec.cache,
             y: &mut rec.y,
         };
-        self.layer
-            .forward_step_skewed(step, &mut self.skew_lag, part, self.training);
+        match skew {
+            None => self.layer.forward_step(step, self.training),
+            Some(part) => {
+                self.layer
+                    .forward_step_skewed(step, &mut self.skew_lag, part, self.training);
+            }
+        }
+        if skew.is_none() && self.mask_zero {
+            rec.find_masked();
+            zero_columns(&mut rec.y, &rec.masked);
+            for b in (0..B).filter(|&b| rec.masked[b]) {
+                next.copy_column(&self.initial, b);
+            }
+        }
         self.pos += 1;
-        &self.records[slot].y
+        slot
     }
 
     /// The earliest step that backward may reach.
@@ -823,7 +803,7 @@ where
     fn step(&mut self, input: &Self::Input) -> &Self::Output {
         let () = Self::STEPS;
         self.has_grad_final = false;
-        let slot = self.record_step(input);
+        let slot = self.record_step(input, None);
         self.call_start = None;
         self.cursor = self.pos;
         &self.records[slot].y
@@ -837,7 +817,8 @@ where
         let () = Self::STEPS;
         self.has_grad_final = false;
         self.call_start = None;
-        self.record_skewed_step(input, part)
+        let slot = self.record_step(input, Some(part));
+        &self.records[slot].y
     }
 
     fn __end_skew(&mut self) {
