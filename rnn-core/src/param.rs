@@ -562,6 +562,38 @@ impl fmt::Display for OptimKind {
     }
 }
 
+/// [`Parameterized`] for a layer `$ty<S, $c...>` from one list of its [`Param`] fields, in
+/// PyTorch's order, each with its [`ParamKind`]; each parameter's name is its field's:
+/// `parameters!(Linear<I, O> { weight: Matrix, bias: Vector });`. (Written by hand, each layer
+/// listed every parameter four times, once per method.)
+macro_rules! parameters {
+    ($ty:ident<$($c:ident),*> { $($field:ident: $kind:ident),+ $(,)? }) => {
+        impl<S: $crate::Float, $(const $c: usize),*> $crate::param::Parameterized<S>
+            for $ty<S, $($c),*>
+        {
+            fn visit_parameters<'a>(
+                &'a self,
+                f: &mut dyn FnMut($crate::param::ParamRef<'a, S>),
+            ) {
+                $(f(self.$field.as_ref(stringify!($field), $crate::param::ParamKind::$kind));)+
+            }
+            fn visit_parameters_mut<'a>(
+                &'a mut self,
+                f: &mut dyn FnMut($crate::param::ParamMut<'a, S>),
+            ) {
+                $(f(self.$field.as_mut(stringify!($field), $crate::param::ParamKind::$kind));)+
+            }
+            fn zero_grad(&mut self) {
+                $(self.$field.zero_grad();)+
+            }
+            fn update(&mut self, lr: S) {
+                $(self.$field.update(lr);)+
+            }
+        }
+    };
+}
+pub(crate) use parameters;
+
 /// Anything that owns parameters: a layer, a network.
 ///
 /// Parameters are visited in a fixed order (PyTorch's order for each layer, layers in sequence

@@ -2,7 +2,7 @@
 
 use crate::float::{AllocError, f64m};
 use crate::kernels;
-use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
+use crate::param::Param;
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
@@ -115,34 +115,12 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> CellParams<S, I, 
     }
 }
 
-impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
-    for CellParams<S, I, H, G>
-{
-    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
-        f(self.weight_ih.as_ref("weight_ih", ParamKind::Matrix));
-        f(self.weight_hh.as_ref("weight_hh", ParamKind::Matrix));
-        f(self.bias_ih.as_ref("bias_ih", ParamKind::Vector));
-        f(self.bias_hh.as_ref("bias_hh", ParamKind::Vector));
-    }
-    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
-        f(self.weight_ih.as_mut("weight_ih", ParamKind::Matrix));
-        f(self.weight_hh.as_mut("weight_hh", ParamKind::Matrix));
-        f(self.bias_ih.as_mut("bias_ih", ParamKind::Vector));
-        f(self.bias_hh.as_mut("bias_hh", ParamKind::Vector));
-    }
-    fn zero_grad(&mut self) {
-        self.weight_ih.zero_grad();
-        self.weight_hh.zero_grad();
-        self.bias_ih.zero_grad();
-        self.bias_hh.zero_grad();
-    }
-    fn update(&mut self, lr: S) {
-        self.weight_ih.update(lr);
-        self.weight_hh.update(lr);
-        self.bias_ih.update(lr);
-        self.bias_hh.update(lr);
-    }
-}
+crate::param::parameters!(CellParams<I, H, G> {
+    weight_ih: Matrix,
+    weight_hh: Matrix,
+    bias_ih: Vector,
+    bias_hh: Vector,
+});
 
 /// [`Parameterized`] for a recurrent layer `$layer<S, $c...>` whose parameters are all in its
 /// field `params` (a [`CellParams`]): each call passed on to it.
@@ -177,6 +155,7 @@ pub(crate) use parameterized_by_params;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::param::Parameterized;
     use alloc::vec::Vec;
 
     fn matrix<const R: usize, const C: usize>(rng: &mut Rng) -> SMatrix<f32, R, C> {

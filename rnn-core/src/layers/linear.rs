@@ -11,7 +11,7 @@
 use crate::float::{AllocError, f64m};
 use crate::kernels;
 use crate::layer::{BackwardStep, ForwardStep, Layer};
-use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
+use crate::param::Param;
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
@@ -44,24 +44,7 @@ impl<S: Float, const I: usize, const O: usize> Linear<S, I, O> {
     }
 }
 
-impl<S: Float, const I: usize, const O: usize> Parameterized<S> for Linear<S, I, O> {
-    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
-        f(self.weight.as_ref("weight", ParamKind::Matrix));
-        f(self.bias.as_ref("bias", ParamKind::Vector));
-    }
-    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
-        f(self.weight.as_mut("weight", ParamKind::Matrix));
-        f(self.bias.as_mut("bias", ParamKind::Vector));
-    }
-    fn zero_grad(&mut self) {
-        self.weight.zero_grad();
-        self.bias.zero_grad();
-    }
-    fn update(&mut self, lr: S) {
-        self.weight.update(lr);
-        self.bias.update(lr);
-    }
-}
+crate::param::parameters!(Linear<I, O> { weight: Matrix, bias: Vector });
 
 impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
     for Linear<S, I, O>

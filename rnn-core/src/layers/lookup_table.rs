@@ -23,7 +23,7 @@
 use crate::criterion::Class;
 use crate::float::AllocError;
 use crate::layer::Encoder;
-use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
+use crate::param::Param;
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
@@ -76,20 +76,7 @@ impl<S: Float, const V: usize, const D: usize> LookupTable<S, V, D> {
     }
 }
 
-impl<S: Float, const V: usize, const D: usize> Parameterized<S> for LookupTable<S, V, D> {
-    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
-        f(self.weight.as_ref("weight", ParamKind::Matrix));
-    }
-    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
-        f(self.weight.as_mut("weight", ParamKind::Matrix));
-    }
-    fn zero_grad(&mut self) {
-        self.weight.zero_grad();
-    }
-    fn update(&mut self, lr: S) {
-        self.weight.update(lr);
-    }
-}
+crate::param::parameters!(LookupTable<V, D> { weight: Matrix });
 
 impl<S: Float, const V: usize, const D: usize, const B: usize> Encoder<S, D, B>
     for LookupTable<S, V, D>

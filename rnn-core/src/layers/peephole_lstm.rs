@@ -25,7 +25,7 @@ use super::lstm::{LstmCache, LstmState};
 use crate::float::{AllocError, f64m};
 use crate::kernels;
 use crate::layer::{BackwardStep, ForwardStep, Layer};
-use crate::param::{Param, ParamKind, ParamMut, ParamRef, Parameterized};
+use crate::param::Param;
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
@@ -74,42 +74,14 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
     }
 }
 
-impl<S: Float, const I: usize, const H: usize, const G: usize> Parameterized<S>
-    for PeepholeLstm<S, I, H, G>
-{
-    fn visit_parameters<'a>(&'a self, f: &mut dyn FnMut(ParamRef<'a, S>)) {
-        f(self.weight_ih.as_ref("weight_ih", ParamKind::Matrix));
-        f(self.weight_hh.as_ref("weight_hh", ParamKind::Matrix));
-        f(self.bias.as_ref("bias", ParamKind::Vector));
-        f(self.peephole_i.as_ref("peephole_i", ParamKind::Vector));
-        f(self.peephole_f.as_ref("peephole_f", ParamKind::Vector));
-        f(self.peephole_o.as_ref("peephole_o", ParamKind::Vector));
-    }
-    fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
-        f(self.weight_ih.as_mut("weight_ih", ParamKind::Matrix));
-        f(self.weight_hh.as_mut("weight_hh", ParamKind::Matrix));
-        f(self.bias.as_mut("bias", ParamKind::Vector));
-        f(self.peephole_i.as_mut("peephole_i", ParamKind::Vector));
-        f(self.peephole_f.as_mut("peephole_f", ParamKind::Vector));
-        f(self.peephole_o.as_mut("peephole_o", ParamKind::Vector));
-    }
-    fn zero_grad(&mut self) {
-        self.weight_ih.zero_grad();
-        self.weight_hh.zero_grad();
-        self.bias.zero_grad();
-        self.peephole_i.zero_grad();
-        self.peephole_f.zero_grad();
-        self.peephole_o.zero_grad();
-    }
-    fn update(&mut self, lr: S) {
-        self.weight_ih.update(lr);
-        self.weight_hh.update(lr);
-        self.bias.update(lr);
-        self.peephole_i.update(lr);
-        self.peephole_f.update(lr);
-        self.peephole_o.update(lr);
-    }
-}
+crate::param::parameters!(PeepholeLstm<I, H, G> {
+    weight_ih: Matrix,
+    weight_hh: Matrix,
+    bias: Vector,
+    peephole_i: Vector,
+    peephole_f: Vector,
+    peephole_o: Vector,
+});
 
 impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> Layer<S, I, H, B>
     for PeepholeLstm<S, I, H, G>
