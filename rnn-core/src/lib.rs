@@ -189,7 +189,11 @@
 //!   network's `forward`/`backward` run layer by layer, so a layer may work on all steps at
 //!   once (a [`bisequencer::BiSequencer`] must). Adding a layer is one file in `layers/`
 //!   (`layers/linear.rs` is the one to copy: docs with shapes and equations, the `Layer`
-//!   impl, a finite-difference test), one line in the macro's registry and a marker in [`dsl`].
+//!   impl, its parameters listed once for `param::parameters!`, a finite-difference test), one
+//!   line in the macro's registry, a marker in [`dsl`] and, for a layer with parameters, a line
+//!   in `rnn-format`'s table of tensors (`rnn_format::layers`, checked against the layer by a
+//!   test). A `Sequential`'s layers are pipelined by `Online::process_block`
+//!   ([`Layer::forward_step_skewed`]), which a layer gets for free.
 //! - Nothing allocates after construction. Parameters live on the heap (created in place, so
 //!   large layers never pass through the stack); per-step values are plain fixed-size matrices.
 //!
