@@ -12,6 +12,7 @@
 //! the time per sample.
 
 use divan::{Bencher, black_box};
+use rnn_bench::signals::guitar;
 use rnn_core::io::{NamMetadata, load_nam, to_nam};
 use rnn_core::prelude::*;
 
@@ -21,20 +22,6 @@ fn main() {
 
 const SAMPLES: usize = 4_800;
 const BLOCK: usize = 64;
-
-/// A plucked string (Karplus-Strong), as a guitar signal.
-fn guitar() -> Vec<f32> {
-    let mut rng = Rng::new(3);
-    let mut line: Vec<f64> = (0..109).map(|_| rng.uniform(-0.8, 0.8)).collect();
-    (0..SAMPLES)
-        .map(|k| {
-            let i = k % 109;
-            let y = line[i];
-            line[i] = 0.996 * 0.5 * (line[i] + line[(i + 1) % 109]);
-            y as f32
-        })
-        .collect()
-}
 
 macro_rules! preset {
     ($module:ident, [$($layers:tt)*]) => {
@@ -54,7 +41,7 @@ macro_rules! preset {
                 let mut net = Net::new(0);
                 load_nam(&mut net, file().as_bytes()).expect("loads");
                 net.evaluate();
-                let x = guitar();
+                let x = guitar(SAMPLES);
                 let mut buf = x.clone();
                 bencher.bench_local(|| {
                     buf.copy_from_slice(&x);
@@ -68,7 +55,7 @@ macro_rules! preset {
             fn nam_rs(bencher: Bencher) {
                 let model = nam_rs::NamModel::from_json_str(&file()).expect("nam-rs reads it");
                 let mut runtime = nam_rs::Model::from_nam(&model).expect("nam-rs builds it");
-                let x = guitar();
+                let x = guitar(SAMPLES);
                 let mut buf = x.clone();
                 bencher.bench_local(|| {
                     buf.copy_from_slice(&x);

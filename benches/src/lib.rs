@@ -7,6 +7,7 @@ use rnn_core::prelude::*;
 #[cfg(feature = "candle")]
 pub mod candle_peer;
 pub mod dynamic;
+pub mod signals;
 
 /// Steps per sequence in every benchmark.
 pub const T: usize = 16;

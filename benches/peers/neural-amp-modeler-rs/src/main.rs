@@ -19,21 +19,13 @@ use rnn_core::prelude::*;
 use std::hint::black_box;
 use std::time::Instant;
 
+/// The signal of `benches/nam.rs`, the same file.
+#[path = "../../../src/signals.rs"]
+mod signals;
+use signals::guitar;
+
 const SAMPLES: usize = 4_800;
 const BLOCK: usize = 64;
-
-fn guitar() -> Vec<f32> {
-    let mut rng = Rng::new(3);
-    let mut line: Vec<f64> = (0..109).map(|_| rng.uniform(-0.8, 0.8)).collect();
-    (0..SAMPLES)
-        .map(|k| {
-            let i = k % 109;
-            let y = line[i];
-            line[i] = 0.996 * 0.5 * (line[i] + line[(i + 1) % 109]);
-            y as f32
-        })
-        .collect()
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -52,7 +44,7 @@ macro_rules! preset {
         net.evaluate();
         let data = parse_nam_json(&text).unwrap();
         let mut model = build_model(&data).unwrap();
-        let x = guitar();
+        let x = guitar(SAMPLES);
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         let mut buf = x.clone();
         let mut out = vec![0.0f32; SAMPLES];
@@ -79,7 +71,9 @@ macro_rules! preset {
 }
 
 fn main() {
-    println!("| NAM LSTM | ours ns/sample | NeuralAmpModeler-rs | theirs / ours | max |diff| first pass |");
+    println!(
+        "| NAM LSTM | ours ns/sample | NeuralAmpModeler-rs | theirs / ours | max |diff| first pass |"
+    );
     preset!("nano 1x12", nano, [LSTM(1, 12), Linear(12, 1)]);
     preset!("feather 1x16", feather, [LSTM(1, 16), Linear(16, 1)]);
     preset!("standard 1x24", standard, [LSTM(1, 24), Linear(24, 1)]);
