@@ -1,6 +1,7 @@
 //! [`WeightsError`]: why weights could not be saved, loaded or copied, with every problem of a
 //! load listed at once.
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -40,6 +41,10 @@ pub enum WeightsError {
     /// A Neural Amp Modeler file that is not a valid one: every problem found (version,
     /// configuration, weight count, sample rate), one line each.
     Nam(Vec<String>),
+    /// An ONNX model that cannot be written for this network or read into it: every problem,
+    /// one line each (a layer or option with no ONNX operator, an operator or attribute this
+    /// library does not read, a graph whose layers do not match the network's).
+    Onnx(Vec<String>),
 }
 
 /// Every difference between the tensors offered (a file, another network) and the parameters
@@ -226,6 +231,18 @@ impl fmt::Display for Shown<'_> {
     }
 }
 
+/// `header`, then the first [`SHOWN`] of `lines`, one per line, and how many more there are.
+fn headed(f: &mut fmt::Formatter<'_>, header: &str, lines: &[String]) -> fmt::Result {
+    f.write_str(header)?;
+    for line in lines.iter().take(SHOWN) {
+        write!(f, "\n    {line}")?;
+    }
+    if lines.len() > SHOWN {
+        write!(f, "\n    ... and {} more", lines.len() - SHOWN)?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for WeightsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -244,30 +261,24 @@ impl fmt::Display for WeightsError {
                 "the .nam file's architecture is `{found}`: only `LSTM` models load into a \
                  network here (`Sequential[ LSTM(1, H), LSTM(H, H)..., Linear(H, 1) ]`)"
             ),
-            Self::Nam(lines) => {
-                write!(f, "not a valid .nam file ({} problem(s)):", lines.len())?;
-                for line in lines.iter().take(SHOWN) {
-                    write!(f, "\n    {line}")?;
-                }
-                if lines.len() > SHOWN {
-                    write!(f, "\n    ... and {} more", lines.len() - SHOWN)?;
-                }
-                Ok(())
-            }
-            Self::Values(lines) => {
-                write!(
-                    f,
+            Self::Nam(lines) => headed(
+                f,
+                &format!("not a valid .nam file ({} problem(s)):", lines.len()),
+                lines,
+            ),
+            Self::Onnx(lines) => headed(
+                f,
+                &format!("ONNX model ({} problem(s)):", lines.len()),
+                lines,
+            ),
+            Self::Values(lines) => headed(
+                f,
+                &format!(
                     "{} tensor(s) hold values that cannot be loaded:",
                     lines.len()
-                )?;
-                for line in lines.iter().take(SHOWN) {
-                    write!(f, "\n    {line}")?;
-                }
-                if lines.len() > SHOWN {
-                    write!(f, "\n    ... and {} more", lines.len() - SHOWN)?;
-                }
-                Ok(())
-            }
+                ),
+                lines,
+            ),
         }
     }
 }
