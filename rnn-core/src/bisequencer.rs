@@ -46,6 +46,7 @@
 //! [`crate::Network`] but not [`crate::Online`].
 
 use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer, Mask};
+use crate::onnx::{Graph, Value};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use nalgebra::SMatrix;
 
@@ -289,6 +290,26 @@ where
     type State = (L::State, L::State);
     type Cache = Cache<S, L::Cache, I, O, B>;
     const ONLINE: bool = false;
+    /// One bidirectional operator when the directions are one recurrent layer each
+    /// (`BiSequencer[ LSTM(4, 8) ]`: `LSTM` with `direction = "bidirectional"`); otherwise
+    /// the forward layers on `x`, the backward ones on `x` reversed in time (their output
+    /// reversed back), joined along the features.
+    fn to_onnx(&self, g: &mut Graph<S>, x: &Value, initial: &Self::State) -> Value {
+        let cells = self
+            .fwd
+            .onnx_cell(&initial.0)
+            .zip(self.bwd.onnx_cell(&initial.1));
+        if let Some(both) = cells.and_then(|(f, b)| f.joined(b)) {
+            return g.recurrent(x, both);
+        }
+        let y_fwd = self.fwd.to_onnx(g, x, &initial.0);
+        let y_bwd = g.reversed(|g| {
+            let rx = g.reverse_time(x);
+            let ry = self.bwd.to_onnx(g, &rx, &initial.1);
+            g.reverse_time(&ry)
+        });
+        g.concat_features(&y_fwd, &y_bwd)
+    }
 
     fn reseed(&mut self, stream: u64) {
         self.fwd.reseed(stream);

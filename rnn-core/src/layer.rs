@@ -1,6 +1,7 @@
 //! The step interface every layer implements.
 
 use crate::float::{Columns, ZeroInit};
+use crate::onnx::{Cell, Graph, Value};
 use crate::{Float, Parameterized};
 use nalgebra::SMatrix;
 
@@ -157,6 +158,43 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     fn reseed(&mut self, stream: u64) {
         let _ = stream;
     }
+
+    /// Adds this layer to an ONNX graph (`network.save_onnx`): `x` is its input over a whole
+    /// sequence, `[T, B, I]`; returns its output `[T, B, O]`. `initial` is the state
+    /// `forget()` returns to (a recurrent layer's default initial state in the graph).
+    ///
+    /// The default exports [`Layer::onnx_cell`] as ONNX's recurrent operator, and records any
+    /// other layer as having no ONNX operator ([`Graph::unsupported`]): the export then fails
+    /// naming it, never writing a different graph.
+    fn to_onnx(&self, g: &mut Graph<S>, x: &Value, initial: &Self::State) -> Value {
+        match self.onnx_cell(initial) {
+            Some(cell) => g.recurrent(x, cell),
+            None => {
+                g.unsupported(
+                    short_type_name::<Self>(),
+                    "ONNX has no operator for this layer",
+                );
+                x.clone()
+            }
+        }
+    }
+
+    /// This layer as one ONNX recurrent operator (`LSTM`, `GRU`, `RNN`) from the initial
+    /// state `initial`, or `None` (the default) for a layer that is not one. A `BiSequencer`
+    /// around such a layer becomes one bidirectional operator.
+    fn onnx_cell(&self, initial: &Self::State) -> Option<Cell<S>> {
+        let _ = initial;
+        None
+    }
+}
+
+/// The last path segment of `T`'s name without generics (`Relu` for
+/// `rnn_core::layers::relu::Relu<f32, 3>`), for messages.
+#[must_use]
+pub fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = core::any::type_name::<T>();
+    let bare = full.split('<').next().unwrap_or(full);
+    bare.rsplit("::").next().unwrap_or(bare)
 }
 
 /// The default [`Layer::forward_seq`] with `step` for [`Layer::forward_step`]: every step of
@@ -222,6 +260,17 @@ pub trait Encoder<S: Float, const I: usize, const B: usize>: Parameterized<S> + 
 
     /// **Accumulates** the parameter gradients of one step, given the gradient `gx` at `x`.
     fn backward(&mut self, kept: &Self::Kept, gx: &SMatrix<S, I, B>);
+
+    /// Adds the graph's input to an ONNX graph and what turns it into the first layer's
+    /// input, `[T, B, I]` (`repeat`: a `Repeater`'s `seq_len`, the input then having no
+    /// sequence axis). The default records that the encoder has no ONNX form.
+    fn to_onnx(&self, g: &mut Graph<S>, repeat: Option<usize>) -> Value {
+        g.unsupported(
+            short_type_name::<Self>(),
+            "ONNX has no operator for this encoder",
+        );
+        g.index_input(repeat)
+    }
 }
 
 /// The default [`Encoder`]: the step input is the matrix, unchanged.
@@ -253,6 +302,10 @@ impl<S: Float, const I: usize, const B: usize> Encoder<S, I, B> for Dense {
 
     #[inline(always)]
     fn backward(&mut self, _kept: &(), _gx: &SMatrix<S, I, B>) {}
+
+    fn to_onnx(&self, g: &mut Graph<S>, repeat: Option<usize>) -> Value {
+        g.float_input(I, repeat)
+    }
 }
 
 /// Which way a step is paired with the states around it: [`Dir::Forward`] reads the state
@@ -427,7 +480,7 @@ pub(crate) fn scale_by_output<S: Float>(y: &[S], gy: &[S], gx: &mut [S], df: imp
 /// Defines a parameter-free element-wise layer `y = f(x)` whose derivative is a function of its
 /// output `y` (true of tanh, sigmoid, ReLU and identity), with its `Layer` impl.
 macro_rules! elementwise_layer {
-    ($(#[$doc:meta])* $name:ident, forward: $f:expr, derivative_from_output: $df:expr) => {
+    ($(#[$doc:meta])* $name:ident, forward: $f:expr, derivative_from_output: $df:expr, onnx: $op:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, Default)]
         pub struct $name<S, const N: usize>(core::marker::PhantomData<S>);
@@ -469,6 +522,19 @@ macro_rules! elementwise_layer {
                     s.gx.as_mut_slice(),
                     $df,
                 );
+            }
+
+            fn to_onnx(
+                &self,
+                g: &mut $crate::onnx::Graph<S>,
+                x: &$crate::onnx::Value,
+                _initial: &(),
+            ) -> $crate::onnx::Value {
+                if $op.is_empty() {
+                    x.clone()
+                } else {
+                    g.node($op, &[x], &[])
+                }
             }
         }
     };

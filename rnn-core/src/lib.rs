@@ -238,6 +238,7 @@ mod kernels;
 pub mod layer;
 pub mod layers;
 pub mod network;
+pub mod onnx;
 pub mod optim;
 #[cfg(feature = "parallel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]

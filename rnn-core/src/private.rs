@@ -72,7 +72,7 @@ macro_rules! __impl_network {
             ) -> ::core::result::Result<(), $crate::__private::BpttError> {
                 $crate::__private::Network::try_backward_parameters(&mut self.inner, inputs, grad_outputs)
             }
-            $crate::__impl_network!(@methods);
+            $crate::__impl_network!(@methods false);
         }
     };
     ($name:ident, $s:ty, $seq:ty, $i:tt, $o:tt, $b:literal, $t:literal, unroll [$($k:literal)*] [$($rev:literal)*], $online:ident) => {
@@ -116,7 +116,7 @@ macro_rules! __impl_network {
                 self.inner.backward_end(range);
                 ::core::result::Result::Ok(())
             }
-            $crate::__impl_network!(@methods);
+            $crate::__impl_network!(@methods false);
         }
     };
     ($name:ident, $s:ty, $seq:ty, $i:tt, $o:tt, $b:literal, $t:literal, repeat, $online:ident) => {
@@ -139,7 +139,7 @@ macro_rules! __impl_network {
             ) -> ::core::result::Result<&Self::GradInputs, $crate::__private::BpttError> {
                 self.inner.try_backward_repeated(inputs, grad_outputs)
             }
-            $crate::__impl_network!(@methods);
+            $crate::__impl_network!(@methods true);
         }
     };
     (@types $seq:ty, $s:ty, $i:tt, $o:tt, $b:literal, $t:literal) => {
@@ -161,9 +161,12 @@ macro_rules! __impl_network {
         const INPUT: usize = $i;
         const OUTPUT: usize = $o;
     };
-    (@methods) => {
+    (@methods $repeat:literal) => {
         fn __top_layers(&self) -> &'static [&'static str] {
             Self::__TOP_LAYERS
+        }
+        fn __onnx(&self, g: &mut $crate::onnx::Graph<Self::Scalar>) -> $crate::onnx::Value {
+            self.inner.onnx_graph(g, $repeat)
         }
         fn forget(&mut self) {
             $crate::__private::Network::forget(&mut self.inner)

@@ -22,6 +22,7 @@
 //! ```
 
 use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer, Mask};
+use crate::onnx::{Graph, Value};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use nalgebra::SMatrix;
 
@@ -159,6 +160,11 @@ where
     type State = L::State;
     type Cache = ResidualCache<L::Cache, SMatrix<S, O, B>>;
     const ONLINE: bool = L::ONLINE;
+    /// `Add(x, f(x))`.
+    fn to_onnx(&self, g: &mut Graph<S>, x: &Value, initial: &L::State) -> Value {
+        let fx = self.0.to_onnx(g, x, initial);
+        g.node("Add", &[x, &fx], &[])
+    }
 
     fn reseed(&mut self, stream: u64) {
         self.0.reseed(stream);

@@ -8,6 +8,7 @@ use crate::float::Columns;
 use crate::layer::{
     BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask, Skew,
 };
+use crate::onnx::{Cell, Graph, Value};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use core::marker::PhantomData;
 use nalgebra::SMatrix;
@@ -51,6 +52,13 @@ where
     type Cache = L::Cache;
     const ONLINE: bool = L::ONLINE;
     const SKEWS: bool = L::SKEWS;
+    fn to_onnx(&self, g: &mut Graph<S>, x: &Value, initial: &L::State) -> Value {
+        g.at(K, |g| self.0.to_onnx(g, x, initial))
+    }
+
+    fn onnx_cell(&self, initial: &L::State) -> Option<Cell<S>> {
+        self.0.onnx_cell(initial)
+    }
 
     fn reseed(&mut self, stream: u64) {
         self.0.reseed(stream);
@@ -118,6 +126,10 @@ where
     type Input = E::Input;
     type Kept = E::Kept;
     const READS_GRAD: bool = E::READS_GRAD;
+    fn to_onnx(&self, g: &mut Graph<S>, repeat: Option<usize>) -> Value {
+        g.at(K, |g| self.0.to_onnx(g, repeat))
+    }
+
     #[inline(always)]
     fn encode(&mut self, input: &E::Input, kept: &mut E::Kept, x: &mut SMatrix<S, I, B>) {
         self.0.encode(input, kept, x);
@@ -335,6 +347,10 @@ where
     type Cache = ChainCache<A::Cache, R::Cache, SMatrix<S, M, B>>;
     const ONLINE: bool = A::ONLINE && R::ONLINE;
     const SKEWS: bool = true;
+    fn to_onnx(&self, g: &mut Graph<S>, x: &Value, initial: &Self::State) -> Value {
+        let mid = self.first.to_onnx(g, x, &initial.0);
+        self.rest.to_onnx(g, &mid, &initial.1)
+    }
 
     fn reseed(&mut self, stream: u64) {
         self.first.reseed(stream);

@@ -20,6 +20,7 @@
 //! | a checkpoint | [`to_checkpoint`], [`load_checkpoint`] | [`save_checkpoint_file`], [`load_checkpoint_file`] | `save_checkpoint`, `load_checkpoint` |
 //! | another network | [`copy_parameters`] | - | `copy_parameters_from` |
 //! | a Neural Amp Modeler model (`.nam`, LSTM) | [`to_nam`], [`load_nam`], [`read_nam`] | - | `save_nam`, `load_nam` (on `Online`) |
+//! | an ONNX model (see [below](#onnx)) | [`to_onnx`], [`to_onnx_with`], [`load_onnx`] | - | `save_onnx`, `load_onnx` |
 //!
 //! # PyTorch `state_dict`s
 //!
@@ -44,6 +45,57 @@
 //! # Ok::<(), rnn_core::io::WeightsError>(())
 //! ```
 //!
+//! # ONNX
+//!
+//! [`to_onnx`] writes a network as an ONNX model; [`load_onnx`] reads an ONNX model's weights
+//! (ours, or `torch.onnx.export`'s) into a network of the same structure.
+//!
+//! Operator set [`OPSET`](crate::onnx::OPSET) (IR version 8). Input `input`: `[T, B, I]` in
+//! the network's scalar type (`int64 [T, B]` token indices for a network that starts with a
+//! `LookupTable`; `[B, I]` for a `Repeater`, whose `T` is its `seq_len`); output `output`:
+//! `[T, B, O]`. `T` and `B` are free. Each layer becomes ONNX's own operator: `LSTM`
+//! (peepholes as its `P` for `PeepholeLSTM`), `GRU` (`linear_before_reset = 1`, PyTorch's
+//! form), `RNN`, each with `direction = "bidirectional"` for a `BiSequencer` around one of
+//! them; `MatMul` + `Add` for `Linear`; `Gather` for `LookupTable`; `LogSoftmax`, `Softmax`,
+//! `Tanh`, `Sigmoid`, `Relu`; `Add` for `Residual`; nothing for `Dropout` (the identity outside
+//! training). A `BiSequencer` around several layers runs its backward copy on the sequence
+//! reversed in time (`Slice` with step -1).
+//!
+//! Every recurrent layer's initial state is a graph input named after its place (`0.h0`,
+//! `0.c0`; `[D, B, H]`, `D` = 2 for a bidirectional one) and its final state a graph output
+//! (`0.hn`, `0.cn`), so a runtime can stream a long signal in pieces. By default
+//! ([`StateInputs::Optional`](crate::onnx::StateInputs)) an initial state that is not fed is
+//! the one `forget()` returns to (an initializer of the same name, ONNX's default for an
+//! input); [`StateInputs::Required`](crate::onnx::StateInputs) makes them inputs to feed
+//! (tract folds an input with an initializer into a constant).
+//!
+//! A layer or option ONNX cannot express (`mask_zero`: ONNX's recurrent operators have no
+//! per-step mask) is a [`WeightsError::Onnx`] naming it; nothing is silently changed.
+//! A bidirectional layer's `hn` holds, for its backward direction, the state after the
+//! sequence's first step (ONNX's meaning), where [`crate::Network::state`] holds that
+//! direction's start.
+//!
+//! [`load_onnx`] pairs the model's layers with weights (`LSTM`/`GRU`/`RNN` nodes, one layer
+//! per direction; `Gemm` or `MatMul` + `Add` as `Linear`; `Gather` from a table as
+//! `LookupTable`), in graph order, with the network's layers with parameters, in order: what
+//! `torch.onnx.export` writes for `nn.LSTM`/`nn.GRU`/`nn.RNN` (any `num_layers`,
+//! `bidirectional`), `nn.Linear`, `nn.Embedding` and `log_softmax` loads into the matching
+//! network, as do our own files. An operator no layer here computes is named in the error.
+//!
+//! ```
+//! use rnn_core::io::{load_onnx, to_onnx};
+//! use rnn_core::prelude::*;
+//!
+//! network! {
+//!     pub Tagger<seq_len = 8> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
+//! }
+//! let bytes = to_onnx(&Tagger::new(1))?; // a file: net.save_onnx("tagger.onnx")
+//! let mut net = Tagger::new(2);
+//! load_onnx(&mut net, &bytes)?; // a file: net.load_onnx("tagger.onnx")
+//! assert_eq!(net.parameters()[0].value, Tagger::new(1).parameters()[0].value);
+//! # Ok::<(), rnn_core::io::WeightsError>(())
+//! ```
+//!
 //! # Checkpoint format
 //!
 //! A checkpoint is a safetensors file whose `__metadata__` has `"format": "rnn-checkpoint"`
@@ -65,6 +117,7 @@
 
 mod codec;
 mod nam;
+mod onnx;
 
 pub use codec::copy_parameters;
 #[doc(hidden)]
@@ -72,6 +125,7 @@ pub use codec::{Embedded, load_embedded};
 #[doc(hidden)]
 pub use nam::load_nam_embedded;
 pub use nam::{SETTLE_SAMPLES, load_nam, to_nam};
+pub use onnx::{load_onnx, to_onnx, to_onnx_with};
 pub use rnn_format::header::HEADER_LIMIT;
 pub use rnn_format::nam::{NamFile, NamLstm, NamMetadata, read as read_nam};
 pub use rnn_format::{

@@ -2,6 +2,7 @@
 
 use crate::float::{AllocError, f64m};
 use crate::kernels;
+use crate::onnx::{Direction, gate_rows};
 use crate::param::Param;
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -21,6 +22,22 @@ pub struct CellParams<S: Float, const I: usize, const H: usize, const G: usize> 
 }
 
 impl<S: Float, const I: usize, const H: usize, const G: usize> CellParams<S, I, H, G> {
+    /// One direction of the ONNX operator for these parameters: the gate blocks of
+    /// `W`, `R` and both biases in the block order `order` (ONNX's order in terms of ours),
+    /// `B = [b_ih; b_hh]`, the initial hidden state `h0` (`H x B`, column-major).
+    pub(crate) fn onnx_direction(&self, order: &[usize], h0: &[S]) -> Direction<S> {
+        let mut b = gate_rows(&self.bias_ih.value, order);
+        b.extend(gate_rows(&self.bias_hh.value, order));
+        Direction {
+            w: gate_rows(&self.weight_ih.value, order),
+            r: gate_rows(&self.weight_hh.value, order),
+            b,
+            p: None,
+            h0: h0.to_vec(),
+            c0: None,
+        }
+    }
+
     /// Torch's initialisation by fan-in of each product: `W_ih, b_ih ~ U(±1/√I)`,
     /// `W_hh, b_hh ~ U(±1/√H)`.
     ///

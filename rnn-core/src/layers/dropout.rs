@@ -9,6 +9,7 @@
 //! draws the same masks. A new mask is drawn at every training step.
 
 use crate::layer::{BackwardStep, ForwardStep, Layer, no_parameters};
+use crate::onnx::{Graph, Value};
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
 
@@ -64,6 +65,11 @@ no_parameters!(Dropout<N>);
 impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for Dropout<S, N> {
     type State = ();
     type Cache = SMatrix<S, N, B>;
+
+    /// Dropout is the identity outside training: an exported graph (for inference) omits it.
+    fn to_onnx(&self, _g: &mut Graph<S>, x: &Value, _initial: &()) -> Value {
+        x.clone()
+    }
 
     fn reseed(&mut self, stream: u64) {
         // Mixed with a large odd constant so that nearby streams start far apart.

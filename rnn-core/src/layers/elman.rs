@@ -16,7 +16,10 @@ use super::cell_params::{CellParams, parameterized_by_params};
 use crate::float::AllocError;
 use crate::kernels;
 use crate::layer::{BackwardStep, ForwardStep, Layer};
+use crate::onnx::Cell;
 use crate::{Float, Rng};
+use alloc::vec;
+use alloc::vec::Vec;
 use nalgebra::SMatrix;
 
 /// An Elman (tanh) recurrent cell from `I` inputs to `H` hidden units. See the
@@ -52,6 +55,16 @@ impl<S: Float, const I: usize, const H: usize, const B: usize> Layer<S, I, H, B>
     /// The gradient of the pre-activation, kept by the whole-sequence backward at small batch
     /// until the weight gradients of all steps are added at once.
     type Cache = SMatrix<S, H, B>;
+
+    /// ONNX's `RNN` (tanh, its default activation).
+    fn onnx_cell(&self, initial: &SMatrix<S, H, B>) -> Option<Cell<S>> {
+        Some(Cell {
+            op: "RNN",
+            hidden: H,
+            attrs: Vec::new(),
+            directions: vec![self.params.onnx_direction(&[0], initial.as_slice())],
+        })
+    }
 
     fn forward_step(
         &mut self,

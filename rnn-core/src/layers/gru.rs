@@ -24,7 +24,9 @@ use super::cell_params::{CellParams, parameterized_by_params};
 use crate::float::AllocError;
 use crate::kernels;
 use crate::layer::{BackwardStep, ForwardSeq, ForwardStep, Layer, forward_each};
+use crate::onnx::Cell;
 use crate::{Float, Rng};
+use alloc::vec;
 use nalgebra::SMatrix;
 
 /// What one GRU step keeps for its backward.
@@ -163,6 +165,17 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 {
     type State = SMatrix<S, H, B>;
     type Cache = GruCache<S, H, G, B>;
+
+    /// ONNX's `GRU` with `linear_before_reset = 1` (PyTorch's form): gate blocks z, r, h
+    /// (ours r, z, n).
+    fn onnx_cell(&self, initial: &SMatrix<S, H, B>) -> Option<Cell<S>> {
+        Some(Cell {
+            op: "GRU",
+            hidden: H,
+            attrs: vec![("linear_before_reset", 1)],
+            directions: vec![self.params.onnx_direction(&[1, 0, 2], initial.as_slice())],
+        })
+    }
 
     fn forward_step(
         &mut self,

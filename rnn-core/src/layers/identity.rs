@@ -8,7 +8,8 @@ elementwise_layer!(
     /// `y = x` over `N` features. See the [module docs](self).
     Identity,
     forward: |v: S| v,
-    derivative_from_output: |_y: S| S::one()
+    derivative_from_output: |_y: S| S::one(),
+    onnx: ""
 );
 
 #[cfg(test)]

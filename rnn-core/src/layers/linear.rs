@@ -11,6 +11,7 @@
 use crate::float::{AllocError, f64m};
 use crate::kernels;
 use crate::layer::{BackwardStep, ForwardStep, Layer};
+use crate::onnx::{Graph, Value};
 use crate::param::Param;
 use crate::{Float, Rng};
 use nalgebra::SMatrix;
@@ -53,6 +54,10 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
     /// The output gradient, kept by the whole-sequence backward at small batch until the
     /// weight gradients of all steps are added at once.
     type Cache = SMatrix<S, O, B>;
+
+    fn to_onnx(&self, g: &mut Graph<S>, x: &Value, _initial: &()) -> Value {
+        g.linear(x, &self.weight.value, &self.bias.value)
+    }
 
     fn forward_step(
         &mut self,

@@ -11,6 +11,7 @@
 
 use crate::Float;
 use crate::layer::{BackwardStep, ForwardStep, Layer, no_parameters};
+use crate::onnx::{Graph, Value};
 
 /// Log-soft-max over `N` classes. See the [module docs](self).
 #[derive(Clone, Copy, Debug, Default)]
@@ -42,6 +43,10 @@ pub(crate) fn log_softmax_column<S: Float>(x: &[S], y: &mut [S]) {
 impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for LogSoftMax<S, N> {
     type State = ();
     type Cache = ();
+
+    fn to_onnx(&self, g: &mut Graph<S>, x: &Value, _initial: &()) -> Value {
+        g.node("LogSoftmax", &[x], &[("axis", -1)])
+    }
 
     fn forward_step(
         &mut self,

@@ -23,8 +23,10 @@
 use crate::criterion::Class;
 use crate::float::AllocError;
 use crate::layer::Encoder;
+use crate::onnx::{Graph, Value};
 use crate::param::Param;
 use crate::{Float, Rng};
+use alloc::vec::Vec;
 use nalgebra::SMatrix;
 
 /// An embedding table of `V` vectors of `D` features. See the [module docs](self).
@@ -84,6 +86,16 @@ impl<S: Float, const V: usize, const D: usize, const B: usize> Encoder<S, D, B>
     type Input = [Class<V>; B];
     /// The indices, `u32` as [`Class`] stores them.
     type Kept = [u32; B];
+    /// ONNX's `Gather` of the table's rows at the input's token indices (`int64`).
+    fn to_onnx(&self, g: &mut Graph<S>, repeat: Option<usize>) -> Value {
+        let idx = g.index_input(repeat);
+        let rows: Vec<S> = (0..V)
+            .flat_map(|v| (0..D).map(move |d| (v, d)))
+            .map(|(v, d)| self.weight.value[(v, d)])
+            .collect();
+        let w = g.constant("weight", &[V, D], &rows);
+        g.node("Gather", &[&w, &idx], &[("axis", 0)])
+    }
 
     fn encode(&mut self, input: &[Class<V>; B], kept: &mut [u32; B], x: &mut SMatrix<S, D, B>) {
         for (b, token) in input.iter().enumerate() {

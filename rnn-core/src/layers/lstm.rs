@@ -30,7 +30,10 @@ use super::cell_params::{CellParams, parameterized_by_params};
 use crate::float::AllocError;
 use crate::kernels;
 use crate::layer::{BackwardStep, ForwardSeq, ForwardStep, Layer, forward_each};
+use crate::onnx::{Cell, Direction};
 use crate::{Float, Rng};
+use alloc::vec;
+use alloc::vec::Vec;
 use nalgebra::SMatrix;
 
 /// The state of an LSTM cell: hidden output `h` and cell `c`, one column per sample.
@@ -242,6 +245,22 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 {
     type State = LstmState<S, H, B>;
     type Cache = LstmCache<S, H, G, B>;
+
+    /// ONNX's `LSTM`: gate blocks i, o, f, c (ours i, f, g, o).
+    fn onnx_cell(&self, initial: &LstmState<S, H, B>) -> Option<Cell<S>> {
+        let d = self
+            .params
+            .onnx_direction(&[0, 3, 1, 2], initial.h.as_slice());
+        Some(Cell {
+            op: "LSTM",
+            hidden: H,
+            attrs: Vec::new(),
+            directions: vec![Direction {
+                c0: Some(initial.c.as_slice().to_vec()),
+                ..d
+            }],
+        })
+    }
 
     fn forward_step(
         &mut self,

@@ -25,8 +25,11 @@ use super::lstm::{LstmCache, LstmState};
 use crate::float::{AllocError, f64m};
 use crate::kernels;
 use crate::layer::{BackwardStep, ForwardStep, Layer};
+use crate::onnx::{Cell, Direction, gate_rows};
 use crate::param::Param;
 use crate::{Float, Rng};
+use alloc::vec;
+use alloc::vec::Vec;
 use nalgebra::SMatrix;
 
 /// An LSTM cell with diagonal peepholes (Torch's `nn.LSTM`); `G = 4 * H`. See the
@@ -88,6 +91,30 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 {
     type State = LstmState<S, H, B>;
     type Cache = LstmCache<S, H, G, B>;
+
+    /// ONNX's `LSTM` with peepholes `P` (i, o, f), whose output gate also peeks at the new
+    /// cell; the one bias on the input side.
+    fn onnx_cell(&self, initial: &LstmState<S, H, B>) -> Option<Cell<S>> {
+        let order = [0, 3, 1, 2];
+        let mut b = gate_rows(&self.bias.value, &order);
+        b.resize(2 * G, S::zero());
+        let mut p = self.peephole_i.value.as_slice().to_vec();
+        p.extend_from_slice(self.peephole_o.value.as_slice());
+        p.extend_from_slice(self.peephole_f.value.as_slice());
+        Some(Cell {
+            op: "LSTM",
+            hidden: H,
+            attrs: Vec::new(),
+            directions: vec![Direction {
+                w: gate_rows(&self.weight_ih.value, &order),
+                r: gate_rows(&self.weight_hh.value, &order),
+                b,
+                p: Some(p),
+                h0: initial.h.as_slice().to_vec(),
+                c0: Some(initial.c.as_slice().to_vec()),
+            }],
+        })
+    }
 
     fn forward_step(
         &mut self,

@@ -10,7 +10,8 @@ elementwise_layer!(
     /// Element-wise `max(x, 0)` over `N` features. See the [module docs](self).
     ReLU,
     forward: |v: S| if v < S::zero() { S::zero() } else { v },
-    derivative_from_output: |y: S| if y > S::zero() { S::one() } else { S::zero() }
+    derivative_from_output: |y: S| if y > S::zero() { S::one() } else { S::zero() },
+    onnx: "Relu"
 );
 
 #[cfg(test)]

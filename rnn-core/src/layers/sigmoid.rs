@@ -8,7 +8,8 @@ elementwise_layer!(
     /// Element-wise logistic sigmoid over `N` features. See the [module docs](self).
     Sigmoid,
     forward: |v: S| v.sigmoid(),
-    derivative_from_output: |y: S| y * (S::one() - y)
+    derivative_from_output: |y: S| y * (S::one() - y),
+    onnx: "Sigmoid"
 );
 
 #[cfg(test)]

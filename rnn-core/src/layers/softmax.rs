@@ -8,6 +8,7 @@
 
 use crate::Float;
 use crate::layer::{BackwardStep, ForwardStep, Layer, no_parameters};
+use crate::onnx::{Graph, Value};
 
 /// Soft-max over `N` features. See the [module docs](self).
 #[derive(Clone, Copy, Debug, Default)]
@@ -26,6 +27,10 @@ no_parameters!(SoftMax<N>);
 impl<S: Float, const N: usize, const B: usize> Layer<S, N, N, B> for SoftMax<S, N> {
     type State = ();
     type Cache = ();
+
+    fn to_onnx(&self, g: &mut Graph<S>, x: &Value, _initial: &()) -> Value {
+        g.node("Softmax", &[x], &[("axis", -1)])
+    }
 
     fn forward_step(
         &mut self,

@@ -8,7 +8,8 @@ elementwise_layer!(
     /// Element-wise `tanh` over `N` features. See the [module docs](self).
     Tanh,
     forward: |v: S| v.fast_tanh(),
-    derivative_from_output: |y: S| S::one() - y * y
+    derivative_from_output: |y: S| S::one() - y * y,
+    onnx: "Tanh"
 );
 
 #[cfg(test)]

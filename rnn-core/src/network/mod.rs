@@ -372,6 +372,38 @@ pub trait Network: Parameterized<Self::Scalar> {
         &[]
     }
 
+    /// Adds the network to an ONNX graph and returns its output; what [`crate::io::to_onnx`]
+    /// calls. The default (a network not made by `network!`) records that it has no ONNX form.
+    #[doc(hidden)]
+    fn __onnx(&self, g: &mut crate::onnx::Graph<Self::Scalar>) -> crate::onnx::Value {
+        g.unsupported("network", "only networks made by `network!` export to ONNX");
+        g.index_input(None)
+    }
+
+    /// Writes the network as an ONNX model (see [`crate::io::to_onnx`]), atomically.
+    #[cfg(feature = "std")]
+    fn save_onnx(&self, path: impl AsRef<std::path::Path>) -> Result<(), crate::io::WeightsError>
+    where
+        Self: Sized,
+    {
+        let bytes = crate::io::to_onnx(self)?;
+        crate::io::write_atomic(path.as_ref(), &bytes)
+    }
+
+    /// Reads the weights of an ONNX model into the network (see [`crate::io::load_onnx`]),
+    /// checking everything first; nothing changes on error.
+    #[cfg(feature = "std")]
+    fn load_onnx(
+        &mut self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<(), crate::io::WeightsError>
+    where
+        Self: Sized,
+    {
+        let bytes = std::fs::read(path)?;
+        crate::io::load_onnx(self, &bytes)
+    }
+
     /// (Torch: `maxBPTTstep / rho`) Back-propagate through at most the last `n` steps (clamped to
     /// `1..=SEQ_LEN`). Earlier steps get zero input gradients. Does not change forward values.
     fn max_bptt_steps(&mut self, n: usize);

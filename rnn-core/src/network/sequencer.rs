@@ -609,6 +609,21 @@ where
         }
     }
 
+    /// Adds the network to an ONNX graph: its input (`repeat`: a `Repeater`, one input for
+    /// all `T` steps), its layers from the state `forget` returns to; returns the output.
+    #[doc(hidden)]
+    pub fn onnx_graph(&self, g: &mut crate::onnx::Graph<S>, repeat: bool) -> crate::onnx::Value {
+        if self.mask_zero {
+            g.unsupported(
+                "mask_zero",
+                "ONNX's recurrent operators have no per-step mask (their `sequence_lens` only \
+                 ends sequences early)",
+            );
+        }
+        let x = self.encoder.to_onnx(g, repeat.then_some(T));
+        self.layer.to_onnx(g, &x, &self.initial)
+    }
+
     fn forget_state(&mut self) {
         self.has_grad_final = false;
         self.seen_version = self.version;
@@ -790,6 +805,10 @@ where
 
     fn max_bptt_steps(&mut self, n: usize) {
         self.max_bptt = n.clamp(1, T);
+    }
+
+    fn __onnx(&self, g: &mut crate::onnx::Graph<S>) -> crate::onnx::Value {
+        self.onnx_graph(g, false)
     }
 }
 
