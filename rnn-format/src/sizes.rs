@@ -7,8 +7,13 @@
 /// struct, so the bound keeps a margin of 2^6 such matrices (8 bytes each) below rustc's.
 pub const MAX_ELEMENTS: usize = {
     let platform = (isize::MAX as usize) / 8;
-    let rustc = 1 << 52;
-    if platform < rustc { platform } else { rustc }
+    // In u64: `1 << 52` does not fit a 32-bit usize (a compile error on microcontrollers).
+    let rustc: u64 = 1 << 52;
+    if (platform as u64) < rustc {
+        platform
+    } else {
+        rustc as usize
+    }
 };
 
 /// The element count of the largest matrix of a layer `(in, out)` with `gates` gate blocks
