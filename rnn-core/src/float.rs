@@ -57,24 +57,24 @@ pub trait Float:
     fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]>;
 }
 
-/// `f64` maths that also works without `std` (through libm).
+/// `f64` maths from the `libm` crate on every target, with `std` or without: the same bits on
+/// x86-64 as on a microcontroller (the system's maths library may round differently).
 pub(crate) mod f64m {
-    use nalgebra::ComplexField;
     /// Square root.
     pub(crate) fn sqrt(x: f64) -> f64 {
-        ComplexField::sqrt(x)
+        libm::sqrt(x)
     }
     /// `x^y`.
     pub(crate) fn powf(x: f64, y: f64) -> f64 {
-        ComplexField::powf(x, y)
+        libm::pow(x, y)
     }
     /// Natural logarithm.
     pub(crate) fn ln(x: f64) -> f64 {
-        ComplexField::ln(x)
+        libm::log(x)
     }
     /// Cosine.
     pub(crate) fn cos(x: f64) -> f64 {
-        ComplexField::cos(x)
+        libm::cos(x)
     }
 }
 
@@ -288,7 +288,8 @@ impl Float for f32 {
     }
     #[inline]
     fn ln_of_sum(sum: f64) -> Self {
-        nalgebra::ComplexField::ln(sum as f32)
+        // libm on every target (see `f64m`), not the system's `logf`.
+        libm::logf(sum as f32)
     }
     const IS_F32: bool = true;
     #[inline(always)]
@@ -322,19 +323,19 @@ impl Float for f64 {
     const DTYPE: &'static str = "F64";
     #[inline]
     fn sigmoid(self) -> Self {
-        1.0 / (1.0 + nalgebra::ComplexField::exp(-self))
+        1.0 / (1.0 + libm::exp(-self))
     }
     #[inline]
     fn fast_tanh(self) -> Self {
-        nalgebra::ComplexField::tanh(self)
+        libm::tanh(self)
     }
     #[inline]
     fn fast_exp(self) -> Self {
-        nalgebra::ComplexField::exp(self)
+        libm::exp(self)
     }
     #[inline]
     fn ln_of_sum(sum: f64) -> Self {
-        nalgebra::ComplexField::ln(sum)
+        libm::log(sum)
     }
     const IS_F32: bool = false;
     #[inline(always)]
