@@ -207,7 +207,8 @@
 //! 3. `kernels`: every product and vector kernel, the choice of path, all `unsafe`
 //!    ([`sigmoid_slice`] and [`tanh_slice`] dispatch to the vector code here, not in the
 //!    scalar trait);
-//! 4. the parameter and layer contracts: [`param`], [`layer`];
+//! 4. the parameter and layer contracts: [`param`], [`onnx`] (the graph a layer adds itself
+//!    to, and the ONNX messages), [`layer`];
 //! 5. [`optim`]: the optimisers, over the parameter visitor;
 //! 6. weight files: [`io`] (checkpoints record the optimisers' kinds);
 //! 7. the engine: [`network`](mod@network) (the sequencer, truncated BPTT, masking);
