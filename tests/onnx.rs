@@ -436,10 +436,10 @@ fn torch_file(name: &str) -> Vec<u8> {
 
 /// Loads `torch.onnx.export`'s files of `case` (both exporters) into `N` and compares its
 /// outputs on the fixture's inputs with PyTorch's.
-fn torch_case<N, const I: usize, const O: usize, const B: usize>(case: &str)
+/// `new` builds the network (its seed gives weights unlike any file's).
+fn torch_case<N, const I: usize, const O: usize, const B: usize>(case: &str, new: fn(u64) -> N)
 where
-    N: Network<Scalar = f32, Inputs = [SMatrix<f32, I, B>], Outputs = [SMatrix<f32, O, B>]>
-        + FromSeed,
+    N: Network<Scalar = f32, Inputs = [SMatrix<f32, I, B>], Outputs = [SMatrix<f32, O, B>]>,
 {
     let fx = Fixture::parse(include_str!("fixtures/onnx/torch_outputs.txt"));
     let x = fx.get(&format!("x_{case}"));
@@ -448,7 +448,7 @@ where
         .map(|step| SMatrix::from_fn(|i, b| step[b * I + i] as f32))
         .collect();
     for file in [case.to_string(), format!("{case}_dynamo")] {
-        let mut net = mk::<N>();
+        let mut net = new(7);
         load_onnx(&mut net, &torch_file(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         net.evaluate();
         let ours: Vec<f64> = net
@@ -465,25 +465,6 @@ where
     }
 }
 
-/// A network of type `N` with weights unlike any file's: `network!` structs are made by `new`.
-fn mk<N: FromSeed>() -> N {
-    N::from_seed(7)
-}
-
-trait FromSeed {
-    fn from_seed(seed: u64) -> Self;
-}
-
-macro_rules! from_seed {
-    ($($n:ident)*) => { $(impl FromSeed for $n { fn from_seed(seed: u64) -> Self { Self::new(seed) } })* };
-}
-from_seed!(Seed Stacked Bi Emb AmpResidual);
-impl FromSeed for torch_modules::Amp {
-    fn from_seed(seed: u64) -> Self {
-        Self::new(seed)
-    }
-}
-
 fn assert_close(what: &str, ours: &[f64], theirs: &[f64]) {
     assert_eq!(ours.len(), theirs.len(), "{what}: length");
     for (k, (a, b)) in ours.iter().zip(theirs).enumerate() {
@@ -493,11 +474,11 @@ fn assert_close(what: &str, ours: &[f64], theirs: &[f64]) {
 
 #[test]
 fn torch_onnx_exports_load_and_give_pytorchs_outputs() {
-    torch_case::<Seed, 10, 5, 2>("seed");
-    torch_case::<Stacked, 4, 3, 2>("stacked");
-    torch_case::<torch_modules::Amp, 1, 1, 1>("amp");
-    torch_case::<Bi, 3, 2, 2>("bi");
-    torch_case::<AmpResidual, 1, 1, 2>("amp_residual");
+    torch_case::<Seed, 10, 5, 2>("seed", Seed::new);
+    torch_case::<Stacked, 4, 3, 2>("stacked", Stacked::new);
+    torch_case::<torch_modules::Amp, 1, 1, 1>("amp", torch_modules::Amp::new);
+    torch_case::<Bi, 3, 2, 2>("bi", Bi::new);
+    torch_case::<AmpResidual, 1, 1, 2>("amp_residual", AmpResidual::new);
     // Token indices (as floats in the fixture).
     let fx = Fixture::parse(include_str!("fixtures/onnx/torch_outputs.txt"));
     let tokens: Vec<[Class<7>; 3]> = fx

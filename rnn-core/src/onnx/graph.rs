@@ -258,6 +258,7 @@ impl<S: Float> Graph<S> {
     pub fn node(&mut self, op: &str, inputs: &[&Value], attrs: &[(&str, i64)]) -> Value {
         let out = self.fresh(&op.to_ascii_lowercase());
         let inputs: Vec<String> = inputs.iter().map(|v| v.0.clone()).collect();
+        let attrs = attrs.iter().map(|&(n, v)| int_attr(n, v)).collect();
         self.push_node(op, inputs, vec![out.clone()], attrs);
         Value(out)
     }
@@ -267,7 +268,7 @@ impl<S: Float> Graph<S> {
         op: &str,
         input: Vec<String>,
         output: Vec<String>,
-        attrs: &[(&str, i64)],
+        attribute: Vec<AttributeProto>,
     ) {
         let name = self.fresh(&format!("{op}_node"));
         self.nodes.push(NodeProto {
@@ -275,7 +276,7 @@ impl<S: Float> Graph<S> {
             output,
             name: Some(name),
             op_type: Some(op.into()),
-            attribute: attrs.iter().map(|&(n, v)| int_attr(n, v)).collect(),
+            attribute,
             ..NodeProto::default()
         });
     }
@@ -408,13 +409,12 @@ impl<S: Float> Graph<S> {
             self.outputs.push(value_info::<S>(&cn, &state_shape));
             outs.push(cn);
         }
-        let mut all = vec![("hidden_size", hidden as i64)];
-        all.extend(attrs.iter().copied());
-        let direction = (d == 2).then(|| string_attr("direction", "bidirectional"));
-        self.push_node(op, ins, outs, &all);
-        if let (Some(attr), Some(node)) = (direction, self.nodes.last_mut()) {
-            node.attribute.push(attr);
+        let mut all = vec![int_attr("hidden_size", hidden as i64)];
+        all.extend(attrs.iter().map(|&(n, v)| int_attr(n, v)));
+        if d == 2 {
+            all.push(string_attr("direction", "bidirectional"));
         }
+        self.push_node(op, ins, outs, all);
         let y = Value(y);
         if d == 1 {
             let axes = Value(self.ints("axes", &[1]));
@@ -422,10 +422,8 @@ impl<S: Float> Graph<S> {
         } else {
             // [T, 2, B, H] -> [T, B, 2, H] -> [T, B, 2H]: forward features on top.
             let t = self.fresh("transpose");
-            self.push_node("Transpose", vec![y.0], vec![t.clone()], &[]);
-            if let Some(node) = self.nodes.last_mut() {
-                node.attribute.push(ints_attr("perm", &[0, 2, 1, 3]));
-            }
+            let perm = vec![ints_attr("perm", &[0, 2, 1, 3])];
+            self.push_node("Transpose", vec![y.0], vec![t.clone()], perm);
             let shape = Value(self.ints("shape", &[0, 0, -1]));
             self.node("Reshape", &[&Value(t), &shape], &[])
         }
@@ -487,7 +485,12 @@ impl<S: Float> Graph<S> {
         if !self.problems.is_empty() {
             return Err(self.problems);
         }
-        self.push_node("Identity", vec![y.0.clone()], vec!["output".into()], &[]);
+        self.push_node(
+            "Identity",
+            vec![y.0.clone()],
+            vec!["output".into()],
+            Vec::new(),
+        );
         let t = self.repeat.map_or_else(|| dim_param("T"), dim_value);
         self.outputs.insert(
             0,
