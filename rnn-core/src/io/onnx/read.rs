@@ -285,13 +285,9 @@ fn cell(
             .iter()
             .map(|s| String::from_utf8_lossy(s).to_string())
             .collect();
-        let default = (0..dirs).flat_map(|_| activations.iter().map(|s| s.to_string()));
-        if !given.iter().map(String::as_str).eq(default
-            .clone()
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str))
-        {
+        // ONNX's defaults, once per direction.
+        let default = (0..dirs).flat_map(|_| activations.iter().copied());
+        if !given.iter().map(String::as_str).eq(default) {
             problem(format!(
                 "activations {given:?} (only ONNX's defaults are read)"
             ));
