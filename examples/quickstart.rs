@@ -31,10 +31,7 @@ struct Args {
 }
 
 fn gradients(net: &Tagger) -> Vec<f32> {
-    net.parameters()
-        .iter()
-        .flat_map(|p| p.grad.iter().copied().collect::<Vec<_>>())
-        .collect()
+    net.flat_gradients()
 }
 
 fn main() -> std::process::ExitCode {

@@ -51,7 +51,12 @@ where
 {
     let mut out = Vec::new();
     net.visit_parameters(&mut |p| {
-        out.extend(p.grad.iter().map(|g| format!("{}: {g:?}", p.name)));
+        out.extend(
+            p.grad
+                .expect("gradients")
+                .iter()
+                .map(|g| format!("{}: {g:?}", p.name)),
+        );
     });
     out
 }

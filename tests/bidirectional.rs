@@ -71,7 +71,7 @@ fn grads<P: Parameterized<f64>>(p: &P, reverse: bool) -> Vec<Vec<f64>> {
     p.parameters()
         .iter()
         .filter(|q| (q.name.reversals() == 1) == reverse)
-        .map(|q| q.grad.iter().copied().collect())
+        .map(|q| q.grad.expect("gradients").iter().copied().collect())
         .collect()
 }
 

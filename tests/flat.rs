@@ -42,7 +42,7 @@ fn the_flat_vectors_follow_parameters_order_column_major() {
     let (mut values, mut grads) = (Vec::new(), Vec::new());
     for p in net.parameters() {
         values.extend(p.value.iter().copied());
-        grads.extend(p.grad.iter().copied());
+        grads.extend(p.grad.expect("gradients").iter().copied());
     }
     assert_eq!(net.flat_parameters(), values);
     assert_eq!(net.flat_gradients(), grads);

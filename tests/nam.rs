@@ -271,13 +271,7 @@ fn steps_after_a_block_back_propagate_as_after_steps() {
             .expect("stepped");
         assert_eq!(ga, gb);
     }
-    let grads = |n: &Lite| -> Vec<f32> {
-        n.parameters()
-            .iter()
-            .flat_map(|p| p.grad.iter().copied())
-            .collect()
-    };
-    assert_eq!(grads(&a), grads(&b));
+    assert_eq!(a.flat_gradients(), b.flat_gradients());
     // Only the two steps since the block.
     assert!(
         a.try_backward_step(&SMatrix::<f32, 1, 1>::new(x[63]), &g)

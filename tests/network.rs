@@ -153,7 +153,7 @@ fn unrolled_and_looped_networks_are_bit_identical() {
 /// Every parameter gradient, flattened, in visiting order.
 fn gradients<S: Float, P: Parameterized<S>>(p: &P) -> Vec<Vec<S>> {
     let mut out = Vec::new();
-    p.visit_parameters(&mut |q| out.push(q.grad.iter().copied().collect()));
+    p.visit_parameters(&mut |q| out.push(q.grad.expect("gradients").iter().copied().collect()));
     out
 }
 

@@ -114,6 +114,15 @@ impl<S: Float, L: Parameterized<S>, const O: usize> Parameterized<S> for BiSeque
             })
         });
     }
+    fn visit_slots_mut(&mut self, f: &mut dyn FnMut(crate::ParamSlot<'_, S>)) {
+        self.fwd.visit_slots_mut(f);
+        self.bwd.visit_slots_mut(&mut |p| {
+            f(crate::ParamSlot {
+                name: p.name.reversed(),
+                ..p
+            })
+        });
+    }
     fn zero_grad(&mut self) {
         self.fwd.zero_grad();
         self.bwd.zero_grad();

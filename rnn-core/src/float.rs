@@ -187,6 +187,33 @@ impl<A: Columns, R: Columns> Columns for (A, R) {
     }
 }
 
+/// `X` starting on a 64-byte boundary: a cache line, and the widest vector load (AVX-512).
+///
+/// Parameters are stored so. With the allocator's 16-byte alignment, where a weight matrix
+/// started in its cache line depended on the order of the allocations before it, and so did
+/// the speed: allocating the gradient buffers after the values instead of beside them moved
+/// the seed network's recurrent weights from 32 to 48 bytes into a line, and its batch-1 step
+/// on the AVX2 kernels from 171-179 to 189-192 ns (Intel Xeon, family 6 model 167), with the
+/// same instructions executed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Zeroable)]
+#[repr(C, align(64))]
+pub struct CacheAligned<X>(pub X);
+
+impl<X> core::ops::Deref for CacheAligned<X> {
+    type Target = X;
+    #[inline(always)]
+    fn deref(&self) -> &X {
+        &self.0
+    }
+}
+
+impl<X> core::ops::DerefMut for CacheAligned<X> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut X {
+        &mut self.0
+    }
+}
+
 /// A zeroed `X` created directly on the heap: no stack copy, however large `X` is.
 #[must_use]
 pub fn zeroed_box<X: ZeroInit>() -> alloc::boxed::Box<X> {

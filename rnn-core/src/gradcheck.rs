@@ -119,8 +119,11 @@ pub fn nudge_parameter<P: Parameterized<f64> + ?Sized>(
 pub fn parameter_vectors<P: Parameterized<f64> + ?Sized>(p: &P, grads: bool) -> Vec<Vec<f64>> {
     let mut out = Vec::new();
     p.visit_parameters(&mut |q| {
-        let m = if grads { q.grad } else { q.value };
-        out.push(m.iter().copied().collect());
+        out.push(match (grads, q.grad) {
+            (false, _) => q.value.iter().copied().collect(),
+            (true, Some(g)) => g.iter().copied().collect(),
+            (true, None) => alloc::vec![0.0; q.value.len()],
+        });
     });
     out
 }
@@ -175,7 +178,11 @@ pub fn assert_f32_matches_f64<L32, L64, const I: usize, const O: usize, const B:
     }
     let mut grads32 = Vec::new();
     l32.visit_parameters(&mut |q| {
-        grads32.push((q.name, q.grad.iter().copied().collect::<Vec<f32>>()))
+        let g = match q.grad {
+            Some(g) => g.iter().copied().collect::<Vec<f32>>(),
+            None => alloc::vec![0.0; q.value.len()],
+        };
+        grads32.push((q.name, g));
     });
     for ((name, got), want) in grads32.iter().zip(parameter_vectors(l64, true)) {
         check(&alloc::format!("gradient of {name}"), got, &want);

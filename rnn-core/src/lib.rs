@@ -253,13 +253,15 @@ pub mod sequential;
 /// [`ZeroInit`] needs): `#[derive(rnn_core::bytemuck::Zeroable)]` with
 /// `#[zeroable(crate = "rnn_core::bytemuck")]`.
 pub use bytemuck;
-pub use float::{AllocError, Float, ZeroInit};
+pub use float::{AllocError, CacheAligned, Float, ZeroInit};
 pub use kernels::{
     FusedCell, KernelChoice, SimdPath, kernel_choice, sigmoid_slice, simd_path, tanh_slice,
 };
 pub use layer::Layer;
 pub use network::{BpttError, LengthError, Network, NonFinite, Online, Remember, Sequencer};
-pub use param::{FlatLengthError, ParamKind, ParamMut, ParamName, ParamRef, Parameterized};
+pub use param::{
+    FlatLengthError, ParamKind, ParamMut, ParamName, ParamRef, ParamSlot, ParamStore, Parameterized,
+};
 pub use rng::Rng;
 pub use rnn_macros::network;
 

@@ -289,12 +289,17 @@ fn load_flat<S: Float, P: Parameterized<S> + ?Sized>(net: &mut P, src: &[S]) {
 fn store_flat<S: Float, P: Parameterized<S> + ?Sized>(net: &P, dst: &mut [S], grads: bool) {
     let mut at = 0;
     net.visit_parameters(&mut |p| {
-        let m = if grads { &p.grad } else { &p.value };
-        let n = m.len();
-        dst[at..at + n]
-            .iter_mut()
-            .zip(m.iter())
-            .for_each(|(d, s)| *d = *s);
+        let n = p.value.len();
+        let dst = &mut dst[at..at + n];
+        match (grads, &p.grad) {
+            (false, _) => dst
+                .iter_mut()
+                .zip(p.value.iter())
+                .for_each(|(d, s)| *d = *s),
+            (true, Some(g)) => dst.iter_mut().zip(g.iter()).for_each(|(d, s)| *d = *s),
+            // No gradient buffer: a zero gradient.
+            (true, None) => dst.fill(S::zero()),
+        }
         at += n;
     });
 }

@@ -6,7 +6,7 @@ pub use crate::layer::Dense;
 pub use crate::network::{BpttError, LengthError, Network, NonFinite, Online, Remember, Sequencer};
 pub use crate::residual::Residual;
 pub use crate::sequential::{Chain, Named};
-pub use crate::{AllocError, Float, ParamMut, ParamRef, Parameterized, Rng};
+pub use crate::{AllocError, Float, ParamMut, ParamRef, ParamSlot, Parameterized, Rng};
 pub use nalgebra::{DMatrixViewMut, SMatrix};
 pub use rnn_format::Dtype;
 
@@ -273,6 +273,14 @@ macro_rules! __impl_network {
                 f: &mut dyn FnMut($crate::__private::DMatrixViewMut<'a, $s>),
             ) {
                 self.inner.visit_gradients_mut(f)
+            }
+            fn visit_slots_mut(&mut self, f: &mut dyn FnMut($crate::__private::ParamSlot<'_, $s>)) {
+                self.inner.visit_slots_mut(f)
+            }
+            fn try_reserve_training(
+                &mut self,
+            ) -> ::core::result::Result<(), $crate::__private::AllocError> {
+                self.inner.try_reserve_training()
             }
             fn zero_grad(&mut self) {
                 self.inner.zero_grad()

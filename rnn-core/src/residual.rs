@@ -48,6 +48,9 @@ impl<S: Float, L: Parameterized<S>> Parameterized<S> for Residual<L> {
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
         self.0.visit_parameters_mut(f);
     }
+    fn visit_slots_mut(&mut self, f: &mut dyn FnMut(crate::ParamSlot<'_, S>)) {
+        self.0.visit_slots_mut(f);
+    }
     fn zero_grad(&mut self) {
         self.0.zero_grad();
     }

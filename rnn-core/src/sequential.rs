@@ -9,7 +9,7 @@ use crate::layer::{
     BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask, Skew,
 };
 use crate::onnx::{Cell, Graph, Value};
-use crate::{Float, ParamMut, ParamRef, Parameterized};
+use crate::{Float, ParamMut, ParamRef, ParamSlot, Parameterized};
 use core::marker::PhantomData;
 use nalgebra::SMatrix;
 
@@ -30,6 +30,14 @@ impl<S: Float, L: Parameterized<S>, const K: usize> Parameterized<S> for Named<L
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
         self.0.visit_parameters_mut(&mut |p| {
             f(ParamMut {
+                name: p.name.with_index_prefix(K),
+                ..p
+            })
+        });
+    }
+    fn visit_slots_mut(&mut self, f: &mut dyn FnMut(ParamSlot<'_, S>)) {
+        self.0.visit_slots_mut(&mut |p| {
+            f(ParamSlot {
                 name: p.name.with_index_prefix(K),
                 ..p
             })
@@ -325,6 +333,10 @@ impl<S: Float, A: Parameterized<S>, R: Parameterized<S>, const M: usize> Paramet
     fn visit_parameters_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, S>)) {
         self.first.visit_parameters_mut(f);
         self.rest.visit_parameters_mut(f);
+    }
+    fn visit_slots_mut(&mut self, f: &mut dyn FnMut(ParamSlot<'_, S>)) {
+        self.first.visit_slots_mut(f);
+        self.rest.visit_slots_mut(f);
     }
     fn zero_grad(&mut self) {
         self.first.zero_grad();

@@ -44,7 +44,7 @@ fn load_params<S: Float, P: Parameterized<S>>(p: &mut P, fx: &Fixture, prefix: &
 /// Compares every parameter gradient with `prefix.grad_<name>`.
 fn check_param_grads<S: Float, P: Parameterized<S>>(p: &P, fx: &Fixture, prefix: &str) {
     p.visit_parameters(&mut |q: ParamRef<'_, S>| {
-        let row_major = q.grad.transpose();
+        let row_major = q.grad.expect("gradients").transpose();
         let row_major: Vec<S> = row_major.iter().copied().collect();
         assert_close(
             &format!("{prefix}.grad_{}", q.name),
@@ -194,11 +194,11 @@ fn trace<O: Optimizer>(opt: O, fx: &Fixture) -> Vec<f64> {
     let row_major = |m: &SMatrix<f64, 3, 2>| m.transpose().iter().copied().collect::<Vec<_>>();
     let from_row_major = |v: &[f64]| SMatrix::<f64, 3, 2>::from_row_slice(v);
     let mut p = One(Param::zeros());
-    *p.0.value = from_row_major(fx.get("optim.start"));
+    **p.0.value = from_row_major(fx.get("optim.start"));
     let grads = fx.get("optim.grads");
     let mut out = Vec::new();
     for k in 0..5 {
-        *p.0.grad = from_row_major(&grads[k * 6..k * 6 + 6]);
+        *p.0.grad_mut() = from_row_major(&grads[k * 6..k * 6 + 6]);
         opt.step(&mut p).expect("valid optimiser");
         out.extend(row_major(&p.0.value));
     }

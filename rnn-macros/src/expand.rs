@@ -399,11 +399,36 @@ fn network(net: Network) -> TokenStream {
             }
 
             /// Builds the network like `new`, or returns the allocation that failed instead of
-            /// aborting (parameters and per-step storage are allocated here, once).
+            /// aborting (parameters, their gradient and optimiser buffers, and per-step storage
+            /// are allocated here, once).
             ///
             /// # Errors
             /// An `AllocError` saying how many bytes could not be allocated.
             pub fn try_new(seed: u64) -> ::core::result::Result<Self, ::rnn_core::__private::AllocError> {
+                let mut net = Self::try_new_for_inference(seed)?;
+                ::rnn_core::__private::Parameterized::try_reserve_training(&mut net)?;
+                ::core::result::Result::Ok(net)
+            }
+
+            /// Builds the network like `new` (the same weights), without the parameters'
+            /// gradient and optimiser buffers: a quarter of the parameters' memory, for a network
+            /// that only runs. It can still train: its first backward and optimiser step
+            /// allocate what they need, or `try_reserve_training` does beforehand.
+            /// Aborts (as `Box::new` does) if memory runs out; see `try_new_for_inference`.
+            #[must_use]
+            pub fn new_for_inference(seed: u64) -> Self {
+                match Self::try_new_for_inference(seed) {
+                    ::core::result::Result::Ok(net) => net,
+                    ::core::result::Result::Err(e) => e.abort(),
+                }
+            }
+
+            /// Builds the network like `new_for_inference`, or returns the allocation that
+            /// failed instead of aborting.
+            ///
+            /// # Errors
+            /// An `AllocError` saying how many bytes could not be allocated.
+            pub fn try_new_for_inference(seed: u64) -> ::core::result::Result<Self, ::rnn_core::__private::AllocError> {
                 let mut rng = ::rnn_core::__private::Rng::new(seed);
                 let rng = &mut rng;
                 ::core::result::Result::Ok(Self {
@@ -523,7 +548,29 @@ fn pretrained(name: &syn::Ident, w: &crate::weights::Weights) -> TokenStream {
             /// # Errors
             /// An `AllocError` saying how many bytes could not be allocated.
             pub fn try_pretrained() -> ::core::result::Result<Self, ::rnn_core::__private::AllocError> {
-                let mut net = Self::try_new(0)?;
+                let mut net = Self::try_pretrained_for_inference()?;
+                ::rnn_core::__private::Parameterized::try_reserve_training(&mut net)?;
+                ::core::result::Result::Ok(net)
+            }
+
+            /// `pretrained` without the parameters' gradient and optimiser buffers (see
+            /// `new_for_inference`): what a device that only runs the model needs. Aborts (as
+            /// `Box::new` does) if memory runs out; see `try_pretrained_for_inference`.
+            #[must_use]
+            pub fn pretrained_for_inference() -> Self {
+                match Self::try_pretrained_for_inference() {
+                    ::core::result::Result::Ok(net) => net,
+                    ::core::result::Result::Err(e) => e.abort(),
+                }
+            }
+
+            /// Builds the network like `pretrained_for_inference`, or returns the allocation
+            /// that failed instead of aborting.
+            ///
+            /// # Errors
+            /// An `AllocError` saying how many bytes could not be allocated.
+            pub fn try_pretrained_for_inference() -> ::core::result::Result<Self, ::rnn_core::__private::AllocError> {
+                let mut net = Self::try_new_for_inference(0)?;
                 #load
                 ::core::result::Result::Ok(net)
             }

@@ -264,7 +264,26 @@ pub(super) fn apply<S: Float, P: Parameterized<S> + ?Sized>(
 ) {
     let mut at = 0;
     let mut param = 0;
-    params.visit_parameters_mut(&mut |mut p| {
+    // Through the slots: loading weights alone allocates nothing (a network built for
+    // inference keeps no training buffers); a checkpoint's optimiser state asks for them.
+    params.visit_slots_mut(&mut |mut slot| {
+        let training = !kinds.is_empty()
+            || wanted[at..]
+                .iter()
+                .take_while(|w| w.param == param)
+                .any(|w| w.slot != Slot::Value);
+        if !training {
+            while at < wanted.len() && wanted[at].param == param {
+                let o = &offered[plan[at]];
+                let mut value = slot.value_mut();
+                let cols = value.ncols();
+                fill_from_row_major(&mut value, |k| o.data.element(o.dtype, k, cols));
+                at += 1;
+            }
+            param += 1;
+            return;
+        }
+        let mut p = slot.param_mut();
         let (rows, cols) = p.value.shape();
         if let Some(&kind) = kinds.get(param) {
             *p.state.kind = kind;
@@ -435,9 +454,10 @@ pub(super) fn save<S: Float, P: Parameterized<S> + ?Sized>(
                 slot => {
                     for k in 0..rows * cols {
                         let (r, c) = (k / cols, k % cols);
+                        // Empty moments: no training buffers yet, the moments are zero.
                         let x = match slot {
-                            Slot::M => p.state.m[c * rows + r],
-                            Slot::V => p.state.v[c * rows + r],
+                            Slot::M => p.state.m.get(c * rows + r).copied().unwrap_or(S::zero()),
+                            Slot::V => p.state.v.get(c * rows + r).copied().unwrap_or(S::zero()),
                             _ => p.value[(r, c)],
                         };
                         x.extend_le_bytes(&mut data);
@@ -496,8 +516,9 @@ pub fn load_embedded<S: Float, P: Parameterized<S> + ?Sized>(
     tensors: &[Embedded],
 ) {
     let mut at = 0;
-    params.visit_parameters_mut(&mut |mut p| {
-        let (rows, cols) = p.value.shape();
+    params.visit_slots_mut(&mut |p| {
+        let mut value = p.store.value_mut();
+        let (rows, cols) = value.shape();
         let shape = p.kind.torch_shape(rows, cols);
         let t = tensors
             .get(at)
@@ -511,7 +532,7 @@ pub fn load_embedded<S: Float, P: Parameterized<S> + ?Sized>(
             );
         };
         let data = Data::<S>::Bytes(&file[t.bytes.clone()]);
-        fill_from_row_major(&mut p.value, |k| data.element(t.dtype, k, cols));
+        fill_from_row_major(&mut value, |k| data.element(t.dtype, k, cols));
         at += 1;
     });
     assert!(

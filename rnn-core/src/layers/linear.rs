@@ -97,8 +97,8 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
         if defer {
             cache.copy_from(gy);
         } else {
-            kernels::acc_outer(&mut self.weight.grad, gy, x);
-            kernels::acc_bias(&mut self.bias.grad, gy);
+            kernels::acc_outer(self.weight.grad_mut(), gy, x);
+            kernels::acc_bias(self.bias.grad_mut(), gy);
         }
     }
 
@@ -107,10 +107,10 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
         It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s (), &'s SMatrix<S, O, B>)> + Clone,
     {
         kernels::acc_outer_steps(
-            &mut self.weight.grad,
+            self.weight.grad_mut(),
             steps.clone().map(|(x, _, gy)| (gy, x)),
         );
-        kernels::acc_bias_steps(&mut self.bias.grad, steps.map(|(_, _, gy)| gy));
+        kernels::acc_bias_steps(self.bias.grad_mut(), steps.map(|(_, _, gy)| gy));
     }
 }
 

@@ -186,9 +186,9 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         self.backward_inputs(cache, [prev, next], gy, g_next, g_prev, gx);
         if !defer {
             let da = &cache.da;
-            kernels::acc_outer(&mut self.weight_ih.grad, da, x);
-            kernels::acc_outer(&mut self.weight_hh.grad, da, &prev.h);
-            kernels::acc_bias(&mut self.bias.grad, da);
+            kernels::acc_outer(self.weight_ih.grad_mut(), da, x);
+            kernels::acc_outer(self.weight_hh.grad_mut(), da, &prev.h);
+            kernels::acc_bias(self.bias.grad_mut(), da);
         }
     }
 
@@ -197,14 +197,14 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
     {
         kernels::acc_outer_steps(
-            &mut self.weight_ih.grad,
+            self.weight_ih.grad_mut(),
             steps.clone().map(|(x, _, c)| (&c.da, x)),
         );
         kernels::acc_outer_steps(
-            &mut self.weight_hh.grad,
+            self.weight_hh.grad_mut(),
             steps.clone().map(|(_, s, c)| (&c.da, &s.h)),
         );
-        kernels::acc_bias_steps(&mut self.bias.grad, steps.map(|(_, _, c)| &c.da));
+        kernels::acc_bias_steps(self.bias.grad_mut(), steps.map(|(_, _, c)| &c.da));
     }
 }
 
@@ -224,11 +224,9 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
     ) {
         let LstmCache { gates, tanh_c, da } = cache;
         let one = S::one();
-        let (pi, pf, po) = (
-            &self.peephole_i.value,
-            &self.peephole_f.value,
-            &self.peephole_o.value,
-        );
+        let (pi, gpi) = self.peephole_i.value_and_grad_mut();
+        let (pf, gpf) = self.peephole_f.value_and_grad_mut();
+        let (po, gpo) = self.peephole_o.value_and_grad_mut();
         // The pointwise part, compiled for AVX2 at batch > 1 (see `kernels::pointwise`).
         kernels::pointwise::<B, _>(
             #[inline(always)]
@@ -248,9 +246,9 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> PeepholeLstm<S, I
                         da[(2 * H + j, b)] = dc * i * (one - g * g);
                         da[(3 * H + j, b)] = dao;
                         g_prev.c[(j, b)] = dc * f + dai * pi[j] + daf * pf[j];
-                        self.peephole_o.grad[j] += dao * next.c[(j, b)];
-                        self.peephole_i.grad[j] += dai * c_prev;
-                        self.peephole_f.grad[j] += daf * c_prev;
+                        gpo[j] += dao * next.c[(j, b)];
+                        gpi[j] += dai * c_prev;
+                        gpf[j] += daf * c_prev;
                     }
                 }
             },

@@ -230,7 +230,7 @@ pub(crate) fn non_finite_parameter<S: Float, P: Parameterized<S> + ?Sized>(
             }
             let bad = match part {
                 0 => first_non_finite(p.value.iter()),
-                1 => first_non_finite(p.grad.iter()),
+                1 => p.grad.and_then(|g| first_non_finite(g.iter())),
                 2 => first_non_finite(p.state.m.iter()),
                 _ => first_non_finite(p.state.v.iter()),
             };

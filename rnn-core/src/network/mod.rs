@@ -267,7 +267,7 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// dec.backward(&ys, &out); // d(0.5 |out|^2) / d(out) = out
     /// enc.set_grad_final_state(dec.grad_initial_state().0.clone());
     /// enc.backward(&xs, &[SMatrix::zeros(); 5]);
-    /// assert!(enc.parameters()[0].grad.iter().any(|g| *g != 0.0));
+    /// assert!(enc.flat_gradients().iter().any(|g| *g != 0.0));
     /// ```
     fn set_grad_final_state(&mut self, grad: Self::State);
 
@@ -443,7 +443,7 @@ pub trait Network: Parameterized<Self::Scalar> {
 ///     net.try_backward_step(x, &SMatrix::from_element(1.0))?;
 /// }
 /// assert_eq!(ys.len(), 3);
-/// assert!(net.parameters()[0].grad.iter().any(|g| *g != 0.0));
+/// assert!(net.flat_gradients().iter().any(|g| *g != 0.0));
 /// # Ok::<(), BpttError>(())
 /// ```
 #[diagnostic::on_unimplemented(

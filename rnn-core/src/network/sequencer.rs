@@ -675,6 +675,16 @@ where
         self.encoder.visit_parameters_mut(f);
         self.layer.visit_parameters_mut(f);
     }
+    fn visit_slots_mut(&mut self, f: &mut dyn FnMut(crate::ParamSlot<'_, S>)) {
+        self.version = self.version.wrapping_add(1);
+        self.encoder.visit_slots_mut(f);
+        self.layer.visit_slots_mut(f);
+    }
+    fn try_reserve_training(&mut self) -> Result<(), crate::AllocError> {
+        // Buffers only: the parameters' version stays.
+        self.encoder.try_reserve_training()?;
+        self.layer.try_reserve_training()
+    }
     fn visit_gradients_mut<'a>(&'a mut self, f: &mut dyn FnMut(DMatrixViewMut<'a, S>)) {
         // Gradients only: the parameters' version stays.
         self.encoder.visit_gradients_mut(f);

@@ -268,8 +268,9 @@ pub(crate) mod tests {
             }
         }
         pub fn eval_grad(&mut self) {
+            let (value, grad) = self.p.value_and_grad_mut();
             for k in 0..3 {
-                self.p.grad[k] = 2.0 * self.a[k] * (self.p.value[k] - self.c[k]);
+                grad[k] = 2.0 * self.a[k] * (value[k] - self.c[k]);
             }
         }
     }
