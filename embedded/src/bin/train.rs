@@ -1,0 +1,38 @@
+//! The seed network trained on a microcontroller: `nostd_check::seed_sgd_bits` (20 SGD steps of
+//! `Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ]`) run on the target and compared with
+//! the bits the host's generic path gives (`tests/fixtures/generic_path/seed_sgd.txt`).
+#![no_std]
+#![no_main]
+
+use core::mem::MaybeUninit;
+#[cfg(target_arch = "arm")]
+use cortex_m_rt::entry;
+#[cfg(target_arch = "riscv32")]
+use riscv_rt::entry;
+
+/// The heap: parameters with gradients and optimiser moments, per-step storage for 8 steps.
+const ARENA: usize = 64 * 1024;
+static mut MEMORY: [MaybeUninit<u8>; ARENA] = [MaybeUninit::uninit(); ARENA];
+
+#[entry]
+fn main() -> ! {
+    rnn_firmware::paint_stack();
+    // SAFETY: once, before any allocation; `MEMORY` is used by nothing else.
+    unsafe { rnn_firmware::init_heap(&mut *(&raw mut MEMORY)) }
+    // Everything a network stores is allocated when it is built, nothing after.
+    let net = nostd_check::Tagger::new(1);
+    let network_heap = rnn_firmware::heap_used();
+    drop(net);
+    let committed = nostd_check::committed_bits();
+    let ours = nostd_check::seed_sgd_bits();
+    // The run allocates (its network, its inputs, the bits): compared with itself, not zero.
+    let heap_before = rnn_firmware::heap_used();
+    rnn_firmware::finish(&rnn_firmware::Run {
+        what: "train (seed network, 20 SGD steps)",
+        ours: &ours,
+        committed: &committed,
+        network_heap,
+        heap_before,
+        arena: ARENA,
+    })
+}
