@@ -34,7 +34,7 @@ fn every_readme_snippet_is_in_a_test() {
         rest = &body[end + 3..];
     }
     assert_eq!(
-        blocks, 6,
+        blocks, 7,
         "README.md's Rust snippets: a new one needs a test here"
     );
 }
@@ -167,6 +167,60 @@ fn as_main(f: fn() -> Result<(), Box<dyn Error>>) -> Result<(), Box<dyn Error>> 
         .join()
         .expect("no panic")
         .map_err(Into::into)
+}
+
+/// Run without `mpirun`: MPI's singleton mode, one rank holding the 4 shards.
+#[cfg(feature = "mpi")]
+#[test]
+fn beyond_one_machine_over_mpi() -> Result<(), Box<dyn Error>> {
+    as_main(over_mpi)
+}
+
+#[cfg(feature = "mpi")]
+#[rustfmt::skip]
+fn over_mpi() -> Result<(), Box<dyn Error>> {
+    type Inputs = [SMatrix<f32, 8, 16>; 16];
+    type Targets = [SMatrix<f32, 4, 16>; 16];
+    let part = |step: usize, k: usize| -> (Inputs, Targets) {
+        let x = std::array::from_fn(|t| SMatrix::from_fn(|i, b| ((i + b + t + k + step) % 5) as f32 * 0.2));
+        let y = std::array::from_fn(|t| SMatrix::from_fn(|o, b| ((o + b + t + k) % 3) as f32 * 0.5));
+        (x, y)
+    };
+    let steps = 2;
+    // README
+use rnn_core::distributed::{mpi, MpiDataParallel};
+use rnn_core::parallel::Threads;
+use rnn_core::prelude::*;
+
+network! { pub Shard<seq_len = 16, batch = 16> = Sequential[ LSTM(8, 32), Linear(32, 4) ]; }
+
+let universe = mpi::initialize().expect("MPI");
+let world = universe.world();
+let mut net = Shard::new(1);                        // the same seed on every rank
+// 4 shards of 16 (a mini-batch of 64), whatever the number of ranks; `part(k)` is shard k's
+// data (yours: here inputs and targets), made for this rank's shards only.
+let mut par = MpiDataParallel::new(&world, &mut net, 4, Threads::Auto, |k| part(0, k),
+    |net: &mut Shard, (x, y): &mut (Inputs, Targets)| {
+        let crit = SequencerCriterion::new(Mse::default());
+        let out = net.forward(x);
+        let loss = crit.forward(out, y);
+        let grads = crit.backward(out, y);
+        net.backward_parameters(x, &grads);
+        f64::from(loss)
+    })?;
+let opt = Adam::new(1e-3)?;
+for step in 0..steps {
+    for k in par.local_shards() {                   // this rank's shards, the job's numbering
+        *par.shard(k).expect("local").data() = part(step, k);
+    }
+    net.zero_grad_parameters();
+    let loss = par.accumulate_gradients(&mut net)?; // every shard's gradient, on every rank
+    opt.step(&mut net)?;
+    println!("step {step}: loss {loss:.3}");
+}
+    // END
+    net.check_finite()?;
+    Ok(())
 }
 
 #[test]

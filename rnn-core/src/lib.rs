@@ -244,6 +244,10 @@ pub mod optim;
 #[cfg(feature = "parallel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "parallel")))]
 pub mod parallel;
+
+#[cfg(feature = "mpi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
+pub mod distributed;
 pub mod param;
 pub mod residual;
 pub mod rng;

@@ -272,7 +272,7 @@ fn follow_settings<N: Network>(replica: &mut N, main: &N) {
 }
 
 /// Copies `src` (flat, in parameter order) into the parameter values of `net`.
-fn load_flat<S: Float, P: Parameterized<S> + ?Sized>(net: &mut P, src: &[S]) {
+pub(crate) fn load_flat<S: Float, P: Parameterized<S> + ?Sized>(net: &mut P, src: &[S]) {
     let mut at = 0;
     net.visit_parameters_mut(&mut |mut p| {
         let n = p.value.len();
@@ -285,8 +285,49 @@ fn load_flat<S: Float, P: Parameterized<S> + ?Sized>(net: &mut P, src: &[S]) {
     });
 }
 
+/// Adds `total` (flat, in parameter order) to the gradients of `net`.
+pub(crate) fn add_flat_gradients<S: Float, P: Parameterized<S> + ?Sized>(net: &mut P, total: &[S]) {
+    let mut at = 0;
+    net.visit_parameters_mut(&mut |mut p| {
+        let n = p.grad.len();
+        p.grad
+            .iter_mut()
+            .zip(&total[at..at + n])
+            .for_each(|(g, s)| *g += *s);
+        at += n;
+    });
+}
+
+/// Sums the `chunks.len() / n` chunks of `n` values in `chunks` into the first, in the pairwise
+/// tree of [`DataParallel::accumulate_gradients`] (stride 1 adds chunk 1 into 0, 3 into 2, ...;
+/// stride 2 adds 2 into 0, ...): the same additions in the same order, so the same bits.
+#[cfg(feature = "mpi")]
+pub(crate) fn tree_sum<S: Float>(chunks: &mut [S], n: usize) {
+    if n == 0 {
+        return;
+    }
+    let count = chunks.len() / n;
+    let mut stride = 1;
+    while stride < count {
+        for k in (0..count).step_by(2 * stride) {
+            if k + stride < count {
+                let (to, from) = chunks.split_at_mut((k + stride) * n);
+                to[k * n..(k + 1) * n]
+                    .iter_mut()
+                    .zip(&from[..n])
+                    .for_each(|(a, b)| *a += *b);
+            }
+        }
+        stride *= 2;
+    }
+}
+
 /// Copies the parameter values (or gradients) of `net` into `dst`, flat.
-fn store_flat<S: Float, P: Parameterized<S> + ?Sized>(net: &P, dst: &mut [S], grads: bool) {
+pub(crate) fn store_flat<S: Float, P: Parameterized<S> + ?Sized>(
+    net: &P,
+    dst: &mut [S],
+    grads: bool,
+) {
     let mut at = 0;
     net.visit_parameters(&mut |p| {
         let n = p.value.len();
@@ -350,6 +391,9 @@ pub struct DataParallel<N: Network, D> {
     workers: Vec<JoinHandle<()>>,
     /// Threads used per call, the calling one included.
     threads: usize,
+    /// The index of the first shard in the whole job (0 unless the shards are one process's
+    /// share of an MPI job's): dropout seeds and error reports use the job's indices.
+    first: usize,
 }
 
 impl<N, D> DataParallel<N, D>
@@ -365,6 +409,21 @@ where
     /// [`ParallelError::NoShards`], [`ParallelError::NoThreads`] or
     /// [`ParallelError::Spawn`].
     pub fn new<W>(net: &N, shards: Vec<D>, threads: Threads, work: W) -> Result<Self, ParallelError>
+    where
+        W: Fn(&mut N, &mut D) -> f64 + Send + Sync + 'static,
+    {
+        Self::new_from(net, shards, 0, threads, work)
+    }
+
+    /// [`DataParallel::new`] for shards `first..first + shards.len()` of a larger job: the
+    /// replicas are seeded, and panics reported, by those indices.
+    pub(crate) fn new_from<W>(
+        net: &N,
+        shards: Vec<D>,
+        first: usize,
+        threads: Threads,
+        work: W,
+    ) -> Result<Self, ParallelError>
     where
         W: Fn(&mut N, &mut D) -> f64 + Send + Sync + 'static,
     {
@@ -397,7 +456,7 @@ where
                 .enumerate()
                 .map(|(k, data)| {
                     let mut replica = net.clone();
-                    replica.reseed(k as u64);
+                    replica.reseed((first + k) as u64);
                     Mutex::new(Shard {
                         net: replica,
                         data,
@@ -436,6 +495,7 @@ where
                         shared,
                         workers,
                         threads,
+                        first,
                     };
                     drop(par);
                     return Err(ParallelError::Spawn(e));
@@ -446,6 +506,7 @@ where
             shared,
             workers,
             threads,
+            first,
         })
     }
 
@@ -508,18 +569,7 @@ where
     /// # Errors
     /// [`ParallelError::Panicked`] if the work panicked on a shard; `net` is then unchanged.
     pub fn accumulate_gradients(&mut self, net: &mut N) -> Result<f64, ParallelError> {
-        {
-            let mut flat = self
-                .shared
-                .params
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            store_flat(&*net, &mut flat, false);
-        }
-        for shard in &self.shared.shards {
-            follow_settings(&mut lock(shard).net, &*net);
-        }
-        self.call(TRAIN)?;
+        self.compute_gradients(net)?;
         // Pairwise tree: stride 1 adds shard 1 into 0, 3 into 2, ...; stride 2 adds 2 into 0.
         let n = self.shared.shards.len();
         let mut stride = 1;
@@ -537,17 +587,45 @@ where
             stride *= 2;
         }
         let total = lock(&self.shared.shards[0]);
-        let mut at = 0;
-        net.visit_parameters_mut(&mut |mut p| {
-            let n = p.grad.len();
-            p.grad
-                .iter_mut()
-                .zip(&total.grads[at..at + n])
-                .for_each(|(g, s)| *g += *s);
-            at += n;
-        });
+        add_flat_gradients(net, &total.grads);
         drop(total);
         Ok(self.results())
+    }
+
+    /// Every shard's gradient from the parameters and settings of `net`, left in the shards
+    /// (flat, from zero): the first half of [`DataParallel::accumulate_gradients`].
+    pub(crate) fn compute_gradients(&mut self, net: &N) -> Result<(), ParallelError> {
+        {
+            let mut flat = self
+                .shared
+                .params
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            store_flat(net, &mut flat, false);
+        }
+        for shard in &self.shared.shards {
+            follow_settings(&mut lock(shard).net, net);
+        }
+        self.call(TRAIN)
+    }
+
+    /// Copies each shard's gradient (from [`DataParallel::compute_gradients`]) into its chunk of
+    /// `dst` (`shards x parameters`, shard by shard), and each shard's work result into
+    /// `results`.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn copy_shards(&self, dst: &mut [N::Scalar], results: &mut [f64]) {
+        let n = dst.len() / self.shared.shards.len().max(1);
+        for ((shard, chunk), r) in self
+            .shared
+            .shards
+            .iter()
+            .zip(dst.chunks_exact_mut(n.max(1)))
+            .zip(results.iter_mut())
+        {
+            let shard = lock(shard);
+            chunk.copy_from_slice(&shard.grads);
+            *r = shard.result;
+        }
     }
 
     fn results(&self) -> f64 {
@@ -565,7 +643,7 @@ where
         shared.gate.wait_finished();
         if shared.any_panic.load(Ordering::SeqCst) {
             return Err(ParallelError::Panicked {
-                shard: *lock(&shared.panicked),
+                shard: self.first + *lock(&shared.panicked),
             });
         }
         Ok(())
