@@ -10,6 +10,7 @@
 //!   optimiser state comes back; dropout masks start again from each shard's seed);
 //! - a rank whose work panics: every other rank reports it by rank and shard;
 //! - a rank that stops answering: the others report it by rank within the timeout;
+//! - a rank that exits: the job ends with the rank named (by the launcher or the others);
 //! - a shard count the ranks cannot share: an error on every rank, before anything is sent.
 
 use rnn_core::distributed::mpi::traits::Communicator;
@@ -119,6 +120,10 @@ fn train(
         for k in par.local_shards() {
             *par.shard(k).expect("local").data() = data(k, step);
         }
+        if failing && kind.as_deref() == Some("exit") && step == at {
+            // Leaves without a word (no MPI_Finalize).
+            std::process::exit(7);
+        }
         if failing && kind.as_deref() == Some("hang") && step == at {
             // Stops answering (a hung rank): the others must not wait forever.
             std::thread::sleep(Duration::from_secs(30));
@@ -152,6 +157,7 @@ fn rank_main(case: &str) {
         }
         "panic" => train(&world, &mut net, (0, 5), Some(("panic", 1, 2))),
         "hang" => train(&world, &mut net, (0, 5), Some(("hang", 1, 2))),
+        "exit" => train(&world, &mut net, (0, 5), Some(("exit", 1, 2))),
         "shards" => {
             MpiDataParallel::new(&world, &mut net, 6, Threads::Fixed(1), |k| data(k, 0), work)
                 .map(|_| ())
@@ -306,6 +312,31 @@ fn driver() {
     );
     println!(
         "a rank that stops answering: named after the 3 s timeout ({:.1} s) ok",
+        run.seconds
+    );
+
+    // A rank that exits: the launcher sees it first and ends the job naming it (OpenMPI:
+    // "Process name: [[job,1],1] Exit code: 7"), or the others' timeout does; either way
+    // nothing hangs.
+    let run = mpirun(2, "exit", &dir);
+    let named_by_us = run
+        .output
+        .contains("rank 0: error: rank 1 sent nothing within 3s");
+    // OpenMPI names a process `[[job,1],rank]`; MPICH says "rank 1".
+    let named_by_mpirun = run.output.contains("],1]") || run.output.contains("rank 1");
+    assert!(
+        named_by_us || named_by_mpirun,
+        "a rank that exits is named\n{}",
+        run.output
+    );
+    assert!(run.seconds < 25.0, "the job ends ({} s)", run.seconds);
+    println!(
+        "a rank that exits: named by {} ({:.1} s) ok",
+        if named_by_us {
+            "the others"
+        } else {
+            "the launcher"
+        },
         run.seconds
     );
 
