@@ -25,22 +25,10 @@ import torch.distributed as dist
 from safetensors.torch import save_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch_state_dicts import Seed as Tagger  # LSTM(10, 20) -> Linear(20, 5) -> log-softmax, time-major
 
 DIR = pathlib.Path(__file__).resolve().parent.parent / "tests/fixtures/ddp"
 STEPS, BATCH, T, DELAY = 300, 32, 8, 2
-
-
-class Tagger(nn.Module):
-    """`LSTM(10, 20) -> Linear(20, 5) -> LogSoftMax`, time-major."""
-
-    def __init__(self):
-        super().__init__()
-        self.rnn = nn.LSTM(10, 20)
-        self.head = nn.Linear(20, 5)
-
-    def forward(self, x):  # (T, B, 10)
-        y, _ = self.rnn(x)
-        return torch.log_softmax(self.head(y), dim=-1)
 
 
 def batch(gen, b):

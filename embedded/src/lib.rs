@@ -24,6 +24,32 @@ use cortex_m as _;
 #[cfg(target_arch = "riscv32")]
 use riscv as _;
 
+/// A firmware's `main`: the runtime's entry point with a static heap arena of `$arena` bytes,
+/// the stack painted first, then `$body` (which ends the run, e.g. with [`finish`]). The
+/// arena's size is in scope as `ARENA`.
+#[macro_export]
+macro_rules! firmware {
+    (arena = $arena:expr, $body:block) => {
+        #[cfg(target_arch = "arm")]
+        use cortex_m_rt::entry;
+        #[cfg(target_arch = "riscv32")]
+        use riscv_rt::entry;
+
+        /// The heap arena's size in bytes.
+        const ARENA: usize = $arena;
+        static mut MEMORY: [core::mem::MaybeUninit<u8>; ARENA] =
+            [core::mem::MaybeUninit::uninit(); ARENA];
+
+        #[entry]
+        fn main() -> ! {
+            $crate::paint_stack();
+            // SAFETY: once, before any allocation; `MEMORY` is used by nothing else.
+            unsafe { $crate::init_heap(&mut *(&raw mut MEMORY)) }
+            $body
+        }
+    };
+}
+
 /// Gives the heap its memory.
 ///
 /// # Safety

@@ -547,12 +547,7 @@ where
     /// [`Network::remember`] and [`Network::max_bptt_steps`] (for [`DataParallel::run`] after
     /// an update or a change of mode of the main network).
     pub fn sync_parameters(&mut self, net: &N) {
-        let mut flat = self
-            .shared
-            .params
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        store_flat(net, &mut flat, false);
+        let flat = self.publish_parameters(net);
         for shard in &self.shared.shards {
             let replica = &mut lock(shard).net;
             load_flat(replica, &flat);
@@ -595,14 +590,7 @@ where
     /// Every shard's gradient from the parameters and settings of `net`, left in the shards
     /// (flat, from zero): the first half of [`DataParallel::accumulate_gradients`].
     pub(crate) fn compute_gradients(&mut self, net: &N) -> Result<(), ParallelError> {
-        {
-            let mut flat = self
-                .shared
-                .params
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            store_flat(net, &mut flat, false);
-        }
+        drop(self.publish_parameters(net));
         for shard in &self.shared.shards {
             follow_settings(&mut lock(shard).net, net);
         }
@@ -626,6 +614,18 @@ where
             chunk.copy_from_slice(&shard.grads);
             *r = shard.result;
         }
+    }
+
+    /// Copies the parameters of `net` into the flat vector the replicas load from; returns it
+    /// still locked.
+    fn publish_parameters(&self, net: &N) -> std::sync::RwLockWriteGuard<'_, Vec<N::Scalar>> {
+        let mut flat = self
+            .shared
+            .params
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        store_flat(net, &mut flat, false);
+        flat
     }
 
     fn results(&self) -> f64 {

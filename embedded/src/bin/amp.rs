@@ -4,21 +4,8 @@
 #![no_std]
 #![no_main]
 
-use core::mem::MaybeUninit;
-#[cfg(target_arch = "arm")]
-use cortex_m_rt::entry;
-#[cfg(target_arch = "riscv32")]
-use riscv_rt::entry;
-
-/// The heap: the network's weights and the storage of one step.
-const ARENA: usize = 8 * 1024;
-static mut MEMORY: [MaybeUninit<u8>; ARENA] = [MaybeUninit::uninit(); ARENA];
-
-#[entry]
-fn main() -> ! {
-    rnn_firmware::paint_stack();
-    // SAFETY: once, before any allocation; `MEMORY` is used by nothing else.
-    unsafe { rnn_firmware::init_heap(&mut *(&raw mut MEMORY)) }
+// The heap: the network's weights and the storage of one step.
+rnn_firmware::firmware!(arena = 8 * 1024, {
     let committed = nostd_check::committed_inference_bits();
     let before = rnn_firmware::heap_used();
     let mut net = nostd_check::AmpRun::pretrained_for_inference();
@@ -33,4 +20,4 @@ fn main() -> ! {
         heap_before,
         arena: ARENA,
     })
-}
+});

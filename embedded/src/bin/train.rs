@@ -4,21 +4,8 @@
 #![no_std]
 #![no_main]
 
-use core::mem::MaybeUninit;
-#[cfg(target_arch = "arm")]
-use cortex_m_rt::entry;
-#[cfg(target_arch = "riscv32")]
-use riscv_rt::entry;
-
-/// The heap: parameters with gradients and optimiser moments, per-step storage for 8 steps.
-const ARENA: usize = 64 * 1024;
-static mut MEMORY: [MaybeUninit<u8>; ARENA] = [MaybeUninit::uninit(); ARENA];
-
-#[entry]
-fn main() -> ! {
-    rnn_firmware::paint_stack();
-    // SAFETY: once, before any allocation; `MEMORY` is used by nothing else.
-    unsafe { rnn_firmware::init_heap(&mut *(&raw mut MEMORY)) }
+// The heap: parameters with gradients and optimiser moments, per-step storage for 8 steps.
+rnn_firmware::firmware!(arena = 64 * 1024, {
     // Everything a network stores is allocated when it is built, nothing after.
     let net = nostd_check::Tagger::new(1);
     let network_heap = rnn_firmware::heap_used();
@@ -35,4 +22,4 @@ fn main() -> ! {
         heap_before,
         arena: ARENA,
     })
-}
+});
