@@ -41,12 +41,14 @@
 //!   different lengths ([`criterion::SomeSamples`], `Option` targets).
 //! - [`optim`]: `Sgd`, `Adam`, `clip_grad_norm`.
 //! - [`io`]: PyTorch `state_dict`s, safetensors files, checkpoints.
-//! - `parallel` (feature `parallel`): data-parallel training on every core.
+//! - `parallel` (feature `parallel`): data-parallel training on every core; `distributed`
+//!   (feature `mpi`): the same across MPI processes, bit-identical for any number of them.
 //! - [`bisequencer`], [`residual`], [`layers::lookup_table`]: reading both ways, residual
 //!   blocks, token inputs.
 //!
 //! The crate is `no_std` (it needs `alloc`); the `std` feature (default) adds file I/O and
-//! run-time CPU detection of the SIMD kernels, the `parallel` feature the data-parallel trainer.
+//! run-time CPU detection of the SIMD kernels, the `parallel` feature the data-parallel trainer,
+//! the `mpi` feature its MPI counterpart (it needs an MPI library and libclang to build).
 //!
 //! # The `network!` DSL
 //!
@@ -195,7 +197,11 @@
 //!   test). A `Sequential`'s layers are pipelined by `Online::process_block`
 //!   ([`Layer::forward_step_skewed`]), which a layer gets for free.
 //! - Nothing allocates after construction. Parameters live on the heap (created in place, so
-//!   large layers never pass through the stack); per-step values are plain fixed-size matrices.
+//!   large layers never pass through the stack, each starting on a cache line); per-step values
+//!   are plain fixed-size matrices. A network built `new_for_inference` or
+//!   `pretrained_for_inference` has no gradient or optimiser buffers (a quarter of the
+//!   parameters' memory); if it trains after all, its first backward and optimiser step
+//!   allocate them (or `try_reserve_training` does, beforehand).
 //!
 //! # Layering
 //!
@@ -214,7 +220,7 @@
 //! 7. the engine: [`network`](mod@network) (the sequencer, truncated BPTT, masking);
 //! 8. what is built on them: [`layers`], the containers ([`sequential`], [`residual`],
 //!    [`bisequencer`]), [`criterion`] (reusing the LogSoftMax column and the engine's length
-//!    errors), [`gradcheck`] (the layers' tests use it), `parallel`;
+//!    errors), [`gradcheck`] (the layers' tests use it), `parallel`, then `distributed` on it;
 //! 9. the `network!` expansion's support (`__private`).
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
