@@ -298,28 +298,38 @@ pub(crate) fn add_flat_gradients<S: Float, P: Parameterized<S> + ?Sized>(net: &m
     });
 }
 
-/// Sums the `chunks.len() / n` chunks of `n` values in `chunks` into the first, in the pairwise
-/// tree of [`DataParallel::accumulate_gradients`] (stride 1 adds chunk 1 into 0, 3 into 2, ...;
-/// stride 2 adds 2 into 0, ...): the same additions in the same order, so the same bits.
+/// The additions of the fixed pairwise tree over `count` shards, in order: `add(to, from)`
+/// adds shard `from` into shard `to` (stride 1: 1 into 0, 3 into 2, ...; stride 2: 2 into 0,
+/// ...), leaving the sum in shard 0. [`DataParallel::accumulate_gradients`] and [`tree_sum`]
+/// both follow it, so they make the same additions in the same order: the same bits.
+fn tree_pairs(count: usize, mut add: impl FnMut(usize, usize)) {
+    let mut stride = 1;
+    while stride < count {
+        for k in (0..count).step_by(2 * stride) {
+            if k + stride < count {
+                add(k, k + stride);
+            }
+        }
+        stride *= 2;
+    }
+}
+
+/// `to += from`, element by element.
+fn add_into<S: Float>(to: &mut [S], from: &[S]) {
+    to.iter_mut().zip(from).for_each(|(a, b)| *a += *b);
+}
+
+/// Sums the `chunks.len() / n` chunks of `n` values in `chunks` into the first, in the tree of
+/// [`tree_pairs`].
 #[cfg(feature = "mpi")]
 pub(crate) fn tree_sum<S: Float>(chunks: &mut [S], n: usize) {
     if n == 0 {
         return;
     }
-    let count = chunks.len() / n;
-    let mut stride = 1;
-    while stride < count {
-        for k in (0..count).step_by(2 * stride) {
-            if k + stride < count {
-                let (to, from) = chunks.split_at_mut((k + stride) * n);
-                to[k * n..(k + 1) * n]
-                    .iter_mut()
-                    .zip(&from[..n])
-                    .for_each(|(a, b)| *a += *b);
-            }
-        }
-        stride *= 2;
-    }
+    tree_pairs(chunks.len() / n, |to, from| {
+        let (low, high) = chunks.split_at_mut(from * n);
+        add_into(&mut low[to * n..(to + 1) * n], &high[..n]);
+    });
 }
 
 /// Copies the parameter values (or gradients) of `net` into `dst`, flat.
@@ -565,22 +575,11 @@ where
     /// [`ParallelError::Panicked`] if the work panicked on a shard; `net` is then unchanged.
     pub fn accumulate_gradients(&mut self, net: &mut N) -> Result<f64, ParallelError> {
         self.compute_gradients(net)?;
-        // Pairwise tree: stride 1 adds shard 1 into 0, 3 into 2, ...; stride 2 adds 2 into 0.
-        let n = self.shared.shards.len();
-        let mut stride = 1;
-        while stride < n {
-            for k in (0..n).step_by(2 * stride) {
-                if k + stride < n {
-                    let from = lock(&self.shared.shards[k + stride]);
-                    let mut to = lock(&self.shared.shards[k]);
-                    to.grads
-                        .iter_mut()
-                        .zip(&from.grads)
-                        .for_each(|(a, b)| *a += *b);
-                }
-            }
-            stride *= 2;
-        }
+        tree_pairs(self.shared.shards.len(), |to, from| {
+            let from = lock(&self.shared.shards[from]);
+            let mut to = lock(&self.shared.shards[to]);
+            add_into(&mut to.grads, &from.grads);
+        });
         let total = lock(&self.shared.shards[0]);
         add_flat_gradients(net, &total.grads);
         drop(total);
@@ -602,16 +601,10 @@ where
     /// `results`.
     #[cfg(feature = "mpi")]
     pub(crate) fn copy_shards(&self, dst: &mut [N::Scalar], results: &mut [f64]) {
-        let n = dst.len() / self.shared.shards.len().max(1);
-        for ((shard, chunk), r) in self
-            .shared
-            .shards
-            .iter()
-            .zip(dst.chunks_exact_mut(n.max(1)))
-            .zip(results.iter_mut())
-        {
+        for (k, (shard, r)) in self.shared.shards.iter().zip(results).enumerate() {
             let shard = lock(shard);
-            chunk.copy_from_slice(&shard.grads);
+            let n = shard.grads.len();
+            dst[k * n..(k + 1) * n].copy_from_slice(&shard.grads);
             *r = shard.result;
         }
     }

@@ -68,7 +68,7 @@ impl<S: Float, const R: usize, const C: usize> Clone for Param<S, R, C> {
         let mut p = Self::zeros();
         p.value.copy_from(&self.value);
         if let Some(t) = &self.train {
-            let u = p.training();
+            let u = Self::reserved(&mut p.train);
             u.grad.copy_from(&t.grad);
             u.m.copy_from(&t.m);
             u.v.copy_from(&t.v);
@@ -137,16 +137,11 @@ impl<S: Float, const R: usize, const C: usize> Param<S, R, C> {
         self.train.is_some()
     }
 
-    /// The training buffers, allocated here if needed (aborting, as `Box::new` does, if memory
-    /// runs out).
-    fn training(&mut self) -> &mut Training<S, R, C> {
-        if let Err(e) = self.try_reserve_training() {
-            e.abort()
-        }
-        match &mut self.train {
-            Some(t) => t,
-            None => unreachable!("reserved just above"),
-        }
+    /// The training buffers in `train` (a parameter's field, borrowed alone so that its value
+    /// can be borrowed beside them), allocated here if needed (aborting, as `Box::new` does, if
+    /// memory runs out).
+    fn reserved(train: &mut Option<Training<S, R, C>>) -> &mut Training<S, R, C> {
+        train.get_or_insert_with(|| Training::try_zeros().unwrap_or_else(|e| e.abort()))
     }
 
     /// The accumulated gradient of the loss with respect to `value`; `None` if the training
@@ -159,19 +154,13 @@ impl<S: Float, const R: usize, const C: usize> Param<S, R, C> {
     /// The accumulated gradient, mutable: allocates the training buffers if they are not
     /// there yet (see [`Param::try_reserve_training`]).
     pub fn grad_mut(&mut self) -> &mut SMatrix<S, R, C> {
-        &mut self.training().grad
+        &mut Self::reserved(&mut self.train).grad
     }
 
     /// The value, and the gradient mutable (allocating the training buffers if needed, like
     /// [`Param::grad_mut`]).
     pub fn value_and_grad_mut(&mut self) -> (&SMatrix<S, R, C>, &mut SMatrix<S, R, C>) {
-        if let Err(e) = self.try_reserve_training() {
-            e.abort()
-        }
-        let Some(t) = &mut self.train else {
-            unreachable!("reserved just above")
-        };
-        (&*self.value, &mut *t.grad)
+        (&*self.value, &mut Self::reserved(&mut self.train).grad)
     }
 
     /// A read-only view for [`Parameterized::visit_parameters`]. The layer says what the
@@ -233,12 +222,7 @@ impl<S: Float, const R: usize, const C: usize> Param<S, R, C> {
             kind == ParamKind::Matrix || C == 1,
             "a vector parameter has one column"
         );
-        if let Err(e) = self.try_reserve_training() {
-            e.abort()
-        }
-        let Some(t) = &mut self.train else {
-            unreachable!("reserved just above")
-        };
+        let t = Self::reserved(&mut self.train);
         ParamMut {
             name,
             value: DMatrixViewMut::from_slice(self.value.as_mut_slice(), R, C),
