@@ -117,6 +117,18 @@ pub fn differing(ours: &[u32], committed: &[u32]) -> usize {
     }
 }
 
+/// `, N allocated while running` for a run that must allocate nothing; nothing otherwise.
+struct Grew(Option<usize>);
+
+impl core::fmt::Display for Grew {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, ", {n} allocated while running"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A run's result: its values, what the host gives, and the heap it used.
 pub struct Run<'a> {
     /// Which run (printed first).
@@ -127,25 +139,33 @@ pub struct Run<'a> {
     pub committed: &'a [u32],
     /// Heap bytes in use once the network was built.
     pub network_heap: usize,
-    /// Heap bytes in use just before the work (the network and anything set up beside it).
-    pub heap_before: usize,
+    /// Heap bytes in use just before the work (the network and anything set up beside it),
+    /// if the work must allocate nothing; `None` for a run that builds its own network.
+    pub heap_before: Option<usize>,
     /// The heap arena's size.
     pub arena: usize,
 }
 
 /// Prints the run's line (what differs, the heap and stack it used) and exits: 0 if nothing
-/// differs and nothing was allocated during the work.
+/// differs and, where [`Run::heap_before`] is given, nothing was allocated during the work.
 pub fn finish(run: &Run<'_>) -> ! {
     let differ = differing(run.ours, run.committed);
-    let grew = heap_used().saturating_sub(run.heap_before);
+    let grew = run
+        .heap_before
+        .map(|before| heap_used().saturating_sub(before));
     semihosting::println!(
         "{}: {differ} of {} values differ from the host's generic path; network heap {} bytes \
-         (arena {}), {grew} allocated while running; stack peak {} bytes",
+         (arena {}){}; stack peak {} bytes",
         run.what,
         run.ours.len(),
         run.network_heap,
         run.arena,
+        Grew(grew),
         stack_peak()
     );
-    semihosting::process::exit(if differ == 0 && grew == 0 { 0 } else { 1 })
+    semihosting::process::exit(if differ == 0 && grew.unwrap_or(0) == 0 {
+        0
+    } else {
+        1
+    })
 }

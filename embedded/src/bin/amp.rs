@@ -17,7 +17,7 @@ rnn_firmware::firmware!(arena = 8 * 1024, {
         ours: &ours,
         committed: &committed[40..],
         network_heap: heap_before - before,
-        heap_before,
+        heap_before: Some(heap_before),
         arena: ARENA,
     })
 });
