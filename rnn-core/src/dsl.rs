@@ -41,6 +41,10 @@ impl<P, const IN: usize, const OUT: usize> Follows<P, IN> for GRU<IN, OUT> {}
 pub struct RNN<const IN: usize, const OUT: usize>;
 impl<P, const IN: usize, const OUT: usize> Follows<P, IN> for RNN<IN, OUT> {}
 
+/// `Conv1d(in, out, kernel)` (option `dilation = d`): [`crate::layers::Conv1d`].
+pub struct Conv1d<const IN: usize, const OUT: usize>;
+impl<P, const IN: usize, const OUT: usize> Follows<P, IN> for Conv1d<IN, OUT> {}
+
 /// `LogSoftMax`: [`crate::layers::LogSoftMax`].
 pub struct LogSoftMax<const N: usize>;
 impl<P, const N: usize> Follows<P, N> for LogSoftMax<N> {}

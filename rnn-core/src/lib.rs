@@ -91,7 +91,9 @@
 //! in](#weights-compiled-in)). Layers with sizes (integer literals, or `usize` constants in scope such
 //! as `LSTM(IN, HIDDEN)` after `const HIDDEN: usize = 20;`, checked like literals when the
 //! crate compiles): `Linear(in, out)`, `LSTM(in, hidden)` (alias
-//! `FastLSTM`), `PeepholeLSTM(in, hidden)`, `GRU(in, hidden)`, `RNN(in, hidden)`. Size-free
+//! `FastLSTM`), `PeepholeLSTM(in, hidden)`, `GRU(in, hidden)`, `RNN(in, hidden)`,
+//! `Conv1d(in, out, kernel)` with option `dilation = d` (a causal convolution over time; see
+//! [`layers::conv1d`]). Size-free
 //! layers take the previous layer's size: `LogSoftMax`, `SoftMax`, `Tanh`, `Sigmoid`, `ReLU`,
 //! `Identity`, `Dropout(p)`. A first layer `LookupTable(vocab, dim)` (alias `Embedding`,
 //! optionally `padding = k`) makes the network read token indices (see
@@ -192,9 +194,11 @@
 //!   once (a [`bisequencer::BiSequencer`] must). Adding a layer is one file in `layers/`
 //!   (`layers/linear.rs` is the one to copy: docs with shapes and equations, the `Layer`
 //!   impl, its parameters listed once for `param::parameters!`, a finite-difference test), one
-//!   line in the macro's registry, a marker in [`dsl`] and, for a layer with parameters, a line
-//!   in `rnn-format`'s table of tensors (`rnn_format::layers`, checked against the layer by a
-//!   test). A `Sequential`'s layers are pipelined by `Online::process_block`
+//!   entry in the macro's registry (a layer with more sizes or options describes them there:
+//!   `Conv1d`'s entry lists its sizes, its `dilation` option and the products its Rust type
+//!   takes, and the macro parses, checks and builds it from that alone), a marker in [`dsl`]
+//!   and, for a layer with parameters, a line in `rnn-format`'s table of tensors
+//!   (`rnn_format::layers`, checked against the layer by a test). A `Sequential`'s layers are pipelined by `Online::process_block`
 //!   ([`Layer::forward_step_skewed`]), which a layer gets for free.
 //! - Nothing allocates after construction. Parameters live on the heap (created in place, so
 //!   large layers never pass through the stack, each starting on a cache line); per-step values

@@ -42,6 +42,38 @@ pub const fn check_sizes(gates: usize, n_in: usize, n_out: usize, columns: usize
     );
 }
 
+/// [`check_sizes`] for a layer with more sizes and options (`Conv1d(in, out, kernel,
+/// dilation = d)`), some of them constants: every value at least 1 and the largest matrix its
+/// type arguments `args` make (a weight or a state, over `columns` columns) within
+/// [`MAX_ELEMENTS`].
+///
+/// # Panics
+/// (At compile time) if a value is 0 or a matrix would be too large.
+pub const fn check_shaped(values: &[usize], args: &[usize], columns: usize) {
+    let mut k = 0;
+    while k < values.len() {
+        assert!(
+            values[k] > 0,
+            "a layer size or option must be at least 1 (a constant is 0)"
+        );
+        k += 1;
+    }
+    let mut largest = 1;
+    k = 0;
+    while k < args.len() {
+        if args[k] > largest {
+            largest = args[k];
+        }
+        k += 1;
+    }
+    let fits = rnn_format::sizes::largest_matrix(0, largest, largest, columns).is_some();
+    assert!(
+        fits,
+        "a layer with constant sizes is too large: its matrices would have more elements than \
+         this platform can address"
+    );
+}
+
 /// Implements `Parameterized` and `Network` for a `network!` struct `$name { inner: Sequencer }`
 /// by forwarding to the sequencer; `unroll [0 1 ...] [... 1 0]` emits the time steps (forward
 /// order, then backward order) as straight-line code instead of a loop.

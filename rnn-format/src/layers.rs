@@ -1,6 +1,6 @@
 //! The tensors of each layer with parameters, in the order the layer visits them, with their
-//! PyTorch shapes in terms of the layer's two DSL sizes: `Linear(a, b)`, `LSTM(a, b)`,
-//! `LookupTable(a, b)`. The `network!` macro reads this table to check a weights file at build
+//! PyTorch shapes in terms of the layer's DSL sizes and options, in the order the DSL takes
+//! them: `Linear(a, b)`, `LSTM(a, b)`, `LookupTable(a, b)`, `Conv1d(a, b, c, dilation = d)`. The `network!` macro reads this table to check a weights file at build
 //! time; `rnn_core`'s tests check every layer's parameters against it.
 
 /// One dimension of a tensor, in terms of a layer's sizes `(a, b)`.
@@ -10,11 +10,13 @@ pub enum Dim {
     A,
     /// The second size (`out` or `hidden`, or `dim` of a lookup table).
     B,
+    /// The third size (`kernel` of a convolution).
+    C,
     /// The layer's gate count times the second size (the fused gate rows of LSTM and GRU).
     Gates,
 }
 
-/// A tensor of a layer: its name and PyTorch shape (one or two dimensions).
+/// A tensor of a layer: its name and PyTorch shape (one to three dimensions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tensor {
     /// The tensor's name (`weight_ih`).
@@ -27,7 +29,7 @@ const fn t(name: &'static str, shape: &'static [Dim]) -> Tensor {
     Tensor { name, shape }
 }
 
-use Dim::{A, B, Gates};
+use Dim::{A, B, C, Gates};
 
 const LINEAR: &[Tensor] = &[t("weight", &[B, A]), t("bias", &[B])];
 const CELL: &[Tensor] = &[
@@ -45,6 +47,7 @@ const PEEPHOLE: &[Tensor] = &[
     t("peephole_o", &[B]),
 ];
 const LOOKUP: &[Tensor] = &[t("weight", &[A, B])];
+const CONV: &[Tensor] = &[t("weight", &[B, A, C]), t("bias", &[B])];
 
 /// The tensors of the layer type `ty` (its name in `rnn_core::layers`: `Lstm`, `Linear`) and
 /// its gate count (1 for a layer without gates); empty for a layer without parameters.
@@ -57,18 +60,21 @@ pub fn tensors(ty: &str) -> (&'static [Tensor], usize) {
         "Rnn" => (CELL, 1),
         "PeepholeLstm" => (PEEPHOLE, 4),
         "LookupTable" => (LOOKUP, 1),
+        "Conv1d" => (CONV, 1),
         _ => (&[], 1),
     }
 }
 
 impl Dim {
-    /// The dimension's value for sizes `(a, b)` and `gates`, or `None` if it overflows.
+    /// The dimension's value for a layer's sizes and options `values` (in the DSL's order)
+    /// and `gates`, or `None` if it overflows or `values` lacks it.
     #[must_use]
-    pub fn value(self, (a, b): (usize, usize), gates: usize) -> Option<usize> {
+    pub fn value(self, values: &[usize], gates: usize) -> Option<usize> {
         match self {
-            Self::A => Some(a),
-            Self::B => Some(b),
-            Self::Gates => gates.checked_mul(b),
+            Self::A => values.first().copied(),
+            Self::B => values.get(1).copied(),
+            Self::C => values.get(2).copied(),
+            Self::Gates => gates.checked_mul(*values.get(1)?),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! layers, its constructor, its `Network` impl, and one type-level shape check per adjacent
 //! pair of layers (spanned at the second layer).
 
-use crate::registry::Kind;
+use crate::registry::{Factor, Kind};
 use crate::tree::{Item, Leaf, Size};
 use crate::validate::{Network, Validated};
 use proc_macro2::{Literal, Span, TokenStream};
@@ -53,6 +53,41 @@ fn times_tokens(gates: usize, size: &Size) -> TokenStream {
             quote!({ #g * #path })
         }
     }
+}
+
+/// The product of `factors` over `values` (a shaped layer's type argument): a literal when
+/// every factor is one (validation bounds literal values so that it cannot overflow), else a
+/// const block.
+fn product_tokens(factors: &[Factor], values: &[TokenStream]) -> TokenStream {
+    let literal = |t: &TokenStream| {
+        syn::parse2::<syn::LitInt>(t.clone())
+            .ok()
+            .and_then(|l| l.base10_parse::<usize>().ok())
+    };
+    let terms: Vec<(TokenStream, Option<usize>)> = factors
+        .iter()
+        .map(|f| match *f {
+            Factor::V(k) => {
+                let t = values.get(k).cloned().unwrap_or_default();
+                let n = literal(&t);
+                (t, n)
+            }
+            Factor::LessOne(k) => {
+                let t = values.get(k).cloned().unwrap_or_default();
+                let n = literal(&t).map(|n| n.saturating_sub(1));
+                (quote!((#t - 1)), n)
+            }
+        })
+        .collect();
+    if let Some(n) = terms
+        .iter()
+        .try_fold(1usize, |acc, (_, n)| n.and_then(|n| acc.checked_mul(n)))
+    {
+        let l = lit(n);
+        return quote!(#l);
+    }
+    let tokens = terms.iter().map(|(t, _)| t);
+    quote!({ 1 #(* #tokens)* })
 }
 
 /// A built element: its type, its constructor expression, its input and output sizes.
@@ -108,6 +143,45 @@ impl Builder<'_> {
                 };
                 let ctor = quote!(<#ty>::try_new(rng)?);
                 self.check_const_sizes(leaf, gates, (a, b));
+                let start = leaf.name.span();
+                let mut marker = quote_spanned!(start=> ::rnn_core::dsl::#marker_name<#a_t, #b_t);
+                marker.extend(quote_spanned!(leaf.end=> >));
+                (
+                    Built {
+                        ty,
+                        ctor,
+                        n_in: i,
+                        n_out: b_t,
+                    },
+                    marker,
+                )
+            }
+            (Kind::Shaped(shape), Some((a, b))) => {
+                // As for a sized layer, the input size is the previous layer's output size.
+                let i = given.unwrap_or_else(|| size_tokens(a));
+                let values: Vec<TokenStream> = leaf
+                    .values()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, v)| if k == 0 { i.clone() } else { size_tokens(v) })
+                    .collect();
+                let args: Vec<TokenStream> = shape
+                    .args
+                    .iter()
+                    .map(|factors| product_tokens(factors, &values))
+                    .collect();
+                let ty = quote!(::rnn_core::layers::#ty_name<#s, #(#args),*>);
+                let ctor = quote!(<#ty>::try_new(rng)?);
+                if leaf.values().iter().any(|v| v.value().is_none()) {
+                    let c = lit(self.columns);
+                    let mut check = quote_spanned!(leaf.name.span()=> let () =);
+                    check.extend(quote_spanned!(leaf.end=>
+                        ::rnn_core::__private::check_shaped(&[#(#values),*], &[#(#args),*], #c);
+                    ));
+                    self.checks.push(check);
+                }
+                let b_t = size_tokens(b);
+                let a_t = size_tokens(a);
                 let start = leaf.name.span();
                 let mut marker = quote_spanned!(start=> ::rnn_core::dsl::#marker_name<#a_t, #b_t);
                 marker.extend(quote_spanned!(leaf.end=> >));

@@ -1,5 +1,6 @@
-//! The layers the DSL knows: one line each. Adding a layer to `rnn_core` means adding its line
-//! here and its marker in `rnn_core::dsl`.
+//! The layers the DSL knows: one entry each. Adding a layer to `rnn_core` means adding its entry
+//! here (a layer with sizes or options beyond `(in, out)` describes them as a [`Shape`]) and its
+//! marker in `rnn_core::dsl`.
 
 /// How a layer is written and built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,7 +15,35 @@ pub enum Kind {
     /// `LookupTable(vocab, dim)` (optionally `padding = index`): the network's encoder, only as
     /// its first layer; the Rust type is `Ty<S, vocab, dim>`.
     Lookup,
+    /// Any number of sizes and options, described by its [`Shape`]: a new layer of this kind
+    /// is its line in [`LAYERS`], nothing else in the macro.
+    Shaped(&'static Shape),
 }
+
+/// The arguments of a [`Kind::Shaped`] layer and its Rust type's: `Name(size, ..., option =
+/// value, ...)`, the first size its input size, the second its output size; the type
+/// `Ty<S, arg, ...>`, each argument a product of the values (the sizes, then the options, in
+/// this order), since stable Rust cannot compute a type's derived sizes itself.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// The sizes' names, in order (for messages).
+    pub sizes: &'static [&'static str],
+    /// The options `name = value` that may follow them, with their defaults.
+    pub options: &'static [(&'static str, usize)],
+    /// The type's const arguments after the scalar, each a product of [`Factor`]s.
+    pub args: &'static [&'static [Factor]],
+}
+
+/// One factor of a [`Shape`]'s type argument: value `k` (sizes first, then options).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Factor {
+    /// The value itself.
+    V(usize),
+    /// The value minus one (every value is at least 1).
+    LessOne(usize),
+}
+
+use Factor::{LessOne, V};
 
 /// One DSL layer.
 pub struct Entry {
@@ -76,6 +105,24 @@ pub const LAYERS: &[Entry] = &[
         ty: "LookupTable",
         kind: Kind::Lookup,
         args: "vocab, dim",
+    },
+    Entry {
+        name: "Conv1d",
+        ty: "Conv1d",
+        // Conv1d<S, in, out, kernel, dilation, in * kernel, in * (kernel - 1) * dilation>
+        kind: Kind::Shaped(&Shape {
+            sizes: &["in", "out", "kernel"],
+            options: &[("dilation", 1)],
+            args: &[
+                &[V(0)],
+                &[V(1)],
+                &[V(2)],
+                &[V(3)],
+                &[V(0), V(2)],
+                &[V(0), LessOne(2), V(3)],
+            ],
+        }),
+        args: "in, out, kernel",
     },
     Entry {
         name: "Dropout",

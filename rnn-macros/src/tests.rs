@@ -575,3 +575,92 @@ fn a_conversion_that_overflows_is_a_build_error() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A layer described by a `Shape` (`Conv1d(in, out, kernel, dilation = d)`): its sizes, its
+/// options with their defaults, and the products its Rust type takes.
+#[test]
+fn a_shaped_layer_validates_with_its_options() {
+    let input = syn::parse_str::<ast::Input>(
+        "pub W<seq_len = 8> = Sequential[ Conv1d(3, 4, 3, dilation = 2), Conv1d(4, 2, 5) ];",
+    )
+    .unwrap_or_else(|e| panic!("parses: {e}"));
+    let v = validate::validate(input);
+    assert!(v.errors.is_empty() && v.unknown.is_empty());
+    let values: Vec<Vec<Option<usize>>> = v.networks[0]
+        .body
+        .iter()
+        .map(|it| match it {
+            crate::tree::Item::Leaf(l) => l.values().into_iter().map(|s| s.value()).collect(),
+            _ => panic!("a layer"),
+        })
+        .collect();
+    // The second one's dilation is the default, 1.
+    assert_eq!(
+        values,
+        [
+            [Some(3), Some(4), Some(3), Some(2)],
+            [Some(4), Some(2), Some(5), Some(1)]
+        ]
+    );
+    let crate::registry::Kind::Shaped(shape) = crate::registry::lookup("Conv1d")
+        .unwrap_or_else(|| panic!("registered"))
+        .kind
+    else {
+        panic!("shaped")
+    };
+    // Conv1d<S, 3, 4, 3, 2, 9, 12>: the largest argument is in * (kernel - 1) * dilation.
+    assert_eq!(validate::largest_arg(shape, &[3, 4, 3, 2]), Some(12));
+    assert_eq!(validate::largest_arg(shape, &[usize::MAX, 4, 3, 2]), None);
+}
+
+/// Every error of a shaped layer's arguments, each at its tokens.
+#[test]
+fn bad_shaped_arguments() {
+    let usage = "`Conv1d(in, out, kernel)`, optionally followed by `dilation = 1`";
+    check(
+        "pub W<seq_len = 8> = Sequential[ Conv1d(3, 4) ];",
+        &[(
+            &format!("`Conv1d` takes 3 sizes {usage}, got 2"),
+            "Conv1d(3, 4)",
+        )],
+    );
+    check(
+        "pub W<seq_len = 8> = Sequential[ Conv1d(3, 4, 2, dilatation = 2) ];",
+        &[(
+            &format!("`Conv1d` has no option `dilatation`: {usage}"),
+            "dilatation",
+        )],
+    );
+    check(
+        "pub W<seq_len = 8> = Sequential[ Conv1d(3, 4, 2, dilation = 2, dilation = 3) ];",
+        &[("option `dilation` is given twice", "dilation = 3")],
+    );
+    check(
+        "pub W<seq_len = 8> = Sequential[ Conv1d(3, 4, 2, dilation = 2, 5) ];",
+        &[(&format!("sizes come before options: {usage}"), "5")],
+    );
+    check(
+        "pub W<seq_len = 8> = Sequential[ Conv1d(3, 0, 2, dilation = 0) ];",
+        &[
+            ("a size must be at least 1, found `0`", "0"),
+            ("a size must be at least 1, found `0`", "0"),
+        ],
+    );
+    check(
+        "pub W<seq_len = 8> = Sequential[ Conv1d(4294967296, 2, 2) ];",
+        &[(
+            "`Conv1d(4294967296, 2, 2, 1)` is too large: a matrix of its largest size squared \
+             would have more than 4503599627370496 elements, more than rustc and this platform \
+             allow",
+            "Conv1d(4294967296, 2, 2)",
+        )],
+    );
+    check(
+        "pub W<seq_len = 1048576, batch = 1048576> = Sequential[ Conv1d(3, 4, 5000) ];",
+        &[(
+            "`Conv1d` is too large for `seq_len * batch` columns: the values of a sequence \
+             would have more than 4503599627370496 elements",
+            "Conv1d(3, 4, 5000)",
+        )],
+    );
+}

@@ -40,6 +40,19 @@ pub struct Leaf {
     pub p: Option<f64>,
     /// The padding index of `LookupTable(vocab, dim, padding = index)`.
     pub padding: Option<usize>,
+    /// A shaped layer's values after `(in, out)`: its further sizes, then its options (the
+    /// defaults where not given), in the order of its `Shape`.
+    pub more: Vec<Size>,
+}
+
+impl Leaf {
+    /// Every value of a sized layer in the DSL's order (`in`, `out`, then [`Leaf::more`]).
+    pub fn values(&self) -> Vec<&Size> {
+        match &self.sizes {
+            Some((a, b)) => [a, b].into_iter().chain(&self.more).collect(),
+            None => Vec::new(),
+        }
+    }
 }
 
 /// A layer size: an integer literal, or a constant in scope (`HIDDEN`, `config::IN`) whose

@@ -2,7 +2,7 @@
 //! user's tokens. What needs types (sizes matching between layers) is left to the compiler.
 
 use crate::ast::{Args, Input, LayerExpr, MAX_DEPTH, NetworkDef};
-use crate::registry::{self, Kind};
+use crate::registry::{self, Factor, Kind, Shape};
 use crate::tree::{Item, Leaf, Size};
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote_spanned};
@@ -427,8 +427,17 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
         sizes: None,
         p: None,
         padding: None,
+        more: Vec::new(),
     };
     match entry.kind {
+        Kind::Shaped(shape) => {
+            *sized = true;
+            let values = shaped(&label, shape, values, whole, v)?;
+            let mut values = values.into_iter();
+            let (a, b) = (values.next()?, values.next()?);
+            out.sizes = Some((a, b));
+            out.more = values.collect();
+        }
         Kind::Sized { .. } | Kind::Lookup => {
             let (values, extra) = match (entry.kind, values) {
                 (Kind::Lookup, [vocab, _, padding]) => (&values[..2], Some((padding, vocab))),
@@ -500,6 +509,129 @@ fn leaf(name: Ident, args: Option<Args>, v: &mut Validated, sized: &mut bool) ->
     Some(out)
 }
 
+/// The values of a [`Kind::Shaped`] layer `label(sizes..., option = value, ...)`: its sizes,
+/// then every option (its default where not given), each an integer literal of at least 1 or
+/// a constant; `None` after reporting what is wrong. A layer whose literal values make a type
+/// argument or a matrix too large is an error here; with constants, `rnn_core` checks the same
+/// at compile time.
+fn shaped(
+    label: &str,
+    shape: &Shape,
+    values: &[Expr],
+    whole: TokenStream,
+    v: &mut Validated,
+) -> Option<Vec<Size>> {
+    let before = v.errors.len();
+    let usage = || {
+        let options: Vec<String> = shape
+            .options
+            .iter()
+            .map(|(n, d)| format!("{n} = {d}"))
+            .collect();
+        format!(
+            "`{label}({})`, optionally followed by `{}`",
+            shape.sizes.join(", "),
+            options.join("`, `")
+        )
+    };
+    let positional = values
+        .iter()
+        .take_while(|e| !matches!(e, Expr::Assign(_)))
+        .count();
+    if positional != shape.sizes.len() {
+        v.errors.push(Error::new_spanned(
+            whole,
+            format!(
+                "`{label}` takes {} sizes {}, got {positional}",
+                shape.sizes.len(),
+                usage()
+            ),
+        ));
+        return None;
+    }
+    let mut out: Vec<Option<Size>> = values[..positional].iter().map(|e| size(e, v)).collect();
+    let mut options: Vec<Option<Size>> = shape
+        .options
+        .iter()
+        .map(|&(_, default)| Some(Size::Lit(default)))
+        .collect();
+    let mut given = vec![false; shape.options.len()];
+    for e in &values[positional..] {
+        let Expr::Assign(a) = e else {
+            v.errors.push(Error::new_spanned(
+                e,
+                format!("sizes come before options: {}", usage()),
+            ));
+            continue;
+        };
+        let key = match &*a.left {
+            Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
+            _ => None,
+        };
+        let at = key
+            .as_deref()
+            .and_then(|k| shape.options.iter().position(|(n, _)| *n == k));
+        let Some(at) = at else {
+            v.errors.push(Error::new_spanned(
+                &a.left,
+                format!(
+                    "`{label}` has no option `{}`: {}",
+                    a.left.to_token_stream(),
+                    usage()
+                ),
+            ));
+            continue;
+        };
+        if given[at] {
+            v.errors.push(Error::new_spanned(
+                e,
+                format!("option `{}` is given twice", shape.options[at].0),
+            ));
+            continue;
+        }
+        given[at] = true;
+        options[at] = size(&a.right, v);
+    }
+    out.append(&mut options);
+    if v.errors.len() != before {
+        return None;
+    }
+    let values: Vec<Size> = out.into_iter().collect::<Option<_>>()?;
+    let literal: Option<Vec<usize>> = values.iter().map(Size::value).collect();
+    if let Some(literal) = literal
+        && largest_arg(shape, &literal)
+            .and_then(|m| largest_matrix(0, m, m, 1))
+            .is_none()
+    {
+        let shown: Vec<String> = literal.iter().map(ToString::to_string).collect();
+        v.errors.push(Error::new_spanned(
+            whole,
+            format!(
+                "`{label}({})` is too large: a matrix of its largest size squared would have \
+                 more than {MAX_ELEMENTS} elements, more than rustc and this platform allow",
+                shown.join(", ")
+            ),
+        ));
+        return None;
+    }
+    Some(values)
+}
+
+/// The largest of a shaped layer's type arguments for literal `values` (the sizes then the
+/// options), or `None` if one overflows.
+pub fn largest_arg(shape: &Shape, values: &[usize]) -> Option<usize> {
+    shape.args.iter().try_fold(1usize, |largest, factors| {
+        let arg = factors.iter().try_fold(1usize, |acc, f| {
+            let x = match *f {
+                Factor::V(k) => *values.get(k)?,
+                Factor::LessOne(k) => values.get(k)?.checked_sub(1)?,
+            };
+            acc.checked_mul(x)
+        })?;
+        Some(largest.max(arg))
+    })
+}
+
 /// A `LookupTable` reads token indices, so it can only be the network's first layer (the
 /// network's encoder), and needs layers after it.
 fn check_lookup_position(items: &[Item], v: &mut Validated) -> bool {
@@ -554,6 +686,23 @@ fn check_columns(items: &[Item], columns: Option<usize>, v: &mut Validated) {
                 check_columns(inner, columns, v)
             }
             Item::Leaf(l) => {
+                if let Kind::Shaped(shape) = l.entry.kind {
+                    let literal: Option<Vec<usize>> =
+                        l.values().into_iter().map(Size::value).collect();
+                    if let Some(m) = literal.and_then(|x| largest_arg(shape, &x))
+                        && columns.and_then(|c| largest_matrix(0, m, m, c)).is_none()
+                    {
+                        v.errors.push(Error::new_spanned(
+                            spanning(l.name.span(), l.end),
+                            format!(
+                                "`{}` is too large for `seq_len * batch` columns: the values \
+                                 of a sequence would have more than {MAX_ELEMENTS} elements",
+                                l.name
+                            ),
+                        ));
+                    }
+                    continue;
+                }
                 let gates = match l.entry.kind {
                     Kind::Sized { gates } => gates,
                     _ => 0,

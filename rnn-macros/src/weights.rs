@@ -178,31 +178,28 @@ fn layer(leaf: &Leaf, path: Vec<usize>, reverse: usize, out: &mut Vec<Param>, e:
     if tensors.is_empty() {
         return;
     }
-    let sizes = leaf
-        .sizes
-        .as_ref()
-        .map(|(a, b)| (a.value(), b.value(), (a, b)));
-    let (a, b) = match sizes {
-        Some((Some(a), Some(b), _)) => (a, b),
-        Some((_, _, (a, b))) => {
-            let konst = [a, b].into_iter().find_map(|s| match s {
-                Size::Const(p) => Some(p.to_token_stream().to_string().replace(' ', "")),
-                Size::Lit(_) => None,
-            });
-            e.push(Error::new(
-                leaf.name.span(),
-                format!(
-                    "with `weights = ...`, sizes are integer literals: `{}` is a constant, \
-                     whose value the macro cannot see when it checks the file",
-                    konst.unwrap_or_default()
-                ),
-            ));
-            return;
-        }
-        None => return,
+    let values = leaf.values();
+    if values.is_empty() {
+        return;
+    }
+    let literal: Option<Vec<usize>> = values.iter().map(|s| s.value()).collect();
+    let Some(literal) = literal else {
+        let konst = values.iter().find_map(|s| match s {
+            Size::Const(p) => Some(p.to_token_stream().to_string().replace(' ', "")),
+            Size::Lit(_) => None,
+        });
+        e.push(Error::new(
+            leaf.name.span(),
+            format!(
+                "with `weights = ...`, sizes are integer literals: `{}` is a constant, \
+                 whose value the macro cannot see when it checks the file",
+                konst.unwrap_or_default()
+            ),
+        ));
+        return;
     };
     for t in tensors {
-        let shape: Option<Vec<usize>> = t.shape.iter().map(|d| d.value((a, b), gates)).collect();
+        let shape: Option<Vec<usize>> = t.shape.iter().map(|d| d.value(&literal, gates)).collect();
         out.push(Param {
             path: path.clone(),
             tensor: t.name,

@@ -207,7 +207,8 @@ pub(super) fn check_values<S: Float>(
             continue;
         }
         let n: usize = w.shape.iter().product();
-        let cols = if w.shape.len() == 2 { w.shape[1] } else { 1 };
+        // Row-major: the elements of one row of the stored matrix are the trailing axes.
+        let cols: usize = w.shape.iter().skip(1).product();
         let problem = (0..n).find_map(|e| {
             let raw = o.data.raw(o.dtype, e, cols);
             let value = S::cast(raw).to_f64();

@@ -58,7 +58,11 @@
 //! form), `RNN`, each with `direction = "bidirectional"` for a `BiSequencer` around one of
 //! them; `MatMul` + `Add` for `Linear`; `Gather` for `LookupTable`; `LogSoftmax`, `Softmax`,
 //! `Tanh`, `Sigmoid`, `Relu`; `Add` for `Residual`; nothing for `Dropout` (the identity outside
-//! training). A `BiSequencer` around several layers runs its backward copy on the sequence
+//! training); `Conv` between two `Transpose`s for `Conv1d`, padded with `(kernel - 1) *
+//! dilation` zeros on the left (its window of past inputs is not a graph input or output: each
+//! run starts from zeros, so a signal streamed in pieces differs from one run at each piece's
+//! first `(kernel - 1) * dilation` steps; an initial window that is not zero is an error).
+//! Reading ONNX's `Conv` back is not supported (an error naming it). A `BiSequencer` around several layers runs its backward copy on the sequence
 //! reversed in time (`Slice` with step -1).
 //!
 //! Every recurrent layer's initial state is a graph input named after its place (`0.h0`,

@@ -1,6 +1,7 @@
 //! The layers, one file each. Every file documents shapes, equations and initialisation.
 
 mod cell_params;
+pub mod conv1d;
 pub mod dropout;
 pub mod elman;
 pub mod gru;
@@ -16,6 +17,7 @@ pub mod softmax;
 pub mod tanh;
 
 pub use cell_params::CellParams;
+pub use conv1d::Conv1d;
 pub use dropout::Dropout;
 pub use elman::Rnn;
 pub use gru::{Gru, GruCache};
@@ -38,7 +40,7 @@ mod format_table {
     use crate::{Parameterized, Rng};
     use alloc::vec::Vec;
 
-    fn check<P: Parameterized<f32>>(layer: &P, ty: &str, sizes: (usize, usize)) {
+    fn check<P: Parameterized<f32>>(layer: &P, ty: &str, sizes: &[usize]) {
         let (table, gates) = rnn_format::layers::tensors(ty);
         let mut ours = Vec::new();
         layer.visit_parameters(&mut |p| {
@@ -58,17 +60,22 @@ mod format_table {
     #[test]
     fn every_layer_has_the_tensors_the_format_table_lists() {
         let rng = &mut Rng::new(1);
-        check(&Linear::<f32, 3, 5>::new(rng), "Linear", (3, 5));
-        check(&Lstm::<f32, 3, 5, 20>::new(rng), "Lstm", (3, 5));
-        check(&Gru::<f32, 3, 5, 15>::new(rng), "Gru", (3, 5));
-        check(&Rnn::<f32, 3, 5>::new(rng), "Rnn", (3, 5));
+        check(&Linear::<f32, 3, 5>::new(rng), "Linear", &[3, 5]);
+        check(&Lstm::<f32, 3, 5, 20>::new(rng), "Lstm", &[3, 5]);
+        check(&Gru::<f32, 3, 5, 15>::new(rng), "Gru", &[3, 5]);
+        check(&Rnn::<f32, 3, 5>::new(rng), "Rnn", &[3, 5]);
         check(
             &PeepholeLstm::<f32, 3, 5, 20>::new(rng),
             "PeepholeLstm",
-            (3, 5),
+            &[3, 5],
         );
-        check(&LookupTable::<f32, 7, 4>::new(rng), "LookupTable", (7, 4));
-        check(&LogSoftMax::<f32, 4>::new(), "LogSoftMax", (4, 4));
-        check(&Tanh::<f32, 4>::new(), "Tanh", (4, 4));
+        check(&LookupTable::<f32, 7, 4>::new(rng), "LookupTable", &[7, 4]);
+        check(&LogSoftMax::<f32, 4>::new(), "LogSoftMax", &[4, 4]);
+        check(&Tanh::<f32, 4>::new(), "Tanh", &[4, 4]);
+        check(
+            &Conv1d::<f32, 3, 5, 4, 2, 12, 18>::new(rng),
+            "Conv1d",
+            &[3, 5, 4, 2],
+        );
     }
 }

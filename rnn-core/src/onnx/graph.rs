@@ -263,6 +263,15 @@ impl<S: Float> Graph<S> {
         Value(out)
     }
 
+    /// [`Graph::node`] with integer-list attributes (`Conv`'s `pads`, `Transpose`'s `perm`).
+    pub fn node_lists(&mut self, op: &str, inputs: &[&Value], attrs: &[(&str, &[i64])]) -> Value {
+        let out = self.fresh(&op.to_ascii_lowercase());
+        let inputs: Vec<String> = inputs.iter().map(|v| v.0.clone()).collect();
+        let attrs = attrs.iter().map(|&(n, v)| ints_attr(n, v)).collect();
+        self.push_node(op, inputs, vec![out.clone()], attrs);
+        Value(out)
+    }
+
     fn push_node(
         &mut self,
         op: &str,

@@ -168,7 +168,7 @@ impl<S: Float, const R: usize, const C: usize> Param<S, R, C> {
     /// Without training buffers, the gradient is `None` and the moments are empty slices.
     pub fn as_ref(&self, name: &'static str, kind: ParamKind) -> ParamRef<'_, S> {
         debug_assert!(
-            kind == ParamKind::Matrix || C == 1,
+            kind != ParamKind::Vector || C == 1,
             "a vector parameter has one column"
         );
         let (grad, m, v): (_, &[S], &[S]) = match &self.train {
@@ -219,7 +219,7 @@ impl<S: Float, const R: usize, const C: usize> Param<S, R, C> {
     /// [`Param::as_mut`] with the name already built.
     fn view_mut(&mut self, name: ParamName, kind: ParamKind) -> ParamMut<'_, S> {
         debug_assert!(
-            kind == ParamKind::Matrix || C == 1,
+            kind != ParamKind::Vector || C == 1,
             "a vector parameter has one column"
         );
         let t = Self::reserved(&mut self.train);
@@ -320,16 +320,23 @@ pub enum ParamKind {
     Matrix,
     /// A 1-D tensor (a bias, a peephole vector), stored here as one column.
     Vector,
+    /// A 3-D `[out, in, kernel]` tensor (a convolution's weight) with this kernel size,
+    /// stored here as `out x (in * kernel)`: PyTorch's layout flattened, column
+    /// `i * kernel + k` holding input channel `i` at tap `k`.
+    Kernel(usize),
 }
 
 impl ParamKind {
     /// The tensor's shape as PyTorch has it, for a parameter stored as `rows x cols`: `[rows]`
-    /// for a vector, `[rows, cols]` for a matrix.
+    /// for a vector, `[rows, cols]` for a matrix, `[rows, cols / kernel, kernel]` for a kernel.
+    /// In every case its elements in PyTorch's (row-major) order are the storage's rows, one
+    /// after the other.
     #[must_use]
     pub fn torch_shape(self, rows: usize, cols: usize) -> alloc::vec::Vec<usize> {
         match self {
             Self::Matrix => alloc::vec![rows, cols],
             Self::Vector => alloc::vec![rows],
+            Self::Kernel(k) => alloc::vec![rows, cols / k.max(1), k],
         }
     }
 }

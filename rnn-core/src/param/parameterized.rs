@@ -9,10 +9,11 @@ use nalgebra::DMatrixViewMut;
 
 /// [`Parameterized`] for a layer `$ty<S, $c...>` from one list of its [`Param`] fields, in
 /// PyTorch's order, each with its [`ParamKind`]; each parameter's name is its field's:
-/// `parameters!(Linear<I, O> { weight: Matrix, bias: Vector });`. (Written by hand, each layer
+/// `parameters!(Linear<I, O> { weight: Matrix, bias: Vector });` (a convolution's weight:
+/// `weight: Kernel(K)`). (Written by hand, each layer
 /// listed every parameter four times, once per method.)
 macro_rules! parameters {
-    ($ty:ident<$($c:ident),*> { $($field:ident: $kind:ident),+ $(,)? }) => {
+    ($ty:ident<$($c:ident),*> { $($field:ident: $kind:ident $(($arg:expr))?),+ $(,)? }) => {
         impl<S: $crate::Float, $(const $c: usize),*> $crate::param::Parameterized<S>
             for $ty<S, $($c),*>
         {
@@ -20,18 +21,18 @@ macro_rules! parameters {
                 &'a self,
                 f: &mut dyn FnMut($crate::param::ParamRef<'a, S>),
             ) {
-                $(f(self.$field.as_ref(stringify!($field), $crate::param::ParamKind::$kind));)+
+                $(f(self.$field.as_ref(stringify!($field), $crate::param::ParamKind::$kind $(($arg))?));)+
             }
             fn visit_parameters_mut<'a>(
                 &'a mut self,
                 f: &mut dyn FnMut($crate::param::ParamMut<'a, S>),
             ) {
-                $(f(self.$field.as_mut(stringify!($field), $crate::param::ParamKind::$kind));)+
+                $(f(self.$field.as_mut(stringify!($field), $crate::param::ParamKind::$kind $(($arg))?));)+
             }
             fn visit_slots_mut(&mut self, f: &mut dyn FnMut($crate::param::ParamSlot<'_, S>)) {
                 $(f($crate::param::ParamSlot {
                     name: $crate::param::ParamName::new(stringify!($field)),
-                    kind: $crate::param::ParamKind::$kind,
+                    kind: $crate::param::ParamKind::$kind $(($arg))?,
                     store: &mut self.$field,
                 });)+
             }
