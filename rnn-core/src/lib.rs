@@ -193,12 +193,14 @@
 //!   network's `forward`/`backward` run layer by layer, so a layer may work on all steps at
 //!   once (a [`bisequencer::BiSequencer`] must). Adding a layer is one file in `layers/`
 //!   (`layers/linear.rs` is the one to copy: docs with shapes and equations, the `Layer`
-//!   impl, its parameters listed once for `param::parameters!`, a finite-difference test), one
-//!   entry in the macro's registry (a layer with more sizes or options describes them there:
-//!   `Conv1d`'s entry lists its sizes, its `dilation` option and the products its Rust type
-//!   takes, and the macro parses, checks and builds it from that alone), a marker in [`dsl`]
-//!   and, for a layer with parameters, a line in `rnn-format`'s table of tensors
-//!   (`rnn_format::layers`, checked against the layer by a test). A `Sequential`'s layers are pipelined by `Online::process_block`
+//!   impl, its parameters listed once for `param::parameters!`, a finite-difference test), its
+//!   `pub mod` in `layers/mod.rs`, one entry in the table of layers (`rnn_format::layers`,
+//!   which `network!` and the weight files read: how the layer is written, the type it
+//!   becomes and its tensors with their PyTorch shapes, checked against the layer by a test; a
+//!   layer with more sizes or options describes them there, as `Conv1d`'s entry lists its
+//!   sizes, its `dilation` option and the products its Rust type takes, and the macro parses,
+//!   checks and builds it from that alone) and a marker in [`dsl`] for the compiler's
+//!   messages. A `Sequential`'s layers are pipelined by `Online::process_block`
 //!   ([`Layer::forward_step_skewed`]), which a layer gets for free.
 //! - Nothing allocates after construction. Parameters live on the heap (created in place, so
 //!   large layers never pass through the stack, each starting on a cache line); per-step values

@@ -1,8 +1,9 @@
 //! What the `network!` macro (at build time) and `rnn_core` (at run time) must agree on about
-//! weight files, in one place both depend on: the tensors each layer has ([`layers`]), how
-//! PyTorch's names map onto ours ([`TorchNames`]), what a safetensors header offers
-//! ([`header`]) and how it matches what a network wants, every problem listed ([`plan`],
-//! [`WeightsError`]), and the size rules of a layer ([`sizes`]).
+//! layers and weight files, in one place both depend on: the layers of the DSL, how each is
+//! written and built and the tensors it has ([`layers`]), how PyTorch's names map onto ours
+//! ([`TorchNames`]), what a safetensors header offers ([`header`]) and how it matches what a
+//! network wants, every problem listed ([`plan`], [`WeightsError`]), and the size rules of a
+//! layer ([`sizes`]).
 //!
 //! It exists because the macro cannot depend on `rnn_core` (which re-exports the macro), yet a
 //! file whose names or shapes do not fit must be the same error at compile time (`weights =

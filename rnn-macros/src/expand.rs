@@ -2,11 +2,11 @@
 //! layers, its constructor, its `Network` impl, and one type-level shape check per adjacent
 //! pair of layers (spanned at the second layer).
 
-use crate::registry::{Factor, Kind};
 use crate::tree::{Item, Leaf, Size};
 use crate::validate::{Network, Validated};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use rnn_format::layers::{Factor, Kind};
 
 pub fn expand(v: Validated) -> TokenStream {
     let mut out = TokenStream::new();

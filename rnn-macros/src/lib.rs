@@ -16,7 +16,6 @@
 
 mod ast;
 mod expand;
-mod registry;
 #[cfg(test)]
 mod tests;
 mod tree;

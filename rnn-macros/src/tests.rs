@@ -602,7 +602,7 @@ fn a_shaped_layer_validates_with_its_options() {
             [Some(4), Some(2), Some(5), Some(1)]
         ]
     );
-    let crate::registry::Kind::Shaped(shape) = crate::registry::lookup("Conv1d")
+    let rnn_format::layers::Kind::Shaped(shape) = rnn_format::layers::lookup("Conv1d")
         .unwrap_or_else(|| panic!("registered"))
         .kind
     else {

@@ -2,8 +2,8 @@
 //! read (its own module so that `validate` and `weights`, which both need it, do not import
 //! each other).
 
-use crate::registry::Entry;
 use proc_macro2::Span;
+use rnn_format::layers::Entry;
 use syn::Ident;
 
 /// A layer or a nested `Sequential`.

@@ -2,10 +2,10 @@
 //! user's tokens. What needs types (sizes matching between layers) is left to the compiler.
 
 use crate::ast::{Args, Input, LayerExpr, MAX_DEPTH, NetworkDef};
-use crate::registry::{self, Factor, Kind, Shape};
 use crate::tree::{Item, Leaf, Size};
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote_spanned};
+use rnn_format::layers::{self as registry, Factor, Kind, Shape};
 use rnn_format::sizes::{MAX_ELEMENTS, largest_matrix};
 use syn::{Attribute, Error, Expr, Ident, Lit, Visibility};
 
