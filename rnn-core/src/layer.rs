@@ -74,7 +74,8 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     /// (keeping what they need in `s.cache`), so that the weight gradients of all steps become
     /// one matrix product per sequence instead of one rank-`B` update per step. Whether to defer
     /// is decided in one place, the default [`Layer::backward_seq`] (below batch 8, and at every
-    /// batch for `f32` on the AVX2 and AVX-512 paths); the online `backward_step` never defers.
+    /// batch for `f32` on the AVX2 and AVX-512 paths), which the engine runs for the online
+    /// `backward_step` too (a sequence of one step).
     fn backward_step(
         &mut self,
         s: BackwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
@@ -120,14 +121,15 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     /// ([`crate::simd_path`]), it calls [`Layer::backward_step`] with `defer` per step and then
     /// [`Layer::accumulate_weight_grads`] once (one product per sequence); otherwise (the
     /// generic kernels from batch 8 up, where each step's update is already an efficient
-    /// product) without.
+    /// product, and a sequence of one step) without.
     #[inline(always)]
     fn backward_seq<V>(&mut self, seq: &mut V, g: &mut Self::State, scratch: &mut Self::State)
     where
         V: BackwardSeq<S, Self::State, Self::Cache, I, O, B>,
     {
         let n = seq.len();
-        let defer = crate::kernels::defer_weight_grads::<S>(B);
+        // Deferring turns the steps' updates into one product: nothing to gain for one step.
+        let defer = n > 1 && crate::kernels::defer_weight_grads::<S>(B);
         {
             let (mut g_next, mut g_prev) = (&mut *g, &mut *scratch);
             for k in (0..n).rev() {

@@ -188,10 +188,13 @@
 //! - Recurrent cells carry an explicit [`Layer::State`] from step to step and keep what their
 //!   backward needs in a per-step [`Layer::Cache`].
 //! - A layer is seen two ways ([`Layer`]): one step at a time (`forward_step`/`backward_step`,
-//!   taking a [`layer::ForwardStep`]/[`layer::BackwardStep`]: the online `step` and the
-//!   default of everything else) and over a whole sequence (`forward_seq`/`backward_seq`): a
-//!   network's `forward`/`backward` run layer by layer, so a layer may work on all steps at
-//!   once (a [`bisequencer::BiSequencer`] must). Adding a layer is one file in `layers/`
+//!   taking a [`layer::ForwardStep`]/[`layer::BackwardStep`]: what a layer computes, and what
+//!   the defaults of the sequence methods call step after step) and over a sequence
+//!   (`forward_seq`/`backward_seq`), which is how the engine runs every layer: whole
+//!   sequences layer by layer (so a layer may work on all steps at once; a
+//!   [`bisequencer::BiSequencer`] must), and the online `step`, `unroll = full` and a
+//!   `Repeater` as sequences of one step. Masking (`mask_zero`) is applied in one place, the
+//!   default sequence methods ([`layer::ForwardSeq::step_masked`]). Adding a layer is one file in `layers/`
 //!   (`layers/linear.rs` is the one to copy: docs with shapes and equations, the `Layer`
 //!   impl, its parameters listed once for `param::parameters!`, a finite-difference test), its
 //!   `pub mod` in `layers/mod.rs`, one entry in the table of layers (`rnn_format::layers`,

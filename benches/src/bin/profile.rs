@@ -1,6 +1,7 @@
 //! A plain loop over one benchmark case, for `perf record` and `valgrind --tool=callgrind`
 //! (divan's own timing loop hides short cases): `cargo run --release --bin profile --
 //! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `gru_b1_train`,
+//! `seed_b1_online_train` and `lstm128_b32_online_train` (`step`s then `backward_step`s),
 //! `amp_gru16_step`, `amp_lstm32_step`, `{gru128,lstm128,lstm256}_b32_step` (online, batch 32), `seed_b1_train_split` and
 //! `{lstm256,lstm128,gru128,seed}_b32_train_split` (time per phase),
 //! `{lstm256,lstm128,gru128,seed}_b32_sequence` (whole forwards, evaluation mode), `seed_b1_zero_grad` and `seed_b1_update` (one
@@ -51,6 +52,31 @@ where
         let out = net.forward(black_box(&xs));
         let g = crit.backward(out, &ys);
         net.backward_parameters(&xs, &g);
+        net.update_parameters(0.01);
+    }
+}
+
+/// Online training: `T` steps, their backward steps latest first (output gradient 0.1), an
+/// update; `n` time steps in all.
+fn online_train<N, const I: usize, const O: usize, const B: usize>(mut net: N, n: usize)
+where
+    N: Online<
+            Scalar = f32,
+            Input = SMatrix<f32, I, B>,
+            Output = SMatrix<f32, O, B>,
+            GradInput = SMatrix<f32, I, B>,
+        >,
+{
+    let xs = inputs::<I, B>(2);
+    let g = SMatrix::<f32, O, B>::from_element(0.1);
+    for _ in 0..n / T {
+        net.forget();
+        for x in &xs {
+            black_box(net.step(black_box(x)));
+        }
+        for x in xs.iter().rev() {
+            black_box(net.backward_step(x, &g));
+        }
         net.update_parameters(0.01);
     }
 }
@@ -131,6 +157,8 @@ fn main() {
         "lstm24_step" => run_steps(Lstm24::new(1), n),
         "gru_step" => run_steps(SeedGru::new(1), n),
         "seed_b1_train" => train(SeedB1::new(1), n),
+        "seed_b1_online_train" => online_train::<_, 10, 5, 1>(SeedB1::new(1), n),
+        "lstm128_b32_online_train" => online_train::<_, 64, 10, 32>(Lstm128B32::new(1), n),
         "gru_b1_train" => train(GruB1::new(1), n),
         "lstm256_b32_step" => {
             let x = inputs::<32, 32>(2)[0];

@@ -194,9 +194,11 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
     {
         let p = &self.params;
         let [ih, hh] = &mut self.packed;
+        // Packing copies the weights: it pays over a sequence, not for one step.
+        let several = seq.len() > 1;
         let packed = [
-            ih.pack1::<S, G, I, B>(&p.weight_ih.value).then_some(&*ih),
-            hh.pack1::<S, G, H, B>(&p.weight_hh.value).then_some(&*hh),
+            (several && ih.pack1::<S, G, I, B>(&p.weight_ih.value)).then_some(&*ih),
+            (several && hh.pack1::<S, G, H, B>(&p.weight_hh.value)).then_some(&*hh),
         ];
         forward_each(seq, |s| Self::forward(p, packed, s));
     }

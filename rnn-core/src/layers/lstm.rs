@@ -270,17 +270,20 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
         Self::forward(&self.params, None, s);
     }
 
-    /// The default (step after step), with the weights packed once for the sequence where
-    /// the batched kernel reads them packed: the same bits as [`Layer::forward_step`] per step.
+    /// The default (step after step), with the weights packed once for a sequence of several
+    /// steps where the batched kernel reads them packed: the same bits as
+    /// [`Layer::forward_step`] per step.
     #[inline(always)]
     fn forward_seq<V>(&mut self, seq: &mut V, _training: bool)
     where
         V: ForwardSeq<S, Self::State, Self::Cache, I, H, B>,
     {
         let p = &self.params;
-        let packed = self
-            .packed
-            .pack::<S, G, I, H, B>(&p.weight_ih.value, &p.weight_hh.value);
+        // Packing copies the weights: it pays over a sequence, not for one step.
+        let packed = seq.len() > 1
+            && self
+                .packed
+                .pack::<S, G, I, H, B>(&p.weight_ih.value, &p.weight_hh.value);
         let packed = packed.then_some(&self.packed);
         forward_each(seq, |s| Self::forward(p, packed, s));
     }

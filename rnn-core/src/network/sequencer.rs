@@ -2,11 +2,12 @@
 //! forward and backward through time, online stepping, remember/forget and truncated BPTT.
 
 use super::errors::non_finite_parameter;
-use super::steps::{GradInto, Record, SeqGrads, SeqSteps, mask_step, zero_columns};
+use super::steps::{
+    GradInto, OneGrad, OneStep, Record, SeqGrads, SeqSteps, masked_grad, zero_columns,
+};
 use super::{BpttError, LengthError, Network, NonFinite, Online, Remember};
 use crate::float::{AllocError, Columns, try_zeroed_box, try_zeroed_slice, zero_in_place};
-use crate::kernels;
-use crate::layer::{BackwardStep, Dense, Encoder, ForwardStep, Layer, Skew};
+use crate::layer::{Dense, Encoder, ForwardStep, Layer, Skew};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use alloc::boxed::Box;
 use nalgebra::{DMatrixViewMut, SMatrix};
@@ -367,9 +368,11 @@ where
         }
     }
 
-    /// Runs one step from the current state; returns the record slot. With `skew`, one step
-    /// of a pipelined block (see [`Layer::forward_step_skewed`]): the layer's parts one step
-    /// apart, `x` not read for [`Skew::Rest`], no masking (not pipelined with `mask_zero`).
+    /// Runs one step from the current state; returns the record slot. The step is a sequence
+    /// of one for the layer's whole-sequence forward ([`OneStep`]): one path through the
+    /// layers, masking included. With `skew`, one step of a pipelined block (see
+    /// [`Layer::forward_step_skewed`]): the layer's parts one step apart, `x` not read for
+    /// [`Skew::Rest`], no masking (not pipelined with `mask_zero`).
     #[inline(always)]
     fn record_step(&mut self, x: &E::Input, skew: Option<Skew>) -> usize {
         self.note_version();
@@ -384,25 +387,32 @@ where
             Ok(pair) => pair,
             Err(_) => unreachable!("p != n because the ring has T + 1 >= 2 slots"),
         };
-        let step = ForwardStep {
-            x: &rec.x,
-            prev,
-            next,
-            cache: &mut rec.cache,
-            y: &mut rec.y,
-        };
         match skew {
-            None => self.layer.forward_step(step, self.training),
+            None => {
+                if self.mask_zero {
+                    rec.find_masked();
+                }
+                let mut step = OneStep {
+                    record: &mut *rec,
+                    prev,
+                    next,
+                    initial: self.mask_zero.then_some(&*self.initial),
+                };
+                self.layer.forward_seq(&mut step, self.training);
+                if self.mask_zero && rec.any_masked {
+                    zero_columns(&mut rec.y, &rec.masked);
+                }
+            }
             Some(part) => {
+                let step = ForwardStep {
+                    x: &rec.x,
+                    prev,
+                    next,
+                    cache: &mut rec.cache,
+                    y: &mut rec.y,
+                };
                 self.layer
                     .forward_step_skewed(step, &mut self.skew_lag, part, self.training);
-            }
-        }
-        if skew.is_none() && self.mask_zero {
-            rec.find_masked();
-            zero_columns(&mut rec.y, &rec.masked);
-            for b in (0..B).filter(|&b| rec.masked[b]) {
-                next.copy_column(&self.initial, b);
             }
         }
         self.pos += 1;
@@ -491,10 +501,7 @@ where
         into: GradInto,
     ) {
         if t >= range.1 {
-            // Where `defer_weight_grads` says so (below batch 8, and at every batch on the
-            // `f32` intrinsics paths) the weight gradients wait for `backward_end`: one product
-            // per sequence (the decision of `Layer::backward_seq`, made the same way here).
-            self.backward_one(t, gy, into, kernels::defer_weight_grads::<S>(B));
+            self.backward_one(t, gy, into);
         }
     }
 
@@ -535,25 +542,16 @@ where
     /// Ends a whole-sequence backward and returns the input gradients.
     #[inline(always)]
     pub fn backward_end(&mut self, range: (u64, u64)) -> &[SMatrix<S, I, B>; T] {
-        // Latest step first: the order in which step-by-step backward adds them, so that both
-        // give bit-identical gradients.
-        let (records, states, origin) = (&self.records, &self.states, self.origin);
-        let steps = (range.1..self.pos).rev().map(|t| {
-            let rec = &records[Self::record_slot(origin, t)];
-            (&rec.x, &states[Self::state_slot(origin, t)], &rec.cache)
-        });
-        if kernels::defer_weight_grads::<S>(B) {
-            self.layer.accumulate_weight_grads(steps);
-        }
         self.cursor = range.1;
         &self.grad_inputs
     }
 
-    /// Back-propagates step `t` through the whole stack at once (the step-by-step path:
-    /// online, unrolled, Repeater): masking, the layer, then the encoder, with the input
+    /// Back-propagates step `t` (the step-by-step path: online, unrolled, Repeater) through
+    /// the layer's whole-sequence backward, the step a sequence of one ([`OneGrad`]; the
+    /// layer adds its weight gradients before it returns), then the encoder, with the input
     /// gradient going `into` the call's buffer or the online step's.
     #[inline(always)]
-    fn backward_one(&mut self, t: u64, gy: &SMatrix<S, O, B>, into: GradInto, defer: bool) {
+    fn backward_one(&mut self, t: u64, gy: &SMatrix<S, O, B>, into: GradInto) {
         let Self {
             encoder,
             layer,
@@ -574,7 +572,7 @@ where
             Self::state_slot(*origin, t + 1),
         );
         let gy = if *mask_zero {
-            mask_step((&rec.masked, rec.any_masked), gy, gy_masked, &mut **g_state)
+            masked_grad((&rec.masked, rec.any_masked), gy, gy_masked)
         } else {
             gy
         };
@@ -583,18 +581,16 @@ where
             GradInto::Unread(k) => (&mut grad_inputs[k], E::READS_GRAD),
             GradInto::Step => (&mut **step_grad_input, true),
         };
-        let step = BackwardStep {
-            x: &rec.x,
-            y: &rec.y,
+        let mut step = OneGrad {
+            record: &mut *rec,
             prev: &states[p],
             next: &states[n],
-            cache: &mut rec.cache,
             gy,
             gx: &mut *gx,
             input_grad,
+            masking: *mask_zero,
         };
-        layer.backward_step(step, g_state, g_prev, defer);
-        core::mem::swap(g_state, g_prev);
+        layer.backward_seq(&mut step, g_state, g_prev);
         encoder.backward(&rec.kept, gx);
     }
 
@@ -889,7 +885,7 @@ where
         if self.cursor == self.pos {
             self.start_backward_state();
         }
-        self.backward_one(t, grad_output, GradInto::Step, false);
+        self.backward_one(t, grad_output, GradInto::Step);
         self.cursor = t;
         Ok(&self.step_grad_input)
     }

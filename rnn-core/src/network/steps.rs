@@ -3,7 +3,6 @@
 //! steps.
 
 use crate::Float;
-use crate::float::Columns;
 use crate::layer::{BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask};
 use nalgebra::SMatrix;
 
@@ -142,6 +141,123 @@ impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
     }
 }
 
+/// One step of the ring as a sequence of one (the online `step`, `unroll = full`, a
+/// `Repeater`): the layer's whole-sequence forward runs on it, so that step by step and whole
+/// sequences take one path through the layers, masking included. The states before and after
+/// the step are two slots of the ring, not always neighbours (it wraps).
+pub(super) struct OneStep<'a, S: Float, C, K, St, const I: usize, const O: usize, const B: usize> {
+    pub(super) record: &'a mut StepRecord<S, C, K, I, O, B>,
+    pub(super) prev: &'a mut St,
+    pub(super) next: &'a mut St,
+    /// With masking (`mask_zero`): what a masked sample's state resets to.
+    pub(super) initial: Option<&'a St>,
+}
+
+impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
+    ForwardSeq<S, St, C, I, O, B> for OneStep<'_, S, C, K, St, I, O, B>
+{
+    #[inline(always)]
+    fn len(&self) -> usize {
+        1
+    }
+    #[inline(always)]
+    fn step_masked(
+        &mut self,
+        _k: usize,
+        dir: Dir,
+    ) -> (ForwardStep<'_, S, St, C, I, O, B>, Option<Mask<'_, St, B>>) {
+        let StepRecord {
+            x,
+            y,
+            cache,
+            masked,
+            any_masked,
+            ..
+        } = &mut *self.record;
+        let (prev, next) = match dir {
+            Dir::Forward => (&*self.prev, &mut *self.next),
+            Dir::Reversed => (&*self.next, &mut *self.prev),
+        };
+        let mask = match self.initial {
+            Some(initial) if *any_masked => Some(Mask {
+                masked: &*masked,
+                initial,
+            }),
+            _ => None,
+        };
+        let step = ForwardStep {
+            x: &*x,
+            prev,
+            next,
+            cache,
+            y,
+        };
+        (step, mask)
+    }
+}
+
+/// The backward of a [`OneStep`].
+pub(super) struct OneGrad<'a, S: Float, C, K, St, const I: usize, const O: usize, const B: usize> {
+    pub(super) record: &'a mut StepRecord<S, C, K, I, O, B>,
+    pub(super) prev: &'a St,
+    pub(super) next: &'a St,
+    /// The output gradient (masked samples' columns zeroed when masking).
+    pub(super) gy: &'a SMatrix<S, O, B>,
+    pub(super) gx: &'a mut SMatrix<S, I, B>,
+    /// Whether `gx` is read (see [`BackwardStep::input_grad`]).
+    pub(super) input_grad: bool,
+    /// Masking is on.
+    pub(super) masking: bool,
+}
+
+impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
+    BackwardSeq<S, St, C, I, O, B> for OneGrad<'_, S, C, K, St, I, O, B>
+{
+    #[inline(always)]
+    fn len(&self) -> usize {
+        1
+    }
+    #[inline(always)]
+    fn step_masked(
+        &mut self,
+        _k: usize,
+        dir: Dir,
+    ) -> (BackwardStep<'_, S, St, C, I, O, B>, Option<&[bool; B]>) {
+        let StepRecord {
+            x,
+            y,
+            cache,
+            masked,
+            any_masked,
+            ..
+        } = &mut *self.record;
+        let (prev, next) = match dir {
+            Dir::Forward => (self.prev, self.next),
+            Dir::Reversed => (self.next, self.prev),
+        };
+        let mask = (self.masking && *any_masked).then_some(&*masked);
+        let step = BackwardStep {
+            x: &*x,
+            y: &*y,
+            prev,
+            next,
+            cache,
+            gy: self.gy,
+            gx: &mut *self.gx,
+            input_grad: self.input_grad,
+        };
+        (step, mask)
+    }
+    #[inline(always)]
+    fn kept(&self, _k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C) {
+        let prev = match dir {
+            Dir::Forward => self.prev,
+            Dir::Reversed => self.next,
+        };
+        (&self.record.x, prev, &self.record.cache)
+    }
+}
+
 /// Where the step-by-step backward puts a step's input gradient.
 #[derive(Clone, Copy)]
 pub(super) enum GradInto {
@@ -172,22 +288,17 @@ pub(super) fn zero_columns<S: Float, const R: usize, const B: usize>(
     }
 }
 
-/// Backward through a step with masking: the masked samples' gradients at the state after the
-/// step are zeroed in `g_state` (their state was reset), and the output gradient is returned
-/// with their columns zeroed (in `scratch`; `gy` itself if no sample is masked).
-pub(super) fn mask_step<'g, S: Float, St: Columns, const O: usize, const B: usize>(
+/// The output gradient of a step with its masked samples' columns zeroed (in `scratch`; `gy`
+/// itself if none is masked): masked samples pass no gradient back.
+pub(super) fn masked_grad<'g, S: Float, const O: usize, const B: usize>(
     (masked, any): (&[bool; B], bool),
     gy: &'g SMatrix<S, O, B>,
     scratch: &'g mut SMatrix<S, O, B>,
-    g_state: &mut St,
 ) -> &'g SMatrix<S, O, B> {
     if !any {
         return gy;
     }
     scratch.copy_from(gy);
     zero_columns(scratch, masked);
-    for b in (0..B).filter(|&b| masked[b]) {
-        g_state.zero_column(b);
-    }
     scratch
 }
