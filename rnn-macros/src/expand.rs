@@ -90,6 +90,28 @@ fn product_tokens(factors: &[Factor], values: &[TokenStream]) -> TokenStream {
     quote!({ 1 #(* #tokens)* })
 }
 
+/// A layer with sizes `(a, b)` (its declared input and its output), built as `ty` taking `i`
+/// inputs: the element, and its marker for the `Follows` check (spanned at the layer).
+fn with_sizes(
+    leaf: &Leaf,
+    ty: TokenStream,
+    i: TokenStream,
+    (a, b): (&Size, &Size),
+) -> (Built, TokenStream) {
+    let (a_t, b_t) = (size_tokens(a), size_tokens(b));
+    let ctor = quote!(<#ty>::try_new(rng)?);
+    let marker_name = &leaf.name;
+    let mut marker = quote_spanned!(leaf.name.span()=> ::rnn_core::dsl::#marker_name<#a_t, #b_t);
+    marker.extend(quote_spanned!(leaf.end=> >));
+    let built = Built {
+        ty,
+        ctor,
+        n_in: i,
+        n_out: b_t,
+    };
+    (built, marker)
+}
+
 /// A built element: its type, its constructor expression, its input and output sizes.
 #[derive(Clone)]
 struct Built {
@@ -133,28 +155,16 @@ impl Builder<'_> {
             (Kind::Sized { gates }, Some((a, b))) => {
                 // The real input size is what the previous layer gives; a mismatch with the
                 // declared `a` is reported by the `Follows` check below, and only there.
-                let (a_t, b_t) = (size_tokens(a), size_tokens(b));
-                let i = given.unwrap_or_else(|| a_t.clone());
+                let b_t = size_tokens(b);
+                let i = given.unwrap_or_else(|| size_tokens(a));
                 let ty = if gates > 0 {
                     let g = times_tokens(gates, b);
                     quote!(::rnn_core::layers::#ty_name<#s, #i, #b_t, #g>)
                 } else {
                     quote!(::rnn_core::layers::#ty_name<#s, #i, #b_t>)
                 };
-                let ctor = quote!(<#ty>::try_new(rng)?);
                 self.check_const_sizes(leaf, gates, (a, b));
-                let start = leaf.name.span();
-                let mut marker = quote_spanned!(start=> ::rnn_core::dsl::#marker_name<#a_t, #b_t);
-                marker.extend(quote_spanned!(leaf.end=> >));
-                (
-                    Built {
-                        ty,
-                        ctor,
-                        n_in: i,
-                        n_out: b_t,
-                    },
-                    marker,
-                )
+                with_sizes(leaf, ty, i, (a, b))
             }
             (Kind::Shaped(shape), Some((a, b))) => {
                 // As for a sized layer, the input size is the previous layer's output size.
@@ -171,7 +181,6 @@ impl Builder<'_> {
                     .map(|factors| product_tokens(factors, &values))
                     .collect();
                 let ty = quote!(::rnn_core::layers::#ty_name<#s, #(#args),*>);
-                let ctor = quote!(<#ty>::try_new(rng)?);
                 if leaf.values().iter().any(|v| v.value().is_none()) {
                     let c = lit(self.columns);
                     let mut check = quote_spanned!(leaf.name.span()=> let () =);
@@ -180,20 +189,7 @@ impl Builder<'_> {
                     ));
                     self.checks.push(check);
                 }
-                let b_t = size_tokens(b);
-                let a_t = size_tokens(a);
-                let start = leaf.name.span();
-                let mut marker = quote_spanned!(start=> ::rnn_core::dsl::#marker_name<#a_t, #b_t);
-                marker.extend(quote_spanned!(leaf.end=> >));
-                (
-                    Built {
-                        ty,
-                        ctor,
-                        n_in: i,
-                        n_out: b_t,
-                    },
-                    marker,
-                )
+                with_sizes(leaf, ty, i, (a, b))
             }
             _ => {
                 // Validation guarantees a size-free layer has a predecessor.

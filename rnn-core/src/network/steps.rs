@@ -48,34 +48,12 @@ impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
         k: usize,
         dir: Dir,
     ) -> (ForwardStep<'_, S, St, C, I, O, B>, Option<Mask<'_, St, B>>) {
-        let StepRecord {
-            x,
-            y,
-            cache,
-            masked,
-            any_masked,
-            ..
-        } = &mut self.records[k];
         let (before, after) = self.states.split_at_mut(k + 1);
-        let (prev, next) = match dir {
+        let states = match dir {
             Dir::Forward => (&before[k], &mut after[0]),
             Dir::Reversed => (&after[0], &mut before[k]),
         };
-        let mask = match self.initial {
-            Some(initial) if *any_masked => Some(Mask {
-                masked: &*masked,
-                initial,
-            }),
-            _ => None,
-        };
-        let step = ForwardStep {
-            x: &*x,
-            prev,
-            next,
-            cache,
-            y,
-        };
-        (step, mask)
+        self.records[k].forward(states, self.initial)
     }
 }
 
@@ -105,30 +83,12 @@ impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
         k: usize,
         dir: Dir,
     ) -> (BackwardStep<'_, S, St, C, I, O, B>, Option<&[bool; B]>) {
-        let StepRecord {
-            x,
-            y,
-            cache,
-            masked,
-            any_masked,
-            ..
-        } = &mut self.records[k];
-        let (prev, next) = match dir {
+        let states = match dir {
             Dir::Forward => (&self.states[k], &self.states[k + 1]),
             Dir::Reversed => (&self.states[k + 1], &self.states[k]),
         };
-        let mask = (self.masking && *any_masked).then_some(&*masked);
-        let step = BackwardStep {
-            x: &*x,
-            y: &*y,
-            prev,
-            next,
-            cache,
-            gy: &self.gy[k],
-            gx: &mut self.gx[k],
-            input_grad: self.input_grads,
-        };
-        (step, mask)
+        let grads = (&self.gy[k], &mut self.gx[k], self.input_grads);
+        self.records[k].backward(states, grads, self.masking)
     }
     #[inline(always)]
     fn kept(&self, k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C) {
@@ -166,33 +126,11 @@ impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
         _k: usize,
         dir: Dir,
     ) -> (ForwardStep<'_, S, St, C, I, O, B>, Option<Mask<'_, St, B>>) {
-        let StepRecord {
-            x,
-            y,
-            cache,
-            masked,
-            any_masked,
-            ..
-        } = &mut *self.record;
-        let (prev, next) = match dir {
+        let states = match dir {
             Dir::Forward => (&*self.prev, &mut *self.next),
             Dir::Reversed => (&*self.next, &mut *self.prev),
         };
-        let mask = match self.initial {
-            Some(initial) if *any_masked => Some(Mask {
-                masked: &*masked,
-                initial,
-            }),
-            _ => None,
-        };
-        let step = ForwardStep {
-            x: &*x,
-            prev,
-            next,
-            cache,
-            y,
-        };
-        (step, mask)
+        self.record.forward(states, self.initial)
     }
 }
 
@@ -223,30 +161,12 @@ impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
         _k: usize,
         dir: Dir,
     ) -> (BackwardStep<'_, S, St, C, I, O, B>, Option<&[bool; B]>) {
-        let StepRecord {
-            x,
-            y,
-            cache,
-            masked,
-            any_masked,
-            ..
-        } = &mut *self.record;
-        let (prev, next) = match dir {
+        let states = match dir {
             Dir::Forward => (self.prev, self.next),
             Dir::Reversed => (self.next, self.prev),
         };
-        let mask = (self.masking && *any_masked).then_some(&*masked);
-        let step = BackwardStep {
-            x: &*x,
-            y: &*y,
-            prev,
-            next,
-            cache,
-            gy: self.gy,
-            gx: &mut *self.gx,
-            input_grad: self.input_grad,
-        };
-        (step, mask)
+        let grads = (self.gy, &mut *self.gx, self.input_grad);
+        self.record.backward(states, grads, self.masking)
     }
     #[inline(always)]
     fn kept(&self, _k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C) {
@@ -271,6 +191,55 @@ pub(super) enum GradInto {
 }
 
 impl<S: Float, C, K, const I: usize, const O: usize, const B: usize> StepRecord<S, C, K, I, O, B> {
+    /// The step as a layer's forward sees it, between the states `(prev, next)`, and its mask
+    /// if masking (`initial`: what a masked sample's state resets to) and a sample is masked.
+    #[inline(always)]
+    fn forward<'s, St>(
+        &'s mut self,
+        (prev, next): (&'s St, &'s mut St),
+        initial: Option<&'s St>,
+    ) -> (ForwardStep<'s, S, St, C, I, O, B>, Option<Mask<'s, St, B>>) {
+        let mask = match initial {
+            Some(initial) if self.any_masked => Some(Mask {
+                masked: &self.masked,
+                initial,
+            }),
+            _ => None,
+        };
+        let step = ForwardStep {
+            x: &self.x,
+            prev,
+            next,
+            cache: &mut self.cache,
+            y: &mut self.y,
+        };
+        (step, mask)
+    }
+
+    /// The step as a layer's backward sees it, between the states `(prev, next)`, with the
+    /// output gradient, where the input gradient goes and whether it is read, and the masked
+    /// samples if `masking` and a sample is masked.
+    #[inline(always)]
+    fn backward<'s, St>(
+        &'s mut self,
+        (prev, next): (&'s St, &'s St),
+        (gy, gx, input_grad): (&'s SMatrix<S, O, B>, &'s mut SMatrix<S, I, B>, bool),
+        masking: bool,
+    ) -> (BackwardStep<'s, S, St, C, I, O, B>, Option<&'s [bool; B]>) {
+        let mask = (masking && self.any_masked).then_some(&self.masked);
+        let step = BackwardStep {
+            x: &self.x,
+            y: &self.y,
+            prev,
+            next,
+            cache: &mut self.cache,
+            gy,
+            gx,
+            input_grad,
+        };
+        (step, mask)
+    }
+
     /// Finds the samples masked at this step: those whose input column is exactly zero.
     pub(super) fn find_masked(&mut self) {
         self.masked = core::array::from_fn(|b| self.x.column(b).iter().all(|v| *v == S::zero()));
