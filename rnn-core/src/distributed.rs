@@ -63,8 +63,7 @@
 //! ```
 
 use crate::parallel::{
-    DataParallel, ParallelError, ShardGuard, Threads, add_flat_gradients, load_flat, store_flat,
-    tree_sum,
+    DataParallel, ParallelError, ShardGuard, Threads, add_flat_gradients, store_flat, tree_sum,
 };
 use crate::{Float, Network};
 /// The MPI binding this module is built on (rsmpi), re-exported: `mpi::initialize()`, the
@@ -221,7 +220,7 @@ where
         let mut flat = std::vec![<N::Scalar as Float>::cast(0.0); n];
         store_flat(&*net, &mut flat, false);
         comm.process_at_rank(0).broadcast_into(&mut flat[..]);
-        load_flat(net, &flat);
+        crate::param::fill_flat(net, &flat);
         let per_rank = shards / ranks;
         let mine = rank * per_rank..(rank + 1) * per_rank;
         let local = DataParallel::new_from(

@@ -67,6 +67,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::param::fill_flat;
 use crate::{Float, Network, Parameterized};
 use std::boxed::Box;
 use std::fmt;
@@ -271,20 +272,6 @@ fn follow_settings<N: Network>(replica: &mut N, main: &N) {
     replica.max_bptt_steps(main.bptt_limit());
 }
 
-/// Copies `src` (flat, in parameter order) into the parameter values of `net`.
-pub(crate) fn load_flat<S: Float, P: Parameterized<S> + ?Sized>(net: &mut P, src: &[S]) {
-    let mut at = 0;
-    net.visit_parameters_mut(&mut |mut p| {
-        let n = p.value.len();
-        let from = &src[at..at + n];
-        match crate::param::contiguous_mut(&mut p.value) {
-            Some(v) => v.copy_from_slice(from),
-            None => p.value.iter_mut().zip(from).for_each(|(v, f)| *v = *f),
-        }
-        at += n;
-    });
-}
-
 /// Adds `total` (flat, in parameter order) to the gradients of `net`.
 pub(crate) fn add_flat_gradients<S: Float, P: Parameterized<S> + ?Sized>(net: &mut P, total: &[S]) {
     let mut at = 0;
@@ -362,7 +349,7 @@ impl<N: Network, D> Shared<N, D> {
         let shard = &mut *guard;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             if train {
-                load_flat(
+                fill_flat(
                     &mut shard.net,
                     &self.params.read().unwrap_or_else(PoisonError::into_inner),
                 );
@@ -560,7 +547,7 @@ where
         let flat = self.publish_parameters(net);
         for shard in &self.shared.shards {
             let replica = &mut lock(shard).net;
-            load_flat(replica, &flat);
+            fill_flat(replica, &flat);
             follow_settings(replica, net);
         }
     }

@@ -9,8 +9,8 @@ mod parameterized;
 
 pub use name::{MAX_DEPTH, ParamName};
 pub use optim_state::{OptimKind, OptimState, OptimStateRef};
-pub(crate) use parameterized::parameters;
 pub use parameterized::{FlatLengthError, Parameterized};
+pub(crate) use parameterized::{fill_flat, parameters};
 
 use crate::float::{AllocError, CacheAligned, try_zeroed_box};
 use crate::{Float, Rng};

@@ -195,17 +195,26 @@ pub trait Parameterized<S: Float> {
                 got: values.len(),
             });
         }
-        let mut at = 0;
-        self.visit_slots_mut(&mut |mut p| {
-            let mut value = p.value_mut();
-            let n = value.len();
-            for (w, &v) in value.iter_mut().zip(&values[at..at + n]) {
-                *w = v;
-            }
-            at += n;
-        });
+        fill_flat(self, values);
         Ok(())
     }
+}
+
+/// Copies `values` (flat, in parameter order; as long as the parameters) into the parameter
+/// values of `p`, allocating nothing: [`Parameterized::set_flat_parameters`] after its length
+/// check, and the data-parallel trainers' copies to their replicas.
+pub(crate) fn fill_flat<S: Float, P: Parameterized<S> + ?Sized>(p: &mut P, values: &[S]) {
+    let mut at = 0;
+    p.visit_slots_mut(&mut |mut slot| {
+        let mut value = slot.value_mut();
+        let n = value.len();
+        let from = &values[at..at + n];
+        match contiguous_mut(&mut value) {
+            Some(v) => v.copy_from_slice(from),
+            None => value.iter_mut().zip(from).for_each(|(w, &v)| *w = v),
+        }
+        at += n;
+    });
 }
 
 /// [`Parameterized::set_flat_parameters`] was given a vector whose length is not the number
