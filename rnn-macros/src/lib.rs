@@ -2,7 +2,8 @@
 //! for the DSL and the generated API).
 //!
 //! Three stages: `ast` parses the DSL with syn, `validate` checks everything that needs no
-//! types and collects *every* error (each spanned at the user's tokens), `expand` emits the
+//! types and collects *every* error (each spanned at the user's tokens; each layer's
+//! arguments in `args`, against the table of layers `rnn_format::layers`), `expand` emits the
 //! struct. Shape compatibility between layers is left to the type system (`rnn_core::dsl`), so
 //! that it is checked where the types are known. This crate knows the grammar, not the maths.
 
@@ -14,6 +15,7 @@
     clippy::unreachable
 )]
 
+mod args;
 mod ast;
 mod expand;
 #[cfg(test)]

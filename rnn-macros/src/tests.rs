@@ -609,8 +609,11 @@ fn a_shaped_layer_validates_with_its_options() {
         panic!("shaped")
     };
     // Conv1d<S, 3, 4, 3, 2, 9, 12>: the largest argument is in * (kernel - 1) * dilation.
-    assert_eq!(validate::largest_arg(shape, &[3, 4, 3, 2]), Some(12));
-    assert_eq!(validate::largest_arg(shape, &[usize::MAX, 4, 3, 2]), None);
+    assert_eq!(crate::args::largest_arg(shape, &[3, 4, 3, 2]), Some(12));
+    assert_eq!(
+        crate::args::largest_arg(shape, &[usize::MAX, 4, 3, 2]),
+        None
+    );
 }
 
 /// Every error of a shaped layer's arguments, each at its tokens.
