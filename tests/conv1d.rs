@@ -44,6 +44,18 @@ network! {
         Sequential[ Conv1d(2, 3, 1), Tanh, Conv1d(3, 3, 2), Conv1d(3, 2, 4, dilation = 3) ];
 }
 
+network! {
+    /// Both directions: the backward copy sees the sequence reversed (its window holds later
+    /// inputs).
+    pub Bi<seq_len = 6, batch = 2, scalar = f64> =
+        Sequential[ BiSequencer[ Conv1d(2, 3, 2, dilation = 2) ], Tanh, Linear(6, 2) ];
+}
+network! {
+    /// Masking: a masked sample's window resets to the initial state (zeros).
+    pub Masked<seq_len = 6, batch = 2, scalar = f64, mask_zero = true> =
+        Sequential[ Conv1d(2, 3, 3), Tanh, Linear(3, 2) ];
+}
+
 const WEIGHTS: &[u8] = include_bytes!("fixtures/conv1d/weights.safetensors");
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/conv1d");
 const T: usize = 12;
@@ -264,4 +276,62 @@ fn the_onnx_export_runs_in_onnxruntime_with_pytorchs_outputs() {
     let e = rnn_core::io::load_onnx(&mut net, &bytes).expect_err("no Conv reader");
     assert!(matches!(e, WeightsError::Onnx(_)), "{e}");
     assert_eq!(net.flat_parameters(), before);
+}
+
+/// Central differences through a `BiSequencer` around a convolution (its backward copy runs on
+/// the sequence reversed, through `Dir::Reversed` views).
+#[test]
+fn gradients_both_ways_match_finite_differences() {
+    let mut net = Bi::new(7);
+    let mut rng = Rng::new(8);
+    let mut xs: Vec<SMatrix<f64, 2, 2>> = (0..6)
+        .map(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
+        .collect();
+    let rs: Vec<SMatrix<f64, 2, 2>> = (0..6)
+        .map(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
+        .collect();
+    let worst = check_network(&mut net, &mut xs, |ys| {
+        let loss = ys.iter().zip(&rs).map(|(y, r)| y.dot(r)).sum();
+        (loss, rs.clone())
+    });
+    assert!(worst <= 1e-6, "{worst:e}");
+}
+
+/// With `mask_zero`, a sample masked at a step has a zero output there and its window starts
+/// again from zeros: its later outputs are those of the rest of its sequence run alone. The
+/// parameter gradients (the mask does not depend on them) match central differences.
+#[test]
+fn a_masked_sample_starts_its_window_again() {
+    let mut net = Masked::new(9);
+    let mut rng = Rng::new(10);
+    let mut xs: Vec<SMatrix<f64, 2, 2>> = (0..6)
+        .map(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
+        .collect();
+    xs[2].column_mut(1).fill(0.0);
+    net.evaluate();
+    let ys = net.forward(&xs).to_vec();
+    assert_eq!(
+        ys[2].column(1).iter().copied().collect::<Vec<_>>(),
+        [0.0, 0.0]
+    );
+    let alone = net.forward(&xs[3..]).to_vec();
+    for (t, y) in alone.iter().enumerate() {
+        assert_eq!(y.column(1), ys[3 + t].column(1), "step {}", 3 + t);
+    }
+
+    let rs: Vec<SMatrix<f64, 2, 2>> = (0..6)
+        .map(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
+        .collect();
+    let loss = |net: &mut Masked| -> f64 {
+        net.forward(&xs)
+            .iter()
+            .zip(&rs)
+            .map(|(y, r)| y.dot(r))
+            .sum()
+    };
+    net.zero_grad_parameters();
+    net.forward(&xs);
+    net.backward(&xs, &rs);
+    let worst = rnn_core::gradcheck::assert_parameter_gradients(&mut net, loss);
+    assert!(worst <= 1e-6, "{worst:e}");
 }
