@@ -2,6 +2,7 @@
 //! (divan's own timing loop hides short cases): `cargo run --release --bin profile --
 //! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `gru_b1_train`,
 //! `seed_b1_online_train` and `lstm128_b32_online_train` (`step`s then `backward_step`s),
+//! `conv_b1_step` and `conv_b1_online_train` (three causal convolutions, dilations 1, 2, 4),
 //! `amp_gru16_step`, `amp_lstm32_step`, `{gru128,lstm128,lstm256}_b32_step` (online, batch 32), `seed_b1_train_split` and
 //! `{lstm256,lstm128,gru128,seed}_b32_train_split` (time per phase),
 //! `{lstm256,lstm128,gru128,seed}_b32_sequence` (whole forwards, evaluation mode), `seed_b1_zero_grad` and `seed_b1_update` (one
@@ -26,6 +27,11 @@ network! {
     /// Amp-style models (one sample in, one out), as in the latency benchmark.
     AmpGru16<seq_len = 16> = Sequential[ GRU(1, 16), Linear(16, 1) ];
     AmpLstm32<seq_len = 16> = Sequential[ LSTM(1, 32), Linear(32, 1) ];
+    /// A small WaveNet-style stack of causal convolutions (dilations 1, 2, 4).
+    ConvStack<seq_len = 16> = Sequential[
+        Conv1d(10, 16, 3), Tanh, Conv1d(16, 16, 3, dilation = 2), Tanh,
+        Conv1d(16, 16, 3, dilation = 4), Tanh, Linear(16, 5)
+    ];
 }
 
 fn run_steps<N: Online<Scalar = f32, Input = SMatrix<f32, I, 1>>, const I: usize>(
@@ -158,6 +164,8 @@ fn main() {
         "gru_step" => run_steps(SeedGru::new(1), n),
         "seed_b1_train" => train(SeedB1::new(1), n),
         "seed_b1_online_train" => online_train::<_, 10, 5, 1>(SeedB1::new(1), n),
+        "conv_b1_step" => run_steps(ConvStack::new(1), n),
+        "conv_b1_online_train" => online_train::<_, 10, 5, 1>(ConvStack::new(1), n),
         "lstm128_b32_online_train" => online_train::<_, 64, 10, 32>(Lstm128B32::new(1), n),
         "gru_b1_train" => train(GruB1::new(1), n),
         "lstm256_b32_step" => {

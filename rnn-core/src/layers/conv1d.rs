@@ -87,6 +87,17 @@ impl<
 
 crate::param::parameters!(Conv1d<I, O, K, D, IK, W> { weight: Kernel(K), bias: Vector });
 
+/// What a step of [`Conv1d`] keeps: the inputs its taps read, `I K x B`, and their gradient
+/// (written by its backward).
+#[derive(Clone, Debug, PartialEq, bytemuck::Zeroable)]
+#[zeroable(bound = "S: Float")]
+pub struct Conv1dCache<S, const IK: usize, const B: usize> {
+    /// `z_t`: row `i K + k` is input channel `i` at tap `k`.
+    pub z: SMatrix<S, IK, B>,
+    /// `Wᵀ gy`, the gradient at `z_t`.
+    pub gz: SMatrix<S, IK, B>,
+}
+
 impl<
     S: Float,
     const I: usize,
@@ -100,8 +111,8 @@ impl<
 {
     /// The last `(K - 1) D` inputs, oldest first: slot `s` is rows `s I .. (s + 1) I`.
     type State = SMatrix<S, W, B>;
-    /// `z_t`, the inputs the taps read.
-    type Cache = SMatrix<S, IK, B>;
+    /// `z_t`, the inputs the taps read, and room for their gradient.
+    type Cache = Conv1dCache<S, IK, B>;
 
     fn forward_step(
         &mut self,
@@ -112,9 +123,10 @@ impl<
             x,
             prev,
             next,
-            cache: z,
+            cache,
             y,
         } = s;
+        let z = &mut cache.z;
         // Column by column (sample by sample); `W` may be 0 (kernel 1: no state).
         for b in 0..B {
             let xb = &x.as_slice()[b * I..][..I];
@@ -149,14 +161,14 @@ impl<
             y: _,
             prev: _,
             next: _,
-            cache: z,
+            cache,
             gy,
             gx,
             input_grad: _,
         } = s;
-        let w = &self.weight.value;
+        // gz = Wᵀ gy, then each of its rows to the input or the state slot its tap read.
+        kernels::transpose_mul(&mut cache.gz, &self.weight.value, gy, false);
         for b in 0..B {
-            let gyb = &gy.as_slice()[b * O..][..O];
             let gnb = &g_next.as_slice()[b * W..][..W];
             let gxb = &mut gx.as_mut_slice()[b * I..][..I];
             let gpb = &mut g_prev.as_mut_slice()[b * W..][..W];
@@ -169,7 +181,7 @@ impl<
             } else {
                 gxb.fill(S::zero());
             }
-            // gz = Wᵀ gy, one column of W (contiguous) per channel and tap.
+            let gzb = &cache.gz.as_slice()[b * IK..][..IK];
             for k in 0..K {
                 let to = if k + 1 == K {
                     &mut *gxb
@@ -177,12 +189,11 @@ impl<
                     &mut gpb[k * D * I..]
                 };
                 for (i, g) in to.iter_mut().take(I).enumerate() {
-                    let col = &w.as_slice()[(i * K + k) * O..][..O];
-                    *g += dot(col, gyb);
+                    *g += gzb[i * K + k];
                 }
             }
         }
-        kernels::acc_outer(self.weight.grad_mut(), gy, z);
+        kernels::acc_outer(self.weight.grad_mut(), gy, &cache.z);
         kernels::acc_bias(self.bias.grad_mut(), gy);
     }
 
@@ -216,11 +227,6 @@ impl<
         );
         g.node_lists("Transpose", &[&y], &[("perm", &[2, 0, 1])])
     }
-}
-
-/// `Σ a_k b_k`, in order.
-fn dot<S: Float>(a: &[S], b: &[S]) -> S {
-    a.iter().zip(b).fold(S::zero(), |acc, (&x, &y)| acc + x * y)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub mod softmax;
 pub mod tanh;
 
 pub use cell_params::CellParams;
-pub use conv1d::Conv1d;
+pub use conv1d::{Conv1d, Conv1dCache};
 pub use dropout::Dropout;
 pub use elman::Rnn;
 pub use gru::{Gru, GruCache};

@@ -9,8 +9,10 @@ mod parameterized;
 
 pub use name::{MAX_DEPTH, ParamName};
 pub use optim_state::{OptimKind, OptimState, OptimStateRef};
+#[cfg(feature = "parallel")]
+pub(crate) use parameterized::fill_flat;
+pub(crate) use parameterized::parameters;
 pub use parameterized::{FlatLengthError, Parameterized};
-pub(crate) use parameterized::{fill_flat, parameters};
 
 use crate::float::{AllocError, CacheAligned, try_zeroed_box};
 use crate::{Float, Rng};
