@@ -211,15 +211,37 @@ fn compiled_in_weights_are_pytorchs_and_save_back_as_they_were() {
 /// dilation 3), whole sequence: every parameter and input gradient.
 #[test]
 fn gradients_of_a_stack_of_convolutions_match_finite_differences() {
-    let mut net = Stack::new(3);
-    let mut rng = Rng::new(4);
-    let mut xs: Vec<SMatrix<f64, 2, 3>> = (0..5)
+    check_projected::<_, 2, 2, 3>(&mut Stack::new(3), 5, 4);
+}
+
+/// `n` steps of values drawn uniformly from [-1, 1).
+fn random_steps<const R: usize, const C: usize>(
+    rng: &mut Rng,
+    n: usize,
+) -> Vec<SMatrix<f64, R, C>> {
+    (0..n)
         .map(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
-        .collect();
-    let rs: Vec<SMatrix<f64, 2, 3>> = (0..5)
-        .map(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
-        .collect();
-    let worst = check_network(&mut net, &mut xs, |ys| {
+        .collect()
+}
+
+/// [`check_network`] on `net` over `steps` random inputs, for the loss `Σ_t r_t · y_t` with
+/// random `r_t` (both drawn from `seed`): every parameter and input gradient within 1e-6.
+fn check_projected<N, const I: usize, const O: usize, const B: usize>(
+    net: &mut N,
+    steps: usize,
+    seed: u64,
+) where
+    N: Network<
+            Scalar = f64,
+            Inputs = [SMatrix<f64, I, B>],
+            Outputs = [SMatrix<f64, O, B>],
+            GradInputs = [SMatrix<f64, I, B>],
+        >,
+{
+    let mut rng = Rng::new(seed);
+    let mut xs = random_steps::<I, B>(&mut rng, steps);
+    let rs = random_steps::<O, B>(&mut rng, steps);
+    let worst = check_network(net, &mut xs, |ys| {
         let loss = ys.iter().zip(&rs).map(|(y, r)| y.dot(r)).sum();
         (loss, rs.clone())
     });
@@ -282,19 +304,7 @@ fn the_onnx_export_runs_in_onnxruntime_with_pytorchs_outputs() {
 /// the sequence reversed, through `Dir::Reversed` views).
 #[test]
 fn gradients_both_ways_match_finite_differences() {
-    let mut net = Bi::new(7);
-    let mut rng = Rng::new(8);
-    let mut xs: Vec<SMatrix<f64, 2, 2>> = (0..6)
-        .map(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
-        .collect();
-    let rs: Vec<SMatrix<f64, 2, 2>> = (0..6)
-        .map(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
-        .collect();
-    let worst = check_network(&mut net, &mut xs, |ys| {
-        let loss = ys.iter().zip(&rs).map(|(y, r)| y.dot(r)).sum();
-        (loss, rs.clone())
-    });
-    assert!(worst <= 1e-6, "{worst:e}");
+    check_projected::<_, 2, 2, 2>(&mut Bi::new(7), 6, 8);
 }
 
 /// With `mask_zero`, a sample masked at a step has a zero output there and its window starts
@@ -304,9 +314,7 @@ fn gradients_both_ways_match_finite_differences() {
 fn a_masked_sample_starts_its_window_again() {
     let mut net = Masked::new(9);
     let mut rng = Rng::new(10);
-    let mut xs: Vec<SMatrix<f64, 2, 2>> = (0..6)
-        .map(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
-        .collect();
+    let mut xs = random_steps::<2, 2>(&mut rng, 6);
     xs[2].column_mut(1).fill(0.0);
     net.evaluate();
     let ys = net.forward(&xs).to_vec();
@@ -319,9 +327,7 @@ fn a_masked_sample_starts_its_window_again() {
         assert_eq!(y.column(1), ys[3 + t].column(1), "step {}", 3 + t);
     }
 
-    let rs: Vec<SMatrix<f64, 2, 2>> = (0..6)
-        .map(|_| SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0)))
-        .collect();
+    let rs = random_steps::<2, 2>(&mut rng, 6);
     let loss = |net: &mut Masked| -> f64 {
         net.forward(&xs)
             .iter()
