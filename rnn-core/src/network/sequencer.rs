@@ -305,8 +305,8 @@ where
         };
         self.layer.forward_seq(&mut steps, self.training);
         for (y, rec) in self.outputs.iter_mut().zip(&mut self.records[..n]) {
-            if self.mask_zero && rec.any_masked {
-                zero_columns(&mut rec.y, &rec.masked);
+            if self.mask_zero {
+                rec.mask_output();
             }
             y.copy_from(&rec.y);
         }
@@ -399,8 +399,8 @@ where
                     initial: self.mask_zero.then_some(&*self.initial),
                 };
                 self.layer.forward_seq(&mut step, self.training);
-                if self.mask_zero && rec.any_masked {
-                    zero_columns(&mut rec.y, &rec.masked);
+                if self.mask_zero {
+                    rec.mask_output();
                 }
             }
             Some(part) => {

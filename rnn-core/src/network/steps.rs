@@ -240,6 +240,15 @@ impl<S: Float, C, K, const I: usize, const O: usize, const B: usize> StepRecord<
         (step, mask)
     }
 
+    /// Zeroes the output columns of the samples masked at this step (a masked sample's
+    /// output is zero), after the layers ran.
+    #[inline(always)]
+    pub(super) fn mask_output(&mut self) {
+        if self.any_masked {
+            zero_columns(&mut self.y, &self.masked);
+        }
+    }
+
     /// Finds the samples masked at this step: those whose input column is exactly zero.
     pub(super) fn find_masked(&mut self) {
         self.masked = core::array::from_fn(|b| self.x.column(b).iter().all(|v| *v == S::zero()));
