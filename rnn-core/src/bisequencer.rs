@@ -45,7 +45,9 @@
 //! direction's first output needs the last input), so a network containing one implements
 //! [`crate::Network`] but not [`crate::Online`].
 
-use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer, Mask};
+use crate::layer::{
+    BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer, Mask, StateGrads,
+};
 use crate::onnx::{Graph, Value};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use nalgebra::SMatrix;
@@ -362,7 +364,7 @@ where
         }
     }
 
-    fn backward_seq<V>(&mut self, seq: &mut V, g: &mut Self::State, scratch: &mut Self::State)
+    fn backward_seq<V>(&mut self, seq: &mut V, g: StateGrads<'_, Self::State>)
     where
         V: BackwardSeq<S, Self::State, Self::Cache, I, O2, B>,
     {
@@ -372,10 +374,9 @@ where
             s.cache.gy_fwd.copy_from(&s.gy.fixed_rows::<O>(0));
             s.cache.gy_bwd.copy_from(&s.gy.fixed_rows::<O>(O));
         }
-        self.fwd
-            .backward_seq(&mut Forwards::<_, O2>(seq), &mut g.0, &mut scratch.0);
-        self.bwd
-            .backward_seq(&mut Backwards::<_, O2>(seq), &mut g.1, &mut scratch.1);
+        let (g_fwd, g_bwd) = g.split();
+        self.fwd.backward_seq(&mut Forwards::<_, O2>(seq), g_fwd);
+        self.bwd.backward_seq(&mut Backwards::<_, O2>(seq), g_bwd);
         for k in 0..seq.len() {
             let s = seq.step(k, Dir::Forward);
             if s.input_grad {

@@ -10,8 +10,12 @@ use nalgebra::SMatrix;
 ///
 /// A feed-forward layer has `State = ()`. A recurrent cell carries its state (hidden, and cell
 /// for LSTMs) from step `t - 1` to step `t`; the caller owns the per-step states and caches, so a
-/// layer has no notion of time itself and a sequence is a loop over [`Layer::forward_step`]
-/// followed by a reverse loop over [`Layer::backward_step`].
+/// layer has no notion of time itself. A layer computes one step in [`Layer::forward_step`]
+/// and [`Layer::backward_step`], and the defaults of the sequence methods
+/// ([`Layer::forward_seq`], [`Layer::backward_seq`]) loop over them; the engine calls only the
+/// sequence methods, a single step being a sequence of one ([`crate::one_step`]). A container
+/// does the opposite: it writes its sequence methods (handing its parts views of each step)
+/// and gets its step methods from them ([`crate::one_step::forward_step_by_seq`]).
 pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     Parameterized<S> + Clone
 {
@@ -75,7 +79,8 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     /// one matrix product per sequence instead of one rank-`B` update per step. Whether to defer
     /// is decided in one place, the default [`Layer::backward_seq`] (below batch 8, and at every
     /// batch for `f32` on the AVX2 and AVX-512 paths), which the engine runs for the online
-    /// `backward_step` too (a sequence of one step).
+    /// `backward_step` too (a sequence of one step, which does not defer). A container's
+    /// step ([`crate::one_step::backward_step_by_seq`]) never defers.
     fn backward_step(
         &mut self,
         s: BackwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
@@ -112,40 +117,73 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     }
 
     /// Back-propagates through every step of `seq`, latest first, and **accumulates** the
-    /// parameter gradients. `g` holds the gradient at the state after the last step on entry
-    /// and the gradient at the state before the first step on return; `scratch` is a second
-    /// buffer of that type, left in an unspecified state.
+    /// parameter gradients. `g.last` is the gradient at the state after the last step;
+    /// `g.first` receives the gradient at the state before the first step; `g.scratch` is a
+    /// buffer for the steps in between (see [`StateGrads`]).
     ///
     /// The default is the one place that decides whether weight gradients are deferred: below
     /// batch 8, and at every batch for `f32` on the AVX2 and AVX-512 paths
     /// ([`crate::simd_path`]), it calls [`Layer::backward_step`] with `defer` per step and then
     /// [`Layer::accumulate_weight_grads`] once (one product per sequence); otherwise (the
     /// generic kernels from batch 8 up, where each step's update is already an efficient
-    /// product, and a sequence of one step) without.
+    /// product, and a sequence of one step) without. The steps' state gradients alternate
+    /// between `g.first` and `g.scratch`, chosen by the parity of the length so that the last
+    /// lands in `g.first`: no copy, and no scratch for one unmasked step.
     #[inline(always)]
-    fn backward_seq<V>(&mut self, seq: &mut V, g: &mut Self::State, scratch: &mut Self::State)
+    fn backward_seq<V>(&mut self, seq: &mut V, g: StateGrads<'_, Self::State>)
     where
         V: BackwardSeq<S, Self::State, Self::Cache, I, O, B>,
     {
         let n = seq.len();
         // Deferring turns the steps' updates into one product: nothing to gain for one step.
         let defer = n > 1 && crate::kernels::defer_weight_grads::<S>(B);
-        {
-            let (mut g_next, mut g_prev) = (&mut *g, &mut *scratch);
-            for k in (0..n).rev() {
-                let (s, masked) = seq.step_masked(k, Dir::Forward);
-                if let Some(masked) = masked {
-                    // The state after a masked step was reset: nothing flows back through it.
-                    for b in (0..B).filter(|&b| masked[b]) {
-                        g_next.zero_column(b);
-                    }
-                }
-                self.backward_step(s, g_next, g_prev, defer);
-                core::mem::swap(&mut g_next, &mut g_prev);
-            }
+        let StateGrads {
+            last,
+            first,
+            mut scratch,
+        } = g;
+        if n == 0 {
+            first.copy_all(last);
+            return;
         }
-        if n % 2 == 1 {
-            g.copy_all(scratch);
+        let mut spare = if scratch.is_none() {
+            spare_scratch(seq)
+        } else {
+            None
+        };
+        if spare.is_some() {
+            scratch = spare.as_deref_mut();
+        }
+        // Step `k` writes into `first` if `k` is even, into `scratch` if odd (then `n > 1` and
+        // there is one): the first step's gradient lands in `first`. One call of
+        // `backward_step`, so that it is inlined once.
+        for k in (0..n).rev() {
+            let (s, masked) = seq.step_masked(k, Dir::Forward);
+            let (into, other) = match (k % 2, scratch.as_deref_mut()) {
+                (0, other) => (&mut *first, other),
+                (_, Some(odd)) => (odd, Some(&mut *first)),
+                (_, None) => (&mut *first, None), // not reached: `k` odd means `n > 1`
+            };
+            // The gradient at the state after step `k`: `last`, or what step `k + 1` wrote
+            // into `other`; the state after a masked step was reset, so nothing flows back
+            // through it.
+            let g_next: &Self::State = match (k + 1 == n, masked, other) {
+                (true, None, _) => last,
+                (true, Some(masked), Some(other)) => {
+                    other.copy_all(last);
+                    zero_masked(other, masked);
+                    other
+                }
+                (false, masked, Some(other)) => {
+                    if let Some(masked) = masked {
+                        zero_masked(other, masked);
+                    }
+                    other
+                }
+                // Not reached: a masked last step and two steps or more have a scratch.
+                (_, _, None) => last,
+            };
+            self.backward_step(s, g_next, into, defer);
         }
         if defer {
             let seq = &*seq;
@@ -235,6 +273,70 @@ pub(crate) fn forward_each<S, St, C, V, const I: usize, const O: usize, const B:
                 }
             }
         }
+    }
+}
+
+/// A scratch buffer for a [`Layer::backward_seq`] given none, if `seq` needs one: two steps
+/// or more, or a masked last step. Out of line: it is not on the engine's path, which always
+/// gives one.
+#[cold]
+#[inline(never)]
+fn spare_scratch<S, St, C, V, const I: usize, const O: usize, const B: usize>(
+    seq: &mut V,
+) -> Option<alloc::boxed::Box<St>>
+where
+    S: Float,
+    St: ZeroInit,
+    V: BackwardSeq<S, St, C, I, O, B>,
+{
+    let n = seq.len();
+    let masked_last = n > 0 && seq.step_masked(n - 1, Dir::Forward).1.is_some();
+    (n > 1 || masked_last).then(bytemuck::allocation::zeroed_box)
+}
+
+/// Zeroes the columns of the samples `masked` marks.
+#[inline(always)]
+fn zero_masked<St: Columns, const B: usize>(g: &mut St, masked: &[bool; B]) {
+    for b in (0..B).filter(|&b| masked[b]) {
+        g.zero_column(b);
+    }
+}
+
+/// The gradients at the states around the steps of a backward ([`Layer::backward_seq`]).
+pub struct StateGrads<'a, St> {
+    /// The gradient at the state after the last step (zero, or what arrives from later
+    /// steps), read only.
+    pub last: &'a St,
+    /// Receives the gradient at the state before the first step.
+    pub first: &'a mut St,
+    /// A second buffer for the steps in between, left unspecified. It is needed for two
+    /// steps or more, or a masked last step; `None` (what a one-step call such as a
+    /// container's [`Layer::backward_step`] passes) makes the default allocate one in those
+    /// cases. The engine always passes one.
+    pub scratch: Option<&'a mut St>,
+}
+
+impl<'a, A, R> StateGrads<'a, (A, R)> {
+    /// The gradients of each part of a pair of states (a container's parts).
+    #[inline(always)]
+    #[must_use]
+    pub fn split(self) -> (StateGrads<'a, A>, StateGrads<'a, R>) {
+        let (scratch_a, scratch_r) = match self.scratch {
+            Some((a, r)) => (Some(a), Some(r)),
+            None => (None, None),
+        };
+        (
+            StateGrads {
+                last: &self.last.0,
+                first: &mut self.first.0,
+                scratch: scratch_a,
+            },
+            StateGrads {
+                last: &self.last.1,
+                first: &mut self.first.1,
+                scratch: scratch_r,
+            },
+        )
     }
 }
 
@@ -542,3 +644,112 @@ macro_rules! elementwise_layer {
     };
 }
 pub(crate) use elementwise_layer;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rng;
+    use crate::gradcheck::{Trace, forward_sequence, parameter_vectors, random_matrix};
+    use crate::layers::Lstm;
+    use alloc::vec::Vec;
+
+    type Cell = Lstm<f64, 2, 3, 12>;
+    type St = <Cell as Layer<f64, 2, 3, 2>>::State;
+    type X = SMatrix<f64, 2, 2>;
+    type Y = SMatrix<f64, 3, 2>;
+
+    /// The steps of a traced sequence as a whole-sequence backward sees them, with a mask
+    /// per step.
+    struct Steps<'a> {
+        xs: &'a [X],
+        trace: &'a mut Trace<f64, Cell, 2, 3, 2>,
+        gys: &'a [Y],
+        gxs: &'a mut [X],
+        masks: &'a [Option<[bool; 2]>],
+    }
+
+    impl BackwardSeq<f64, St, <Cell as Layer<f64, 2, 3, 2>>::Cache, 2, 3, 2> for Steps<'_> {
+        fn len(&self) -> usize {
+            self.xs.len()
+        }
+        fn step_masked(
+            &mut self,
+            k: usize,
+            _dir: Dir,
+        ) -> (
+            BackwardStep<'_, f64, St, <Cell as Layer<f64, 2, 3, 2>>::Cache, 2, 3, 2>,
+            Option<&[bool; 2]>,
+        ) {
+            let step = BackwardStep {
+                x: &self.xs[k],
+                y: &self.trace.ys[k],
+                prev: &self.trace.states[k],
+                next: &self.trace.states[k + 1],
+                cache: &mut self.trace.caches[k],
+                gy: &self.gys[k],
+                gx: &mut self.gxs[k],
+                input_grad: true,
+            };
+            (step, self.masks[k].as_ref())
+        }
+        fn kept(&self, k: usize, _dir: Dir) -> (&X, &St, &<Cell as Layer<f64, 2, 3, 2>>::Cache) {
+            (&self.xs[k], &self.trace.states[k], &self.trace.caches[k])
+        }
+    }
+
+    /// The default `backward_seq` over `masks.len()` steps, given a scratch buffer or not:
+    /// the input gradients, the gradient at the initial state and the parameter gradients.
+    fn backward(
+        masks: &[Option<[bool; 2]>],
+        with_scratch: bool,
+    ) -> (Vec<X>, Vec<f64>, Vec<Vec<f64>>) {
+        let rng = &mut Rng::new(5);
+        let mut cell = Cell::new(rng);
+        let xs: Vec<X> = masks.iter().map(|_| random_matrix(rng)).collect();
+        let gys: Vec<Y> = masks.iter().map(|_| random_matrix(rng)).collect();
+        let mut last = St::zero_init();
+        last.h = random_matrix(rng);
+        last.c = random_matrix(rng);
+        let mut trace = forward_sequence(&mut cell, &xs, false);
+        let mut gxs = alloc::vec![X::zeros(); xs.len()];
+        let (mut first, mut scratch) = (St::zero_init(), St::zero_init());
+        let g = StateGrads {
+            last: &last,
+            first: &mut first,
+            scratch: with_scratch.then_some(&mut scratch),
+        };
+        let mut steps = Steps {
+            xs: &xs,
+            trace: &mut trace,
+            gys: &gys,
+            gxs: &mut gxs,
+            masks,
+        };
+        cell.backward_seq(&mut steps, g);
+        let first = first.h.iter().chain(first.c.iter()).copied().collect();
+        (gxs, first, parameter_vectors(&cell, true))
+    }
+
+    #[test]
+    fn a_backward_without_scratch_gives_the_same_bits_as_with_one() {
+        let masked = Some([true, false]);
+        let cases: [&[Option<[bool; 2]>]; 6] = [
+            &[None],
+            &[masked],
+            &[None, None],
+            &[None, masked],
+            &[None, masked, None],
+            &[masked, None, None, masked],
+        ];
+        for masks in cases {
+            let with = backward(masks, true);
+            assert_eq!(with, backward(masks, false), "{masks:?}");
+            // The masked sample's state gradient after a masked step is zero, so the result
+            // differs from the unmasked one: the mask was applied.
+            if masks.contains(&masked) {
+                let unmasked = alloc::vec![None; masks.len()];
+                assert_ne!(with.1, backward(&unmasked, true).1, "{masks:?}");
+            }
+        }
+    }
+}

@@ -193,8 +193,10 @@
 //!   (`forward_seq`/`backward_seq`), which is how the engine runs every layer: whole
 //!   sequences layer by layer (so a layer may work on all steps at once; a
 //!   [`bisequencer::BiSequencer`] must), and the online `step`, `unroll = full` and a
-//!   `Repeater` as sequences of one step. Masking (`mask_zero`) is applied in one place, the
-//!   default sequence methods ([`layer::ForwardSeq::step_masked`]). Adding a layer is one file in `layers/`
+//!   `Repeater` as sequences of one step ([`one_step`]). A container (`Sequential`,
+//!   `Residual`) writes its wiring once, for sequences: its step methods run its sequence
+//!   methods on one step. Masking (`mask_zero`) is applied in one place, the default sequence
+//!   methods ([`layer::ForwardSeq::step_masked`]). Adding a layer is one file in `layers/`
 //!   (`layers/linear.rs` is the one to copy: docs with shapes and equations, the `Layer`
 //!   impl, its parameters listed once for `param::parameters!`, a finite-difference test), its
 //!   `pub mod` in `layers/mod.rs`, one entry in the table of layers (`rnn_format::layers`,
@@ -254,6 +256,7 @@ mod kernels;
 pub mod layer;
 pub mod layers;
 pub mod network;
+pub mod one_step;
 pub mod onnx;
 pub mod optim;
 #[cfg(feature = "parallel")]

@@ -21,7 +21,10 @@
 //! assert_eq!(amp.parameters()[0].name, "0.0.weight_ih");
 //! ```
 
-use crate::layer::{BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer, Mask};
+use crate::layer::{
+    BackwardSeq, BackwardStep, Dir, ForwardSeq, ForwardStep, Layer, Mask, StateGrads,
+};
+use crate::one_step::{backward_step_by_seq, forward_step_by_seq};
 use crate::onnx::{Graph, Value};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use nalgebra::SMatrix;
@@ -173,75 +176,26 @@ where
         self.0.reseed(stream);
     }
 
+    /// [`Layer::forward_seq`] over one step ([`crate::one_step`]).
     #[inline(always)]
     fn forward_step(
         &mut self,
         s: ForwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         training: bool,
     ) {
-        const { Self::same_size::<I, O>() };
-        let ForwardStep {
-            x,
-            prev,
-            next,
-            cache,
-            y,
-        } = s;
-        let ResidualCache { inner, fx } = cache;
-        let part = ForwardStep {
-            x,
-            prev,
-            next,
-            cache: inner,
-            y: fx,
-        };
-        self.0.forward_step(part, training);
-        y.copy_from(fx);
-        add_into(y, x);
+        forward_step_by_seq(self, s, training);
     }
 
+    /// [`Layer::backward_seq`] over one step ([`crate::one_step`]): nothing deferred.
     #[inline(always)]
     fn backward_step(
         &mut self,
         s: BackwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         g_next: &Self::State,
         g_prev: &mut Self::State,
-        defer: bool,
+        _defer: bool,
     ) {
-        const { Self::same_size::<I, O>() };
-        let BackwardStep {
-            x,
-            prev,
-            next,
-            cache,
-            gy,
-            gx,
-            input_grad,
-            ..
-        } = s;
-        let ResidualCache { inner, fx } = cache;
-        let part = BackwardStep {
-            x,
-            y: fx,
-            prev,
-            next,
-            cache: inner,
-            gy,
-            gx,
-            input_grad,
-        };
-        self.0.backward_step(part, g_next, g_prev, defer);
-        if input_grad {
-            add_into(gx, gy);
-        }
-    }
-
-    fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
-    where
-        It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
-    {
-        self.0
-            .accumulate_weight_grads(steps.map(|(x, s, c)| (x, s, &c.inner)));
+        backward_step_by_seq(self, s, g_next, g_prev);
     }
 
     #[inline(always)]
@@ -259,12 +213,12 @@ where
     }
 
     #[inline(always)]
-    fn backward_seq<V>(&mut self, seq: &mut V, g: &mut Self::State, scratch: &mut Self::State)
+    fn backward_seq<V>(&mut self, seq: &mut V, g: StateGrads<'_, Self::State>)
     where
         V: BackwardSeq<S, Self::State, Self::Cache, I, O, B>,
     {
         const { Self::same_size::<I, O>() };
-        self.0.backward_seq(&mut Inner(seq), g, scratch);
+        self.0.backward_seq(&mut Inner(seq), g);
         for k in 0..seq.len() {
             let s = seq.step(k, Dir::Forward);
             if s.input_grad {

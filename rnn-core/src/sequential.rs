@@ -6,8 +6,9 @@
 
 use crate::float::Columns;
 use crate::layer::{
-    BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask, Skew,
+    BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask, Skew, StateGrads,
 };
+use crate::one_step::{backward_step_by_seq, forward_step_by_seq};
 use crate::onnx::{Cell, Graph, Value};
 use crate::{Float, ParamMut, ParamRef, ParamSlot, Parameterized};
 use core::marker::PhantomData;
@@ -119,11 +120,11 @@ where
     }
 
     #[inline(always)]
-    fn backward_seq<V>(&mut self, seq: &mut V, g: &mut Self::State, scratch: &mut Self::State)
+    fn backward_seq<V>(&mut self, seq: &mut V, g: StateGrads<'_, Self::State>)
     where
         V: BackwardSeq<S, Self::State, Self::Cache, I, O, B>,
     {
-        self.0.backward_seq(seq, g, scratch);
+        self.0.backward_seq(seq, g);
     }
 }
 
@@ -369,38 +370,14 @@ where
         self.rest.reseed(stream);
     }
 
+    /// [`Layer::forward_seq`] over one step ([`crate::one_step`]).
     #[inline(always)]
     fn forward_step(
         &mut self,
         s: ForwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         training: bool,
     ) {
-        let ForwardStep {
-            x,
-            prev,
-            next,
-            cache,
-            y,
-        } = s;
-        let ChainCache {
-            first, rest, mid, ..
-        } = cache;
-        let part = ForwardStep {
-            x,
-            prev: &prev.0,
-            next: &mut next.0,
-            cache: first,
-            y: mid,
-        };
-        self.first.forward_step(part, training);
-        let part = ForwardStep {
-            x: mid,
-            prev: &prev.1,
-            next: &mut next.1,
-            cache: rest,
-            y,
-        };
-        self.rest.forward_step(part, training);
+        forward_step_by_seq(self, s, training);
     }
 
     /// The first layer on step `t + 1`, then the rest on step `t` from the first layer's
@@ -453,64 +430,16 @@ where
         }
     }
 
+    /// [`Layer::backward_seq`] over one step ([`crate::one_step`]): nothing deferred.
     #[inline(always)]
     fn backward_step(
         &mut self,
         s: BackwardStep<'_, S, Self::State, Self::Cache, I, O, B>,
         g_next: &Self::State,
         g_prev: &mut Self::State,
-        defer: bool,
+        _defer: bool,
     ) {
-        let BackwardStep {
-            x,
-            y,
-            prev,
-            next,
-            cache,
-            gy,
-            gx,
-            input_grad,
-        } = s;
-        let ChainCache {
-            first,
-            rest,
-            mid,
-            g_mid,
-        } = cache;
-        let part = BackwardStep {
-            x: mid,
-            y,
-            prev: &prev.1,
-            next: &next.1,
-            cache: rest,
-            gy,
-            gx: g_mid,
-            input_grad: true,
-        };
-        self.rest
-            .backward_step(part, &g_next.1, &mut g_prev.1, defer);
-        let part = BackwardStep {
-            x,
-            y: mid,
-            prev: &prev.0,
-            next: &next.0,
-            cache: first,
-            gy: g_mid,
-            gx,
-            input_grad,
-        };
-        self.first
-            .backward_step(part, &g_next.0, &mut g_prev.0, defer);
-    }
-
-    fn accumulate_weight_grads<'s, It>(&mut self, steps: It)
-    where
-        It: Iterator<Item = (&'s SMatrix<S, I, B>, &'s Self::State, &'s Self::Cache)> + Clone,
-    {
-        self.first
-            .accumulate_weight_grads(steps.clone().map(|(x, p, c)| (x, &p.0, &c.first)));
-        self.rest
-            .accumulate_weight_grads(steps.map(|(_, p, c)| (&c.mid, &p.1, &c.rest)));
+        backward_step_by_seq(self, s, g_next, g_prev);
     }
 
     /// Layer-major: the first layer over every step, then the rest over every step.
@@ -531,19 +460,18 @@ where
 
     /// Layer-major: the rest over every step (latest first), then the first layer.
     #[inline(always)]
-    fn backward_seq<V>(&mut self, seq: &mut V, g: &mut Self::State, scratch: &mut Self::State)
+    fn backward_seq<V>(&mut self, seq: &mut V, g: StateGrads<'_, Self::State>)
     where
         V: BackwardSeq<S, Self::State, Self::Cache, I, O, B>,
     {
+        let (g_first, g_rest) = g.split();
         self.rest.backward_seq(
             &mut RestPart::<_, A::State, A::Cache, I>(seq, PhantomData),
-            &mut g.1,
-            &mut scratch.1,
+            g_rest,
         );
         self.first.backward_seq(
             &mut FirstPart::<_, R::State, R::Cache, O>(seq, PhantomData),
-            &mut g.0,
-            &mut scratch.0,
+            g_first,
         );
     }
 }

@@ -3,11 +3,12 @@
 
 use super::errors::non_finite_parameter;
 use super::steps::{
-    GradInto, OneGrad, OneStep, Record, SeqGrads, SeqSteps, masked_grad, zero_columns,
+    GradInto, Record, SeqGrads, SeqSteps, StateGradBuffers, masked_grad, zero_columns,
 };
 use super::{BpttError, LengthError, Network, NonFinite, Online, Remember};
 use crate::float::{AllocError, Columns, try_zeroed_box, try_zeroed_slice, zero_in_place};
 use crate::layer::{Dense, Encoder, ForwardStep, Layer, Skew};
+use crate::one_step::{OneGrad, OneStep};
 use crate::{Float, ParamMut, ParamRef, Parameterized};
 use alloc::boxed::Box;
 use nalgebra::{DMatrixViewMut, SMatrix};
@@ -40,8 +41,8 @@ pub struct Sequencer<
     grad_inputs: Box<[SMatrix<S, I, B>; T]>,
     // Boxed like the rest, so that the struct stays small: debug builds copy it by value.
     step_grad_input: Box<SMatrix<S, I, B>>,
-    g_state: Box<L::State>,
-    g_prev: Box<L::State>,
+    /// The gradients at the states around a backward.
+    g: StateGradBuffers<L::State>,
     /// What `forget` starts from.
     initial: Box<L::State>,
     /// The gradient the next backward starts from, if `has_grad_final`.
@@ -143,8 +144,7 @@ where
             outputs: try_zeroed_box()?,
             grad_inputs: try_zeroed_box()?,
             step_grad_input: try_zeroed_box()?,
-            g_state: try_zeroed_box()?,
-            g_prev: try_zeroed_box()?,
+            g: StateGradBuffers::try_new()?,
             initial: try_zeroed_box()?,
             grad_final: try_zeroed_box()?,
             has_grad_final: false,
@@ -350,8 +350,8 @@ where
             input_grads: input_grads || E::READS_GRAD,
             masking: self.mask_zero,
         };
-        self.layer
-            .backward_seq(&mut steps, &mut self.g_state, &mut self.g_prev);
+        self.layer.backward_seq(&mut steps, self.g.grads());
+        self.g.step_back();
         self.cursor = range.1;
         self.encoder_backward(range);
         Ok(&self.grad_inputs[..n])
@@ -392,13 +392,10 @@ where
                 if self.mask_zero {
                     rec.find_masked();
                 }
-                let mut step = OneStep {
-                    record: &mut *rec,
-                    prev,
-                    next,
-                    initial: self.mask_zero.then_some(&*self.initial),
-                };
-                self.layer.forward_seq(&mut step, self.training);
+                let initial = self.mask_zero.then_some(&*self.initial);
+                let (step, mask) = rec.forward((&*prev, next), initial);
+                self.layer
+                    .forward_seq(&mut OneStep::new(step, mask), self.training);
                 if self.mask_zero {
                     rec.mask_output();
                 }
@@ -558,8 +555,7 @@ where
             records,
             states,
             origin,
-            g_state,
-            g_prev,
+            g,
             gy_masked,
             grad_inputs,
             step_grad_input,
@@ -581,16 +577,13 @@ where
             GradInto::Unread(k) => (&mut grad_inputs[k], E::READS_GRAD),
             GradInto::Step => (&mut **step_grad_input, true),
         };
-        let mut step = OneGrad {
-            record: &mut *rec,
-            prev: &states[p],
-            next: &states[n],
-            gy,
-            gx: &mut *gx,
-            input_grad,
-            masking: *mask_zero,
-        };
-        layer.backward_seq(&mut step, g_state, g_prev);
+        let (step, masked) = rec.backward(
+            (&states[p], &states[n]),
+            (gy, &mut *gx, input_grad),
+            *mask_zero,
+        );
+        layer.backward_seq(&mut OneGrad::new(step, masked), g.grads());
+        g.step_back();
         encoder.backward(&rec.kept, gx);
     }
 
@@ -598,10 +591,10 @@ where
     /// [`Network::set_grad_final_state`] (once), or zero.
     fn start_backward_state(&mut self) {
         if self.has_grad_final {
-            self.g_state.copy_all(&self.grad_final);
+            self.g.state.copy_all(&self.grad_final);
             self.has_grad_final = false;
         } else {
-            zero_in_place(&mut *self.g_state);
+            zero_in_place(&mut *self.g.state);
         }
     }
 
@@ -752,7 +745,7 @@ where
     }
 
     fn grad_initial_state(&self) -> &L::State {
-        &self.g_state
+        &self.g.state
     }
 
     fn set_grad_final_state(&mut self, grad: L::State) {

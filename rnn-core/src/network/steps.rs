@@ -3,7 +3,11 @@
 //! steps.
 
 use crate::Float;
-use crate::layer::{BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask};
+use crate::float::{AllocError, ZeroInit, try_zeroed_box};
+use crate::layer::{
+    BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask, StateGrads,
+};
+use alloc::boxed::Box;
 use nalgebra::SMatrix;
 
 /// The record of a step of a sequencer of `L` and `E`.
@@ -101,80 +105,41 @@ impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
     }
 }
 
-/// One step of the ring as a sequence of one (the online `step`, `unroll = full`, a
-/// `Repeater`): the layer's whole-sequence forward runs on it, so that step by step and whole
-/// sequences take one path through the layers, masking included. The states before and after
-/// the step are two slots of the ring, not always neighbours (it wraps).
-pub(super) struct OneStep<'a, S: Float, C, K, St, const I: usize, const O: usize, const B: usize> {
-    pub(super) record: &'a mut StepRecord<S, C, K, I, O, B>,
-    pub(super) prev: &'a mut St,
-    pub(super) next: &'a mut St,
-    /// With masking (`mask_zero`): what a masked sample's state resets to.
-    pub(super) initial: Option<&'a St>,
+/// The gradients at the states around a backward ([`StateGrads`]), on the heap.
+pub(super) struct StateGradBuffers<St> {
+    /// The gradient at the state after the steps to back-propagate; after
+    /// [`StateGradBuffers::step_back`], at the state before them.
+    pub(super) state: Box<St>,
+    /// Receives the gradient at the state before the steps.
+    prev: Box<St>,
+    /// The backward's second buffer ([`StateGrads::scratch`]).
+    scratch: Box<St>,
 }
 
-impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
-    ForwardSeq<S, St, C, I, O, B> for OneStep<'_, S, C, K, St, I, O, B>
-{
-    #[inline(always)]
-    fn len(&self) -> usize {
-        1
+impl<St: ZeroInit> StateGradBuffers<St> {
+    pub(super) fn try_new() -> Result<Self, AllocError> {
+        Ok(Self {
+            state: try_zeroed_box()?,
+            prev: try_zeroed_box()?,
+            scratch: try_zeroed_box()?,
+        })
     }
-    #[inline(always)]
-    fn step_masked(
-        &mut self,
-        _k: usize,
-        dir: Dir,
-    ) -> (ForwardStep<'_, S, St, C, I, O, B>, Option<Mask<'_, St, B>>) {
-        let states = match dir {
-            Dir::Forward => (&*self.prev, &mut *self.next),
-            Dir::Reversed => (&*self.next, &mut *self.prev),
-        };
-        self.record.forward(states, self.initial)
-    }
-}
 
-/// The backward of a [`OneStep`].
-pub(super) struct OneGrad<'a, S: Float, C, K, St, const I: usize, const O: usize, const B: usize> {
-    pub(super) record: &'a mut StepRecord<S, C, K, I, O, B>,
-    pub(super) prev: &'a St,
-    pub(super) next: &'a St,
-    /// The output gradient (masked samples' columns zeroed when masking).
-    pub(super) gy: &'a SMatrix<S, O, B>,
-    pub(super) gx: &'a mut SMatrix<S, I, B>,
-    /// Whether `gx` is read (see [`BackwardStep::input_grad`]).
-    pub(super) input_grad: bool,
-    /// Masking is on.
-    pub(super) masking: bool,
-}
+    /// The buffers as a layer's backward takes them: from `state`, into `prev`.
+    #[inline(always)]
+    pub(super) fn grads(&mut self) -> StateGrads<'_, St> {
+        StateGrads {
+            last: &self.state,
+            first: &mut self.prev,
+            scratch: Some(&mut self.scratch),
+        }
+    }
 
-impl<S: Float, C, K, St, const I: usize, const O: usize, const B: usize>
-    BackwardSeq<S, St, C, I, O, B> for OneGrad<'_, S, C, K, St, I, O, B>
-{
+    /// After a backward: the gradient it wrote becomes `state` (the buffers swap, nothing is
+    /// copied).
     #[inline(always)]
-    fn len(&self) -> usize {
-        1
-    }
-    #[inline(always)]
-    fn step_masked(
-        &mut self,
-        _k: usize,
-        dir: Dir,
-    ) -> (BackwardStep<'_, S, St, C, I, O, B>, Option<&[bool; B]>) {
-        let states = match dir {
-            Dir::Forward => (self.prev, self.next),
-            Dir::Reversed => (self.next, self.prev),
-        };
-        let grads = (self.gy, &mut *self.gx, self.input_grad);
-        self.record.backward(states, grads, self.masking)
-    }
-    #[inline(always)]
-    fn kept(&self, _k: usize, dir: Dir) -> (&SMatrix<S, I, B>, &St, &C) {
-        let prev = match dir {
-            Dir::Forward => self.prev,
-            Dir::Reversed => self.next,
-        };
-        (&self.record.x, prev, &self.record.cache)
+    pub(super) fn step_back(&mut self) {
+        core::mem::swap(&mut self.state, &mut self.prev);
     }
 }
 
@@ -194,7 +159,7 @@ impl<S: Float, C, K, const I: usize, const O: usize, const B: usize> StepRecord<
     /// The step as a layer's forward sees it, between the states `(prev, next)`, and its mask
     /// if masking (`initial`: what a masked sample's state resets to) and a sample is masked.
     #[inline(always)]
-    fn forward<'s, St>(
+    pub(super) fn forward<'s, St>(
         &'s mut self,
         (prev, next): (&'s St, &'s mut St),
         initial: Option<&'s St>,
@@ -220,7 +185,7 @@ impl<S: Float, C, K, const I: usize, const O: usize, const B: usize> StepRecord<
     /// output gradient, where the input gradient goes and whether it is read, and the masked
     /// samples if `masking` and a sample is masked.
     #[inline(always)]
-    fn backward<'s, St>(
+    pub(super) fn backward<'s, St>(
         &'s mut self,
         (prev, next): (&'s St, &'s St),
         (gy, gx, input_grad): (&'s SMatrix<S, O, B>, &'s mut SMatrix<S, I, B>, bool),
