@@ -186,6 +186,58 @@ fn process_block_is_step_per_sample_bit_for_bit_across_blocks() {
     assert_eq!([first, second].concat(), stepped);
 }
 
+/// `set_fast_activations`: in evaluation mode the LSTM cells' outputs move (on a SIMD path)
+/// by less than 1e-5 over a played signal, stepping and `process_block` still agree bit for
+/// bit; training mode, and the `.nam` written (settled with the exact functions), do not
+/// change.
+#[test]
+fn fast_activations_move_evaluation_outputs_by_under_1e_5_and_nothing_else() {
+    let x = guitar(2_000);
+    let play = |net: &mut Lite, fast: bool| {
+        net.forget();
+        net.set_fast_activations(fast);
+        let mut y = x.clone();
+        for block in y.chunks_mut(64) {
+            net.process_block(block);
+        }
+        y
+    };
+    let mut lite = Lite::new(7);
+    lite.evaluate();
+    let (exact, fast) = (play(&mut lite, false), play(&mut lite, true));
+    assert_close(&fast, &exact, 1e-5);
+    if rnn_core::simd_path() >= rnn_core::SimdPath::Avx2 {
+        assert_ne!(fast, exact, "the fast activations did not run");
+    } else {
+        assert_eq!(fast, exact, "no fast kernel on the baseline path");
+    }
+    // Stepping gives the bits of the blocks.
+    lite.forget();
+    let stepped: Vec<f32> = x
+        .iter()
+        .map(|&v| lite.step(&SMatrix::<f32, 1, 1>::new(v))[(0, 0)])
+        .collect();
+    assert_eq!(stepped, fast);
+    // The weights written are those of the exact functions' settling.
+    let meta = NamMetadata::default();
+    let written = to_nam(&lite, &meta).expect("a NAM network");
+    lite.set_fast_activations(false);
+    assert_eq!(written, to_nam(&lite, &meta).expect("a NAM network"));
+    // Training mode ignores the permission: outputs and gradients are the exact ones.
+    let run = |fast: bool| {
+        let mut net = Feather::new(2);
+        net.set_fast_activations(fast);
+        let xs: Vec<_> = x[..4]
+            .iter()
+            .map(|&v| SMatrix::<f32, 1, 1>::new(v))
+            .collect();
+        let y = net.forward(&xs).to_vec();
+        let gx = net.backward(&xs, &y).to_vec();
+        (y, gx, net.flat_gradients())
+    };
+    assert_eq!(run(true), run(false));
+}
+
 network! {
     /// Three stacked cells, `seq_len = 1`: a pipelined block on a ring of two state slots.
     pub Deep<seq_len = 1> = Sequential[ LSTM(1, 5), LSTM(5, 8), Sequential[ LSTM(8, 3), Tanh ], Linear(3, 1) ];

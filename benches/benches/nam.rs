@@ -9,7 +9,8 @@
 //! `rnn_core::io::to_nam`; both engines read that file and process the same 4800 samples of a
 //! plucked string in 64-sample blocks (an audio callback's size): ours with
 //! `Online::process_block`, nam-rs with `Model::process_buffer`. Divide the time by 4800 for
-//! the time per sample.
+//! the time per sample. `ours_fast` is ours with `set_fast_activations(true)` (rational
+//! approximations of tanh and the sigmoid, within 4e-7 of them).
 
 use divan::{Bencher, black_box};
 use rnn_bench::signals::guitar;
@@ -38,9 +39,20 @@ macro_rules! preset {
 
             #[divan::bench(sample_size = 10)]
             fn ours(bencher: Bencher) {
+                run_ours(bencher, false);
+            }
+
+            /// With `set_fast_activations(true)`.
+            #[divan::bench(sample_size = 10)]
+            fn ours_fast(bencher: Bencher) {
+                run_ours(bencher, true);
+            }
+
+            fn run_ours(bencher: Bencher, fast: bool) {
                 let mut net = Net::new(0);
                 load_nam(&mut net, file().as_bytes()).expect("loads");
                 net.evaluate();
+                net.set_fast_activations(fast);
                 let x = guitar(SAMPLES);
                 let mut buf = x.clone();
                 bencher.bench_local(|| {

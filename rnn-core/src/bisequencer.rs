@@ -328,6 +328,11 @@ where
         self.bwd.reseed(stream);
     }
 
+    fn set_fast_activations(&mut self, on: bool) {
+        self.fwd.set_fast_activations(on);
+        self.bwd.set_fast_activations(on);
+    }
+
     /// Not available: a `BiSequencer` runs whole sequences ([`Layer::forward_seq`]). Never
     /// called: `ONLINE` is `false`, and every engine path that steps a layer (`step`,
     /// `backward_step`, `unroll`, `Repeater`) fails to compile for such a layer.

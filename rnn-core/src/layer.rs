@@ -199,6 +199,16 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         let _ = stream;
     }
 
+    /// Lets (`on`) or forbids an evaluation-mode forward of this layer to use the fast
+    /// activations: rational approximations of `tanh` and the sigmoid within 4e-7 of them,
+    /// about half the latency of the exact ones (see [`crate::Network::set_fast_activations`]).
+    /// A permission, not a promise: the LSTM cell's `f32` kernels (AVX2, AVX-512) have them;
+    /// every other layer and path (training, `f64`, other CPUs) stays exact. The default
+    /// ignores it; a container passes it to its parts.
+    fn set_fast_activations(&mut self, on: bool) {
+        let _ = on;
+    }
+
     /// Adds this layer to an ONNX graph (`network.save_onnx`): `x` is its input over a whole
     /// sequence, `[T, B, I]`; returns its output `[T, B, O]`. `initial` is the state
     /// `forget()` returns to (a recurrent layer's default initial state in the graph).

@@ -239,6 +239,9 @@ macro_rules! __impl_network {
         fn reseed(&mut self, stream: u64) {
             $crate::__private::Network::reseed(&mut self.inner, stream)
         }
+        fn set_fast_activations(&mut self, on: bool) {
+            $crate::__private::Network::set_fast_activations(&mut self.inner, on)
+        }
         fn check_finite(&self) -> ::core::result::Result<(), $crate::__private::NonFinite> {
             $crate::__private::Network::check_finite(&self.inner)
         }

@@ -176,6 +176,10 @@ where
         self.0.reseed(stream);
     }
 
+    fn set_fast_activations(&mut self, on: bool) {
+        self.0.set_fast_activations(on);
+    }
+
     /// [`Layer::forward_seq`] over one step ([`crate::one_step`]).
     #[inline(always)]
     fn forward_step(

@@ -73,6 +73,10 @@ where
         self.0.reseed(stream);
     }
 
+    fn set_fast_activations(&mut self, on: bool) {
+        self.0.set_fast_activations(on);
+    }
+
     #[inline(always)]
     fn forward_step_skewed(
         &mut self,
@@ -368,6 +372,11 @@ where
     fn reseed(&mut self, stream: u64) {
         self.first.reseed(stream);
         self.rest.reseed(stream);
+    }
+
+    fn set_fast_activations(&mut self, on: bool) {
+        self.first.set_fast_activations(on);
+        self.rest.set_fast_activations(on);
     }
 
     /// [`Layer::forward_seq`] over one step ([`crate::one_step`]).

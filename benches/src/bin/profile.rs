@@ -27,11 +27,30 @@ network! {
     /// Amp-style models (one sample in, one out), as in the latency benchmark.
     AmpGru16<seq_len = 16> = Sequential[ GRU(1, 16), Linear(16, 1) ];
     AmpLstm32<seq_len = 16> = Sequential[ LSTM(1, 32), Linear(32, 1) ];
+    /// NAM's smallest LSTM shape, run by `process_block`.
+    AmpLstm2<seq_len = 1> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
     /// A small WaveNet-style stack of causal convolutions (dilations 1, 2, 4).
     ConvStack<seq_len = 16> = Sequential[
         Conv1d(10, 16, 3), Tanh, Conv1d(16, 16, 3, dilation = 2), Tanh,
         Conv1d(16, 16, 3, dilation = 4), Tanh, Linear(16, 5)
     ];
+}
+
+/// `process_block` over 64-sample blocks in evaluation mode, `n` samples in all, with the
+/// fast activations if `fast`.
+fn run_blocks<N>(mut net: N, n: usize, fast: bool)
+where
+    N: Online + Network<Scalar = f32, Input = SMatrix<f32, 1, 1>, Output = SMatrix<f32, 1, 1>>,
+{
+    net.evaluate();
+    net.set_fast_activations(fast);
+    let mut block: Vec<f32> = (0..64).map(|k| (k as f32 * 0.1).sin() * 0.5).collect();
+    for _ in 0..n / 64 {
+        net.process_block(black_box(&mut block));
+        for v in &mut block {
+            *v = v.clamp(-0.9, 0.9);
+        }
+    }
 }
 
 fn run_steps<N: Online<Scalar = f32, Input = SMatrix<f32, I, 1>>, const I: usize>(
@@ -195,6 +214,10 @@ fn main() {
         }
         "amp_gru16_step" => run_steps(AmpGru16::new(1), n),
         "amp_lstm32_step" => run_steps(AmpLstm32::new(1), n),
+        "amp_lstm2_block" => run_blocks(AmpLstm2::new(1), n, false),
+        "amp_lstm2_block_fast" => run_blocks(AmpLstm2::new(1), n, true),
+        "amp_lstm32_block" => run_blocks(AmpLstm32::new(1), n, false),
+        "amp_lstm32_block_fast" => run_blocks(AmpLstm32::new(1), n, true),
         "seed_b1_train_split" => train_split(SeedB1::new(1), &inputs::<10, 1>(2), n),
         "seed_b1_zero_grad" | "seed_b1_update" => {
             // One call per step of n: the parameter passes of a training step alone.

@@ -195,6 +195,8 @@ where
     settle.set_initial_state(zero);
     settle.forget();
     settle.evaluate();
+    // NAM's exporter settles with PyTorch's (exact) functions.
+    settle.set_fast_activations(false);
     let silence = SMatrix::<S, 1, 1>::zeros();
     for _ in 0..SETTLE_SAMPLES {
         settle.step(&silence);

@@ -448,7 +448,7 @@ mod calibrate {
                     &mut gates,
                     false,
                 );
-                lstm_cell::cell_of_width::<H, 1>(
+                lstm_cell::cell_of_width::<H, 1, false>(
                     wide,
                     &mut gates,
                     &c_prev,
@@ -470,7 +470,7 @@ mod calibrate {
         pair(4, |wide| {
             // SAFETY: as in `lstm_step`.
             unsafe {
-                lstm_cell::cell_of_width::<H, B>(
+                lstm_cell::cell_of_width::<H, B, false>(
                     wide,
                     &mut gates,
                     &c_prev,

@@ -79,29 +79,35 @@ fn activation_slice<S: Float, const TANH: bool>(xs: &mut [S]) {
 /// cell: whole sequences of LSTM(32, 256) and LSTM(64, 128) at batch 32 0.89-0.92x the time
 /// per step, the seed network at batch 1 level online; on an Intel Xeon (family 6 model 167)
 /// the seed network's online step 1.33x slower); `false` if this CPU has not got AVX2 and FMA.
-/// Panics if a slice is shorter than its shape.
+/// With the fast activations if `fast` (`simd::tanh_fast_n`). Panics if a slice is shorter
+/// than its shape.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) fn lstm_cell_simd<const H: usize, const B: usize>(
-    gates: &mut [f32],
+    fast: bool,
+    [gates, c, tanh_c, h]: [&mut [f32]; 4],
     c_prev: &[f32],
-    c: &mut [f32],
-    tanh_c: &mut [f32],
-    h: &mut [f32],
 ) -> bool {
     let avx512 = wide_cell::<B>(FusedCell::Lstm);
     // SAFETY: `on_avx2` runs this only on a CPU with AVX2 and FMA, and the AVX-512 kernel
     // only where `simd_path` found AVX-512F (`wide_cell` is true only there); the kernels
     // check the lengths.
-    on_avx2(|| unsafe { lstm_cell::cell_of_width::<H, B>(avx512, gates, c_prev, c, tanh_c, h) })
+    on_avx2(|| unsafe {
+        if fast {
+            lstm_cell::cell_of_width::<H, B, true>(avx512, gates, c_prev, c, tanh_c, h);
+        } else {
+            lstm_cell::cell_of_width::<H, B, false>(avx512, gates, c_prev, c, tanh_c, h);
+        }
+    })
 }
 
 /// The whole batch-1 step of an LSTM cell of fewer than eight units (`lstm_step`: both
 /// products and the cell, the pre-activations kept in registers) with AVX2 + FMA, or
 /// AVX-512F where [`kernel_choice`] measured the batch-1 cell faster; `false` if this CPU has
-/// not got AVX2 and FMA or `H` is above `lstm_step::MAX_H`. Panics if a slice is shorter than
-/// its shape.
+/// not got AVX2 and FMA or `H` is above `lstm_step::MAX_H`. With the fast activations if
+/// `fast`. Panics if a slice is shorter than its shape.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) fn lstm_step_simd<const I: usize, const H: usize>(
+    fast: bool,
     args: &mut lstm_step::StepArgs<'_>,
 ) -> bool {
     if H > lstm_step::MAX_H {
@@ -109,7 +115,13 @@ pub(crate) fn lstm_step_simd<const I: usize, const H: usize>(
     }
     let avx512 = wide_cell::<1>(FusedCell::Lstm);
     // SAFETY: as in `lstm_cell_simd`; the kernel checks the lengths.
-    on_avx2(|| unsafe { lstm_step::step_of_width::<I, H>(avx512, args) })
+    on_avx2(|| unsafe {
+        if fast {
+            lstm_step::step_of_width::<I, H, true>(avx512, args);
+        } else {
+            lstm_step::step_of_width::<I, H, false>(avx512, args);
+        }
+    })
 }
 
 /// The GRU cell's pointwise step (`gru_cell::cell`) with AVX2 + FMA, or AVX-512F where

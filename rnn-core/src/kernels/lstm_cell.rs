@@ -7,14 +7,16 @@
 //! per step). Up to four blocks of units go through each stage together, so that their long,
 //! independent activation chains are interleaved rather than run one block after another.
 
-use super::simd::{Avx2, Avx512, Lanes, UnitGroup, each, sigmoid_n, tanh_n, unit_groups};
+use super::simd::{
+    Avx2, Avx512, Lanes, UnitGroup, each, sigmoid_of, tanh_gate_of, tanh_of, unit_groups,
+};
 
 /// For each of the `B` columns: the gate pre-activations `[i; f; g; o]` (`4H`) are replaced
 /// by their activations (`g = 2 σ(2 a_g) - 1 = tanh(a_g)`), `c = f ⊙ c_prev + i ⊙ g`,
-/// `tanh_c = tanh(c)`, `h = o ⊙ tanh_c`, eight units at a time. Panics if a slice is shorter
-/// than its shape.
+/// `tanh_c = tanh(c)`, `h = o ⊙ tanh_c`, eight units at a time; with the fast activations
+/// if `FAST` ([`super::simd::tanh_fast_n`]). Panics if a slice is shorter than its shape.
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn cell<const H: usize, const B: usize>(
+pub(super) fn cell<const H: usize, const B: usize, const FAST: bool>(
     gates: &mut [f32],
     c_prev: &[f32],
     c: &mut [f32],
@@ -22,13 +24,13 @@ pub(super) fn cell<const H: usize, const B: usize>(
     h: &mut [f32],
 ) {
     // SAFETY: the CPU has AVX2 and FMA (this function's features).
-    unsafe { cell_lanes::<Avx2, H, B>([gates, c, tanh_c, h], c_prev) }
+    unsafe { cell_lanes::<Avx2, H, B, FAST>([gates, c, tanh_c, h], c_prev) }
 }
 
 /// [`cell`] sixteen units at a time (on a Zen 5, LSTM(32, 256) at batch 32: whole sequences
 /// 0.90-0.92x the time per step of the AVX2 cell, where the cell had taken 16 % of it).
 #[target_feature(enable = "avx512f")]
-pub(super) fn cell_avx512<const H: usize, const B: usize>(
+pub(super) fn cell_avx512<const H: usize, const B: usize, const FAST: bool>(
     gates: &mut [f32],
     c_prev: &[f32],
     c: &mut [f32],
@@ -36,7 +38,7 @@ pub(super) fn cell_avx512<const H: usize, const B: usize>(
     h: &mut [f32],
 ) {
     // SAFETY: the CPU has AVX-512F (this function's features).
-    unsafe { cell_lanes::<Avx512, H, B>([gates, c, tanh_c, h], c_prev) }
+    unsafe { cell_lanes::<Avx512, H, B, FAST>([gates, c, tanh_c, h], c_prev) }
 }
 
 /// [`cell_avx512`] if `wide`, else [`cell`]: one call for the width `kernel_choice` picked
@@ -45,7 +47,7 @@ pub(super) fn cell_avx512<const H: usize, const B: usize>(
 /// # Safety
 /// The CPU has AVX2 and FMA, and AVX-512F if `wide`.
 #[inline(always)]
-pub(super) unsafe fn cell_of_width<const H: usize, const B: usize>(
+pub(super) unsafe fn cell_of_width<const H: usize, const B: usize, const FAST: bool>(
     wide: bool,
     gates: &mut [f32],
     c_prev: &[f32],
@@ -56,9 +58,9 @@ pub(super) unsafe fn cell_of_width<const H: usize, const B: usize>(
     // SAFETY: the caller's contract.
     unsafe {
         if wide {
-            cell_avx512::<H, B>(gates, c_prev, c, tanh_c, h);
+            cell_avx512::<H, B, FAST>(gates, c_prev, c, tanh_c, h);
         } else {
-            cell::<H, B>(gates, c_prev, c, tanh_c, h);
+            cell::<H, B, FAST>(gates, c_prev, c, tanh_c, h);
         }
     }
 }
@@ -68,7 +70,7 @@ pub(super) unsafe fn cell_of_width<const H: usize, const B: usize>(
 /// # Safety
 /// The CPU has `L`'s features.
 #[inline(always)]
-unsafe fn cell_lanes<L: Lanes, const H: usize, const B: usize>(
+unsafe fn cell_lanes<L: Lanes, const H: usize, const B: usize, const FAST: bool>(
     [gates, c, tanh_c, h]: [&mut [f32]; 4],
     c_prev: &[f32],
 ) {
@@ -84,7 +86,7 @@ unsafe fn cell_lanes<L: Lanes, const H: usize, const B: usize>(
     ];
     // SAFETY: the caller's contract; the lengths were checked above; the groups cover the
     // units of every column once, inside `H`. `c_prev` is only read.
-    unsafe { unit_groups!(group::<L, H>(p), B) };
+    unsafe { unit_groups!(group::<L, H, FAST>(p), B) };
 }
 
 /// One group of units `u` (see `unit_groups!`); `p` is `[gates, c_prev, c, tanh_c, h]`.
@@ -93,28 +95,30 @@ unsafe fn cell_lanes<L: Lanes, const H: usize, const B: usize>(
 /// The CPU has `L`'s features; the pointers cover the shapes of [`cell`] and the group is
 /// inside them.
 #[inline(always)]
-unsafe fn group<L: Lanes, const H: usize, const NG: usize, const LAST_PARTIAL: bool>(
+unsafe fn group<
+    L: Lanes,
+    const H: usize,
+    const FAST: bool,
+    const NG: usize,
+    const LAST_PARTIAL: bool,
+>(
     p: [*mut f32; 5],
     u: UnitGroup<L, H, NG, LAST_PARTIAL>,
 ) {
     // SAFETY: the caller's contract; a partial block's masked lanes are neither read nor
     // written.
     unsafe {
-        let (one, two) = (L::splat(1.0), L::splat(2.0));
-        let i = sigmoid_n::<L, NG>(each!(L, NG, |q| u.get(u.gate::<4>(p[0], 0, q), q)));
-        let f = sigmoid_n::<L, NG>(each!(L, NG, |q| u.get(u.gate::<4>(p[0], 1, q), q)));
-        let g2 = sigmoid_n::<L, NG>(each!(L, NG, |q| L::mul(
-            two,
-            u.get(u.gate::<4>(p[0], 2, q), q)
-        )));
-        let g = each!(L, NG, |q| L::fmsub(two, g2[q], one));
-        let o = sigmoid_n::<L, NG>(each!(L, NG, |q| u.get(u.gate::<4>(p[0], 3, q), q)));
+        let gate = |k: usize| each!(L, NG, |q| u.get(u.gate::<4>(p[0], k, q), q));
+        let i = sigmoid_of::<L, NG, FAST>(gate(0));
+        let f = sigmoid_of::<L, NG, FAST>(gate(1));
+        let g = tanh_gate_of::<L, NG, FAST>(gate(2));
+        let o = sigmoid_of::<L, NG, FAST>(gate(3));
         let c = each!(L, NG, |q| L::fmadd(
             f[q],
             u.get(u.unit(p[1], q), q),
             L::mul(i[q], g[q])
         ));
-        let tanh_c = tanh_n::<L, NG>(c);
+        let tanh_c = tanh_of::<L, NG, FAST>(c);
         for q in 0..NG {
             for (k, v) in [i[q], f[q], g[q], o[q]].into_iter().enumerate() {
                 u.put(u.gate::<4>(p[0], k, q), q, v);
@@ -131,10 +135,22 @@ mod tests {
     use crate::Rng;
     use crate::kernels::simd::testing::{at_cell_sizes, bits, both_widths, pre_activations};
 
-    /// The AVX-512 LSTM cell writes the AVX2 cell's bits (sizes: `at_cell_sizes`).
+    /// The AVX-512 LSTM cell writes the AVX2 cell's bits (sizes: `at_cell_sizes`), with the
+    /// exact and with the fast activations, which differ.
     #[test]
     fn avx512_cell_writes_the_avx2_bits() {
         fn check<const H: usize>() {
+            let exact = bits_of::<H, false>();
+            assert_eq!(exact[0], exact[1], "H = {H}");
+            let fast = bits_of::<H, true>();
+            assert_eq!(fast[0], fast[1], "H = {H}, fast");
+            assert_ne!(
+                fast[0], exact[0],
+                "H = {H}: the fast activations did not run"
+            );
+        }
+        /// The bits of `[gates, c, tanh_c, h]` with AVX-512 and with AVX2.
+        fn bits_of<const H: usize, const FAST: bool>() -> [[alloc::vec::Vec<u32>; 4]; 2] {
             const B: usize = 3;
             let mut rng = Rng::new(H as u64);
             let gates = pre_activations(&mut rng, 4 * H * B);
@@ -148,11 +164,13 @@ mod tests {
                 );
                 // SAFETY: the caller checked the CPU's features.
                 unsafe {
-                    super::cell_of_width::<H, B>(avx512, &mut g, &c_prev, &mut c, &mut t, &mut h);
+                    super::cell_of_width::<H, B, FAST>(
+                        avx512, &mut g, &c_prev, &mut c, &mut t, &mut h,
+                    );
                 }
                 bits([&g, &c, &t, &h])
             };
-            assert_eq!(run(true), run(false), "H = {H}");
+            [run(true), run(false)]
         }
         if both_widths() {
             at_cell_sizes!(check);

@@ -20,7 +20,7 @@
 //! (tested below). The activations are those of `lstm_cell` (the same bits as it, given the
 //! same pre-activations).
 
-use super::simd::{Avx2, Avx512, Lanes, sigmoid_n, tanh_n};
+use super::simd::{Avx2, Avx512, Lanes, sigmoid_fast_n, sigmoid_n, tanh_fast_n, tanh_n};
 
 /// The largest hidden size the fused step runs (see the module docs).
 pub(crate) const MAX_H: usize = 7;
@@ -51,19 +51,22 @@ pub(crate) struct StepArgs<'a> {
     pub(crate) h: &'a mut [f32],
 }
 
-/// One step (see the module docs). Panics if a slice is shorter than its shape or `H` is above
-/// [`MAX_H`].
+/// One step (see the module docs), with the fast activations if `FAST`
+/// ([`super::simd::tanh_fast_n`]). Panics if a slice is shorter than its shape or `H` is
+/// above [`MAX_H`].
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn step<const I: usize, const H: usize>(args: &mut StepArgs<'_>) {
+pub(super) fn step<const I: usize, const H: usize, const FAST: bool>(args: &mut StepArgs<'_>) {
     // SAFETY: the CPU has AVX2 and FMA (this function's features).
-    unsafe { step_lanes::<Avx2, I, H>(args) }
+    unsafe { step_lanes::<Avx2, I, H, FAST>(args) }
 }
 
 /// [`step`] in AVX-512F registers.
 #[target_feature(enable = "avx512f")]
-pub(super) fn step_avx512<const I: usize, const H: usize>(args: &mut StepArgs<'_>) {
+pub(super) fn step_avx512<const I: usize, const H: usize, const FAST: bool>(
+    args: &mut StepArgs<'_>,
+) {
     // SAFETY: the CPU has AVX-512F (this function's features).
-    unsafe { step_lanes::<Avx512, I, H>(args) }
+    unsafe { step_lanes::<Avx512, I, H, FAST>(args) }
 }
 
 /// [`step_avx512`] if `wide`, else [`step`].
@@ -71,16 +74,16 @@ pub(super) fn step_avx512<const I: usize, const H: usize>(args: &mut StepArgs<'_
 /// # Safety
 /// The CPU has AVX2 and FMA, and AVX-512F if `wide`.
 #[inline(always)]
-pub(super) unsafe fn step_of_width<const I: usize, const H: usize>(
+pub(super) unsafe fn step_of_width<const I: usize, const H: usize, const FAST: bool>(
     wide: bool,
     args: &mut StepArgs<'_>,
 ) {
     // SAFETY: the caller's contract.
     unsafe {
         if wide {
-            step_avx512::<I, H>(args);
+            step_avx512::<I, H, FAST>(args);
         } else {
-            step::<I, H>(args);
+            step::<I, H, FAST>(args);
         }
     }
 }
@@ -90,7 +93,9 @@ pub(super) unsafe fn step_of_width<const I: usize, const H: usize>(
 /// # Safety
 /// The CPU has `L`'s features.
 #[inline(always)]
-unsafe fn step_lanes<L: Lanes, const I: usize, const H: usize>(a: &mut StepArgs<'_>) {
+unsafe fn step_lanes<L: Lanes, const I: usize, const H: usize, const FAST: bool>(
+    a: &mut StepArgs<'_>,
+) {
     let g = 4 * H;
     assert!(H <= MAX_H && a.w_ih.len() >= g * I && a.w_hh.len() >= g * H);
     assert!(a.b_ih.len() >= g && a.b_hh.len() >= g && a.x.len() >= I && a.gates.len() >= g);
@@ -115,12 +120,22 @@ unsafe fn step_lanes<L: Lanes, const I: usize, const H: usize>(a: &mut StepArgs<
             }
             *pre = sum;
         }
-        let (one, two) = (L::splat(1.0), L::splat(2.0));
-        pre[2] = L::mul(two, pre[2]);
-        let [i, f, g2, o] = sigmoid_n::<L, 4>(pre);
-        let g = L::fmsub(two, g2, one);
+        let [i, f, g, o] = if FAST {
+            let [i, f, o] = sigmoid_fast_n::<L, 3>([pre[0], pre[1], pre[3]]);
+            let [g] = tanh_fast_n::<L, 1>([pre[2]]);
+            [i, f, g, o]
+        } else {
+            let (one, two) = (L::splat(1.0), L::splat(2.0));
+            pre[2] = L::mul(two, pre[2]);
+            let [i, f, g2, o] = sigmoid_n::<L, 4>(pre);
+            [i, f, L::fmsub(two, g2, one), o]
+        };
         let c = L::fmadd(f, get(a.c_prev.as_ptr()), L::mul(i, g));
-        let [tanh_c] = tanh_n::<L, 1>([c]);
+        let [tanh_c] = if FAST {
+            tanh_fast_n::<L, 1>([c])
+        } else {
+            tanh_n::<L, 1>([c])
+        };
         for (q, v) in [i, f, g, o].into_iter().enumerate() {
             put(&mut a.gates[q * H..], v);
         }
@@ -143,7 +158,10 @@ mod tests {
     }
 
     /// One step in the given width; the bits of `[gates, c, tanh_c, h]`.
-    fn run<const I: usize, const H: usize>(wide: bool, seed: u64) -> [Vec<u32>; 4] {
+    fn run<const I: usize, const H: usize, const FAST: bool>(
+        wide: bool,
+        seed: u64,
+    ) -> [Vec<u32>; 4] {
         let mut rng = Rng::new(seed);
         let (w_ih, w_hh) = (weights(&mut rng, 4 * H * I), weights(&mut rng, 4 * H * H));
         let (b_ih, b_hh) = (weights(&mut rng, 4 * H), weights(&mut rng, 4 * H));
@@ -169,16 +187,21 @@ mod tests {
             h: &mut h,
         };
         // SAFETY: the callers checked the CPU's features.
-        unsafe { step_of_width::<I, H>(wide, &mut args) };
+        unsafe { step_of_width::<I, H, FAST>(wide, &mut args) };
         bits([&gates, &c, &tanh_c, &h])
     }
 
-    /// The AVX-512 step writes the AVX2 step's bits, from the smallest size to the largest.
+    /// The AVX-512 step writes the AVX2 step's bits, from the smallest size to the largest,
+    /// with the exact and with the fast activations (which differ).
     #[test]
     fn avx512_step_writes_the_avx2_bits() {
         fn check<const I: usize, const H: usize>() {
             for seed in 0..3 {
-                assert_eq!(run::<I, H>(true, seed), run::<I, H>(false, seed), "{I} {H}");
+                let exact = run::<I, H, false>(false, seed);
+                assert_eq!(run::<I, H, false>(true, seed), exact, "{I} {H}");
+                let fast = run::<I, H, true>(false, seed);
+                assert_eq!(run::<I, H, true>(true, seed), fast, "{I} {H} fast");
+                assert_ne!(fast, exact, "{I} {H}: the fast activations did not run");
             }
         }
         if both_widths() {

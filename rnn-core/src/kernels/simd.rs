@@ -383,6 +383,184 @@ pub(crate) unsafe fn tanh_n<L: Lanes, const N: usize>(x: [L::V; N]) -> [L::V; N]
     }
 }
 
+/// Where [`tanh_fast_n`] clamps its input: `tanh` of it rounds to 1 within the
+/// approximation's error.
+const TANH_FAST_CLAMP: f32 = 7.905_311;
+
+/// Eigen's `ptanh_float`: `tanh(y) ≈ y P(y²) / Q(y²)`, `P` of degree 6 (`a1, a3, ... a13`),
+/// `Q` of degree 3 (`b0, b2, b4, b6`), for `|y| <= TANH_FAST_CLAMP`.
+const TANH_P: [f64; 7] = [
+    4.893_524_558_917_86e-3,
+    6.372_619_288_754_36e-4,
+    1.485_722_357_179_79e-5,
+    5.122_297_090_371_14e-8,
+    -8.604_671_522_137_35e-11,
+    2.000_187_904_824_77e-13,
+    -2.760_768_477_423_55e-16,
+];
+const TANH_Q: [f64; 4] = [
+    4.893_525_185_543_85e-3,
+    2.268_434_632_439_00e-3,
+    1.185_347_056_866_54e-4,
+    1.198_258_394_667_02e-6,
+];
+
+/// `c[k] out zs^k` in `f32`: the coefficients of a polynomial in `z` as one in `zs z`,
+/// times `out` (exact for powers of two).
+const fn coefficients<const K: usize>(c: [f64; K], zs: f64, out: f64) -> [f32; K] {
+    let mut r = [0.0; K];
+    let (mut w, mut k) = (out, 0);
+    while k < K {
+        r[k] = (c[k] * w) as f32;
+        w *= zs;
+        k += 1;
+    }
+    r
+}
+
+/// `[P, Q]` of `tanh` ([`TANH_P`], [`TANH_Q`]) and of the sigmoid ([`rational_n`]).
+const RATIONAL: [([f32; 7], [f32; 4]); 2] = [
+    (
+        coefficients(TANH_P, 1.0, 1.0),
+        coefficients(TANH_Q, 1.0, 1.0),
+    ),
+    (
+        coefficients(TANH_P, 0.25, 0.25),
+        coefficients(TANH_Q, 0.25, 1.0),
+    ),
+];
+
+/// The fast activations (a network's `set_fast_activations`), on `N` registers: `tanh`, or
+/// the sigmoid if `SIGMOID`. `tanh` is Eigen's rational approximation (`ptanh_float`, see
+/// [`TANH_P`], the input clamped to `±7.905311`); the sigmoid is
+/// `σ(x) = 1/2 + tanh(x / 2) / 2 = 1/2 + x P'(x²) / Q(x²/4)` with `P'(z) = P(z/4) / 4`, the
+/// halving folded into the coefficients (exact: powers of two). Both polynomials in `x²` by
+/// Estrin's scheme, the clamp on `x²` (one operation on the chain), `x` divided by the
+/// denominator while the numerator is finished: about 30 cycles of latency by the
+/// instruction tables, where [`tanh_n`] and [`sigmoid_n`] take 70-80 (their exponential,
+/// division and select). Within
+/// 4e-7 of `tanh` and 2e-7 of `σ` over all of `f32` (at most 3.0e-7 and 1.5e-7 over every
+/// 1009th bit pattern: `fast_activations_are_within_4e_7` below), NaN to NaN (the clamps
+/// take `x` second, as in [`exp_n`]).
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+unsafe fn rational_n<L: Lanes, const N: usize, const SIGMOID: bool>(x: [L::V; N]) -> [L::V; N] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        // For the sigmoid, x = 2y: the clamp doubles, z = x² is 4y².
+        let clamp = if SIGMOID {
+            2.0 * TANH_FAST_CLAMP
+        } else {
+            TANH_FAST_CLAMP
+        };
+        let (pc, qc) = &RATIONAL[usize::from(SIGMOID)];
+        let a = |k: usize| L::splat(pc[k]);
+        let b = |k: usize| L::splat(qc[k]);
+        let c = L::splat(clamp);
+        let z = each!(L, N, |q| L::min(
+            L::splat(clamp * clamp),
+            L::mul(x[q], x[q])
+        ));
+        let xc = each!(L, N, |q| L::min(c, L::max(L::sub(L::zero(), c), x[q])));
+        let z2 = each!(L, N, |q| L::mul(z[q], z[q]));
+        let z4 = each!(L, N, |q| L::mul(z2[q], z2[q]));
+        let p01 = each!(L, N, |q| L::fmadd(a(1), z[q], a(0)));
+        let p23 = each!(L, N, |q| L::fmadd(a(3), z[q], a(2)));
+        let p45 = each!(L, N, |q| L::fmadd(a(5), z[q], a(4)));
+        let lo = each!(L, N, |q| L::fmadd(p23[q], z2[q], p01[q]));
+        let hi = each!(L, N, |q| L::fmadd(a(6), z2[q], p45[q]));
+        let p = each!(L, N, |q| L::fmadd(hi[q], z4[q], lo[q]));
+        let q01 = each!(L, N, |q| L::fmadd(b(1), z[q], b(0)));
+        let q23 = each!(L, N, |q| L::fmadd(b(3), z[q], b(2)));
+        let den = each!(L, N, |q| L::fmadd(q23[q], z2[q], q01[q]));
+        let r = each!(L, N, |q| L::div(xc[q], den[q]));
+        if SIGMOID {
+            each!(L, N, |q| L::fmadd(p[q], r[q], L::splat(0.5)))
+        } else {
+            each!(L, N, |q| L::mul(p[q], r[q]))
+        }
+    }
+}
+
+/// The fast activations' `tanh` ([`rational_n`]).
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+pub(crate) unsafe fn tanh_fast_n<L: Lanes, const N: usize>(x: [L::V; N]) -> [L::V; N] {
+    // SAFETY: the caller's contract.
+    unsafe { rational_n::<L, N, false>(x) }
+}
+
+/// The fast activations' sigmoid ([`rational_n`]): an absolute, not relative, error near 0.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+pub(crate) unsafe fn sigmoid_fast_n<L: Lanes, const N: usize>(x: [L::V; N]) -> [L::V; N] {
+    // SAFETY: the caller's contract.
+    unsafe { rational_n::<L, N, true>(x) }
+}
+
+/// [`sigmoid_n`], or [`sigmoid_fast_n`] if `FAST`.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+pub(crate) unsafe fn sigmoid_of<L: Lanes, const N: usize, const FAST: bool>(
+    x: [L::V; N],
+) -> [L::V; N] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if FAST {
+            sigmoid_fast_n::<L, N>(x)
+        } else {
+            sigmoid_n::<L, N>(x)
+        }
+    }
+}
+
+/// [`tanh_n`], or [`tanh_fast_n`] if `FAST`.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+pub(crate) unsafe fn tanh_of<L: Lanes, const N: usize, const FAST: bool>(
+    x: [L::V; N],
+) -> [L::V; N] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if FAST {
+            tanh_fast_n::<L, N>(x)
+        } else {
+            tanh_n::<L, N>(x)
+        }
+    }
+}
+
+/// An LSTM's `g` gate, `tanh(a)`: `2 σ(2a) - 1` as the generic path computes it (the same
+/// bits), or [`tanh_fast_n`] if `FAST`.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+pub(crate) unsafe fn tanh_gate_of<L: Lanes, const N: usize, const FAST: bool>(
+    a: [L::V; N],
+) -> [L::V; N] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if FAST {
+            tanh_fast_n::<L, N>(a)
+        } else {
+            let (one, two) = (L::splat(1.0), L::splat(2.0));
+            let s = sigmoid_n::<L, N>(each!(L, N, |q| L::mul(two, a[q])));
+            each!(L, N, |q| L::fmsub(two, s[q], one))
+        }
+    }
+}
+
 /// [`exp_n`] on AVX2 registers.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -546,28 +724,28 @@ impl<L: Lanes, const H: usize, const NG: usize, const LAST_PARTIAL: bool>
 /// constant (an integer: a constant tuple is not pruned), so only the group functions a cell
 /// needs are generated.
 macro_rules! unit_groups {
-    ($group:ident::<$l:ident, $h:ident>($($arg:expr),*), $b:ident) => {{
+    ($group:ident::<$l:ident, $h:ident $(, $extra:ident)*>($($arg:expr),*), $b:ident) => {{
         use $crate::kernels::simd::{Lanes, UnitGroup};
         let w = <$l as Lanes>::W;
         let full_groups = const { ($h.div_ceil(<$l as Lanes>::W) - 1) / 4 };
         for b in 0..$b {
             let j = 4 * w * full_groups;
             for g in 0..full_groups {
-                $group::<$l, $h, 4, false>($($arg,)* UnitGroup::new(b, 4 * w * g));
+                $group::<$l, $h $(, $extra)*, 4, false>($($arg,)* UnitGroup::new(b, 4 * w * g));
             }
             // (blocks in the last group) * 2 + (its last block is partial).
             match const {
                 (($h.div_ceil(<$l as Lanes>::W) - 1) % 4 + 1) * 2
                     + !$h.is_multiple_of(<$l as Lanes>::W) as usize
             } {
-                2 => $group::<$l, $h, 1, false>($($arg,)* UnitGroup::new(b, j)),
-                3 => $group::<$l, $h, 1, true>($($arg,)* UnitGroup::new(b, j)),
-                4 => $group::<$l, $h, 2, false>($($arg,)* UnitGroup::new(b, j)),
-                5 => $group::<$l, $h, 2, true>($($arg,)* UnitGroup::new(b, j)),
-                6 => $group::<$l, $h, 3, false>($($arg,)* UnitGroup::new(b, j)),
-                7 => $group::<$l, $h, 3, true>($($arg,)* UnitGroup::new(b, j)),
-                8 => $group::<$l, $h, 4, false>($($arg,)* UnitGroup::new(b, j)),
-                _ => $group::<$l, $h, 4, true>($($arg,)* UnitGroup::new(b, j)),
+                2 => $group::<$l, $h $(, $extra)*, 1, false>($($arg,)* UnitGroup::new(b, j)),
+                3 => $group::<$l, $h $(, $extra)*, 1, true>($($arg,)* UnitGroup::new(b, j)),
+                4 => $group::<$l, $h $(, $extra)*, 2, false>($($arg,)* UnitGroup::new(b, j)),
+                5 => $group::<$l, $h $(, $extra)*, 2, true>($($arg,)* UnitGroup::new(b, j)),
+                6 => $group::<$l, $h $(, $extra)*, 3, false>($($arg,)* UnitGroup::new(b, j)),
+                7 => $group::<$l, $h $(, $extra)*, 3, true>($($arg,)* UnitGroup::new(b, j)),
+                8 => $group::<$l, $h $(, $extra)*, 4, false>($($arg,)* UnitGroup::new(b, j)),
+                _ => $group::<$l, $h $(, $extra)*, 4, true>($($arg,)* UnitGroup::new(b, j)),
             }
         }
     }};
@@ -628,4 +806,119 @@ pub(crate) mod testing {
         };
     }
     pub(crate) use at_cell_sizes;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    /// `f` over `xs` in registers of `L`, the tail padded with zeros.
+    ///
+    /// # Safety
+    /// The CPU has `L`'s features.
+    unsafe fn map_lanes<L: Lanes>(xs: &[f32], f: unsafe fn([L::V; 1]) -> [L::V; 1]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(xs.len());
+        for chunk in xs.chunks(L::W) {
+            let mut lanes = [0.0f32; 16];
+            lanes[..chunk.len()].copy_from_slice(chunk);
+            // SAFETY: the caller's contract; `lanes` holds 16 >= W floats.
+            unsafe {
+                let [y] = f([L::load(lanes.as_ptr())]);
+                L::store(lanes.as_mut_ptr(), y);
+            }
+            out.extend_from_slice(&lanes[..chunk.len()]);
+        }
+        out
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn fast_avx2(xs: &[f32], tanh: bool) -> Vec<f32> {
+        // SAFETY: the CPU has AVX2 and FMA (this function's features).
+        unsafe {
+            if tanh {
+                map_lanes::<Avx2>(xs, tanh_fast_n::<Avx2, 1>)
+            } else {
+                map_lanes::<Avx2>(xs, sigmoid_fast_n::<Avx2, 1>)
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn fast_avx512(xs: &[f32], tanh: bool) -> Vec<f32> {
+        // SAFETY: the CPU has AVX-512F (this function's features).
+        unsafe {
+            if tanh {
+                map_lanes::<Avx512>(xs, tanh_fast_n::<Avx512, 1>)
+            } else {
+                map_lanes::<Avx512>(xs, sigmoid_fast_n::<Avx512, 1>)
+            }
+        }
+    }
+
+    /// Every 1009th bit pattern of each sign, and the edges.
+    fn sweep() -> Vec<f32> {
+        let mut xs = Vec::new();
+        let mut bits: u32 = 0;
+        while bits < 0x7f80_0000 {
+            xs.push(f32::from_bits(bits));
+            xs.push(-f32::from_bits(bits));
+            bits += 1009;
+        }
+        xs.extend([
+            TANH_FAST_CLAMP,
+            -TANH_FAST_CLAMP,
+            2.0 * TANH_FAST_CLAMP,
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+        ]);
+        xs
+    }
+
+    /// The fast tanh and sigmoid stay within their documented distance of the exact
+    /// functions (f64) over all of `f32`, keep the sign of zero, give NaN for NaN, and write
+    /// the same bits in both widths.
+    #[test]
+    fn fast_activations_are_within_4e_7() {
+        if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
+            return;
+        }
+        let xs = sweep();
+        type Reference = fn(f64) -> f64;
+        let cases: [(&str, bool, Reference, f64); 2] = [
+            ("tanh", true, f64::tanh, 4e-7),
+            ("sigmoid", false, |x| 1.0 / (1.0 + (-x).exp()), 2e-7),
+        ];
+        for (name, tanh, reference, bound) in cases {
+            // SAFETY: checked above.
+            let ys = unsafe { fast_avx2(&xs, tanh) };
+            let mut worst = 0.0f64;
+            for (&x, &y) in xs.iter().zip(&ys) {
+                let err = (f64::from(y) - reference(f64::from(x))).abs();
+                assert!(err <= bound, "{name}({x:e}) = {y:e}: off by {err:e}");
+                worst = worst.max(err);
+            }
+            // The bound is tight: a looser approximation would not pass.
+            assert!(worst > bound / 4.0, "{name}: worst {worst:e}");
+            // SAFETY: checked above.
+            let nan = unsafe { fast_avx2(&[f32::NAN], tanh) };
+            assert!(nan[0].is_nan(), "{name}(NaN) = {}", nan[0]);
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: checked just above.
+                let wide = unsafe { fast_avx512(&xs, tanh) };
+                assert_eq!(
+                    testing::bits([&wide]),
+                    testing::bits([&ys]),
+                    "{name}: AVX-512 and AVX2 differ"
+                );
+            }
+        }
+        // SAFETY: checked above.
+        let zeros = unsafe { fast_avx2(&[0.0, -0.0], true) };
+        assert_eq!(testing::bits([&zeros]), testing::bits([&[0.0, -0.0]]));
+    }
 }

@@ -96,6 +96,9 @@ pub struct Lstm<S: Float, const I: usize, const H: usize, const G: usize> {
     /// path, 1024 on AVX-512: `4 G (I + H)` bytes more, 1.2 MB for `LSTM(32, 256)`); empty
     /// elsewhere.
     packed: kernels::Packed,
+    /// Whether an evaluation-mode forward may use the fast activations
+    /// ([`Layer::set_fast_activations`]).
+    fast: bool,
 }
 
 /// Torch's name for this cell.
@@ -119,17 +122,20 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
         Ok(Self {
             params: CellParams::try_new(rng)?,
             packed: kernels::Packed::try_new::<S, G, I, H>()?,
+            fast: false,
         })
     }
 }
 
 impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> {
-    /// One step ([`Layer::forward_step`]), the weights read from `packed` where given.
+    /// One step ([`Layer::forward_step`]), the weights read from `packed` where given, with
+    /// the fast activations where `fast` and a kernel has them (`f32` on AVX2 or AVX-512).
     #[inline(always)]
     fn forward<const B: usize>(
         p: &CellParams<S, I, H, G>,
         packed: Option<&kernels::Packed>,
         s: ForwardStep<'_, S, LstmState<S, H, B>, LstmCache<S, H, G, B>, I, H, B>,
+        fast: bool,
     ) {
         let ForwardStep {
             x,
@@ -161,19 +167,22 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
                 S::as_f32_mut(cache.tanh_c.as_mut_slice()),
                 S::as_f32_mut(next.h.as_mut_slice()),
             )
-            && kernels::lstm_step_simd::<I, H>(&mut kernels::LstmStepArgs {
-                w_ih,
-                w_hh,
-                b_ih,
-                b_hh,
-                x,
-                h_prev,
-                c_prev,
-                gates,
-                c,
-                tanh_c,
-                h,
-            })
+            && kernels::lstm_step_simd::<I, H>(
+                fast,
+                &mut kernels::LstmStepArgs {
+                    w_ih,
+                    w_hh,
+                    b_ih,
+                    b_hh,
+                    x,
+                    h_prev,
+                    c_prev,
+                    gates,
+                    c,
+                    tanh_c,
+                    h,
+                },
+            )
         {
             y.copy_from(&next.h);
             return;
@@ -194,7 +203,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
                 S::as_f32_mut(cache.tanh_c.as_mut_slice()),
                 S::as_f32_mut(next.h.as_mut_slice()),
             )
-            && kernels::lstm_cell_simd::<H, B>(a, c_prev, c, tc, h)
+            && kernels::lstm_cell_simd::<H, B>(fast, [a, c, tc, h], c_prev)
         {
             y.copy_from(&next.h);
             return;
@@ -265,16 +274,20 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
     fn forward_step(
         &mut self,
         s: ForwardStep<'_, S, Self::State, Self::Cache, I, H, B>,
-        _training: bool,
+        training: bool,
     ) {
-        Self::forward(&self.params, None, s);
+        Self::forward(&self.params, None, s, self.fast && !training);
+    }
+
+    fn set_fast_activations(&mut self, on: bool) {
+        self.fast = on;
     }
 
     /// The default (step after step), with the weights packed once for a sequence of several
     /// steps where the batched kernel reads them packed: the same bits as
     /// [`Layer::forward_step`] per step.
     #[inline(always)]
-    fn forward_seq<V>(&mut self, seq: &mut V, _training: bool)
+    fn forward_seq<V>(&mut self, seq: &mut V, training: bool)
     where
         V: ForwardSeq<S, Self::State, Self::Cache, I, H, B>,
     {
@@ -285,7 +298,8 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
                 .packed
                 .pack::<S, G, I, H, B>(&p.weight_ih.value, &p.weight_hh.value);
         let packed = packed.then_some(&self.packed);
-        forward_each(seq, |s| Self::forward(p, packed, s));
+        let fast = self.fast && !training;
+        forward_each(seq, |s| Self::forward(p, packed, s, fast));
     }
 
     fn backward_step(

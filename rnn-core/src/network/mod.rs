@@ -408,6 +408,33 @@ pub trait Network: Parameterized<Self::Scalar> {
     /// `1..=SEQ_LEN`). Earlier steps get zero input gradients. Does not change forward values.
     fn max_bptt_steps(&mut self, n: usize);
 
+    /// Lets evaluation mode use the fast activations (`on`), or returns to the exact ones
+    /// (the default): for real-time inference, e.g. an amp model stepped per sample
+    /// (`Online::process_block`), where a small LSTM's step is the latency of its activations.
+    ///
+    /// The fast `tanh` is a rational approximation (Eigen's `ptanh_float`, the input clamped
+    /// to ±7.905) and the sigmoid `(1 + tanh(x / 2)) / 2`: each within 4e-7 of the exact
+    /// function (tested over all of `f32`), about half its latency (no exponential). A
+    /// permission, not a promise: only the LSTM cell's `f32` kernels on AVX2 and AVX-512 have
+    /// them; training mode, every other layer, `f64` and other CPUs stay exact, so gradients
+    /// and everything trained are unchanged. Stepping and `process_block` still give the same
+    /// bits as each other. Not carried by saved weights or exports (`save_nam` settles its
+    /// initial state with the exact functions).
+    ///
+    /// ```
+    /// use rnn_core::prelude::*;
+    ///
+    /// network! { pub Amp<seq_len = 64> = Sequential[ LSTM(1, 16), Linear(16, 1) ]; }
+    /// let mut amp = Amp::new(1);
+    /// amp.evaluate();
+    /// let mut exact = amp.clone();
+    /// amp.set_fast_activations(true);
+    /// let x = SMatrix::<f32, 1, 1>::new(0.3);
+    /// let (fast, exact) = (amp.step(&x)[0], exact.step(&x)[0]);
+    /// assert!((fast - exact).abs() < 1e-5);
+    /// ```
+    fn set_fast_activations(&mut self, on: bool);
+
     /// Gives every dropout layer an independent mask stream derived from its current one and
     /// `stream` (see [`Layer::reseed`](crate::Layer::reseed)); `rnn_core::parallel` calls it
     /// with each shard's index so that replicas do not repeat each other's masks.

@@ -787,6 +787,10 @@ where
         self.layer.reseed(stream);
     }
 
+    fn set_fast_activations(&mut self, on: bool) {
+        self.layer.set_fast_activations(on);
+    }
+
     fn check_finite(&self) -> Result<(), NonFinite> {
         for t in self.pos.saturating_sub(T as u64).max(self.origin)..self.pos {
             let y = &self.records[Self::record_slot(self.origin, t)].y;
