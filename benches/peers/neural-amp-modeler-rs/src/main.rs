@@ -2,7 +2,7 @@
 //! Torch-initialised network (seed 1) written as a `.nam` by `to_nam`, read by both engines,
 //! 4800 samples of a plucked string in 64-sample blocks (ours `Online::process_block`, theirs
 //! `NamModel::process`), 41 alternated passes, medians in ns per sample, and the largest
-//! difference of the two outputs on the first pass.
+//! difference of the two outputs on the first pass; ours also with `set_fast_activations`.
 //!
 //! ```sh
 //! cd benches/peers/neural-amp-modeler-rs
@@ -42,13 +42,16 @@ macro_rules! preset {
         let mut net = $module::Net::new(0);
         load_nam(&mut net, text.as_bytes()).unwrap();
         net.evaluate();
+        let mut fast = net.clone();
+        fast.set_fast_activations(true);
         let data = parse_nam_json(&text).unwrap();
         let mut model = build_model(&data).unwrap();
         let x = guitar(SAMPLES);
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let (mut ours, mut ours_fast, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
         let mut buf = x.clone();
+        let mut buf_fast = x.clone();
         let mut out = vec![0.0f32; SAMPLES];
-        let mut diff = 0.0f32;
+        let (mut diff, mut diff_fast) = (0.0f32, 0.0f32);
         for pass in 0..41 {
             buf.copy_from_slice(&x);
             let t = Instant::now();
@@ -56,23 +59,35 @@ macro_rules! preset {
                 net.process_block(black_box(block));
             }
             ours.push(t.elapsed().as_secs_f64() * 1e9 / SAMPLES as f64);
+            buf_fast.copy_from_slice(&x);
+            let t = Instant::now();
+            for block in buf_fast.chunks_mut(BLOCK) {
+                fast.process_block(black_box(block));
+            }
+            ours_fast.push(t.elapsed().as_secs_f64() * 1e9 / SAMPLES as f64);
             let t = Instant::now();
             for (i, o) in x.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
                 model.process(black_box(i), o);
             }
             theirs.push(t.elapsed().as_secs_f64() * 1e9 / SAMPLES as f64);
             if pass == 0 {
-                diff = buf.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                let largest = |ys: &[f32]| {
+                    ys.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+                };
+                (diff, diff_fast) = (largest(&buf), largest(&buf_fast));
             }
         }
-        let (o, t) = (median(ours), median(theirs));
-        println!("| {} | {:.1} | {:.1} | {:.2}x | {:.1e} |", $name, o, t, t / o, diff);
+        let (o, f, t) = (median(ours), median(ours_fast), median(theirs));
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.2}x | {:.2}x | {:.1e} | {:.1e} |",
+            $name, o, f, t, t / o, t / f, diff, diff_fast
+        );
     }};
 }
 
 fn main() {
     println!(
-        "| NAM LSTM | ours ns/sample | NeuralAmpModeler-rs | theirs / ours | max |diff| first pass |"
+        "| NAM LSTM | ours ns/sample | ours fast | NeuralAmpModeler-rs | theirs / ours | theirs / ours fast | max |diff| first pass | fast |"
     );
     preset!("nano 1x12", nano, [LSTM(1, 12), Linear(12, 1)]);
     preset!("feather 1x16", feather, [LSTM(1, 16), Linear(16, 1)]);
