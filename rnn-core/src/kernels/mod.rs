@@ -216,10 +216,9 @@ mod tests {
         check::<75, 9, 1>(); // a tall single-column tile, a full tile and a partial one
     }
 
-    /// The slice functions (the AVX2 path on a CPU that has it) over every 1009th bit pattern
-    /// and the edges, in one call each, against the same references.
-    #[test]
-    fn slice_versions_are_within_3_ulp_of_libm() {
+    /// Every 1009th finite `f32` bit pattern of each sign, then `edges`: what the activations'
+    /// accuracy tests sweep.
+    pub(super) fn every_1009th(edges: &[f32]) -> std::vec::Vec<f32> {
         let mut xs = std::vec::Vec::new();
         let mut bits: u32 = 0;
         while bits < 0x7f80_0000 {
@@ -227,7 +226,15 @@ mod tests {
             xs.push(-f32::from_bits(bits));
             bits += 1009;
         }
-        xs.extend([
+        xs.extend_from_slice(edges);
+        xs
+    }
+
+    /// The slice functions (the AVX2 path on a CPU that has it) over every 1009th bit pattern
+    /// and the edges, in one call each, against the same references.
+    #[test]
+    fn slice_versions_are_within_3_ulp_of_libm() {
+        let xs = every_1009th(&[
             EXP_HIGH,
             EXP_LOW,
             -EXP_HIGH,

@@ -858,14 +858,7 @@ mod tests {
 
     /// Every 1009th bit pattern of each sign, and the edges.
     fn sweep() -> Vec<f32> {
-        let mut xs = Vec::new();
-        let mut bits: u32 = 0;
-        while bits < 0x7f80_0000 {
-            xs.push(f32::from_bits(bits));
-            xs.push(-f32::from_bits(bits));
-            bits += 1009;
-        }
-        xs.extend([
+        super::super::tests::every_1009th(&[
             TANH_FAST_CLAMP,
             -TANH_FAST_CLAMP,
             2.0 * TANH_FAST_CLAMP,
@@ -875,8 +868,7 @@ mod tests {
             f32::NEG_INFINITY,
             0.0,
             -0.0,
-        ]);
-        xs
+        ])
     }
 
     /// The fast tanh and sigmoid stay within their documented distance of the exact
