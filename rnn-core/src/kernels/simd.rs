@@ -293,43 +293,71 @@ impl Lanes for Avx512 {
 #[inline(always)]
 pub(crate) unsafe fn exp_n<L: Lanes, const N: usize>(x: [L::V; N]) -> [L::V; N] {
     // SAFETY: the caller's contract.
+    unsafe { exp_signed_n::<L, N, false>(x) }
+}
+
+/// [`exp_n`] of `x`, or of `-x` if `NEG` (the sigmoid's `e^-x`) with the same bits as
+/// [`exp_n`] of `0 - x`: the negation folded into mirrored clamps and the signs of the
+/// fused multiply-adds (the reduced argument `r` is carried negated, which rounding to
+/// nearest mirrors exactly), so that it is not one more operation on the chain.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+unsafe fn exp_signed_n<L: Lanes, const N: usize, const NEG: bool>(x: [L::V; N]) -> [L::V; N] {
+    // SAFETY: the caller's contract.
     unsafe {
-        let xc = each!(L, N, |q| L::min(
-            L::splat(88.0),
-            L::max(L::splat(EXP_LOW), x[q])
-        ));
-        let t = each!(L, N, |q| L::fmadd(
-            xc[q],
-            L::splat(core::f32::consts::LOG2_E),
-            L::splat(MAGIC)
-        ));
+        // `a r + c` on the true reduced argument `r`, given what is carried (`-r` if `NEG`).
+        let fma_r = |a: L::V, r: L::V, c: L::V| {
+            if NEG {
+                L::fnmadd(a, r, c)
+            } else {
+                L::fmadd(a, r, c)
+            }
+        };
+        // xc = clamp(x) to [EXP_LOW, 88]; with NEG, xm = -clamp(-x) = clamp(x) to
+        // [-88, -EXP_LOW] (x NaN: NaN either way).
+        let xc = if NEG {
+            each!(L, N, |q| L::max(
+                L::splat(-88.0),
+                L::min(L::splat(-EXP_LOW), x[q])
+            ))
+        } else {
+            each!(L, N, |q| L::min(
+                L::splat(88.0),
+                L::max(L::splat(EXP_LOW), x[q])
+            ))
+        };
+        let (log2e, magic) = (L::splat(core::f32::consts::LOG2_E), L::splat(MAGIC));
+        let t = each!(L, N, |q| fma_r(xc[q], log2e, magic));
         // 2^n from the integer in the low bits of t.
         let pow2 = each!(L, N, |q| L::pow2_magic(t[q]));
         let n = each!(L, N, |q| L::sub(t[q], L::splat(MAGIC)));
-        let r = each!(L, N, |q| L::fnmadd(n[q], L::splat(0.693_359_4), xc[q]));
-        let r = each!(L, N, |q| L::fnmadd(n[q], L::splat(-2.121_944_4e-4), r[q]));
+        // r = xc - n ln2 (in two parts), or -r = xm + n ln2.
+        let (c1, c2) = (L::splat(0.693_359_4), L::splat(-2.121_944_4e-4));
+        let r = if NEG {
+            let r = each!(L, N, |q| L::fmadd(n[q], c1, xc[q]));
+            each!(L, N, |q| L::fmadd(n[q], c2, r[q]))
+        } else {
+            let r = each!(L, N, |q| L::fnmadd(n[q], c1, xc[q]));
+            each!(L, N, |q| L::fnmadd(n[q], c2, r[q]))
+        };
         let z = each!(L, N, |q| L::mul(r[q], r[q]));
         // Cephes' polynomial p(r) = c0 + c1 r + ... + c5 r^5 in Estrin's scheme: three
         // independent pairs, then two steps in r² (12 cycles of latency instead of
         // Horner's 20).
-        let p45 = each!(L, N, |q| L::fmadd(
-            L::splat(1.987_569_1e-4),
-            r[q],
-            L::splat(1.398_2e-3)
-        ));
-        let p23 = each!(L, N, |q| L::fmadd(
-            L::splat(8.333_452e-3),
-            r[q],
-            L::splat(4.166_579_6e-2)
-        ));
-        let p01 = each!(L, N, |q| L::fmadd(
-            L::splat(1.666_666_5e-1),
-            r[q],
-            L::splat(5.000_000_1e-1)
-        ));
+        let k = L::splat;
+        let p45 = each!(L, N, |q| fma_r(k(1.987_569_1e-4), r[q], k(1.398_2e-3)));
+        let p23 = each!(L, N, |q| fma_r(k(8.333_452e-3), r[q], k(4.166_579_6e-2)));
+        let p01 = each!(L, N, |q| fma_r(k(1.666_666_5e-1), r[q], k(5.000_000_1e-1)));
         let p = each!(L, N, |q| L::fmadd(p45[q], z[q], p23[q]));
         let p = each!(L, N, |q| L::fmadd(p[q], z[q], p01[q]));
-        let y = each!(L, N, |q| L::fmadd(p[q], z[q], r[q]));
+        // y = p z + r.
+        let y = if NEG {
+            each!(L, N, |q| L::fmsub(p[q], z[q], r[q]))
+        } else {
+            each!(L, N, |q| L::fmadd(p[q], z[q], r[q]))
+        };
         each!(L, N, |q| L::mul(L::add(y[q], L::splat(1.0)), pow2[q]))
     }
 }
@@ -342,7 +370,7 @@ pub(crate) unsafe fn exp_n<L: Lanes, const N: usize>(x: [L::V; N]) -> [L::V; N] 
 pub(crate) unsafe fn sigmoid_n<L: Lanes, const N: usize>(x: [L::V; N]) -> [L::V; N] {
     // SAFETY: the caller's contract.
     unsafe {
-        let e = exp_n::<L, N>(each!(L, N, |q| L::sub(L::zero(), x[q])));
+        let e = exp_signed_n::<L, N, true>(x);
         each!(L, N, |q| L::div(L::splat(1.0), L::add(L::splat(1.0), e[q])))
     }
 }
@@ -854,6 +882,42 @@ mod tests {
                 map_lanes::<Avx512>(xs, sigmoid_fast_n::<Avx512, 1>)
             }
         }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn exp_of_negated(xs: &[f32], folded: bool) -> Vec<f32> {
+        // SAFETY: the CPU has AVX2 and FMA (this function's features).
+        unsafe {
+            if folded {
+                map_lanes::<Avx2>(xs, exp_signed_n::<Avx2, 1, true>)
+            } else {
+                map_lanes::<Avx2>(xs, |[x]| exp_n::<Avx2, 1>([Avx2::sub(Avx2::zero(), x)]))
+            }
+        }
+    }
+
+    /// The sigmoid's `e^-x` with the negation folded in has the bits of `e^(0 - x)`.
+    #[test]
+    fn exp_of_minus_x_folded_is_exp_of_the_negation_bit_for_bit() {
+        if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
+            return;
+        }
+        let xs = super::super::tests::every_1009th(&[
+            EXP_LOW,
+            -EXP_LOW,
+            88.0,
+            -88.0,
+            0.0,
+            -0.0,
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ]);
+        // SAFETY: checked above.
+        let (folded, negated) = unsafe { (exp_of_negated(&xs, true), exp_of_negated(&xs, false)) };
+        assert_eq!(testing::bits([&folded]), testing::bits([&negated]));
     }
 
     /// Every 1009th bit pattern of each sign, and the edges.
