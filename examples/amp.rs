@@ -14,7 +14,9 @@
 //!
 //! `--nam model.nam --input in.wav --output out.wav` instead runs a `.nam` model (nano 1x12,
 //! feather 1x16, standard 1x24 or lite 2x8: the network types are compiled in, so the
-//! presets are) over a mono WAV file and prints the real-time factor.
+//! presets are) over a mono WAV file and prints the real-time factor; add `--fast` for the
+//! fast activations (`set_fast_activations`: within 4e-7 of the exact ones, as NAM Core's
+//! `enable_fast_tanh()`).
 //!
 //! Run: `cargo run --release --example amp` (`-- --help` for the flags).
 
@@ -60,6 +62,9 @@ struct Args {
     /// Where to write the processed WAV (32-bit float).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// With `--nam`: the fast activations (`set_fast_activations`).
+    #[arg(long, requires = "nam")]
+    fast: bool,
     /// Where the trained model's `.nam` file goes.
     #[arg(long, default_value = "target/amp.nam")]
     save: PathBuf,
@@ -72,7 +77,7 @@ fn main() -> std::process::ExitCode {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     match (&args.nam, &args.input, &args.output) {
-        (Some(nam), Some(input), Some(output)) => play(nam, input, output),
+        (Some(nam), Some(input), Some(output)) => play(nam, (input, output), args.fast),
         _ => train(&args),
     }
 }
@@ -271,12 +276,13 @@ fn train(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     )
 }
 
-/// Runs `net` (a `.nam` model loaded into it) over `samples` in 64-sample blocks, as an audio
-/// callback would, and returns the seconds it took.
+/// Runs `net` (a `.nam` model loaded into it, with the fast activations if `fast`) over
+/// `samples` in 64-sample blocks, as an audio callback would, and returns the seconds it took.
 fn render<N>(
     net: &mut N,
     path: &std::path::Path,
     samples: &mut [f32],
+    fast: bool,
 ) -> Result<f64, Box<dyn std::error::Error>>
 where
     N: Online<Scalar = f32, Input = SMatrix<f32, 1, 1>, Output = SMatrix<f32, 1, 1>>,
@@ -290,6 +296,7 @@ where
         );
     }
     net.evaluate();
+    net.set_fast_activations(fast);
     let bar = common::progress(samples.len() as u64, "samples");
     let start = Instant::now();
     for block in samples.chunks_mut(64) {
@@ -302,8 +309,8 @@ where
 
 fn play(
     nam: &std::path::Path,
-    input: &std::path::Path,
-    output: &std::path::Path,
+    (input, output): (&std::path::Path, &std::path::Path),
+    fast: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut reader = hound::WavReader::open(input)?;
     let spec = reader.spec();
@@ -327,10 +334,10 @@ fn play(
     };
     let config = rnn_core::io::read_nam(&std::fs::read(nam)?)?.lstm;
     let took = match (config.input_size, config.hidden_size, config.num_layers) {
-        (1, 12, 1) => render(&mut Nano::new(0), nam, &mut samples)?,
-        (1, 16, 1) => render(&mut Feather::new(0), nam, &mut samples)?,
-        (1, 24, 1) => render(&mut Standard::new(0), nam, &mut samples)?,
-        (1, 8, 2) => render(&mut Lite::new(0), nam, &mut samples)?,
+        (1, 12, 1) => render(&mut Nano::new(0), nam, &mut samples, fast)?,
+        (1, 16, 1) => render(&mut Feather::new(0), nam, &mut samples, fast)?,
+        (1, 24, 1) => render(&mut Standard::new(0), nam, &mut samples, fast)?,
+        (1, 8, 2) => render(&mut Lite::new(0), nam, &mut samples, fast)?,
         (i, h, l) => {
             return Err(format!(
                 "{}: LSTM {l} x {h} with {i} input(s); this example compiles in the presets \
