@@ -145,6 +145,9 @@ impl<S: Float, const I: usize, const H: usize, const G: usize> Lstm<S, I, H, G> 
             y,
         } = s;
         let () = Self::SHAPE_OK;
+        // Only the x86-64 kernels have the fast activations.
+        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        let _ = fast;
         // Batch 1, fewer than eight units: the whole step in one kernel (products and cell;
         // see `kernels::lstm_step`).
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
