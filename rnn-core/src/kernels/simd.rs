@@ -486,12 +486,14 @@ unsafe fn rational_n<L: Lanes, const N: usize, const SIGMOID: bool>(x: [L::V; N]
         let (pc, qc) = &RATIONAL[usize::from(SIGMOID)];
         let a = |k: usize| L::splat(pc[k]);
         let b = |k: usize| L::splat(qc[k]);
-        let c = L::splat(clamp);
         let z = each!(L, N, |q| L::min(
             L::splat(clamp * clamp),
             L::mul(x[q], x[q])
         ));
-        let xc = each!(L, N, |q| L::min(c, L::max(L::sub(L::zero(), c), x[q])));
+        let xc = each!(L, N, |q| L::min(
+            L::splat(clamp),
+            L::max(L::splat(-clamp), x[q])
+        ));
         let z2 = each!(L, N, |q| L::mul(z[q], z[q]));
         let z4 = each!(L, N, |q| L::mul(z2[q], z2[q]));
         let p01 = each!(L, N, |q| L::fmadd(a(1), z[q], a(0)));
