@@ -290,6 +290,67 @@ fn pipelined_blocks_of_stacked_layers_are_steps_bit_for_bit() {
     assert_eq!(block, stepped);
 }
 
+network! {
+    /// The shapes of the fused block (`rnn_core::block`): one cell of 1 to 7 units and a
+    /// one-output head, on rings of two (`seq_len = 1`) and five slots.
+    pub Amp1<seq_len = 1> = Sequential[ LSTM(1, 1), Linear(1, 1) ];
+    pub Amp2<seq_len = 1> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
+    pub Amp7<seq_len = 4> = Sequential[ LSTM(1, 7), Linear(7, 1) ];
+    pub Amp2F64<seq_len = 4, scalar = f64> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
+}
+
+/// The fused block of a cell and its head: `step`'s bits per sample and the state after the
+/// block (the steps after it), whatever the block lengths (those that end in the slot they
+/// started from included), exact and fast, in evaluation and training mode; the outputs kept
+/// for `check_finite` are the block's.
+#[test]
+fn fused_blocks_of_a_cell_and_its_head_are_steps_bit_for_bit() {
+    fn each_mode<N>(net: N)
+    where
+        N: Online
+            + Clone
+            + Network<Scalar = f32, Input = SMatrix<f32, 1, 1>, Output = SMatrix<f32, 1, 1>>,
+    {
+        for (training, fast) in [(false, false), (false, true), (true, false), (true, true)] {
+            let mut net = net.clone();
+            if training {
+                net.training();
+            } else {
+                net.evaluate();
+            }
+            net.set_fast_activations(fast);
+            pipelined_blocks_equal_steps(net.clone(), net);
+        }
+    }
+    each_mode(Amp1::new(1));
+    each_mode(Amp2::new(2));
+    each_mode(Amp7::new(3));
+    each_mode(Tiny::new(4));
+    // f64 has no fused kernel: stepped, the same bits.
+    let (mut a, mut b) = (Amp2F64::new(5), Amp2F64::new(5));
+    let x: Vec<f64> = guitar(100).into_iter().map(f64::from).collect();
+    let mut block = x.clone();
+    a.process_block(&mut block);
+    let stepped: Vec<f64> = x
+        .iter()
+        .map(|&v| b.step(&SMatrix::<f64, 1, 1>::new(v))[(0, 0)])
+        .collect();
+    assert_eq!(block, stepped);
+    // `check_finite` sees the outputs of a block's last steps.
+    let mut net = Amp7::new(6);
+    let mut block = guitar(10);
+    block[8] = f32::NAN;
+    net.process_block(&mut block);
+    assert!(matches!(
+        net.check_finite(),
+        Err(NonFinite::Output { step: 8, .. })
+    ));
+    net.forget();
+    let mut block = guitar(10);
+    net.process_block(&mut block);
+    assert!(net.check_finite().is_ok());
+}
+
 /// The steps of a pipelined block are not back-propagated (their records hold the layers'
 /// values one step apart); a step after the block is, with the gradients of stepping.
 #[test]

@@ -125,19 +125,27 @@ fn a_training_step_makes_no_heap_allocation() {
 rnn_core::network! {
     /// An amp-shaped model for `process_block`.
     pub Amp<seq_len = 4> = Sequential[ LSTM(1, 16), Linear(16, 1) ];
+    /// NAM's smallest shape: a fused block (`rnn_core::block`).
+    pub Amp2<seq_len = 4> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
 }
 
 #[test]
 fn process_block_makes_no_heap_allocation() {
     use rnn_core::prelude::*;
-    let mut amp = Amp::new(1);
-    amp.evaluate();
-    let mut buf = [0.25f32; 64];
-    amp.process_block(&mut buf);
-    let n = allocations(|| {
-        for _ in 0..10 {
-            amp.process_block(&mut buf);
-        }
-    });
-    assert_eq!(n, 0, "allocations while processing blocks");
+    fn check<N>(mut amp: N)
+    where
+        N: Online + Network<Scalar = f32, Input = SMatrix<f32, 1, 1>, Output = SMatrix<f32, 1, 1>>,
+    {
+        amp.evaluate();
+        let mut buf = [0.25f32; 64];
+        amp.process_block(&mut buf);
+        let n = allocations(|| {
+            for _ in 0..10 {
+                amp.process_block(&mut buf);
+            }
+        });
+        assert_eq!(n, 0, "allocations while processing blocks");
+    }
+    check(Amp::new(1));
+    check(Amp2::new(1));
 }

@@ -19,6 +19,8 @@ network! {
     pub AmpGru<seq_len = 8> = Sequential[ GRU(1, 16), Linear(16, 1) ];
     /// The same with an LSTM.
     pub AmpLstm<seq_len = 8> = Sequential[ LSTM(1, 32), Linear(32, 1) ];
+    /// NAM's smallest shape: a fused block (`rnn_core::block`).
+    pub AmpLstm2<seq_len = 8> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
 }
 
 /// Runs `f` in a forked child in seccomp strict mode and returns what it computed, or why the
@@ -131,7 +133,14 @@ fn a_system_call_in_the_child_is_caught() {
 /// warm-up block, makes no system call either.
 #[test]
 fn process_block_makes_no_system_call() {
-    let mut amp = AmpLstm::new(5);
+    process_blocks_without_system_calls(AmpLstm::new(5));
+    process_blocks_without_system_calls(AmpLstm2::new(5));
+}
+
+fn process_blocks_without_system_calls<N>(mut amp: N)
+where
+    N: Online + Network<Scalar = f32, Input = SMatrix<f32, 1, 1>, Output = SMatrix<f32, 1, 1>>,
+{
     amp.evaluate();
     let mut warm = [0.1f32; 64];
     amp.process_block(&mut warm);

@@ -209,6 +209,37 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
         let _ = on;
     }
 
+    /// This layer as a stage of a fused block kernel ([`crate::block`]), reading its state
+    /// before the block from `prev` and writing the state after it to `next`, if it is a
+    /// layer such a kernel knows; `training` as in [`Layer::forward_step`]. The default: not
+    /// one (the layer is stepped).
+    fn block_stage<'a>(
+        &'a self,
+        prev: &'a Self::State,
+        next: &'a mut Self::State,
+        training: bool,
+    ) -> Option<crate::block::BlockStage<'a>> {
+        let _ = (prev, next, training);
+        None
+    }
+
+    /// Runs a block of samples (one input feature, one output, batch 1) through this layer
+    /// in place with a fused kernel ([`crate::block`]), from state `prev`, writing the state
+    /// after the last sample to `next`; returns whether it ran (if not, nothing changed and
+    /// `Online::process_block` steps the block). The same bits as stepping; nothing is kept
+    /// for backward. The default: no kernel. A `Sequential` of two layers runs their
+    /// [`Layer::block_stage`]s where a kernel covers the pair.
+    fn forward_block(
+        &mut self,
+        samples: &mut [S],
+        prev: &Self::State,
+        next: &mut Self::State,
+        training: bool,
+    ) -> bool {
+        let _ = (samples, prev, next, training);
+        false
+    }
+
     /// Adds this layer to an ONNX graph (`network.save_onnx`): `x` is its input over a whole
     /// sequence, `[T, B, I]`; returns its output `[T, B, O]`. `initial` is the state
     /// `forget()` returns to (a recurrent layer's default initial state in the graph).
@@ -372,6 +403,11 @@ pub trait Encoder<S: Float, const I: usize, const B: usize>: Parameterized<S> + 
     /// gradient under [`crate::Network::backward_parameters`]).
     const READS_GRAD: bool = true;
 
+    /// Whether the input is the layer's input matrix as given (`encode` copies it, and
+    /// `Input` is `SMatrix<S, I, B>`), so that a fused block may read samples directly
+    /// ([`crate::block`]).
+    const IDENTITY: bool = false;
+
     /// **Accumulates** the parameter gradients of one step, given the gradient `gx` at `x`.
     fn backward(&mut self, kept: &Self::Kept, gx: &SMatrix<S, I, B>);
 
@@ -400,6 +436,7 @@ impl<S: Float, const I: usize, const B: usize> Encoder<S, I, B> for Dense {
     type Input = SMatrix<S, I, B>;
     type Kept = ();
     const READS_GRAD: bool = false;
+    const IDENTITY: bool = true;
 
     #[inline(always)]
     fn encode(&mut self, input: &Self::Input, _kept: &mut (), x: &mut SMatrix<S, I, B>) {

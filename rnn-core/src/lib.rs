@@ -206,7 +206,9 @@
 //!   sizes, its `dilation` option and the products its Rust type takes, and the macro parses,
 //!   checks and builds it from that alone) and a marker in [`dsl`] for the compiler's
 //!   messages. A `Sequential`'s layers are pipelined by `Online::process_block`
-//!   ([`Layer::forward_step_skewed`]), which a layer gets for free.
+//!   ([`Layer::forward_step_skewed`]), which a layer gets for free; a fused block kernel for
+//!   a pair of layers ([`block`]) is the one place that names layers, through
+//!   [`Layer::block_stage`] (default: none).
 //! - Nothing allocates after construction. Parameters live on the heap (created in place, so
 //!   large layers never pass through the stack, each starting on a cache line); per-step values
 //!   are plain fixed-size matrices. A network built `new_for_inference` or
@@ -246,6 +248,7 @@ extern crate std;
 #[path = "private.rs"]
 pub mod __private;
 pub mod bisequencer;
+pub mod block;
 pub mod criterion;
 pub mod dsl;
 pub mod fastmath;

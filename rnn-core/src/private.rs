@@ -276,6 +276,9 @@ macro_rules! __impl_network {
             ) -> ::core::result::Result<&Self::GradInput, $crate::__private::BpttError> {
                 $crate::__private::Online::try_backward_step(&mut self.inner, input, grad_output)
             }
+            fn __process_fused(&mut self, samples: &mut [Self::Scalar]) -> bool {
+                $crate::__private::Online::__process_fused(&mut self.inner, samples)
+            }
             fn __pipelines(&self) -> bool {
                 $crate::__private::Online::__pipelines(&self.inner)
             }

@@ -4,6 +4,7 @@
 //! where `M1`, `M2` are the sizes between the layers. A chain is itself a layer, so sequentials
 //! nest, and the whole network is monomorphised into straight calls from layer to layer.
 
+use crate::block::BlockStage;
 use crate::float::Columns;
 use crate::layer::{
     BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask, Skew, StateGrads,
@@ -88,6 +89,25 @@ where
         self.0.forward_step_skewed(s, lag, part, training);
     }
 
+    fn block_stage<'a>(
+        &'a self,
+        prev: &'a Self::State,
+        next: &'a mut Self::State,
+        training: bool,
+    ) -> Option<BlockStage<'a>> {
+        self.0.block_stage(prev, next, training)
+    }
+
+    fn forward_block(
+        &mut self,
+        samples: &mut [S],
+        prev: &Self::State,
+        next: &mut Self::State,
+        training: bool,
+    ) -> bool {
+        self.0.forward_block(samples, prev, next, training)
+    }
+
     #[inline(always)]
     fn forward_step(
         &mut self,
@@ -139,6 +159,7 @@ where
     type Input = E::Input;
     type Kept = E::Kept;
     const READS_GRAD: bool = E::READS_GRAD;
+    const IDENTITY: bool = E::IDENTITY;
     fn to_onnx(&self, g: &mut Graph<S>, repeat: Option<usize>) -> Value {
         g.at(K, |g| self.0.to_onnx(g, repeat))
     }
@@ -436,6 +457,23 @@ where
         }
         if part != Skew::Rest {
             lag.mid.copy_from(mid);
+        }
+    }
+
+    /// The two layers' [`Layer::block_stage`]s through a fused kernel, where one covers
+    /// them ([`crate::block`]): a chain of exactly two layers, the second with no parts.
+    fn forward_block(
+        &mut self,
+        samples: &mut [S],
+        prev: &Self::State,
+        next: &mut Self::State,
+        training: bool,
+    ) -> bool {
+        let first = self.first.block_stage(&prev.0, &mut next.0, training);
+        let rest = self.rest.block_stage(&prev.1, &mut next.1, training);
+        match (first, rest) {
+            (Some(first), Some(rest)) => crate::block::run::<S, I, M, O, B>(first, rest, samples),
+            _ => false,
         }
     }
 

@@ -124,6 +124,31 @@ pub(crate) fn lstm_step_simd<const I: usize, const H: usize>(
     })
 }
 
+/// An `LSTM(1, H)` cell of fewer than eight units and a `Linear(H, 1)` head over a block of
+/// samples in place (`lstm_step::block`): the bits of stepping the two layers (the cell
+/// through [`lstm_step_simd`] in the same width, the head through `gemv`), with the fast
+/// activations if `fast`; `false` (nothing done) if this CPU has not got AVX2 and FMA or `H`
+/// is above `lstm_step::MAX_H`. Panics if a slice is shorter than its shape.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn lstm_block_simd<const H: usize>(
+    fast: bool,
+    args: &mut lstm_step::BlockArgs<'_>,
+    samples: &mut [f32],
+) -> bool {
+    if H > lstm_step::MAX_H {
+        return false;
+    }
+    let avx512 = wide_cell::<1>(FusedCell::Lstm);
+    // SAFETY: as in `lstm_cell_simd`; the kernel checks the lengths.
+    on_avx2(|| unsafe {
+        if fast {
+            lstm_step::block_of_width::<H, true>(avx512, args, samples);
+        } else {
+            lstm_step::block_of_width::<H, false>(avx512, args, samples);
+        }
+    })
+}
+
 /// The GRU cell's pointwise step (`gru_cell::cell`) with AVX2 + FMA, or AVX-512F where
 /// [`kernel_choice`] measured it faster at this batch (at batch 1, GRU(10, 20) stepped
 /// 1.04-1.07x slower with it on a Zen 5: its 20 units are a block of 16 and a masked one of

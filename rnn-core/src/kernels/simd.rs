@@ -43,6 +43,8 @@ pub(crate) trait Lanes: Copy {
     unsafe fn zero() -> Self::V;
     /// All lanes `v`.
     unsafe fn splat(v: f32) -> Self::V;
+    /// All lanes lane `k < W` of `v` (a permute: no trip through memory).
+    unsafe fn splat_lane(v: Self::V, k: usize) -> Self::V;
     /// `a + b`.
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
     /// `a - b`.
@@ -99,6 +101,10 @@ impl Lanes for Avx2 {
     #[inline(always)]
     unsafe fn splat(v: f32) -> __m256 {
         unsafe { _mm256_set1_ps(v) }
+    }
+    #[inline(always)]
+    unsafe fn splat_lane(v: __m256, k: usize) -> __m256 {
+        unsafe { _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(k as i32)) }
     }
     #[inline(always)]
     unsafe fn add(a: __m256, b: __m256) -> __m256 {
@@ -192,6 +198,10 @@ impl Lanes for Avx512 {
     #[inline(always)]
     unsafe fn splat(v: f32) -> __m512 {
         unsafe { _mm512_set1_ps(v) }
+    }
+    #[inline(always)]
+    unsafe fn splat_lane(v: __m512, k: usize) -> __m512 {
+        unsafe { _mm512_permutexvar_ps(_mm512_set1_epi32(k as i32), v) }
     }
     #[inline(always)]
     unsafe fn add(a: __m512, b: __m512) -> __m512 {

@@ -8,6 +8,7 @@
 //!
 //! Initialisation (Torch `nn.Linear`): `W, b ~ U(-1/√I, 1/√I)`.
 
+use crate::block::{AffineStage, BlockStage};
 use crate::float::{AllocError, f64m};
 use crate::kernels;
 use crate::layer::{BackwardStep, ForwardStep, Layer};
@@ -72,6 +73,19 @@ impl<S: Float, const I: usize, const O: usize, const B: usize> Layer<S, I, O, B>
             y,
         } = s;
         kernels::affine(y, &self.weight.value, x, Some(&self.bias.value), false);
+    }
+
+    /// `W` and `b` (`f32` only) for a fused block ([`crate::block`]).
+    fn block_stage<'a>(
+        &'a self,
+        _prev: &'a (),
+        _next: &'a mut (),
+        _training: bool,
+    ) -> Option<BlockStage<'a>> {
+        Some(BlockStage::Affine(AffineStage {
+            weight: S::as_f32(self.weight.value.as_slice())?,
+            bias: S::as_f32(self.bias.value.as_slice())?,
+        }))
     }
 
     fn backward_step(

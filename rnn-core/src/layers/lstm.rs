@@ -27,6 +27,7 @@
 //! `W_hh, b_hh ~ U(±1/√H)`. No forget-gate bias.
 
 use super::cell_params::{CellParams, parameterized_by_params};
+use crate::block::{BlockStage, LstmStage};
 use crate::float::AllocError;
 use crate::kernels;
 use crate::layer::{BackwardStep, ForwardSeq, ForwardStep, Layer, forward_each};
@@ -284,6 +285,27 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
 
     fn set_fast_activations(&mut self, on: bool) {
         self.fast = on;
+    }
+
+    /// The parameters and state (`f32` only) for a fused block ([`crate::block`]).
+    fn block_stage<'a>(
+        &'a self,
+        prev: &'a Self::State,
+        next: &'a mut Self::State,
+        training: bool,
+    ) -> Option<BlockStage<'a>> {
+        let p = &self.params;
+        Some(BlockStage::Lstm(LstmStage {
+            weight_ih: S::as_f32(p.weight_ih.value.as_slice())?,
+            weight_hh: S::as_f32(p.weight_hh.value.as_slice())?,
+            bias_ih: S::as_f32(p.bias_ih.value.as_slice())?,
+            bias_hh: S::as_f32(p.bias_hh.value.as_slice())?,
+            h_prev: S::as_f32(prev.h.as_slice())?,
+            c_prev: S::as_f32(prev.c.as_slice())?,
+            h: S::as_f32_mut(next.h.as_mut_slice())?,
+            c: S::as_f32_mut(next.c.as_mut_slice())?,
+            fast: self.fast && !training,
+        }))
     }
 
     /// The default (step after step), with the weights packed once for a sequence of several

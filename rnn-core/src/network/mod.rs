@@ -513,7 +513,11 @@ pub trait Online: Network {
     /// audio callback's mono buffer). Bit for bit what calling [`Online::step`] per sample
     /// gives; allocates nothing.
     ///
-    /// A `Sequential` of two or more layers is pipelined over the block: its first layer runs
+    /// `Sequential[ LSTM(1, H), Linear(H, 1) ]` with `H <= 7` (`f32`, AVX2 or AVX-512) runs
+    /// as one fused kernel ([`crate::block`]: the state in registers from sample to sample,
+    /// nothing kept for backward; NAM's 1x2 model 0.8x the time of the pipelined block,
+    /// BENCHMARKS.md). Otherwise a `Sequential` of two or more layers is pipelined over the
+    /// block: its first layer runs
     /// on sample `t + 1` beside the rest on sample `t` (see
     /// [`Layer::forward_step_skewed`](crate::Layer::forward_step_skewed)), which lets the core
     /// overlap two stacked cells' latency chains (`LSTM(1, 8) -> LSTM(8, 8) -> Linear(8, 1)`:
@@ -524,6 +528,9 @@ pub trait Online: Network {
     where
         Self: Network<Scalar = S, Input = SMatrix<S, 1, 1>, Output = SMatrix<S, 1, 1>>,
     {
+        if self.__process_fused(samples) {
+            return;
+        }
         let n = samples.len();
         if n < 2 || !self.__pipelines() {
             for x in samples {
@@ -539,6 +546,14 @@ pub trait Online: Network {
         }
         samples[n - 1] = self.__step_skewed(&first, Skew::Rest)[(0, 0)];
         self.__end_skew();
+    }
+
+    /// Runs [`Online::process_block`] with a fused kernel ([`crate::block`]) if one covers
+    /// this network; whether it ran (if not, nothing changed).
+    #[doc(hidden)]
+    fn __process_fused(&mut self, samples: &mut [Self::Scalar]) -> bool {
+        let _ = samples;
+        false
     }
 
     /// Whether [`Online::process_block`] pipelines this network's layers.

@@ -835,6 +835,58 @@ where
         L::SKEWS && !self.mask_zero
     }
 
+    /// The block through the layer's fused kernel ([`Layer::forward_block`]) from the
+    /// current state to the slot of the state after it; a block that would end in the same
+    /// slot of the ring (`T + 1` samples, or a multiple) runs as two, so that the kernel's
+    /// states before and after are distinct. The last `T` outputs are kept as steps keep
+    /// them (`check_finite` reads them); like a pipelined block, its steps cannot be
+    /// back-propagated.
+    fn __process_fused(&mut self, samples: &mut [S]) -> bool {
+        let () = Self::STEPS;
+        if !E::IDENTITY || self.mask_zero || samples.is_empty() || I != 1 || O != 1 || B != 1 {
+            return false;
+        }
+        self.note_version();
+        let n = samples.len() as u64;
+        let split = if Self::state_slot(self.origin, self.pos)
+            == Self::state_slot(self.origin, self.pos + n)
+        {
+            n - 1
+        } else {
+            n
+        };
+        let mut at = self.pos;
+        let (head, tail) = samples.split_at_mut(split as usize);
+        for part in [head, tail] {
+            if part.is_empty() {
+                continue;
+            }
+            let len = part.len() as u64;
+            let p = Self::state_slot(self.origin, at);
+            let q = Self::state_slot(self.origin, at + len);
+            let [prev, next] = match self.states.get_disjoint_mut([p, q]) {
+                Ok(pair) => pair,
+                Err(_) => unreachable!("a part of a block ends in another slot of the ring"),
+            };
+            if !self.layer.forward_block(part, prev, next, self.training) {
+                // Only the first part can refuse (the second is the same network).
+                return false;
+            }
+            at += len;
+        }
+        let kept = samples.len().min(T);
+        let first = self.pos + n - kept as u64;
+        for (k, &y) in samples[samples.len() - kept..].iter().enumerate() {
+            self.records[Self::record_slot(self.origin, first + k as u64)].y[(0, 0)] = y;
+        }
+        self.pos += n;
+        self.has_grad_final = false;
+        self.call_start = None;
+        self.kept_from = self.pos;
+        self.cursor = self.pos;
+        true
+    }
+
     fn __step_skewed(&mut self, input: &Self::Input, part: Skew) -> &Self::Output {
         let () = Self::STEPS;
         self.has_grad_final = false;
