@@ -289,8 +289,8 @@ macro_rules! __impl_network {
             ) -> &Self::Output {
                 $crate::__private::Online::__step_skewed(&mut self.inner, input, part)
             }
-            fn __end_skew(&mut self) {
-                $crate::__private::Online::__end_skew(&mut self.inner)
+            fn __end_skew(&mut self, outputs: &[Self::Scalar]) {
+                $crate::__private::Online::__end_skew(&mut self.inner, outputs)
             }
         }
     };

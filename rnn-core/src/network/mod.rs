@@ -545,7 +545,7 @@ pub trait Online: Network {
             samples[k - 1] = self.__step_skewed(&x, Skew::Both)[(0, 0)];
         }
         samples[n - 1] = self.__step_skewed(&first, Skew::Rest)[(0, 0)];
-        self.__end_skew();
+        self.__end_skew(samples);
     }
 
     /// Runs [`Online::process_block`] with a fused kernel ([`crate::block`]) if one covers
@@ -569,9 +569,11 @@ pub trait Online: Network {
         self.step(input)
     }
 
-    /// Ends a pipelined block.
+    /// Ends a pipelined block, given its outputs.
     #[doc(hidden)]
-    fn __end_skew(&mut self) {}
+    fn __end_skew(&mut self, outputs: &[Self::Scalar]) {
+        let _ = outputs;
+    }
 
     /// Loads a Neural Amp Modeler `.nam` file of architecture `LSTM` (see
     /// [`crate::io::load_nam`]): weights, and the model's initial state as the state

@@ -416,6 +416,17 @@ where
         slot
     }
 
+    /// After a block (`Online::process_block`) of `outputs.len()` steps ending at `pos`:
+    /// the records of its last `T` steps hold their outputs (batch 1, one output), where
+    /// stepping leaves them (`check_finite` reads them).
+    fn keep_block_outputs(&mut self, outputs: &[S]) {
+        let kept = outputs.len().min(T);
+        let first = self.pos - kept as u64;
+        for (k, &y) in outputs[outputs.len() - kept..].iter().enumerate() {
+            self.records[Self::record_slot(self.origin, first + k as u64)].y[(0, 0)] = y;
+        }
+    }
+
     /// The earliest step that backward may reach.
     fn floor(&self) -> u64 {
         let window = self.max_bptt.min(T) as u64;
@@ -874,16 +885,12 @@ where
             }
             at += len;
         }
-        let kept = samples.len().min(T);
-        let first = self.pos + n - kept as u64;
-        for (k, &y) in samples[samples.len() - kept..].iter().enumerate() {
-            self.records[Self::record_slot(self.origin, first + k as u64)].y[(0, 0)] = y;
-        }
         self.pos += n;
         self.has_grad_final = false;
         self.call_start = None;
         self.kept_from = self.pos;
         self.cursor = self.pos;
+        self.keep_block_outputs(samples);
         true
     }
 
@@ -895,7 +902,7 @@ where
         &self.records[slot].y
     }
 
-    fn __end_skew(&mut self) {
+    fn __end_skew(&mut self, outputs: &[S]) {
         // The block ran one step more than it had samples (the rest one step behind): the
         // state after its last sample is in the slot after the current one.
         let p = Self::state_slot(self.origin, self.pos);
@@ -908,6 +915,9 @@ where
         here.copy_all(last);
         self.kept_from = self.pos;
         self.cursor = self.pos;
+        // The records hold the rest's outputs one step late (and the extra step's in the
+        // slot of the block's earliest kept step): put each where a step leaves it.
+        self.keep_block_outputs(outputs);
     }
 
     fn try_backward_step(
