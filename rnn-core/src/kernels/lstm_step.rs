@@ -20,7 +20,20 @@
 //! (tested below). The activations are those of `lstm_cell` (the same bits as it, given the
 //! same pre-activations).
 
-use super::simd::{Avx2, Avx512, Lanes, sigmoid_fast_n, sigmoid_n, tanh_fast_n, tanh_n};
+use super::simd::{
+    Avx2, Avx512, Lanes, Rational, rational_lanes, sigmoid_fast_n, sigmoid_n, tanh_fast_n, tanh_n,
+};
+
+/// `yes` in lanes `from..to` of 16, `no` in the others.
+const fn lanes_where(from: usize, to: usize, yes: f32, no: f32) -> [f32; 16] {
+    let mut v = [no; 16];
+    let mut k = from;
+    while k < to && k < 16 {
+        v[k] = yes;
+        k += 1;
+    }
+    v
+}
 
 /// The largest hidden size the fused step runs (see the module docs).
 pub(crate) const MAX_H: usize = 7;
@@ -150,13 +163,26 @@ unsafe fn cell<L: Lanes, const FAST: bool>(mut pre: [L::V; 4], c_prev: L::V) -> 
             let [i, f, g2, o] = sigmoid_n::<L, 4>(pre);
             [i, f, L::fmsub(two, g2, one), o]
         };
+        let [c, tanh_c, h] = update::<L, FAST>([i, f, g, o], c_prev);
+        [i, f, g, o, c, tanh_c, h]
+    }
+}
+
+/// `[c_t, tanh(c_t), h_t]` from the activated gates and `c_{t-1}` (lane by lane).
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+unsafe fn update<L: Lanes, const FAST: bool>([i, f, g, o]: [L::V; 4], c_prev: L::V) -> [L::V; 3] {
+    // SAFETY: the caller's contract.
+    unsafe {
         let c = L::fmadd(f, c_prev, L::mul(i, g));
         let [tanh_c] = if FAST {
             tanh_fast_n::<L, 1>([c])
         } else {
             tanh_n::<L, 1>([c])
         };
-        [i, f, g, o, c, tanh_c, L::mul(o, tanh_c)]
+        [c, tanh_c, L::mul(o, tanh_c)]
     }
 }
 
@@ -264,6 +290,22 @@ unsafe fn block_lanes<L: Lanes, const H: usize, const FAST: bool>(
                 *w = get(w_hh.add(k * g + r));
             }
         }
+        // Cells of `4H <= W` lanes: the four gates in one register (the sigmoid's and
+        // `tanh`'s constants per lane), then moved down to the lanes of `c` by permutes:
+        // half the instructions of a register per gate, each lane computed as there.
+        let packed = const { 4 * H <= L::W };
+        let all = |at: *const f32| L::load_part(at, 4 * H);
+        let gates_bias = L::add(all(a.b_ih.as_ptr()), all(a.b_hh.as_ptr()));
+        let gates_w_x = all(w_ih);
+        let mut gates_w_h = [L::zero(); H];
+        for (k, w) in gates_w_h.iter_mut().enumerate() {
+            *w = all(w_hh.add(k * g));
+        }
+        let rational = Rational::<L>::of_lanes(&const { rational_lanes((2 * H, 3 * H)) });
+        // Exact: the `g` lanes doubled, then `2 s - 1` there (`tanh(x) = 2 σ(2x) - 1`), the
+        // others times 1 and plus -0, which changes nothing.
+        let scale = L::load(const { lanes_where(2 * H, 3 * H, 2.0, 1.0) }.as_ptr());
+        let out_b = L::load(const { lanes_where(2 * H, 3 * H, -1.0, -0.0) }.as_ptr());
         let head_w = get(a.head_w.as_ptr());
         let head_start = L::load_part([0.0f32 + a.head_b].as_ptr(), 1);
         let mut h = get(a.h_prev.as_ptr());
@@ -271,16 +313,36 @@ unsafe fn block_lanes<L: Lanes, const H: usize, const FAST: bool>(
         let mut lanes = [0.0f32; 16];
         for x in samples.iter_mut() {
             let xs = L::splat(*x);
-            let mut pre = [L::zero(); 4];
-            for q in 0..4 {
-                let mut sum = L::fmadd(w_x[q], xs, bias[q]);
-                for (k, w) in w_h[q].iter().enumerate() {
-                    sum = L::fmadd(*w, L::splat_lane(h, k), sum);
+            if packed {
+                let mut pre = L::fmadd(gates_w_x, xs, gates_bias);
+                for (k, w) in gates_w_h.iter().enumerate() {
+                    pre = L::fmadd(*w, L::splat_lane(h, k), pre);
                 }
-                pre[q] = sum;
+                let act = if FAST {
+                    let [act] = rational.apply_n([pre]);
+                    act
+                } else {
+                    let [s] = sigmoid_n::<L, 1>([L::mul(scale, pre)]);
+                    L::fmadd(scale, s, out_b)
+                };
+                let gates = [
+                    act,
+                    L::lanes_from(act, H),
+                    L::lanes_from(act, 2 * H),
+                    L::lanes_from(act, 3 * H),
+                ];
+                [c, _, h] = update::<L, FAST>(gates, c);
+            } else {
+                let mut pre = [L::zero(); 4];
+                for q in 0..4 {
+                    let mut sum = L::fmadd(w_x[q], xs, bias[q]);
+                    for (k, w) in w_h[q].iter().enumerate() {
+                        sum = L::fmadd(*w, L::splat_lane(h, k), sum);
+                    }
+                    pre[q] = sum;
+                }
+                [.., c, _, h] = cell::<L, FAST>(pre, c);
             }
-            let [.., c_t, _, h_t] = cell::<L, FAST>(pre, c);
-            (c, h) = (c_t, h_t);
             L::store(lanes.as_mut_ptr(), L::fmadd(head_w, h, head_start));
             let mut y = lanes[0];
             for v in &lanes[1..H] {

@@ -45,6 +45,8 @@ pub(crate) trait Lanes: Copy {
     unsafe fn splat(v: f32) -> Self::V;
     /// All lanes lane `k < W` of `v` (a permute: no trip through memory).
     unsafe fn splat_lane(v: Self::V, k: usize) -> Self::V;
+    /// Lane `j` is lane `(j + n) % W` of `v` (a permute).
+    unsafe fn lanes_from(v: Self::V, n: usize) -> Self::V;
     /// `a + b`.
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
     /// `a - b`.
@@ -105,6 +107,14 @@ impl Lanes for Avx2 {
     #[inline(always)]
     unsafe fn splat_lane(v: __m256, k: usize) -> __m256 {
         unsafe { _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(k as i32)) }
+    }
+    #[inline(always)]
+    unsafe fn lanes_from(v: __m256, n: usize) -> __m256 {
+        let mut at = [0i32; 8];
+        for (j, a) in at.iter_mut().enumerate() {
+            *a = ((j + n) % 8) as i32;
+        }
+        unsafe { _mm256_permutevar8x32_ps(v, _mm256_loadu_si256(at.as_ptr().cast())) }
     }
     #[inline(always)]
     unsafe fn add(a: __m256, b: __m256) -> __m256 {
@@ -202,6 +212,14 @@ impl Lanes for Avx512 {
     #[inline(always)]
     unsafe fn splat_lane(v: __m512, k: usize) -> __m512 {
         unsafe { _mm512_permutexvar_ps(_mm512_set1_epi32(k as i32), v) }
+    }
+    #[inline(always)]
+    unsafe fn lanes_from(v: __m512, n: usize) -> __m512 {
+        let mut at = [0i32; 16];
+        for (j, a) in at.iter_mut().enumerate() {
+            *a = ((j + n) % 16) as i32;
+        }
+        unsafe { _mm512_permutexvar_ps(_mm512_loadu_si512(at.as_ptr().cast()), v) }
     }
     #[inline(always)]
     unsafe fn add(a: __m512, b: __m512) -> __m512 {
@@ -487,39 +505,125 @@ const RATIONAL: [([f32; 7], [f32; 4]); 2] = [
 unsafe fn rational_n<L: Lanes, const N: usize, const SIGMOID: bool>(x: [L::V; N]) -> [L::V; N] {
     // SAFETY: the caller's contract.
     unsafe {
-        // For the sigmoid, x = 2y: the clamp doubles, z = x² is 4y².
-        let clamp = if SIGMOID {
-            2.0 * TANH_FAST_CLAMP
-        } else {
-            TANH_FAST_CLAMP
+        let row = const { rational_row(SIGMOID) };
+        let mut k = Rational::<L> {
+            clamp2: L::splat(row[0]),
+            clamp: [L::splat(row[1]), L::splat(row[2])],
+            p: [L::zero(); 7],
+            q: [L::zero(); 4],
+            add: L::splat(row[14]),
         };
-        let (pc, qc) = &RATIONAL[usize::from(SIGMOID)];
-        let a = |k: usize| L::splat(pc[k]);
-        let b = |k: usize| L::splat(qc[k]);
-        let z = each!(L, N, |q| L::min(
-            L::splat(clamp * clamp),
-            L::mul(x[q], x[q])
-        ));
-        let xc = each!(L, N, |q| L::min(
-            L::splat(clamp),
-            L::max(L::splat(-clamp), x[q])
-        ));
-        let z2 = each!(L, N, |q| L::mul(z[q], z[q]));
-        let z4 = each!(L, N, |q| L::mul(z2[q], z2[q]));
-        let p01 = each!(L, N, |q| L::fmadd(a(1), z[q], a(0)));
-        let p23 = each!(L, N, |q| L::fmadd(a(3), z[q], a(2)));
-        let p45 = each!(L, N, |q| L::fmadd(a(5), z[q], a(4)));
-        let lo = each!(L, N, |q| L::fmadd(p23[q], z2[q], p01[q]));
-        let hi = each!(L, N, |q| L::fmadd(a(6), z2[q], p45[q]));
-        let p = each!(L, N, |q| L::fmadd(hi[q], z4[q], lo[q]));
-        let q01 = each!(L, N, |q| L::fmadd(b(1), z[q], b(0)));
-        let q23 = each!(L, N, |q| L::fmadd(b(3), z[q], b(2)));
-        let den = each!(L, N, |q| L::fmadd(q23[q], z2[q], q01[q]));
-        let r = each!(L, N, |q| L::div(xc[q], den[q]));
-        if SIGMOID {
-            each!(L, N, |q| L::fmadd(p[q], r[q], L::splat(0.5)))
-        } else {
-            each!(L, N, |q| L::mul(p[q], r[q]))
+        for (v, &c) in k.p.iter_mut().zip(&row[3..10]) {
+            *v = L::splat(c);
+        }
+        for (v, &c) in k.q.iter_mut().zip(&row[10..14]) {
+            *v = L::splat(c);
+        }
+        k.apply_n(x)
+    }
+}
+
+/// The constants of [`rational_n`] for one lane, `tanh`'s or the sigmoid's: the clamp of
+/// `x²`, the clamp of `x` and its negation, the numerator's 7 coefficients, the
+/// denominator's 4, and what is added at the end (1/2 for the sigmoid, `-0` for `tanh`,
+/// which changes nothing, not even a zero's sign).
+const fn rational_row(sigmoid: bool) -> [f32; 15] {
+    // For the sigmoid, x = 2y: the clamp doubles, z = x² is 4y².
+    let clamp = if sigmoid {
+        2.0 * TANH_FAST_CLAMP
+    } else {
+        TANH_FAST_CLAMP
+    };
+    let (p, q) = RATIONAL[sigmoid as usize];
+    let mut row = [0.0; 15];
+    row[0] = clamp * clamp;
+    row[1] = clamp;
+    row[2] = -clamp;
+    let mut j = 0;
+    while j < 7 {
+        row[3 + j] = p[j];
+        j += 1;
+    }
+    let mut j = 0;
+    while j < 4 {
+        row[10 + j] = q[j];
+        j += 1;
+    }
+    row[14] = if sigmoid { 0.5 } else { -0.0 };
+    row
+}
+
+/// [`rational_row`] per lane of 16: `tanh` in lanes `tanh.0..tanh.1`, the sigmoid in the
+/// others (an LSTM's gates `[i; f; g; o]` in one register: `tanh` for `g`). Row-major.
+pub(crate) const fn rational_lanes(tanh: (usize, usize)) -> [[f32; 16]; 15] {
+    let mut t = [[0.0; 16]; 15];
+    let mut k = 0;
+    while k < 16 {
+        let row = rational_row(k < tanh.0 || k >= tanh.1);
+        let mut j = 0;
+        while j < 15 {
+            t[j][k] = row[j];
+            j += 1;
+        }
+        k += 1;
+    }
+    t
+}
+
+/// The constants of [`rational_n`] per lane (see [`rational_row`]): each lane `tanh` or the
+/// sigmoid, so that one register can hold an LSTM's four gates (`kernels::lstm_step`'s
+/// block of a cell of `4H` lanes or fewer), with the bits each lane gets from
+/// [`rational_n`].
+pub(crate) struct Rational<L: Lanes> {
+    clamp2: L::V,
+    clamp: [L::V; 2],
+    p: [L::V; 7],
+    q: [L::V; 4],
+    add: L::V,
+}
+
+impl<L: Lanes> Rational<L> {
+    /// The constants of a table of [`rational_lanes`].
+    ///
+    /// # Safety
+    /// The CPU has `L`'s features.
+    #[inline(always)]
+    pub(crate) unsafe fn of_lanes(t: &[[f32; 16]; 15]) -> Self {
+        // SAFETY: each row holds 16 >= W lanes; the caller's contract.
+        let get = |j: usize| unsafe { L::load(t[j].as_ptr()) };
+        Self {
+            clamp2: get(0),
+            clamp: [get(1), get(2)],
+            p: [get(3), get(4), get(5), get(6), get(7), get(8), get(9)],
+            q: [get(10), get(11), get(12), get(13)],
+            add: get(14),
+        }
+    }
+
+    /// The function of each lane on `N` registers.
+    ///
+    /// # Safety
+    /// The CPU has `L`'s features.
+    #[inline(always)]
+    pub(crate) unsafe fn apply_n<const N: usize>(&self, x: [L::V; N]) -> [L::V; N] {
+        let (a, b) = (&self.p, &self.q);
+        // SAFETY: the caller's contract.
+        unsafe {
+            let z = each!(L, N, |q| L::min(self.clamp2, L::mul(x[q], x[q])));
+            let xc = each!(L, N, |q| L::min(self.clamp[0], L::max(self.clamp[1], x[q])));
+            let z2 = each!(L, N, |q| L::mul(z[q], z[q]));
+            let z4 = each!(L, N, |q| L::mul(z2[q], z2[q]));
+            let p01 = each!(L, N, |q| L::fmadd(a[1], z[q], a[0]));
+            let p23 = each!(L, N, |q| L::fmadd(a[3], z[q], a[2]));
+            let p45 = each!(L, N, |q| L::fmadd(a[5], z[q], a[4]));
+            let lo = each!(L, N, |q| L::fmadd(p23[q], z2[q], p01[q]));
+            let hi = each!(L, N, |q| L::fmadd(a[6], z2[q], p45[q]));
+            let p = each!(L, N, |q| L::fmadd(hi[q], z4[q], lo[q]));
+            let q01 = each!(L, N, |q| L::fmadd(b[1], z[q], b[0]));
+            let q23 = each!(L, N, |q| L::fmadd(b[3], z[q], b[2]));
+            let den = each!(L, N, |q| L::fmadd(q23[q], z2[q], q01[q]));
+            let r = each!(L, N, |q| L::div(xc[q], den[q]));
+            each!(L, N, |q| L::fmadd(p[q], r[q], self.add))
         }
     }
 }
