@@ -291,11 +291,16 @@ fn pipelined_blocks_of_stacked_layers_are_steps_bit_for_bit() {
 }
 
 network! {
-    /// The shapes of the fused block (`rnn_core::block`): one cell of 1 to 7 units and a
-    /// one-output head, on rings of two (`seq_len = 1`) and five slots.
+    /// The shapes of the fused block (`rnn_core::block`): one cell and a one-output head,
+    /// below eight units (state in registers) and from eight (the step's kernels), on rings
+    /// of two (`seq_len = 1`) and five slots.
     pub Amp1<seq_len = 1> = Sequential[ LSTM(1, 1), Linear(1, 1) ];
     pub Amp2<seq_len = 1> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
     pub Amp7<seq_len = 4> = Sequential[ LSTM(1, 7), Linear(7, 1) ];
+    pub Amp8<seq_len = 1> = Sequential[ LSTM(1, 8), Linear(8, 1) ];
+    pub Amp24<seq_len = 4> = Sequential[ LSTM(1, 24), Linear(24, 1) ];
+    /// Above the fused block's 64 units: stepped.
+    pub Amp65<seq_len = 4> = Sequential[ LSTM(1, 65), Linear(65, 1) ];
     pub Amp2F64<seq_len = 4, scalar = f64> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
 }
 
@@ -325,6 +330,9 @@ fn fused_blocks_of_a_cell_and_its_head_are_steps_bit_for_bit() {
     each_mode(Amp1::new(1));
     each_mode(Amp2::new(2));
     each_mode(Amp7::new(3));
+    each_mode(Amp8::new(3));
+    each_mode(Amp24::new(3));
+    each_mode(Amp65::new(3));
     each_mode(Tiny::new(4));
     // f64 has no fused kernel: stepped, the same bits.
     let (mut a, mut b) = (Amp2F64::new(5), Amp2F64::new(5));
@@ -369,6 +377,7 @@ fn check_finite_after_a_block_names_the_step_of_the_first_non_finite_output() {
         assert!(net.check_finite().is_ok());
     }
     check(Amp7::new(6));
+    check(Amp24::new(6));
     check(Lite::new(6));
     check(Deep::new(6));
 }

@@ -13,12 +13,16 @@
 //! about 200 instructions instead of about 690 through the pipelined steps (callgrind, fast
 //! activations; 217 instead of 711 exact).
 //!
-//! One pair has a kernel today: an `LSTM(1, H)` cell of at most seven units (the cells that
-//! step through the fused small-cell kernel) followed by an affine head with one output
-//! (`Linear(H, 1)`), `f32`, batch 1, on AVX2 or AVX-512 (the step's path). Everything else is
-//! stepped as before (pipelined for a stack, see
-//! [`Layer::forward_step_skewed`](crate::Layer::forward_step_skewed)). A new pair is a new
-//! arm of `run` (this module) and its kernel; a layer with no kernel keeps the defaults.
+//! One pair has a kernel today: an `LSTM(1, H)` cell followed by an affine head with one
+//! output (`Linear(H, 1)`), `f32`, batch 1, on AVX2 or AVX-512 (the step's path). Below
+//! eight units (`kernels::lstm_step::block`) the state stays in registers and the gates of
+//! a cell of `4H` lanes or fewer share one register; from eight to 64 units
+//! (`kernels::lstm_block`) the block calls the step's own kernels (`gemv`, the fused cell,
+//! `gemv` for the head) on buffers of its own, without the engine around them (feather
+//! 1x16 and 1x32: about 0.9x the time). Everything else is stepped as before (pipelined for
+//! a stack, see [`Layer::forward_step_skewed`](crate::Layer::forward_step_skewed)). A new
+//! pair is a new arm of `run` (this module) and its kernel; a layer with no kernel keeps the
+//! defaults.
 
 use crate::Float;
 
@@ -54,6 +58,9 @@ pub struct LstmStage<'a> {
     /// Whether the fast activations apply
     /// ([`Layer::set_fast_activations`](crate::Layer::set_fast_activations), evaluation mode).
     pub fast: bool,
+    /// The kernel for this cell's sizes and the head after it (sizes are constants of the
+    /// layer, not of the chain that pairs it).
+    pub(crate) kernel: fn(LstmStage<'_>, AffineStage<'_>, &mut [f32]) -> bool,
 }
 
 /// An affine map `y = W x + b` as a [`BlockStage`].
@@ -65,21 +72,35 @@ pub struct AffineStage<'a> {
 }
 
 /// Runs `samples` in place through `first` then `second`, a chain's two layers from `I`
-/// inputs through `M` features to `O` outputs at batch `B`, if a fused kernel covers the pair
-/// here; returns whether it ran (if not, nothing changed).
+/// inputs to `O` outputs at batch `B`, if a fused kernel covers the pair here; returns
+/// whether it ran (if not, nothing changed).
 #[must_use]
-pub(crate) fn run<S: Float, const I: usize, const M: usize, const O: usize, const B: usize>(
+pub(crate) fn run<S: Float, const I: usize, const O: usize, const B: usize>(
     first: BlockStage<'_>,
     second: BlockStage<'_>,
     samples: &mut [S],
 ) -> bool {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if let (BlockStage::Lstm(cell), BlockStage::Affine(head)) = (first, second)
         && I == 1
         && O == 1
         && B == 1
         && let Some(samples) = S::as_f32_mut(samples)
-        && let Some(&head_b) = head.bias.first()
+    {
+        return (cell.kernel)(cell, head, samples);
+    }
+    false
+}
+
+/// The fused kernel of an `LSTM(1, H)` cell (`G = 4H`) and a `Linear(H, 1)` head (the
+/// [`LstmStage::kernel`] of a cell of `H` units); whether it ran.
+pub(crate) fn lstm_and_head<const H: usize, const G: usize>(
+    cell: LstmStage<'_>,
+    head: AffineStage<'_>,
+    samples: &mut [f32],
+) -> bool {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if let Some(&head_b) = head.bias.first()
+        && head.weight.len() >= H
     {
         let mut args = crate::kernels::LstmBlockArgs {
             w_ih: cell.weight_ih,
@@ -93,9 +114,9 @@ pub(crate) fn run<S: Float, const I: usize, const M: usize, const O: usize, cons
             h: cell.h,
             c: cell.c,
         };
-        return crate::kernels::lstm_block_simd::<M>(cell.fast, &mut args, samples);
+        return crate::kernels::lstm_block_simd::<H, G>(cell.fast, &mut args, samples);
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    let _ = (first, second, samples);
+    let _ = (cell, head, samples);
     false
 }

@@ -472,7 +472,7 @@ where
         let first = self.first.block_stage(&prev.0, &mut next.0, training);
         let rest = self.rest.block_stage(&prev.1, &mut next.1, training);
         match (first, rest) {
-            (Some(first), Some(rest)) => crate::block::run::<S, I, M, O, B>(first, rest, samples),
+            (Some(first), Some(rest)) => crate::block::run::<S, I, O, B>(first, rest, samples),
             _ => false,
         }
     }

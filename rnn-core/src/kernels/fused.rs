@@ -7,7 +7,7 @@
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use super::choice::{FusedCell, use_avx2, wide_cell};
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-use super::{gru_cell, logsoftmax, lstm_cell, lstm_step, simd};
+use super::{gru_cell, logsoftmax, lstm_block, lstm_cell, lstm_step, simd};
 use crate::Float;
 
 #[inline(always)]
@@ -124,27 +124,30 @@ pub(crate) fn lstm_step_simd<const I: usize, const H: usize>(
     })
 }
 
-/// An `LSTM(1, H)` cell of fewer than eight units and a `Linear(H, 1)` head over a block of
-/// samples in place (`lstm_step::block`): the bits of stepping the two layers (the cell
-/// through [`lstm_step_simd`] in the same width, the head through `gemv`), with the fast
+/// An `LSTM(1, H)` cell and a `Linear(H, 1)` head over a block of samples in place (`G =
+/// 4H`): below eight units `lstm_step::block` (the state in registers), up to
+/// `lstm_block::MAX_H` `lstm_block::block` (the step's own kernels without the engine around
+/// them). The bits of stepping the two layers (the cell through [`lstm_step_simd`] or `gemv`
+/// and [`lstm_cell_simd`] in the same width, the head through `gemv`), with the fast
 /// activations if `fast`; `false` (nothing done) if this CPU has not got AVX2 and FMA or `H`
-/// is above `lstm_step::MAX_H`. Panics if a slice is shorter than its shape.
+/// is above `lstm_block::MAX_H`. Panics if a slice is shorter than its shape.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-pub(crate) fn lstm_block_simd<const H: usize>(
+pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
     fast: bool,
     args: &mut lstm_step::BlockArgs<'_>,
     samples: &mut [f32],
 ) -> bool {
-    if H > lstm_step::MAX_H {
+    if H > lstm_block::MAX_H {
         return false;
     }
     let avx512 = wide_cell::<1>(FusedCell::Lstm);
-    // SAFETY: as in `lstm_cell_simd`; the kernel checks the lengths.
+    // SAFETY: as in `lstm_cell_simd`; the kernels check the lengths.
     on_avx2(|| unsafe {
-        if fast {
-            lstm_step::block_of_width::<H, true>(avx512, args, samples);
-        } else {
-            lstm_step::block_of_width::<H, false>(avx512, args, samples);
+        match (H <= lstm_step::MAX_H, fast) {
+            (true, true) => lstm_step::block_of_width::<H, true>(avx512, args, samples),
+            (true, false) => lstm_step::block_of_width::<H, false>(avx512, args, samples),
+            (false, true) => lstm_block::block::<H, G, true>(avx512, args, samples),
+            (false, false) => lstm_block::block::<H, G, false>(avx512, args, samples),
         }
     })
 }

@@ -39,6 +39,8 @@ mod gru_cell;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod logsoftmax;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod lstm_block;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod lstm_cell;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod lstm_step;

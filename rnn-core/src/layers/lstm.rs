@@ -305,6 +305,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             h: S::as_f32_mut(next.h.as_mut_slice())?,
             c: S::as_f32_mut(next.c.as_mut_slice())?,
             fast: self.fast && !training,
+            kernel: crate::block::lstm_and_head::<H, G>,
         }))
     }
 
