@@ -3,7 +3,7 @@
 //! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `gru_b1_train`,
 //! `seed_b1_online_train` and `lstm128_b32_online_train` (`step`s then `backward_step`s),
 //! `conv_b1_step` and `conv_b1_online_train` (three causal convolutions, dilations 1, 2, 4),
-//! `amp_gru16_step`, `amp_lstm32_step`, `amp_lstm{2,16,32}_block(_fast)` (`process_block`), `{gru128,lstm128,lstm256}_b32_step` (online, batch 32), `seed_b1_train_split` and
+//! `amp_gru16_step`, `amp_lstm32_step`, `amp_lstm{2,16,32}_block(_fast)` and `amp_lite_block(_fast)` (`process_block`), `{gru128,lstm128,lstm256}_b32_step` (online, batch 32), `seed_b1_train_split` and
 //! `{lstm256,lstm128,gru128,seed}_b32_train_split` (time per phase),
 //! `{lstm256,lstm128,gru128,seed}_b32_sequence` (whole forwards, evaluation mode), `seed_b1_zero_grad` and `seed_b1_update` (one
 //! parameter pass per "step"), `no_lsm_step` and `lstm_step` (the seed network without its last layers, to see
@@ -29,6 +29,8 @@ network! {
     AmpLstm32<seq_len = 16> = Sequential[ LSTM(1, 32), Linear(32, 1) ];
     /// NAM's smallest LSTM shape, run by `process_block`.
     AmpLstm2<seq_len = 1> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
+    /// NAM's "lite" shape (two stacked cells), run by `process_block`.
+    AmpLite<seq_len = 1> = Sequential[ LSTM(1, 8), LSTM(8, 8), Linear(8, 1) ];
     /// NAM's "feather" shape, run by `process_block`.
     AmpLstm16<seq_len = 1> = Sequential[ LSTM(1, 16), Linear(16, 1) ];
     /// A small WaveNet-style stack of causal convolutions (dilations 1, 2, 4).
@@ -218,6 +220,8 @@ fn main() {
         "amp_lstm32_step" => run_steps(AmpLstm32::new(1), n),
         "amp_lstm2_block" => run_blocks(AmpLstm2::new(1), n, false),
         "amp_lstm2_block_fast" => run_blocks(AmpLstm2::new(1), n, true),
+        "amp_lite_block" => run_blocks(AmpLite::new(1), n, false),
+        "amp_lite_block_fast" => run_blocks(AmpLite::new(1), n, true),
         "amp_lstm16_block" => run_blocks(AmpLstm16::new(1), n, false),
         "amp_lstm16_block_fast" => run_blocks(AmpLstm16::new(1), n, true),
         "amp_lstm32_block" => run_blocks(AmpLstm32::new(1), n, false),
