@@ -301,10 +301,14 @@ network! {
     pub Amp24<seq_len = 4> = Sequential[ LSTM(1, 24), Linear(24, 1) ];
     /// Above the fused block's 64 units: stepped.
     pub Amp65<seq_len = 4> = Sequential[ LSTM(1, 65), Linear(65, 1) ];
+    /// Two stacked cells and a head (NAM's two-layer models), small and unequal, and written
+    /// as nested `Sequential`s.
+    pub Stack35<seq_len = 1> = Sequential[ LSTM(1, 3), Sequential[ LSTM(3, 5), Linear(5, 1) ] ];
     pub Amp2F64<seq_len = 4, scalar = f64> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
 }
 
-/// The fused block of a cell and its head: `step`'s bits per sample and the state after the
+/// The fused blocks of a cell and its head, and of two cells and a head: `step`'s bits per
+/// sample and the state after the
 /// block (the steps after it), whatever the block lengths (those that end in the slot they
 /// started from included), exact and fast, in evaluation and training mode; the outputs kept
 /// for `check_finite` are the block's.
@@ -333,6 +337,8 @@ fn fused_blocks_of_a_cell_and_its_head_are_steps_bit_for_bit() {
     each_mode(Amp8::new(3));
     each_mode(Amp24::new(3));
     each_mode(Amp65::new(3));
+    each_mode(Lite::new(3));
+    each_mode(Stack35::new(3));
     each_mode(Tiny::new(4));
     // f64 has no fused kernel: stepped, the same bits.
     let (mut a, mut b) = (Amp2F64::new(5), Amp2F64::new(5));

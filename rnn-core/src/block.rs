@@ -1,28 +1,30 @@
 //! Fused blocks for [`Online::process_block`](crate::Online::process_block): what a layer
 //! shows of itself ([`Layer::block_stage`](crate::Layer::block_stage)) to a kernel that runs
-//! a whole block of samples through two layers at once, and the pairs of stages that have
-//! such a kernel ([`Layer::forward_block`](crate::Layer::forward_block)).
+//! a whole block of samples through a chain of layers at once
+//! ([`Layer::block_stages`](crate::Layer::block_stages) lists a chain's), and the chains
+//! that have such a kernel ([`Layer::forward_block`](crate::Layer::forward_block)).
 //!
 //! Why: a network this small, stepped once per sample (an amp model such as
 //! `Sequential[ LSTM(1, 2), Linear(2, 1) ]`), spends most of a step around its arithmetic:
 //! the engine's bookkeeping, a call per layer, the state stored and loaded back, the weights
 //! and constants loaded again, the gates kept for a backward that a block never runs. A
-//! fused block keeps the state in registers from sample to sample and runs the head beside
-//! the cell, with each operation of the two layers' step kernels in their order: the same
-//! bits as stepping (tested). NAM's 1x2 model (`LSTM(1, 2) -> Linear(2, 1)`) per sample:
-//! about 200 instructions instead of about 690 through the pipelined steps (callgrind, fast
-//! activations; 217 instead of 711 exact).
+//! fused block runs the layers' operations, in the order of their step kernels, in one loop
+//! over the samples: the same bits as stepping (tested). NAM's 1x2 model per sample: about
+//! 200 instructions instead of about 690 through the pipelined steps (callgrind, fast
+//! activations; 217 instead of 711 exact); its two-layer 2x8, about 610 instead of 1245.
 //!
-//! One pair has a kernel today: an `LSTM(1, H)` cell followed by an affine head with one
-//! output (`Linear(H, 1)`), `f32`, batch 1, on AVX2 or AVX-512 (the step's path). Below
-//! eight units (`kernels::lstm_step::block`) the state stays in registers and the gates of
-//! a cell of `4H` lanes or fewer share one register; from eight to 64 units
-//! (`kernels::lstm_block`) the block calls the step's own kernels (`gemv`, the fused cell,
-//! `gemv` for the head) on buffers of its own, without the engine around them (feather
-//! 1x16 and 1x32: about 0.9x the time). Everything else is stepped as before (pipelined for
-//! a stack, see [`Layer::forward_step_skewed`](crate::Layer::forward_step_skewed)). A new
-//! pair is a new arm of `run` (this module) and its kernel; a layer with no kernel keeps the
-//! defaults.
+//! The chains with a kernel today (`f32`, batch 1, AVX2 or AVX-512, the step's path; the
+//! kernels are `kernels::lstm_block`'s):
+//! - an `LSTM(1, H)` cell and an affine head with one output (`Linear(H, 1)`): up to eight
+//!   units the state stays in registers (a cell of `4H` lanes or fewer with its four gates
+//!   in one register); from nine to 64 units the block calls the step's own kernels on
+//!   buffers of its own, without the engine around them;
+//! - two stacked cells (`LSTM(1, H1)`, `LSTM(H1, H2)`, up to eight units each) and such a
+//!   head, in registers, the first cell one sample ahead of the second as `process_block`
+//!   pipelines a chain ([`Layer::forward_step_skewed`](crate::Layer::forward_step_skewed)).
+//!
+//! Everything else is stepped as before. A new chain is a new arm of `run` (this module)
+//! and its kernel; a layer with no kernel keeps the defaults.
 
 use crate::Float;
 
@@ -58,9 +60,12 @@ pub struct LstmStage<'a> {
     /// Whether the fast activations apply
     /// ([`Layer::set_fast_activations`](crate::Layer::set_fast_activations), evaluation mode).
     pub fast: bool,
-    /// The kernel for this cell's sizes and the head after it (sizes are constants of the
-    /// layer, not of the chain that pairs it).
+    /// The kernel of this cell (its sizes are constants of the layer, not of the chain that
+    /// pairs it) and a head after it.
     pub(crate) kernel: fn(LstmStage<'_>, AffineStage<'_>, &mut [f32]) -> bool,
+    /// The kernel of a cell of one input before this one (its units this cell's inputs),
+    /// this cell, and a head after it.
+    pub(crate) stacked: fn([LstmStage<'_>; 2], AffineStage<'_>, &mut [f32]) -> bool,
 }
 
 /// An affine map `y = W x + b` as a [`BlockStage`].
@@ -71,52 +76,155 @@ pub struct AffineStage<'a> {
     pub bias: &'a [f32],
 }
 
-/// Runs `samples` in place through `first` then `second`, a chain's two layers from `I`
-/// inputs to `O` outputs at batch `B`, if a fused kernel covers the pair here; returns
-/// whether it ran (if not, nothing changed).
-#[must_use]
-pub(crate) fn run<S: Float, const I: usize, const O: usize, const B: usize>(
-    first: BlockStage<'_>,
-    second: BlockStage<'_>,
-    samples: &mut [S],
-) -> bool {
-    if let (BlockStage::Lstm(cell), BlockStage::Affine(head)) = (first, second)
-        && I == 1
-        && O == 1
-        && B == 1
-        && let Some(samples) = S::as_f32_mut(samples)
-    {
-        return (cell.kernel)(cell, head, samples);
-    }
-    false
+/// The stages of a chain of layers ([`Layer::block_stages`](crate::Layer::block_stages)), at
+/// most [`BlockStages::MAX`], in order.
+pub struct BlockStages<'a> {
+    stages: [Option<BlockStage<'a>>; 3],
+    len: usize,
 }
 
-/// The fused kernel of an `LSTM(1, H)` cell (`G = 4H`) and a `Linear(H, 1)` head (the
-/// [`LstmStage::kernel`] of a cell of `H` units); whether it ran.
+impl<'a> BlockStages<'a> {
+    /// The most stages a fused kernel takes (two cells and a head).
+    pub const MAX: usize = 3;
+
+    /// No stage yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            stages: [None, None, None],
+            len: 0,
+        }
+    }
+
+    /// Appends `stage`; `false` if there are [`BlockStages::MAX`] already (then no kernel
+    /// covers the chain).
+    pub fn push(&mut self, stage: BlockStage<'a>) -> bool {
+        let Some(slot) = self.stages.get_mut(self.len) else {
+            return false;
+        };
+        *slot = Some(stage);
+        self.len += 1;
+        true
+    }
+}
+
+impl Default for BlockStages<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs `samples` in place through `stages`, a chain's layers from `I` inputs to `O` outputs
+/// at batch `B`, if a fused kernel covers them here; returns whether it ran (if not, nothing
+/// changed).
+#[must_use]
+pub(crate) fn run<S: Float, const I: usize, const O: usize, const B: usize>(
+    stages: BlockStages<'_>,
+    samples: &mut [S],
+) -> bool {
+    if I != 1 || O != 1 || B != 1 {
+        return false;
+    }
+    let Some(samples) = S::as_f32_mut(samples) else {
+        return false;
+    };
+    let BlockStages { stages, len } = stages;
+    match (len, stages) {
+        (
+            2,
+            [
+                Some(BlockStage::Lstm(cell)),
+                Some(BlockStage::Affine(head)),
+                None,
+            ],
+        ) => (cell.kernel)(cell, head, samples),
+        (
+            3,
+            [
+                Some(BlockStage::Lstm(first)),
+                Some(BlockStage::Lstm(second)),
+                Some(BlockStage::Affine(head)),
+            ],
+        ) => (second.stacked)([first, second], head, samples),
+        _ => false,
+    }
+}
+
+/// The kernels' view of a cell of `I` inputs and `H` units (if its slices have those
+/// shapes), and whether its fast activations apply.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+fn cell_args<const I: usize, const H: usize>(
+    cell: LstmStage<'_>,
+) -> Option<(crate::kernels::LstmCellArgs<'_>, bool)> {
+    let g = 4 * H;
+    let shapes = cell.weight_ih.len() == g * I
+        && cell.weight_hh.len() == g * H
+        && cell.bias_ih.len() == g
+        && cell.bias_hh.len() == g
+        && [
+            cell.h_prev.len(),
+            cell.c_prev.len(),
+            cell.h.len(),
+            cell.c.len(),
+        ] == [H; 4];
+    let args = crate::kernels::LstmCellArgs {
+        w_ih: cell.weight_ih,
+        w_hh: cell.weight_hh,
+        b_ih: cell.bias_ih,
+        b_hh: cell.bias_hh,
+        h_prev: cell.h_prev,
+        c_prev: cell.c_prev,
+        h: cell.h,
+        c: cell.c,
+    };
+    shapes.then_some((args, cell.fast))
+}
+
+/// The kernels' view of a head of `H` inputs and one output (if it has those shapes).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+fn head_args<'a, const H: usize>(
+    head: &AffineStage<'a>,
+) -> Option<crate::kernels::LstmHeadArgs<'a>> {
+    match head.bias {
+        &[b] if head.weight.len() == H => Some(crate::kernels::LstmHeadArgs { w: head.weight, b }),
+        _ => None,
+    }
+}
+
+/// [`LstmStage::kernel`] of an `LSTM(1, H)` cell (`G = 4H`): the cell and a `Linear(H, 1)`
+/// head; whether it ran.
 pub(crate) fn lstm_and_head<const H: usize, const G: usize>(
     cell: LstmStage<'_>,
     head: AffineStage<'_>,
     samples: &mut [f32],
 ) -> bool {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let Some(&head_b) = head.bias.first()
-        && head.weight.len() >= H
+    if let Some(head) = head_args::<H>(&head)
+        && let Some((mut cell, fast)) = cell_args::<1, H>(cell)
     {
-        let mut args = crate::kernels::LstmBlockArgs {
-            w_ih: cell.weight_ih,
-            w_hh: cell.weight_hh,
-            b_ih: cell.bias_ih,
-            b_hh: cell.bias_hh,
-            head_w: head.weight,
-            head_b,
-            h_prev: cell.h_prev,
-            c_prev: cell.c_prev,
-            h: cell.h,
-            c: cell.c,
-        };
-        return crate::kernels::lstm_block_simd::<H, G>(cell.fast, &mut args, samples);
+        return crate::kernels::lstm_block_simd::<H, G>(fast, &mut cell, &head, samples);
     }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     let _ = (cell, head, samples);
+    false
+}
+
+/// [`LstmStage::stacked`] of an `LSTM(I, H)` cell (`G = 4H`): an `LSTM(1, I)` cell, this
+/// one and a `Linear(H, 1)` head; whether it ran.
+pub(crate) fn cells_and_head<const I: usize, const H: usize, const G: usize>(
+    [first, second]: [LstmStage<'_>; 2],
+    head: AffineStage<'_>,
+    samples: &mut [f32],
+) -> bool {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if let Some(head) = head_args::<H>(&head)
+        && let Some((mut a, fast)) = cell_args::<1, I>(first)
+        && let Some((mut b, fast_too)) = cell_args::<I, H>(second)
+        && fast == fast_too
+    {
+        return crate::kernels::lstm_stack_simd::<I, H>(fast, [&mut a, &mut b], &head, samples);
+    }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    let _ = (first, second, head, samples);
     false
 }

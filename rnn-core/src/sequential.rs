@@ -4,7 +4,7 @@
 //! where `M1`, `M2` are the sizes between the layers. A chain is itself a layer, so sequentials
 //! nest, and the whole network is monomorphised into straight calls from layer to layer.
 
-use crate::block::BlockStage;
+use crate::block::{BlockStage, BlockStages};
 use crate::float::Columns;
 use crate::layer::{
     BackwardSeq, BackwardStep, Dir, Encoder, ForwardSeq, ForwardStep, Layer, Mask, Skew, StateGrads,
@@ -106,6 +106,16 @@ where
         training: bool,
     ) -> bool {
         self.0.forward_block(samples, prev, next, training)
+    }
+
+    fn block_stages<'a>(
+        &'a self,
+        prev: &'a Self::State,
+        next: &'a mut Self::State,
+        training: bool,
+        out: &mut BlockStages<'a>,
+    ) -> bool {
+        self.0.block_stages(prev, next, training, out)
     }
 
     #[inline(always)]
@@ -460,8 +470,8 @@ where
         }
     }
 
-    /// The two layers' [`Layer::block_stage`]s through a fused kernel, where one covers
-    /// them ([`crate::block`]): a chain of exactly two layers, the second with no parts.
+    /// The layers' [`Layer::block_stages`] through a fused kernel, where one covers them
+    /// ([`crate::block`]).
     fn forward_block(
         &mut self,
         samples: &mut [S],
@@ -469,12 +479,21 @@ where
         next: &mut Self::State,
         training: bool,
     ) -> bool {
-        let first = self.first.block_stage(&prev.0, &mut next.0, training);
-        let rest = self.rest.block_stage(&prev.1, &mut next.1, training);
-        match (first, rest) {
-            (Some(first), Some(rest)) => crate::block::run::<S, I, O, B>(first, rest, samples),
-            _ => false,
-        }
+        let mut stages = BlockStages::new();
+        self.block_stages(prev, next, training, &mut stages)
+            && crate::block::run::<S, I, O, B>(stages, samples)
+    }
+
+    /// The first layer's stages, then the rest's.
+    fn block_stages<'a>(
+        &'a self,
+        prev: &'a Self::State,
+        next: &'a mut Self::State,
+        training: bool,
+        out: &mut BlockStages<'a>,
+    ) -> bool {
+        self.first.block_stages(&prev.0, &mut next.0, training, out)
+            && self.rest.block_stages(&prev.1, &mut next.1, training, out)
     }
 
     /// [`Layer::backward_seq`] over one step ([`crate::one_step`]): nothing deferred.

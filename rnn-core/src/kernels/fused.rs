@@ -125,29 +125,57 @@ pub(crate) fn lstm_step_simd<const I: usize, const H: usize>(
 }
 
 /// An `LSTM(1, H)` cell and a `Linear(H, 1)` head over a block of samples in place (`G =
-/// 4H`): below eight units `lstm_step::block` (the state in registers), up to
-/// `lstm_block::MAX_H` `lstm_block::block` (the step's own kernels without the engine around
-/// them). The bits of stepping the two layers (the cell through [`lstm_step_simd`] or `gemv`
-/// and [`lstm_cell_simd`] in the same width, the head through `gemv`), with the fast
-/// activations if `fast`; `false` (nothing done) if this CPU has not got AVX2 and FMA or `H`
-/// is above `lstm_block::MAX_H`. Panics if a slice is shorter than its shape.
+/// 4H`; `lstm_block`): the bits of stepping the two layers, with the fast activations if
+/// `fast`, in the width the batch-1 cell uses (the same bits in both); `false` (nothing
+/// done) if this CPU has not got AVX2 and FMA or `H` is above `lstm_block::MAX_H`. Panics if
+/// a slice is shorter than its shape.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
     fast: bool,
-    args: &mut lstm_step::BlockArgs<'_>,
+    cell: &mut lstm_block::CellArgs<'_>,
+    head: &lstm_block::HeadArgs<'_>,
     samples: &mut [f32],
 ) -> bool {
     if H > lstm_block::MAX_H {
         return false;
     }
-    let avx512 = wide_cell::<1>(FusedCell::Lstm);
+    let wide = wide_cell::<1>(FusedCell::Lstm);
     // SAFETY: as in `lstm_cell_simd`; the kernels check the lengths.
     on_avx2(|| unsafe {
-        match (H <= lstm_step::MAX_H, fast) {
-            (true, true) => lstm_step::block_of_width::<H, true>(avx512, args, samples),
-            (true, false) => lstm_step::block_of_width::<H, false>(avx512, args, samples),
-            (false, true) => lstm_block::block::<H, G, true>(avx512, args, samples),
-            (false, false) => lstm_block::block::<H, G, false>(avx512, args, samples),
+        use lstm_block::{one, one_avx512, steps};
+        match (H <= lstm_block::MAX_REGISTER_H, wide, fast) {
+            (true, false, false) => one::<H, false>(cell, head, samples),
+            (true, false, true) => one::<H, true>(cell, head, samples),
+            (true, true, false) => one_avx512::<H, false>(cell, head, samples),
+            (true, true, true) => one_avx512::<H, true>(cell, head, samples),
+            (false, _, false) => steps::<H, G, false>(wide, cell, head, samples),
+            (false, _, true) => steps::<H, G, true>(wide, cell, head, samples),
+        }
+    })
+}
+
+/// An `LSTM(1, H1)` cell, an `LSTM(H1, H2)` cell and a `Linear(H2, 1)` head over a block of
+/// samples in place (`lstm_block::two`), as [`lstm_block_simd`]; `false` (nothing done) if
+/// this CPU has not got AVX2 and FMA or a cell is above `lstm_block::MAX_REGISTER_H`.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn lstm_stack_simd<const H1: usize, const H2: usize>(
+    fast: bool,
+    cells: [&mut lstm_block::CellArgs<'_>; 2],
+    head: &lstm_block::HeadArgs<'_>,
+    samples: &mut [f32],
+) -> bool {
+    if H1 > lstm_block::MAX_REGISTER_H || H2 > lstm_block::MAX_REGISTER_H {
+        return false;
+    }
+    let wide = wide_cell::<1>(FusedCell::Lstm);
+    // SAFETY: as in `lstm_cell_simd`; the kernels check the lengths.
+    on_avx2(|| unsafe {
+        use lstm_block::{two, two_avx512};
+        match (wide, fast) {
+            (false, false) => two::<H1, H2, false>(cells, head, samples),
+            (false, true) => two::<H1, H2, true>(cells, head, samples),
+            (true, false) => two_avx512::<H1, H2, false>(cells, head, samples),
+            (true, true) => two_avx512::<H1, H2, true>(cells, head, samples),
         }
     })
 }

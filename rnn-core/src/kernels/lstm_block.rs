@@ -1,39 +1,478 @@
-//! The fused block of an `LSTM(1, H)` cell of eight units or more and its `Linear(H, 1)` head
-//! (`crate::block`): per sample the kernels a step runs for them (`gemv` for the gates, the
-//! fused cell, `gemv` for the head), called on buffers of the block's own, so the same bits
-//! by construction. What it leaves out is everything around those kernels in a step: the
-//! engine's records and ring of states, a call per layer, the copies of `h` into the layers'
-//! outputs and inputs, the gates kept for backward. (Cells below eight units have a block
-//! kernel of their own that keeps the state in registers: `lstm_step::block`.)
+//! The fused blocks of `crate::block` (`Online::process_block`): an `LSTM(1, H)` cell and a
+//! `Linear(H, 1)` head ([`one`]), or two stacked cells and the head ([`two`], NAM's two-layer
+//! models), over a block of samples in place, with the bits of stepping the layers.
+//!
+//! Why: a network this small, stepped per sample, spent most of a step around its arithmetic
+//! (the engine's records, a call per layer, the state stored and loaded back, the weights and
+//! constants reloaded, the gates kept for a backward a block never runs): NAM's 1x2 model took
+//! about 690 instructions per sample at five per cycle. Cells of up to eight units
+//! ([`MAX_REGISTER_H`], one register per gate) keep their state in registers here, `h`
+//! reaching the next products by permutes, and repeat per lane the operations of the kernels
+//! a step runs, in their order: the fused small step below eight units (`lstm_step`, one
+//! chain of fused multiply-adds from the summed biases), `gemv` then the fused cell at eight
+//! (two accumulators, even and odd columns, as `gemv::nn` splits four vectors of rows), and
+//! `gemv` for the head (one accumulator per column, added in order). A cell of `4H` lanes or
+//! fewer (`LSTM(1, 2)` in 256 bits) holds its four gates in one register: one activation
+//! instead of four, the sigmoid's and `tanh`'s constants per lane. Two stacked cells run one
+//! sample apart (the first on `t + 1` beside the second on `t`, as `process_block` pipelines
+//! a chain), so their chains overlap. From nine to 64 units ([`MAX_H`]) a block calls the
+//! step's own kernels (`gemv`, the fused cell, `gemv`) on buffers of its own, so the same
+//! bits by construction, without the engine around them.
+//!
+//! Tested against the step kernels per sample (every size to eight, both widths, exact and
+//! fast) and, through the networks, against `step`.
 
-use super::lstm_step::BlockArgs;
+use super::lstm_step::{cell, update};
+use super::simd::{Avx2, Avx512, Lanes, Rational, rational_lanes, sigmoid_n};
 use super::{gemv, lstm_cell};
 
-/// The largest hidden size run here: the block's buffers (`4H + 5H` values) live on the
-/// stack, so they are bounded (2.3 KB at 64 units).
+/// The largest cell a block keeps in registers: one register of eight lanes per gate.
+pub(crate) const MAX_REGISTER_H: usize = 8;
+
+/// The largest cell a block runs at all (the step's kernels on buffers on the stack, bounded
+/// by this: 2.3 KB at 64 units).
 pub(crate) const MAX_H: usize = 64;
 
-/// Runs `samples` in place through the cell and the head of `args` (see the module docs),
-/// with the fast activations if `FAST`, the cell in AVX-512 if `wide`; `G = 4H`. Panics if a
-/// slice is shorter than its shape.
+/// One LSTM cell's operands for a block, `f32`, batch 1, as the layer stores them
+/// (column-major, gates `i, f, g, o`).
+pub(crate) struct CellArgs<'a> {
+    /// `W_ih`, `4H x I`.
+    pub(crate) w_ih: &'a [f32],
+    /// `W_hh`, `4H x H`.
+    pub(crate) w_hh: &'a [f32],
+    /// `b_ih`, `4H`.
+    pub(crate) b_ih: &'a [f32],
+    /// `b_hh`, `4H`.
+    pub(crate) b_hh: &'a [f32],
+    /// `h` before the block, `H`.
+    pub(crate) h_prev: &'a [f32],
+    /// `c` before the block, `H`.
+    pub(crate) c_prev: &'a [f32],
+    /// Out: `h` after the block, `H`.
+    pub(crate) h: &'a mut [f32],
+    /// Out: `c` after the block, `H`.
+    pub(crate) c: &'a mut [f32],
+}
+
+impl CellArgs<'_> {
+    /// Panics unless the slices hold a cell of `I` inputs and `H` units.
+    fn check<const I: usize, const H: usize>(&self) {
+        let g = 4 * H;
+        assert!(self.w_ih.len() >= g * I && self.w_hh.len() >= g * H);
+        assert!(self.b_ih.len() >= g && self.b_hh.len() >= g);
+        for v in [&self.h_prev, &self.c_prev, &&*self.h, &&*self.c] {
+            assert!(v.len() >= H);
+        }
+    }
+}
+
+/// A head with one output: `y = w · h + b`.
+pub(crate) struct HeadArgs<'a> {
+    /// `w`, `H`.
+    pub(crate) w: &'a [f32],
+    /// `b`.
+    pub(crate) b: f32,
+}
+
+/// A cell's parameters for the register blocks, in the order of the step's kernel for `H`
+/// units (see the module docs).
+struct Regs<L: Lanes, const I: usize, const H: usize> {
+    /// Each gate's first accumulator's start: `b_ih + b_hh` below eight units, else
+    /// `(0 + b_ih) + b_hh` as `gemv` adds its biases to a zero accumulator.
+    start: [L::V; 4],
+    /// `W_ih`'s columns, per gate.
+    w_x: [[L::V; I]; 4],
+    /// `W_hh`'s columns, per gate.
+    w_h: [[L::V; H]; 4],
+}
+
+impl<L: Lanes, const I: usize, const H: usize> Regs<L, I, H> {
+    /// Loads the parameters of `a` (checked: [`CellArgs::check`]).
+    ///
+    /// # Safety
+    /// The CPU has `L`'s features; `H <= W`.
+    #[inline(always)]
+    unsafe fn load(a: &CellArgs<'_>) -> Self {
+        a.check::<I, H>();
+        let g = 4 * H;
+        // SAFETY (every access): checked above; `H <= W` lanes, masked.
+        let get = |at: *const f32| unsafe { L::load_part(at, H) };
+        // No closures beyond `get` in these kernels (`array::from_fn` and the like): they do
+        // not inherit the target features, and the intrinsics in them become calls.
+        unsafe {
+            let mut r = Self {
+                start: [L::zero(); 4],
+                w_x: [[L::zero(); I]; 4],
+                w_h: [[L::zero(); H]; 4],
+            };
+            for q in 0..4 {
+                let at = q * H;
+                let b = [a.b_ih.as_ptr().add(at), a.b_hh.as_ptr().add(at)];
+                r.start[q] = if H < 8 {
+                    L::add(get(b[0]), get(b[1]))
+                } else {
+                    L::add(L::add(L::zero(), get(b[0])), get(b[1]))
+                };
+                for (k, w) in r.w_x[q].iter_mut().enumerate() {
+                    *w = get(a.w_ih.as_ptr().add(k * g + at));
+                }
+                for (k, w) in r.w_h[q].iter_mut().enumerate() {
+                    *w = get(a.w_hh.as_ptr().add(k * g + at));
+                }
+            }
+            r
+        }
+    }
+
+    /// The gates' pre-activations from the input (`x[k]`: input `k` in every lane) and `h`
+    /// (lanes `0..H`).
+    ///
+    /// # Safety
+    /// The CPU has `L`'s features.
+    #[inline(always)]
+    #[expect(
+        clippy::needless_range_loop,
+        reason = "indices over constant ranges unroll into straight code; the iterator form \
+                  (zip, chain) stayed a loop and took 3x the time of a block"
+    )]
+    unsafe fn pre(&self, x: &[L::V; I], h: L::V) -> [L::V; 4] {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let mut hs = [L::zero(); H];
+            for (k, v) in hs.iter_mut().enumerate() {
+                *v = L::splat_lane(h, k);
+            }
+            let mut pre = self.start;
+            for q in 0..4 {
+                if H < 8 {
+                    // `lstm_step`: one chain.
+                    for k in 0..I {
+                        pre[q] = L::fmadd(self.w_x[q][k], x[k], pre[q]);
+                    }
+                    for k in 0..H {
+                        pre[q] = L::fmadd(self.w_h[q][k], hs[k], pre[q]);
+                    }
+                } else {
+                    // `gemv::nn`, four vectors of rows: column `k` of each product (the
+                    // input's, then the state's) into accumulator `k % 2`, the two added at
+                    // the end.
+                    let mut acc = [pre[q], L::zero()];
+                    for k in 0..I {
+                        acc[k % 2] = L::fmadd(self.w_x[q][k], x[k], acc[k % 2]);
+                    }
+                    for k in 0..H {
+                        acc[k % 2] = L::fmadd(self.w_h[q][k], hs[k], acc[k % 2]);
+                    }
+                    pre[q] = L::add(acc[0], acc[1]);
+                }
+            }
+            pre
+        }
+    }
+}
+
+/// A one-output head as `gemv::nn` runs it (eight accumulators, one per column, the first
+/// from `0 + b`, added in order; `+ 0` for the unused ones below eight columns).
+struct Head<L: Lanes, const H: usize> {
+    w: L::V,
+    start: L::V,
+}
+
+impl<L: Lanes, const H: usize> Head<L, H> {
+    /// # Safety
+    /// The CPU has `L`'s features; `H <= W`. Panics if `a.w` is shorter than `H`.
+    #[inline(always)]
+    unsafe fn load(a: &HeadArgs<'_>) -> Self {
+        assert!(a.w.len() >= H);
+        // SAFETY: checked above; masked lanes.
+        unsafe {
+            Self {
+                w: L::load_part(a.w.as_ptr(), H),
+                start: L::load_part([0.0f32 + a.b].as_ptr(), 1),
+            }
+        }
+    }
+
+    /// The output for `h` (lanes `0..H`).
+    ///
+    /// # Safety
+    /// The CPU has `L`'s features.
+    #[inline(always)]
+    unsafe fn apply(&self, h: L::V) -> f32 {
+        let mut lanes = [0.0f32; 16];
+        // SAFETY: `lanes` holds 16 >= W values; the caller's contract.
+        unsafe { L::store(lanes.as_mut_ptr(), L::fmadd(self.w, h, self.start)) };
+        let mut y = lanes[0];
+        for v in &lanes[1..H] {
+            y += *v;
+        }
+        if H < 8 { y + 0.0 } else { y }
+    }
+}
+
+/// `yes` in lanes `from..to` of 16, `no` in the others.
+const fn lanes_where(from: usize, to: usize, yes: f32, no: f32) -> [f32; 16] {
+    let mut v = [no; 16];
+    let mut k = from;
+    while k < to && k < 16 {
+        v[k] = yes;
+        k += 1;
+    }
+    v
+}
+
+/// A cell of `4H <= W` lanes with its four gates `[i; f; g; o]` in one register, as [`Regs`]
+/// does them one register each: the same operations per lane.
+struct Packed<L: Lanes, const H: usize> {
+    start: L::V,
+    w_x: L::V,
+    w_h: [L::V; H],
+    /// The fast activations' constants per lane: `tanh` for `g`, the sigmoid elsewhere.
+    rational: Rational<L>,
+    /// The exact path: `g`'s lanes doubled before the sigmoid (`tanh(x) = 2 σ(2x) - 1`), then
+    /// `2 s - 1` there; the other lanes times 1 and plus `-0`, which changes nothing.
+    scale: L::V,
+    minus: L::V,
+}
+
+impl<L: Lanes, const H: usize> Packed<L, H> {
+    /// # Safety
+    /// The CPU has `L`'s features; `4H <= W`.
+    #[inline(always)]
+    unsafe fn load(a: &CellArgs<'_>) -> Self {
+        a.check::<1, H>();
+        // SAFETY (every access): checked above; `4H <= W` lanes, masked.
+        let all = |at: *const f32| unsafe { L::load_part(at, 4 * H) };
+        unsafe {
+            let mut w_h = [L::zero(); H];
+            for (k, w) in w_h.iter_mut().enumerate() {
+                *w = all(a.w_hh.as_ptr().add(k * 4 * H));
+            }
+            Self {
+                start: L::add(all(a.b_ih.as_ptr()), all(a.b_hh.as_ptr())),
+                w_x: all(a.w_ih.as_ptr()),
+                w_h,
+                rational: Rational::<L>::of_lanes(&const { rational_lanes((2 * H, 3 * H)) }),
+                scale: L::load(const { lanes_where(2 * H, 3 * H, 2.0, 1.0) }.as_ptr()),
+                minus: L::load(const { lanes_where(2 * H, 3 * H, -1.0, -0.0) }.as_ptr()),
+            }
+        }
+    }
+
+    /// One step from input `x` (every lane) and `[h, c]`: `[h, c]` after it (lanes `0..H`).
+    ///
+    /// # Safety
+    /// The CPU has `L`'s features.
+    #[inline(always)]
+    unsafe fn step<const FAST: bool>(&self, x: L::V, [h, c]: [L::V; 2]) -> [L::V; 2] {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let mut pre = L::fmadd(self.w_x, x, self.start);
+            for (k, w) in self.w_h.iter().enumerate() {
+                pre = L::fmadd(*w, L::splat_lane(h, k), pre);
+            }
+            let act = if FAST {
+                let [act] = self.rational.apply_n([pre]);
+                act
+            } else {
+                let [s] = sigmoid_n::<L, 1>([L::mul(self.scale, pre)]);
+                L::fmadd(self.scale, s, self.minus)
+            };
+            let gates = [
+                act,
+                L::lanes_from(act, H),
+                L::lanes_from(act, 2 * H),
+                L::lanes_from(act, 3 * H),
+            ];
+            let [c, _, h] = update::<L, FAST>(gates, c);
+            [h, c]
+        }
+    }
+}
+
+/// Loads a state `[h, c]`.
+///
+/// # Safety
+/// The CPU has `L`'s features; the slices hold `H <= W` values.
+#[inline(always)]
+unsafe fn state<L: Lanes, const H: usize>(h: &[f32], c: &[f32]) -> [L::V; 2] {
+    // SAFETY: the caller's contract.
+    unsafe { [L::load_part(h.as_ptr(), H), L::load_part(c.as_ptr(), H)] }
+}
+
+/// Stores a state `[h, c]` into `a`'s state after the block.
+///
+/// # Safety
+/// The CPU has `L`'s features; `a` was checked for `H <= W` units.
+#[inline(always)]
+unsafe fn store<L: Lanes, const H: usize>(a: &mut CellArgs<'_>, [h, c]: [L::V; 2]) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        L::store_part(a.h.as_mut_ptr(), h, H);
+        L::store_part(a.c.as_mut_ptr(), c, H);
+    }
+}
+
+/// One step of a per-gate cell: `[h, c]` after it.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+unsafe fn step<L: Lanes, const I: usize, const H: usize, const FAST: bool>(
+    r: &Regs<L, I, H>,
+    x: &[L::V; I],
+    [h, c]: [L::V; 2],
+) -> [L::V; 2] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let [.., c, _, h] = cell::<L, FAST>(r.pre(x, h), c);
+        [h, c]
+    }
+}
+
+/// `samples` in place through an `LSTM(1, H)` cell and its head (`H <=`
+/// [`MAX_REGISTER_H`]), with the fast activations if `FAST`. Panics if a slice is shorter
+/// than its shape or `H` is too large.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn one<const H: usize, const FAST: bool>(
+    cell: &mut CellArgs<'_>,
+    head: &HeadArgs<'_>,
+    samples: &mut [f32],
+) {
+    // SAFETY: the CPU has AVX2 and FMA (this function's features).
+    unsafe { one_lanes::<Avx2, H, FAST>(cell, head, samples) }
+}
+
+/// [`one`] in AVX-512F registers.
+#[target_feature(enable = "avx512f")]
+pub(super) fn one_avx512<const H: usize, const FAST: bool>(
+    cell: &mut CellArgs<'_>,
+    head: &HeadArgs<'_>,
+    samples: &mut [f32],
+) {
+    // SAFETY: the CPU has AVX-512F (this function's features).
+    unsafe { one_lanes::<Avx512, H, FAST>(cell, head, samples) }
+}
+
+/// [`one`] with lanes `L`.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+unsafe fn one_lanes<L: Lanes, const H: usize, const FAST: bool>(
+    a: &mut CellArgs<'_>,
+    head: &HeadArgs<'_>,
+    samples: &mut [f32],
+) {
+    assert!(H <= MAX_REGISTER_H);
+    // SAFETY (every call): the caller's contract; `H <= 8 <= W`.
+    unsafe {
+        let out = Head::<L, H>::load(head);
+        let mut s = state::<L, H>(a.h_prev, a.c_prev);
+        if const { 4 * H <= L::W } {
+            let r = Packed::<L, H>::load(a);
+            for x in samples.iter_mut() {
+                s = r.step::<FAST>(L::splat(*x), s);
+                *x = out.apply(s[0]);
+            }
+        } else {
+            let r = Regs::<L, 1, H>::load(a);
+            for x in samples.iter_mut() {
+                s = step::<L, 1, H, FAST>(&r, &[L::splat(*x)], s);
+                *x = out.apply(s[0]);
+            }
+        }
+        store::<L, H>(a, s);
+    }
+}
+
+/// `samples` in place through an `LSTM(1, H1)` cell, an `LSTM(H1, H2)` cell and a head
+/// (`H1, H2 <=` [`MAX_REGISTER_H`]), the first cell one sample ahead of the second (see the
+/// module docs), with the fast activations if `FAST`. Panics if a slice is shorter than its
+/// shape or a size is too large.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn two<const H1: usize, const H2: usize, const FAST: bool>(
+    cells: [&mut CellArgs<'_>; 2],
+    head: &HeadArgs<'_>,
+    samples: &mut [f32],
+) {
+    // SAFETY: the CPU has AVX2 and FMA (this function's features).
+    unsafe { two_lanes::<Avx2, H1, H2, FAST>(cells, head, samples) }
+}
+
+/// [`two`] in AVX-512F registers.
+#[target_feature(enable = "avx512f")]
+pub(super) fn two_avx512<const H1: usize, const H2: usize, const FAST: bool>(
+    cells: [&mut CellArgs<'_>; 2],
+    head: &HeadArgs<'_>,
+    samples: &mut [f32],
+) {
+    // SAFETY: the CPU has AVX-512F (this function's features).
+    unsafe { two_lanes::<Avx512, H1, H2, FAST>(cells, head, samples) }
+}
+
+/// [`two`] with lanes `L`.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+unsafe fn two_lanes<L: Lanes, const H1: usize, const H2: usize, const FAST: bool>(
+    [a, b]: [&mut CellArgs<'_>; 2],
+    head: &HeadArgs<'_>,
+    samples: &mut [f32],
+) {
+    assert!(H1 <= MAX_REGISTER_H && H2 <= MAX_REGISTER_H);
+    // SAFETY (every call): the caller's contract; `H1, H2 <= 8 <= W`.
+    unsafe {
+        let (ra, rb) = (Regs::<L, 1, H1>::load(a), Regs::<L, H1, H2>::load(b));
+        let out = Head::<L, H2>::load(head);
+        let mut sa = state::<L, H1>(a.h_prev, a.c_prev);
+        let mut sb = state::<L, H2>(b.h_prev, b.c_prev);
+        let n = samples.len();
+        if let Some(&x) = samples.first() {
+            sa = step::<L, 1, H1, FAST>(&ra, &[L::splat(x)], sa);
+        }
+        for k in 1..=n {
+            // The first cell on sample `k`, the second and the head on sample `k - 1` (from
+            // the first cell's `h` of that sample): two independent chains.
+            let h = sa[0];
+            if let Some(&x) = samples.get(k) {
+                sa = step::<L, 1, H1, FAST>(&ra, &[L::splat(x)], sa);
+            }
+            let mut x = [L::zero(); H1];
+            for (j, v) in x.iter_mut().enumerate() {
+                *v = L::splat_lane(h, j);
+            }
+            sb = step::<L, H1, H2, FAST>(&rb, &x, sb);
+            samples[k - 1] = out.apply(sb[0]);
+        }
+        store::<L, H1>(a, sa);
+        store::<L, H2>(b, sb);
+    }
+}
+
+/// `samples` in place through an `LSTM(1, H)` cell (`G = 4H`, `H <=` [`MAX_H`]) and its head
+/// by the step's own kernels (see the module docs), with the fast activations if `FAST`, the
+/// cell in AVX-512 if `wide`. Panics if a slice is shorter than its shape.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA, and AVX-512F if `wide`.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn block<const H: usize, const G: usize, const FAST: bool>(
+pub(super) unsafe fn steps<const H: usize, const G: usize, const FAST: bool>(
     wide: bool,
-    a: &mut BlockArgs<'_>,
+    a: &mut CellArgs<'_>,
+    head: &HeadArgs<'_>,
     samples: &mut [f32],
 ) {
     assert!(G == 4 * H && H <= MAX_H);
-    assert!(a.h_prev.len() >= H && a.c_prev.len() >= H && a.h.len() >= H && a.c.len() >= H);
+    a.check::<1, H>();
     let mut gates = [0.0f32; G];
     let mut tanh_c = [0.0f32; H];
     let (mut h_prev, mut h) = ([0.0f32; H], [0.0f32; H]);
     let (mut c_prev, mut c) = ([0.0f32; H], [0.0f32; H]);
     h_prev.copy_from_slice(&a.h_prev[..H]);
     c_prev.copy_from_slice(&a.c_prev[..H]);
-    let head_b = [a.head_b];
+    let head_b = [head.b];
     for x in samples.iter_mut() {
         // As `Lstm::forward` at batch 1 (`affine2` -> `gemv::nn`, then the fused cell), and
         // `Linear` (`affine` -> `gemv::nn`).
@@ -57,7 +496,7 @@ pub(super) unsafe fn block<const H: usize, const G: usize, const FAST: bool>(
         }
         let mut y = [0.0f32];
         gemv::nn::<1, H, 0>(
-            [a.head_w, &h],
+            [head.w, &h],
             [&[], &[]],
             [Some(&head_b), None],
             &mut y,
@@ -68,4 +507,226 @@ pub(super) unsafe fn block<const H: usize, const G: usize, const FAST: bool>(
     }
     a.h[..H].copy_from_slice(&h_prev);
     a.c[..H].copy_from_slice(&c_prev);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rng;
+    use crate::kernels::choice::use_avx2;
+    use crate::kernels::simd::testing::{bits, both_widths, pre_activations, weights};
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// A cell's parameters and state before a block.
+    struct Cell {
+        w: [Vec<f32>; 4],
+        h: Vec<f32>,
+        c: Vec<f32>,
+    }
+
+    impl Cell {
+        fn new(rng: &mut Rng, i: usize, h: usize) -> Self {
+            let g = 4 * h;
+            Self {
+                w: [
+                    weights(rng, g * i),
+                    weights(rng, g * h),
+                    weights(rng, g),
+                    weights(rng, g),
+                ],
+                h: weights(rng, h),
+                c: pre_activations(rng, h),
+            }
+        }
+
+        /// One step as `Lstm::forward` runs it at batch 1: the fused small step below
+        /// eight units, else `gemv` then the fused cell; the state moves on.
+        fn step<const I: usize, const H: usize, const FAST: bool>(
+            &mut self,
+            wide: bool,
+            x: &[f32],
+        ) {
+            let [w_ih, w_hh, b_ih, b_hh] = &self.w;
+            let mut gates = vec![0.0; 4 * H];
+            let (mut c, mut tanh_c, mut h) = (vec![0.0; H], vec![0.0; H], vec![0.0; H]);
+            // SAFETY: the callers checked the CPU's features.
+            unsafe {
+                if H < 8 {
+                    let mut args = crate::kernels::lstm_step::StepArgs {
+                        w_ih,
+                        w_hh,
+                        b_ih,
+                        b_hh,
+                        x,
+                        h_prev: &self.h,
+                        c_prev: &self.c,
+                        gates: &mut gates,
+                        c: &mut c,
+                        tanh_c: &mut tanh_c,
+                        h: &mut h,
+                    };
+                    crate::kernels::lstm_step::step_of_width::<I, H, FAST>(wide, &mut args);
+                } else {
+                    gemv::nn::<32, I, H>(
+                        [w_ih, x],
+                        [w_hh, &self.h],
+                        [Some(b_ih), Some(b_hh)],
+                        &mut gates,
+                        false,
+                    );
+                    lstm_cell::cell_of_width::<H, 1, FAST>(
+                        wide,
+                        &mut gates,
+                        &self.c,
+                        &mut c,
+                        &mut tanh_c,
+                        &mut h,
+                    );
+                }
+            }
+            (self.h, self.c) = (h, c);
+        }
+
+        fn args<'a>(&'a self, out: &'a mut [Vec<f32>; 2]) -> CellArgs<'a> {
+            let [h, c] = out;
+            CellArgs {
+                w_ih: &self.w[0],
+                w_hh: &self.w[1],
+                b_ih: &self.w[2],
+                b_hh: &self.w[3],
+                h_prev: &self.h,
+                c_prev: &self.c,
+                h,
+                c,
+            }
+        }
+    }
+
+    /// The widths to test on this CPU.
+    fn widths() -> &'static [bool] {
+        if both_widths() {
+            &[false, true]
+        } else if use_avx2() {
+            &[false]
+        } else {
+            &[]
+        }
+    }
+
+    /// [`one`] against the step and the head per sample: the outputs' and the final
+    /// state's bits.
+    fn one_against_steps<const H: usize, const FAST: bool>(wide: bool, seed: u64) {
+        let mut rng = Rng::new(seed);
+        let mut cell = Cell::new(&mut rng, 1, H);
+        let (w, b) = (weights(&mut rng, H), weights(&mut rng, 1)[0]);
+        let xs = pre_activations(&mut rng, 37);
+        let mut out = [vec![0.0; H], vec![0.0; H]];
+        let mut block = xs.clone();
+        // SAFETY: the callers checked the CPU's features.
+        unsafe {
+            let mut args = cell.args(&mut out);
+            let head_args = HeadArgs { w: &w, b };
+            if wide {
+                one_avx512::<H, FAST>(&mut args, &head_args, &mut block);
+            } else {
+                one::<H, FAST>(&mut args, &head_args, &mut block);
+            }
+        }
+        let stepped: Vec<f32> = xs
+            .iter()
+            .map(|&x| {
+                cell.step::<1, H, FAST>(wide, &[x]);
+                head_of::<H>(&w, b, &cell.h)
+            })
+            .collect();
+        assert_eq!(bits([&block]), bits([&stepped]), "{H} {FAST} {wide}");
+        assert_eq!(
+            bits([&out[0], &out[1]]),
+            bits([&cell.h, &cell.c]),
+            "{H} {FAST}"
+        );
+    }
+
+    /// The head of `H` columns as `Linear` runs it.
+    fn head_of<const H: usize>(w: &[f32], b: f32, h: &[f32]) -> f32 {
+        let mut y = [0.0f32];
+        // SAFETY: the callers checked the CPU's features.
+        unsafe { gemv::nn::<1, H, 0>([w, h], [&[], &[]], [Some(&[b]), None], &mut y, false) };
+        y[0]
+    }
+
+    /// [`two`] against the two steps and the head per sample.
+    fn two_against_steps<const H1: usize, const H2: usize, const FAST: bool>(
+        wide: bool,
+        seed: u64,
+    ) {
+        let mut rng = Rng::new(seed);
+        let mut first = Cell::new(&mut rng, 1, H1);
+        let mut second = Cell::new(&mut rng, H1, H2);
+        let (w, b) = (weights(&mut rng, H2), weights(&mut rng, 1)[0]);
+        let xs = pre_activations(&mut rng, 37);
+        let (mut out_a, mut out_b) = (
+            [vec![0.0; H1], vec![0.0; H1]],
+            [vec![0.0; H2], vec![0.0; H2]],
+        );
+        let mut block = xs.clone();
+        // SAFETY: the callers checked the CPU's features.
+        unsafe {
+            let (mut a, mut b2) = (first.args(&mut out_a), second.args(&mut out_b));
+            let head_args = HeadArgs { w: &w, b };
+            if wide {
+                two_avx512::<H1, H2, FAST>([&mut a, &mut b2], &head_args, &mut block);
+            } else {
+                two::<H1, H2, FAST>([&mut a, &mut b2], &head_args, &mut block);
+            }
+        }
+        let stepped: Vec<f32> = xs
+            .iter()
+            .map(|&x| {
+                first.step::<1, H1, FAST>(wide, &[x]);
+                let h = first.h.clone();
+                second.step::<H1, H2, FAST>(wide, &h);
+                head_of::<H2>(&w, b, &second.h)
+            })
+            .collect();
+        assert_eq!(bits([&block]), bits([&stepped]), "{H1} {H2} {FAST} {wide}");
+        let got = bits([&out_a[0], &out_a[1], &out_b[0], &out_b[1]]);
+        assert_eq!(got, bits([&first.h, &first.c, &second.h, &second.c]));
+    }
+
+    #[test]
+    fn a_block_of_one_cell_gives_the_bits_of_the_steps() {
+        fn check<const H: usize>(wide: bool) {
+            for seed in 0..3 {
+                one_against_steps::<H, false>(wide, seed);
+                one_against_steps::<H, true>(wide, seed);
+            }
+        }
+        for &wide in widths() {
+            check::<1>(wide);
+            check::<2>(wide);
+            check::<3>(wide);
+            check::<4>(wide);
+            check::<5>(wide);
+            check::<7>(wide);
+            check::<8>(wide);
+        }
+    }
+
+    #[test]
+    fn a_block_of_two_cells_gives_the_bits_of_the_steps() {
+        fn check<const H1: usize, const H2: usize>(wide: bool) {
+            for seed in 0..3 {
+                two_against_steps::<H1, H2, false>(wide, seed);
+                two_against_steps::<H1, H2, true>(wide, seed);
+            }
+        }
+        for &wide in widths() {
+            check::<8, 8>(wide);
+            check::<3, 5>(wide);
+            check::<8, 2>(wide);
+            check::<1, 8>(wide);
+        }
+    }
 }

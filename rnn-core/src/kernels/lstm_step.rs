@@ -20,20 +20,7 @@
 //! (tested below). The activations are those of `lstm_cell` (the same bits as it, given the
 //! same pre-activations).
 
-use super::simd::{
-    Avx2, Avx512, Lanes, Rational, rational_lanes, sigmoid_fast_n, sigmoid_n, tanh_fast_n, tanh_n,
-};
-
-/// `yes` in lanes `from..to` of 16, `no` in the others.
-const fn lanes_where(from: usize, to: usize, yes: f32, no: f32) -> [f32; 16] {
-    let mut v = [no; 16];
-    let mut k = from;
-    while k < to && k < 16 {
-        v[k] = yes;
-        k += 1;
-    }
-    v
-}
+use super::simd::{Avx2, Avx512, Lanes, sigmoid_fast_n, sigmoid_n, tanh_fast_n, tanh_n};
 
 /// The largest hidden size the fused step runs (see the module docs).
 pub(crate) const MAX_H: usize = 7;
@@ -144,13 +131,17 @@ unsafe fn step_lanes<L: Lanes, const I: usize, const H: usize, const FAST: bool>
 }
 
 /// The cell from the gates' pre-activations `[i; f; g; o]` (one register each) and
-/// `c_{t-1}`: `[i, f, g, o, c_t, tanh(c_t), h_t]`, the gates activated. One definition for
-/// [`step`] and [`block`], so that they give the same bits.
+/// `c_{t-1}`: `[i, f, g, o, c_t, tanh(c_t), h_t]`, the gates activated: `lstm_cell`'s
+/// operations lane by lane. One definition for [`step`] and the blocks of `lstm_block`, so
+/// that they give the same bits.
 ///
 /// # Safety
 /// The CPU has `L`'s features.
 #[inline(always)]
-unsafe fn cell<L: Lanes, const FAST: bool>(mut pre: [L::V; 4], c_prev: L::V) -> [L::V; 7] {
+pub(super) unsafe fn cell<L: Lanes, const FAST: bool>(
+    mut pre: [L::V; 4],
+    c_prev: L::V,
+) -> [L::V; 7] {
     // SAFETY: the caller's contract.
     unsafe {
         let [i, f, g, o] = if FAST {
@@ -173,7 +164,10 @@ unsafe fn cell<L: Lanes, const FAST: bool>(mut pre: [L::V; 4], c_prev: L::V) -> 
 /// # Safety
 /// The CPU has `L`'s features.
 #[inline(always)]
-unsafe fn update<L: Lanes, const FAST: bool>([i, f, g, o]: [L::V; 4], c_prev: L::V) -> [L::V; 3] {
+pub(super) unsafe fn update<L: Lanes, const FAST: bool>(
+    [i, f, g, o]: [L::V; 4],
+    c_prev: L::V,
+) -> [L::V; 3] {
     // SAFETY: the caller's contract.
     unsafe {
         let c = L::fmadd(f, c_prev, L::mul(i, g));
@@ -186,186 +180,12 @@ unsafe fn update<L: Lanes, const FAST: bool>([i, f, g, o]: [L::V; 4], c_prev: L:
     }
 }
 
-/// The operands of [`block`]: an `LSTM(1, H)` cell, then a `Linear(H, 1)` head, `f32`,
-/// batch 1, column-major as the layers store them.
-pub(crate) struct BlockArgs<'a> {
-    /// `W_ih`, `4H x 1`.
-    pub(crate) w_ih: &'a [f32],
-    /// `W_hh`, `4H x H`.
-    pub(crate) w_hh: &'a [f32],
-    /// `b_ih`, `4H`.
-    pub(crate) b_ih: &'a [f32],
-    /// `b_hh`, `4H`.
-    pub(crate) b_hh: &'a [f32],
-    /// The head's weights, `H`.
-    pub(crate) head_w: &'a [f32],
-    /// The head's bias.
-    pub(crate) head_b: f32,
-    /// `h` before the block, `H`.
-    pub(crate) h_prev: &'a [f32],
-    /// `c` before the block, `H`.
-    pub(crate) c_prev: &'a [f32],
-    /// Out: `h` after the block, `H`.
-    pub(crate) h: &'a mut [f32],
-    /// Out: `c` after the block, `H`.
-    pub(crate) c: &'a mut [f32],
-}
-
-/// Runs `samples` through the cell and the head of `args`, in place, from `h_prev`, `c_prev`,
-/// writing the state after the last sample to `h`, `c` (`h_prev`, `c_prev` for no sample): per sample the
-/// operations of [`step`] for the cell and of `gemv::nn` for the head, in their order, so
-/// the bits of stepping the two layers. What a block saves is everything around them: the
-/// state stays in registers (`h` reaches the next step's products by permutes, not through
-/// memory), the weights and the summed biases are loaded once, nothing is stored for
-/// backward, and there is no call per layer and step. With the fast activations if `FAST`.
-/// Panics if a slice is shorter than its shape or `H` is above [`MAX_H`].
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn block<const H: usize, const FAST: bool>(
-    args: &mut BlockArgs<'_>,
-    samples: &mut [f32],
-) {
-    // SAFETY: the CPU has AVX2 and FMA (this function's features).
-    unsafe { block_lanes::<Avx2, H, FAST>(args, samples) }
-}
-
-/// [`block`] in AVX-512F registers.
-#[target_feature(enable = "avx512f")]
-pub(super) fn block_avx512<const H: usize, const FAST: bool>(
-    args: &mut BlockArgs<'_>,
-    samples: &mut [f32],
-) {
-    // SAFETY: the CPU has AVX-512F (this function's features).
-    unsafe { block_lanes::<Avx512, H, FAST>(args, samples) }
-}
-
-/// [`block_avx512`] if `wide`, else [`block`].
-///
-/// # Safety
-/// The CPU has AVX2 and FMA, and AVX-512F if `wide`.
-#[inline(always)]
-pub(super) unsafe fn block_of_width<const H: usize, const FAST: bool>(
-    wide: bool,
-    args: &mut BlockArgs<'_>,
-    samples: &mut [f32],
-) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        if wide {
-            block_avx512::<H, FAST>(args, samples);
-        } else {
-            block::<H, FAST>(args, samples);
-        }
-    }
-}
-
-/// [`block`] with lanes `L`.
-///
-/// # Safety
-/// The CPU has `L`'s features.
-#[inline(always)]
-unsafe fn block_lanes<L: Lanes, const H: usize, const FAST: bool>(
-    a: &mut BlockArgs<'_>,
-    samples: &mut [f32],
-) {
-    let g = 4 * H;
-    assert!(H <= MAX_H && a.w_ih.len() >= g && a.w_hh.len() >= g * H);
-    assert!(a.b_ih.len() >= g && a.b_hh.len() >= g && a.head_w.len() >= H);
-    for v in [&a.h_prev, &a.c_prev, &&*a.h, &&*a.c] {
-        assert!(v.len() >= H);
-    }
-    // SAFETY (every access): the lengths were checked above; `H < W` lanes are read and
-    // written with masks.
-    let get = |at: *const f32| unsafe { L::load_part(at, H) };
-    unsafe {
-        // No closures below (`array::from_fn` and the like): they do not inherit this
-        // function's target features, and the intrinsics in them are then calls.
-        let (w_ih, w_hh) = (a.w_ih.as_ptr(), a.w_hh.as_ptr());
-        let (mut bias, mut w_x) = ([L::zero(); 4], [L::zero(); 4]);
-        let mut w_h = [[L::zero(); H]; 4];
-        for q in 0..4 {
-            let r = q * H;
-            bias[q] = L::add(get(a.b_ih.as_ptr().add(r)), get(a.b_hh.as_ptr().add(r)));
-            w_x[q] = get(w_ih.add(r));
-            for (k, w) in w_h[q].iter_mut().enumerate() {
-                *w = get(w_hh.add(k * g + r));
-            }
-        }
-        // Cells of `4H <= W` lanes: the four gates in one register (the sigmoid's and
-        // `tanh`'s constants per lane), then moved down to the lanes of `c` by permutes:
-        // half the instructions of a register per gate, each lane computed as there.
-        let packed = const { 4 * H <= L::W };
-        let all = |at: *const f32| L::load_part(at, 4 * H);
-        let gates_bias = L::add(all(a.b_ih.as_ptr()), all(a.b_hh.as_ptr()));
-        let gates_w_x = all(w_ih);
-        let mut gates_w_h = [L::zero(); H];
-        for (k, w) in gates_w_h.iter_mut().enumerate() {
-            *w = all(w_hh.add(k * g));
-        }
-        let rational = Rational::<L>::of_lanes(&const { rational_lanes((2 * H, 3 * H)) });
-        // Exact: the `g` lanes doubled, then `2 s - 1` there (`tanh(x) = 2 σ(2x) - 1`), the
-        // others times 1 and plus -0, which changes nothing.
-        let scale = L::load(const { lanes_where(2 * H, 3 * H, 2.0, 1.0) }.as_ptr());
-        let out_b = L::load(const { lanes_where(2 * H, 3 * H, -1.0, -0.0) }.as_ptr());
-        let head_w = get(a.head_w.as_ptr());
-        let head_start = L::load_part([0.0f32 + a.head_b].as_ptr(), 1);
-        let mut h = get(a.h_prev.as_ptr());
-        let mut c = get(a.c_prev.as_ptr());
-        let mut lanes = [0.0f32; 16];
-        for x in samples.iter_mut() {
-            let xs = L::splat(*x);
-            if packed {
-                let mut pre = L::fmadd(gates_w_x, xs, gates_bias);
-                for (k, w) in gates_w_h.iter().enumerate() {
-                    pre = L::fmadd(*w, L::splat_lane(h, k), pre);
-                }
-                let act = if FAST {
-                    let [act] = rational.apply_n([pre]);
-                    act
-                } else {
-                    let [s] = sigmoid_n::<L, 1>([L::mul(scale, pre)]);
-                    L::fmadd(scale, s, out_b)
-                };
-                let gates = [
-                    act,
-                    L::lanes_from(act, H),
-                    L::lanes_from(act, 2 * H),
-                    L::lanes_from(act, 3 * H),
-                ];
-                [c, _, h] = update::<L, FAST>(gates, c);
-            } else {
-                let mut pre = [L::zero(); 4];
-                for q in 0..4 {
-                    let mut sum = L::fmadd(w_x[q], xs, bias[q]);
-                    for (k, w) in w_h[q].iter().enumerate() {
-                        sum = L::fmadd(*w, L::splat_lane(h, k), sum);
-                    }
-                    pre[q] = sum;
-                }
-                [.., c, _, h] = cell::<L, FAST>(pre, c);
-            }
-            L::store(lanes.as_mut_ptr(), L::fmadd(head_w, h, head_start));
-            let mut y = lanes[0];
-            for v in &lanes[1..H] {
-                y += *v;
-            }
-            *x = y + 0.0;
-        }
-        L::store_part(a.h.as_mut_ptr(), h, H);
-        L::store_part(a.c.as_mut_ptr(), c, H);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Rng;
-    use crate::kernels::simd::testing::{bits, both_widths, pre_activations};
+    use crate::kernels::simd::testing::{bits, both_widths, pre_activations, weights};
     use alloc::vec::Vec;
-
-    /// `n` weights in a trained network's range.
-    fn weights(rng: &mut Rng, n: usize) -> Vec<f32> {
-        (0..n).map(|_| rng.uniform(-0.6, 0.6) as f32).collect()
-    }
 
     /// One step in the given width; the bits of `[gates, c, tanh_c, h]`.
     fn run<const I: usize, const H: usize, const FAST: bool>(
@@ -399,100 +219,6 @@ mod tests {
         // SAFETY: the callers checked the CPU's features.
         unsafe { step_of_width::<I, H, FAST>(wide, &mut args) };
         bits([&gates, &c, &tanh_c, &h])
-    }
-
-    /// A block of samples (`block`, in the given width) against the step kernel (in the
-    /// same width) and `gemv::nn` per sample: the bits of the outputs and of the state after
-    /// the block, for every hidden size the block runs, exact and fast.
-    fn block_against_steps<const H: usize, const FAST: bool>(wide: bool, seed: u64) {
-        let mut rng = Rng::new(seed);
-        let (w_ih, w_hh) = (weights(&mut rng, 4 * H), weights(&mut rng, 4 * H * H));
-        let (b_ih, b_hh) = (weights(&mut rng, 4 * H), weights(&mut rng, 4 * H));
-        let (head_w, head_b) = (weights(&mut rng, H), weights(&mut rng, 1));
-        let (h0, c0) = (weights(&mut rng, H), pre_activations(&mut rng, H));
-        let xs = pre_activations(&mut rng, 37);
-        // Stepped: the cell, then the head as `Linear` runs it.
-        let (mut h, mut c) = (h0.clone(), c0.clone());
-        let mut stepped = Vec::new();
-        for &x in &xs {
-            let mut gates = alloc::vec![0.0; 4 * H];
-            let (mut c_next, mut tanh_c, mut h_next) = (
-                alloc::vec![0.0; H],
-                alloc::vec![0.0; H],
-                alloc::vec![0.0; H],
-            );
-            let mut args = StepArgs {
-                w_ih: &w_ih,
-                w_hh: &w_hh,
-                b_ih: &b_ih,
-                b_hh: &b_hh,
-                x: &[x],
-                h_prev: &h,
-                c_prev: &c,
-                gates: &mut gates,
-                c: &mut c_next,
-                tanh_c: &mut tanh_c,
-                h: &mut h_next,
-            };
-            let mut y = [0.0f32];
-            // SAFETY: the callers checked the CPU's features.
-            unsafe {
-                step_of_width::<1, H, FAST>(wide, &mut args);
-                crate::kernels::gemv::nn::<1, H, 0>(
-                    [&head_w, &h_next],
-                    [&[], &[]],
-                    [Some(&head_b), None],
-                    &mut y,
-                    false,
-                );
-            }
-            stepped.push(y[0]);
-            (h, c) = (h_next, c_next);
-        }
-        let mut block = xs.clone();
-        let (mut h_out, mut c_out) = (alloc::vec![0.0; H], alloc::vec![0.0; H]);
-        let mut args = BlockArgs {
-            w_ih: &w_ih,
-            w_hh: &w_hh,
-            b_ih: &b_ih,
-            b_hh: &b_hh,
-            head_w: &head_w,
-            head_b: head_b[0],
-            h_prev: &h0,
-            c_prev: &c0,
-            h: &mut h_out,
-            c: &mut c_out,
-        };
-        // SAFETY: the callers checked the CPU's features.
-        unsafe { block_of_width::<H, FAST>(wide, &mut args, &mut block) };
-        assert_eq!(bits([&block]), bits([&stepped]), "{H} {FAST} {wide}");
-        assert_eq!(bits([&h_out, &c_out]), bits([&h, &c]), "{H} {FAST} {wide}");
-    }
-
-    #[test]
-    fn a_block_gives_the_bits_of_the_step_and_the_head_per_sample() {
-        fn check<const H: usize>(wide: bool) {
-            for seed in 0..3 {
-                block_against_steps::<H, false>(wide, seed);
-                block_against_steps::<H, true>(wide, seed);
-            }
-        }
-        let widths: &[bool] = if both_widths() {
-            &[false, true]
-        } else if crate::kernels::choice::use_avx2() {
-            &[false]
-        } else {
-            &[]
-        };
-        for &wide in widths {
-            check::<1>(wide);
-            check::<2>(wide);
-            check::<3>(wide);
-            check::<4>(wide);
-            check::<5>(wide);
-            check::<6>(wide);
-            check::<7>(wide);
-        }
     }
 
     /// The AVX-512 step writes the AVX2 step's bits, from the smallest size to the largest,

@@ -55,11 +55,13 @@ pub(crate) use fused::pointwise;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) use fused::{
     gru_cell_simd, log_softmax_backward_avx2, log_softmax_forward_avx2, lstm_block_simd,
-    lstm_cell_simd, lstm_step_simd,
+    lstm_cell_simd, lstm_stack_simd, lstm_step_simd,
 };
 pub use fused::{sigmoid_slice, tanh_slice};
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-pub(crate) use lstm_step::{BlockArgs as LstmBlockArgs, StepArgs as LstmStepArgs};
+pub(crate) use lstm_block::{CellArgs as LstmCellArgs, HeadArgs as LstmHeadArgs};
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) use lstm_step::StepArgs as LstmStepArgs;
 pub(crate) use packed::{Packed, affine_packed, affine2_packed};
 pub(crate) use products::{
     acc_bias, acc_bias_steps, acc_outer, acc_outer_steps, acc_outer_steps2, affine, affine2,

@@ -75,11 +75,11 @@ pub(crate) trait Lanes: Copy {
     unsafe fn pow2_magic(t: Self::V) -> Self::V;
     /// The `W` lanes at `p` (readable).
     unsafe fn load(p: *const f32) -> Self::V;
-    /// The first `n < W` lanes at `p` (readable), the others 0 and not read.
+    /// The first `n <= W` lanes at `p` (readable), the others 0 and not read.
     unsafe fn load_part(p: *const f32, n: usize) -> Self::V;
     /// Stores the `W` lanes at `p` (writable).
     unsafe fn store(p: *mut f32, v: Self::V);
-    /// Stores the first `n < W` lanes at `p` (writable), not touching the others.
+    /// Stores the first `n <= W` lanes at `p` (writable), not touching the others.
     unsafe fn store_part(p: *mut f32, v: Self::V, n: usize);
 }
 
@@ -926,6 +926,11 @@ pub(crate) mod testing {
     /// Whether this CPU runs both widths (AVX2 + FMA and AVX-512F).
     pub(crate) fn both_widths() -> bool {
         std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma")
+    }
+
+    /// `n` weights in a trained network's range.
+    pub(crate) fn weights(rng: &mut Rng, n: usize) -> Vec<f32> {
+        (0..n).map(|_| rng.uniform(-0.6, 0.6) as f32).collect()
     }
 
     /// `n` pre-activations over ±12: both branches of `tanh` and the clamps of `exp`.

@@ -306,6 +306,7 @@ impl<S: Float, const I: usize, const H: usize, const G: usize, const B: usize> L
             c: S::as_f32_mut(next.c.as_mut_slice())?,
             fast: self.fast && !training,
             kernel: crate::block::lstm_and_head::<H, G>,
+            stacked: crate::block::cells_and_head::<I, H, G>,
         }))
     }
 

@@ -513,12 +513,13 @@ pub trait Online: Network {
     /// audio callback's mono buffer). Bit for bit what calling [`Online::step`] per sample
     /// gives; allocates nothing.
     ///
-    /// `Sequential[ LSTM(1, H), Linear(H, 1) ]` with `H <= 64` (`f32`, AVX2 or AVX-512) runs
-    /// as one fused kernel ([`crate::block`]: no engine around the cell's kernels, nothing
-    /// kept for backward, below eight units the state in registers from sample to sample;
-    /// NAM's 1x2 model 0.7x the time of the pipelined block with the fast activations,
-    /// BENCHMARKS.md). Otherwise a `Sequential` of two or more layers is pipelined over the
-    /// block: its first layer runs
+    /// `Sequential[ LSTM(1, H), Linear(H, 1) ]` with `H <= 64` and
+    /// `Sequential[ LSTM(1, H1), LSTM(H1, H2), Linear(H2, 1) ]` with `H1, H2 <= 8` (`f32`,
+    /// AVX2 or AVX-512) run as one fused kernel ([`crate::block`]: no engine around the
+    /// cells' kernels, nothing kept for backward, up to eight units the state in registers
+    /// from sample to sample; NAM's 1x2 model 0.7x the time of the pipelined block with the
+    /// fast activations, BENCHMARKS.md). Otherwise a `Sequential` of two or more layers is
+    /// pipelined over the block: its first layer runs
     /// on sample `t + 1` beside the rest on sample `t` (see
     /// [`Layer::forward_step_skewed`](crate::Layer::forward_step_skewed)), which lets the core
     /// overlap two stacked cells' latency chains (`LSTM(1, 8) -> LSTM(8, 8) -> Linear(8, 1)`:
