@@ -76,34 +76,34 @@ pub struct AffineStage<'a> {
     pub bias: &'a [f32],
 }
 
+/// The most stages a fused kernel takes (two cells and a head).
+const MAX_STAGES: usize = 3;
+
 /// The stages of a chain of layers ([`Layer::block_stages`](crate::Layer::block_stages)), at
 /// most [`BlockStages::MAX`], in order.
 pub struct BlockStages<'a> {
-    stages: [Option<BlockStage<'a>>; 3],
-    len: usize,
+    stages: [Option<BlockStage<'a>>; MAX_STAGES],
 }
 
 impl<'a> BlockStages<'a> {
     /// The most stages a fused kernel takes (two cells and a head).
-    pub const MAX: usize = 3;
+    pub const MAX: usize = MAX_STAGES;
 
     /// No stage yet.
     #[must_use]
     pub fn new() -> Self {
         Self {
-            stages: [None, None, None],
-            len: 0,
+            stages: [const { None }; MAX_STAGES],
         }
     }
 
     /// Appends `stage`; `false` if there are [`BlockStages::MAX`] already (then no kernel
     /// covers the chain).
     pub fn push(&mut self, stage: BlockStage<'a>) -> bool {
-        let Some(slot) = self.stages.get_mut(self.len) else {
+        let Some(slot) = self.stages.iter_mut().find(|s| s.is_none()) else {
             return false;
         };
         *slot = Some(stage);
-        self.len += 1;
         true
     }
 }
@@ -128,24 +128,17 @@ pub(crate) fn run<S: Float, const I: usize, const O: usize, const B: usize>(
     let Some(samples) = S::as_f32_mut(samples) else {
         return false;
     };
-    let BlockStages { stages, len } = stages;
-    match (len, stages) {
-        (
-            2,
-            [
-                Some(BlockStage::Lstm(cell)),
-                Some(BlockStage::Affine(head)),
-                None,
-            ],
-        ) => (cell.kernel)(cell, head, samples),
-        (
-            3,
-            [
-                Some(BlockStage::Lstm(first)),
-                Some(BlockStage::Lstm(second)),
-                Some(BlockStage::Affine(head)),
-            ],
-        ) => (second.stacked)([first, second], head, samples),
+    match stages.stages {
+        [
+            Some(BlockStage::Lstm(cell)),
+            Some(BlockStage::Affine(head)),
+            None,
+        ] => (cell.kernel)(cell, head, samples),
+        [
+            Some(BlockStage::Lstm(first)),
+            Some(BlockStage::Lstm(second)),
+            Some(BlockStage::Affine(head)),
+        ] => (second.stacked)([first, second], head, samples),
         _ => false,
     }
 }

@@ -78,6 +78,9 @@ pub struct Sequencer<
     /// What a pipelined `process_block` keeps between its steps (see
     /// [`Layer::forward_step_skewed`]).
     skew_lag: Box<L::Cache>,
+    /// The state before a fused block that ends in the ring slot it starts from (see
+    /// `__process_fused`).
+    block_prev: Box<L::State>,
     /// Steps before this one cannot be back-propagated: a pipelined `process_block` leaves
     /// its records unusable for backward.
     kept_from: u64,
@@ -162,6 +165,7 @@ where
             training: true,
             max_bptt: T,
             skew_lag: try_zeroed_box()?,
+            block_prev: try_zeroed_box()?,
             kept_from: 0,
         })
     }
@@ -847,44 +851,34 @@ where
     }
 
     /// The block through the layer's fused kernel ([`Layer::forward_block`]) from the
-    /// current state to the slot of the state after it; a block that would end in the same
-    /// slot of the ring (`T + 1` samples, or a multiple) runs as two, so that the kernel's
-    /// states before and after are distinct. The last `T` outputs are kept as steps keep
-    /// them (`check_finite` reads them); like a pipelined block, its steps cannot be
-    /// back-propagated.
+    /// current state to the slot of the state after it (a block that ends in the slot it
+    /// starts from, `T + 1` samples or a multiple, reads a copy of the state before it). The
+    /// last `T` outputs are kept as steps keep them (`check_finite` reads them); like a
+    /// pipelined block, its steps cannot be back-propagated.
     fn __process_fused(&mut self, samples: &mut [S]) -> bool {
         let () = Self::STEPS;
         if !E::IDENTITY || self.mask_zero || samples.is_empty() || I != 1 || O != 1 || B != 1 {
             return false;
         }
-        self.note_version();
         let n = samples.len() as u64;
-        let split = if Self::state_slot(self.origin, self.pos)
-            == Self::state_slot(self.origin, self.pos + n)
-        {
-            n - 1
+        let p = Self::state_slot(self.origin, self.pos);
+        let q = Self::state_slot(self.origin, self.pos + n);
+        let ran = if p == q {
+            self.block_prev.copy_all(&self.states[p]);
+            let next = &mut self.states[q];
+            self.layer
+                .forward_block(samples, &self.block_prev, next, self.training)
         } else {
-            n
-        };
-        let mut at = self.pos;
-        let (head, tail) = samples.split_at_mut(split as usize);
-        for part in [head, tail] {
-            if part.is_empty() {
-                continue;
-            }
-            let len = part.len() as u64;
-            let p = Self::state_slot(self.origin, at);
-            let q = Self::state_slot(self.origin, at + len);
             let [prev, next] = match self.states.get_disjoint_mut([p, q]) {
                 Ok(pair) => pair,
-                Err(_) => unreachable!("a part of a block ends in another slot of the ring"),
+                Err(_) => unreachable!("p != q"),
             };
-            if !self.layer.forward_block(part, prev, next, self.training) {
-                // Only the first part can refuse (the second is the same network).
-                return false;
-            }
-            at += len;
+            self.layer.forward_block(samples, prev, next, self.training)
+        };
+        if !ran {
+            return false;
         }
+        self.note_version();
         self.pos += n;
         self.has_grad_final = false;
         self.call_start = None;
