@@ -1,8 +1,8 @@
 //! Fused blocks for [`Online::process_block`](crate::Online::process_block): what a layer
-//! shows of itself ([`Layer::block_stage`](crate::Layer::block_stage)) to a kernel that runs
+//! shows of itself ([`Layer::block_stage`]) to a kernel that runs
 //! a whole block of samples through a chain of layers at once
-//! ([`Layer::block_stages`](crate::Layer::block_stages) lists a chain's), and the chains
-//! that have such a kernel ([`Layer::forward_block`](crate::Layer::forward_block)).
+//! ([`Layer::block_stages`] lists a chain's), and the chains
+//! that have such a kernel (`run`, which the engine calls).
 //!
 //! Why: a network this small, stepped once per sample (an amp model such as
 //! `Sequential[ LSTM(1, 2), Linear(2, 1) ]`), spends most of a step around its arithmetic:
@@ -21,14 +21,14 @@
 //!   buffers of its own, without the engine around them;
 //! - two stacked cells (`LSTM(1, H1)`, `LSTM(H1, H2)`, up to eight units each) and such a
 //!   head, in registers, the first cell one sample ahead of the second as `process_block`
-//!   pipelines a chain ([`Layer::forward_step_skewed`](crate::Layer::forward_step_skewed)).
+//!   pipelines a chain ([`Layer::forward_step_skewed`]).
 //!
 //! Everything else is stepped as before. A new chain is a new arm of `run` (this module)
 //! and its kernel; a layer with no kernel keeps the defaults.
 
-use crate::Float;
+use crate::{Float, Layer};
 
-/// A layer as one stage of a fused block ([`Layer::block_stage`](crate::Layer::block_stage)):
+/// A layer as one stage of a fused block ([`Layer::block_stage`]):
 /// its `f32` weights, and for a recurrent layer its state before the block and where the
 /// state after it goes. Batch 1.
 pub enum BlockStage<'a> {
@@ -58,7 +58,7 @@ pub struct LstmStage<'a> {
     /// Receives `c` after the block.
     pub c: &'a mut [f32],
     /// Whether the fast activations apply
-    /// ([`Layer::set_fast_activations`](crate::Layer::set_fast_activations), evaluation mode).
+    /// ([`Layer::set_fast_activations`], evaluation mode).
     pub fast: bool,
     /// The kernel of this cell (its sizes are constants of the layer, not of the chain that
     /// pairs it) and a head after it.
@@ -79,7 +79,7 @@ pub struct AffineStage<'a> {
 /// The most stages a fused kernel takes (two cells and a head).
 const MAX_STAGES: usize = 3;
 
-/// The stages of a chain of layers ([`Layer::block_stages`](crate::Layer::block_stages)), at
+/// The stages of a chain of layers ([`Layer::block_stages`]), at
 /// most [`BlockStages::MAX`], in order.
 pub struct BlockStages<'a> {
     stages: [Option<BlockStage<'a>>; MAX_STAGES],
@@ -114,20 +114,32 @@ impl Default for BlockStages<'_> {
     }
 }
 
-/// Runs `samples` in place through `stages`, a chain's layers from `I` inputs to `O` outputs
-/// at batch `B`, if a fused kernel covers them here; returns whether it ran (if not, nothing
+/// Runs `samples` in place through `layer` (from `I` inputs to `O` outputs at batch `B`)
+/// from state `prev`, writing the state after the last sample to `next`, if a fused kernel
+/// covers its stages ([`Layer::block_stages`]) here; returns whether it ran (if not, nothing
 /// changed).
 #[must_use]
-pub(crate) fn run<S: Float, const I: usize, const O: usize, const B: usize>(
-    stages: BlockStages<'_>,
+pub(crate) fn run<S, L, const I: usize, const O: usize, const B: usize>(
+    layer: &L,
     samples: &mut [S],
-) -> bool {
+    prev: &L::State,
+    next: &mut L::State,
+    training: bool,
+) -> bool
+where
+    S: Float,
+    L: Layer<S, I, O, B>,
+{
     if I != 1 || O != 1 || B != 1 {
         return false;
     }
     let Some(samples) = S::as_f32_mut(samples) else {
         return false;
     };
+    let mut stages = BlockStages::new();
+    if !layer.block_stages(prev, next, training, &mut stages) {
+        return false;
+    }
     match stages.stages {
         [
             Some(BlockStage::Lstm(cell)),

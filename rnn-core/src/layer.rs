@@ -225,7 +225,9 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
 
     /// Appends this layer's stages to `out` ([`crate::block`]): its
     /// [`Layer::block_stage`] by default, a container's parts' in order; `false` if a part
-    /// has none or there are too many (no fused kernel covers the layer).
+    /// has none or there are too many (no fused kernel covers the layer). What
+    /// `Online::process_block` asks a network's layer for: a fused kernel runs where one
+    /// covers the stages.
     fn block_stages<'a>(
         &'a self,
         prev: &'a Self::State,
@@ -235,23 +237,6 @@ pub trait Layer<S: Float, const I: usize, const O: usize, const B: usize>:
     ) -> bool {
         self.block_stage(prev, next, training)
             .is_some_and(|stage| out.push(stage))
-    }
-
-    /// Runs a block of samples (one input feature, one output, batch 1) through this layer
-    /// in place with a fused kernel ([`crate::block`]), from state `prev`, writing the state
-    /// after the last sample to `next`; returns whether it ran (if not, nothing changed and
-    /// `Online::process_block` steps the block). The same bits as stepping; nothing is kept
-    /// for backward. The default: no kernel. A `Sequential` runs its layers'
-    /// [`Layer::block_stages`] where a kernel covers them.
-    fn forward_block(
-        &mut self,
-        samples: &mut [S],
-        prev: &Self::State,
-        next: &mut Self::State,
-        training: bool,
-    ) -> bool {
-        let _ = (samples, prev, next, training);
-        false
     }
 
     /// Adds this layer to an ONNX graph (`network.save_onnx`): `x` is its input over a whole

@@ -98,16 +98,6 @@ where
         self.0.block_stage(prev, next, training)
     }
 
-    fn forward_block(
-        &mut self,
-        samples: &mut [S],
-        prev: &Self::State,
-        next: &mut Self::State,
-        training: bool,
-    ) -> bool {
-        self.0.forward_block(samples, prev, next, training)
-    }
-
     fn block_stages<'a>(
         &'a self,
         prev: &'a Self::State,
@@ -468,20 +458,6 @@ where
         if part != Skew::Rest {
             lag.mid.copy_from(mid);
         }
-    }
-
-    /// The layers' [`Layer::block_stages`] through a fused kernel, where one covers them
-    /// ([`crate::block`]).
-    fn forward_block(
-        &mut self,
-        samples: &mut [S],
-        prev: &Self::State,
-        next: &mut Self::State,
-        training: bool,
-    ) -> bool {
-        let mut stages = BlockStages::new();
-        self.block_stages(prev, next, training, &mut stages)
-            && crate::block::run::<S, I, O, B>(stages, samples)
     }
 
     /// The first layer's stages, then the rest's.

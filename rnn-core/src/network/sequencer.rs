@@ -850,7 +850,7 @@ where
         L::SKEWS && !self.mask_zero
     }
 
-    /// The block through the layer's fused kernel ([`Layer::forward_block`]) from the
+    /// The block through a fused kernel for the layer's stages (`crate::block::run`) from the
     /// current state to the slot of the state after it (a block that ends in the slot it
     /// starts from, `T + 1` samples or a multiple, reads a copy of the state before it). The
     /// last `T` outputs are kept as steps keep them (`check_finite` reads them); like a
@@ -863,17 +863,17 @@ where
         let n = samples.len() as u64;
         let p = Self::state_slot(self.origin, self.pos);
         let q = Self::state_slot(self.origin, self.pos + n);
+        let run = crate::block::run::<S, L, I, O, B>;
         let ran = if p == q {
             self.block_prev.copy_all(&self.states[p]);
             let next = &mut self.states[q];
-            self.layer
-                .forward_block(samples, &self.block_prev, next, self.training)
+            run(&self.layer, samples, &self.block_prev, next, self.training)
         } else {
             let [prev, next] = match self.states.get_disjoint_mut([p, q]) {
                 Ok(pair) => pair,
                 Err(_) => unreachable!("p != q"),
             };
-            self.layer.forward_block(samples, prev, next, self.training)
+            run(&self.layer, samples, prev, next, self.training)
         };
         if !ran {
             return false;
