@@ -23,7 +23,7 @@
 //! fast) and, through the networks, against `step`.
 
 use super::lstm_step::{cell, update};
-use super::simd::{Avx2, Avx512, Lanes, Rational, rational_lanes, sigmoid_n};
+use super::simd::{Avx2, Avx512, Lanes, Rational, lanes_where, rational_lanes, sigmoid_n};
 use super::{gemv, lstm_cell};
 
 /// The largest cell a block keeps in registers: one register of eight lanes per gate.
@@ -208,17 +208,6 @@ impl<L: Lanes, const H: usize> Head<L, H> {
         }
         if H < 8 { y + 0.0 } else { y }
     }
-}
-
-/// `yes` in lanes `from..to` of 16, `no` in the others.
-const fn lanes_where(from: usize, to: usize, yes: f32, no: f32) -> [f32; 16] {
-    let mut v = [no; 16];
-    let mut k = from;
-    while k < to && k < 16 {
-        v[k] = yes;
-        k += 1;
-    }
-    v
 }
 
 /// A cell of `4H <= W` lanes with its four gates `[i; f; g; o]` in one register, as [`Regs`]

@@ -505,21 +505,9 @@ const RATIONAL: [([f32; 7], [f32; 4]); 2] = [
 unsafe fn rational_n<L: Lanes, const N: usize, const SIGMOID: bool>(x: [L::V; N]) -> [L::V; N] {
     // SAFETY: the caller's contract.
     unsafe {
-        let row = const { rational_row(SIGMOID) };
-        let mut k = Rational::<L> {
-            clamp2: L::splat(row[0]),
-            clamp: [L::splat(row[1]), L::splat(row[2])],
-            p: [L::zero(); 7],
-            q: [L::zero(); 4],
-            add: L::splat(row[14]),
-        };
-        for (v, &c) in k.p.iter_mut().zip(&row[3..10]) {
-            *v = L::splat(c);
-        }
-        for (v, &c) in k.q.iter_mut().zip(&row[10..14]) {
-            *v = L::splat(c);
-        }
-        k.apply_n(x)
+        // Every lane the sigmoid, or every lane `tanh`.
+        Rational::<L>::of_lanes(&const { rational_lanes(if SIGMOID { (0, 0) } else { (0, 16) }) })
+            .apply_n(x)
     }
 }
 
@@ -553,19 +541,26 @@ const fn rational_row(sigmoid: bool) -> [f32; 15] {
     row
 }
 
+/// `yes` in lanes `from..to` of 16, `no` in the others.
+pub(crate) const fn lanes_where(from: usize, to: usize, yes: f32, no: f32) -> [f32; 16] {
+    let mut v = [no; 16];
+    let mut k = from;
+    while k < to && k < 16 {
+        v[k] = yes;
+        k += 1;
+    }
+    v
+}
+
 /// [`rational_row`] per lane of 16: `tanh` in lanes `tanh.0..tanh.1`, the sigmoid in the
 /// others (an LSTM's gates `[i; f; g; o]` in one register: `tanh` for `g`). Row-major.
 pub(crate) const fn rational_lanes(tanh: (usize, usize)) -> [[f32; 16]; 15] {
+    let (of_tanh, of_sigmoid) = (rational_row(false), rational_row(true));
     let mut t = [[0.0; 16]; 15];
-    let mut k = 0;
-    while k < 16 {
-        let row = rational_row(k < tanh.0 || k >= tanh.1);
-        let mut j = 0;
-        while j < 15 {
-            t[j][k] = row[j];
-            j += 1;
-        }
-        k += 1;
+    let mut j = 0;
+    while j < 15 {
+        t[j] = lanes_where(tanh.0, tanh.1, of_tanh[j], of_sigmoid[j]);
+        j += 1;
     }
     t
 }
