@@ -308,10 +308,9 @@ network! {
 }
 
 /// The fused blocks of a cell and its head, and of two cells and a head: `step`'s bits per
-/// sample and the state after the
-/// block (the steps after it), whatever the block lengths (those that end in the slot they
-/// started from included), exact and fast, in evaluation and training mode; the outputs kept
-/// for `check_finite` are the block's.
+/// sample and the state after the block (the steps after it), whatever the block lengths
+/// (those that end in the slot they started from included), exact and fast, in evaluation
+/// and training mode.
 #[test]
 fn fused_blocks_of_a_cell_and_its_head_are_steps_bit_for_bit() {
     fn each_mode<N>(net: N)

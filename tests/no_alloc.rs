@@ -125,7 +125,8 @@ fn a_training_step_makes_no_heap_allocation() {
 rnn_core::network! {
     /// An amp-shaped model for `process_block`.
     pub Amp<seq_len = 4> = Sequential[ LSTM(1, 16), Linear(16, 1) ];
-    /// NAM's smallest shape: a fused block (`rnn_core::block`).
+    /// NAM's smallest shape: the fused block that keeps its state in registers
+    /// (`rnn_core::block`).
     pub Amp2<seq_len = 4> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
 }
 

@@ -19,7 +19,8 @@ network! {
     pub AmpGru<seq_len = 8> = Sequential[ GRU(1, 16), Linear(16, 1) ];
     /// The same with an LSTM.
     pub AmpLstm<seq_len = 8> = Sequential[ LSTM(1, 32), Linear(32, 1) ];
-    /// NAM's smallest shape: a fused block (`rnn_core::block`).
+    /// NAM's smallest shape: the fused block that keeps its state in registers
+    /// (`rnn_core::block`).
     pub AmpLstm2<seq_len = 8> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
 }
 

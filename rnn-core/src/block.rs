@@ -10,8 +10,8 @@
 //! and constants loaded again, the gates kept for a backward that a block never runs. A
 //! fused block runs the layers' operations, in the order of their step kernels, in one loop
 //! over the samples: the same bits as stepping (tested). NAM's 1x2 model per sample: about
-//! 200 instructions instead of about 690 through the pipelined steps (callgrind, fast
-//! activations; 217 instead of 711 exact); its two-layer 2x8, about 610 instead of 1245.
+//! 90 instructions instead of about 690 through the pipelined steps (callgrind, fast
+//! activations; 115 instead of 711 exact); its two-layer 2x8, about 600 instead of 1245.
 //!
 //! The chains with a kernel today (`f32`, batch 1, AVX2 or AVX-512, the step's path; the
 //! kernels are `kernels::lstm_block`'s):
