@@ -89,13 +89,14 @@ pub(crate) fn nn<const M: usize, const K1: usize, const K2: usize>(
     }
 }
 
-/// [`nn`] for one row (a `Linear(H, 1)` head at batch 1) in scalar registers, with the
-/// operations and order the one masked vector of [`nn_block`] gives its first lane (`V = 1`,
-/// `SPLIT = 8`): the old `c`, then the biases, into the first accumulator (from `0`), column
-/// `k` of each `A` into accumulator `k % 8`, the eight added in order. The vector block's
-/// masked loads of one lane per column and its masked store (which the core does not forward
-/// to the next load of the output) were 15 % of a `LSTM(1, 16) -> Linear(16, 1)` block's
-/// samples in a profile on a Zen 4.
+/// [`nn`] for one row (a `Linear(H, 1)` head at batch 1), with the operations and order the
+/// one masked vector of [`nn_block`] gives its first lane (`V = 1`, `SPLIT = 8`): the old `c`,
+/// then the biases, into the first accumulator (from `0`), column `k` of each `A` into
+/// accumulator `k % 8`, the eight added in order. Here the eight accumulators are the lanes
+/// of one register, so eight columns are one fused multiply-add (the row of `A` and `x` are
+/// both contiguous). The vector block's masked loads of one lane per column and its masked
+/// store (which the core does not forward to the next load of the output) were 15 % of a
+/// `LSTM(1, 16) -> Linear(16, 1)` block's samples in a profile on a Zen 4.
 ///
 /// # Safety
 /// The pointers of `p` cover the shapes of [`nn`] with `M = 1`.
@@ -105,25 +106,43 @@ unsafe fn nn_one_row<const K1: usize, const K2: usize>(p: &NnArgs) {
     // SAFETY: the caller's contract: `a1`, `x1` hold `K1` values, `a2`, `x2` hold `K2`, the
     // biases and `c` one.
     unsafe {
-        let get = |v: *const f32, k: usize| _mm_set_ss(*v.add(k));
-        let mut acc = [_mm_setzero_ps(); 8];
-        if p.accumulate {
-            acc[0] = get(p.c, 0);
-        }
+        let mut first = if p.accumulate { *p.c } else { 0.0 };
         for b in [p.b1, p.b2].into_iter().flatten() {
-            acc[0] = _mm_add_ss(acc[0], get(b, 0));
+            first += *b;
         }
-        for k in 0..K1 {
-            acc[k % 8] = _mm_fmadd_ss(get(p.a1, k), get(p.x1, k), acc[k % 8]);
+        let acc = _mm256_setr_ps(first, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        let acc = row_columns::<K1>(acc, p.a1, p.x1);
+        let acc = row_columns::<K2>(acc, p.a2, p.x2);
+        let mut lanes = [0.0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+        let mut sum = lanes[0];
+        for v in &lanes[1..] {
+            sum += *v;
         }
-        for k in 0..K2 {
-            acc[k % 8] = _mm_fmadd_ss(get(p.a2, k), get(p.x2, k), acc[k % 8]);
+        *p.c = sum;
+    }
+}
+
+/// `acc` plus the products of `K` columns of a one-row `a` with `x`, column `k` into lane
+/// `k % 8` (the last partial pass changes only its lanes).
+///
+/// # Safety
+/// `a` and `x` hold `K` values.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row_columns<const K: usize>(mut acc: __m256, a: *const f32, x: *const f32) -> __m256 {
+    // SAFETY: the caller's contract; the partial pass reads the lanes of its mask only.
+    unsafe {
+        for q in 0..K / 8 {
+            let (a, x) = (_mm256_loadu_ps(a.add(8 * q)), _mm256_loadu_ps(x.add(8 * q)));
+            acc = _mm256_fmadd_ps(a, x, acc);
         }
-        let mut sum = acc[0];
-        for part in &acc[1..] {
-            sum = _mm_add_ss(sum, *part);
+        if !K.is_multiple_of(8) {
+            let (at, mask) = (8 * (K / 8), lane_mask(K % 8));
+            let (a, x) = (load::<true>(a.add(at), mask), load::<true>(x.add(at), mask));
+            acc = _mm256_blendv_ps(acc, _mm256_fmadd_ps(a, x, acc), _mm256_castsi256_ps(mask));
         }
-        *p.c = _mm_cvtss_f32(sum);
+        acc
     }
 }
 
