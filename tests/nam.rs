@@ -291,13 +291,16 @@ fn pipelined_blocks_of_stacked_layers_are_steps_bit_for_bit() {
 }
 
 network! {
-    /// The shapes of the fused block (`rnn_core::block`): one cell and a one-output head,
-    /// below eight units (state in registers) and from eight (the step's kernels), on rings
-    /// of two (`seq_len = 1`) and five slots.
+    /// The shapes of the fused block (`rnn_core::block`): one cell and a one-output head, to
+    /// eight units (state in registers), from nine to sixteen (512-bit registers or the
+    /// step's kernels, as measured) and above (the step's kernels), on rings of two
+    /// (`seq_len = 1`) and five slots.
     pub Amp1<seq_len = 1> = Sequential[ LSTM(1, 1), Linear(1, 1) ];
     pub Amp2<seq_len = 1> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
     pub Amp7<seq_len = 4> = Sequential[ LSTM(1, 7), Linear(7, 1) ];
     pub Amp8<seq_len = 1> = Sequential[ LSTM(1, 8), Linear(8, 1) ];
+    pub Amp12<seq_len = 1> = Sequential[ LSTM(1, 12), Linear(12, 1) ];
+    pub Amp16<seq_len = 4> = Sequential[ LSTM(1, 16), Linear(16, 1) ];
     pub Amp24<seq_len = 4> = Sequential[ LSTM(1, 24), Linear(24, 1) ];
     /// Above the fused block's 64 units: stepped.
     pub Amp65<seq_len = 4> = Sequential[ LSTM(1, 65), Linear(65, 1) ];
@@ -334,6 +337,8 @@ fn fused_blocks_of_a_cell_and_its_head_are_steps_bit_for_bit() {
     each_mode(Amp2::new(2));
     each_mode(Amp7::new(3));
     each_mode(Amp8::new(3));
+    each_mode(Amp12::new(3));
+    each_mode(Amp16::new(3));
     each_mode(Amp24::new(3));
     each_mode(Amp65::new(3));
     each_mode(Lite::new(3));
@@ -382,6 +387,7 @@ fn check_finite_after_a_block_names_the_step_of_the_first_non_finite_output() {
         assert!(net.check_finite().is_ok());
     }
     check(Amp7::new(6));
+    check(Amp16::new(6));
     check(Amp24::new(6));
     check(Lite::new(6));
     check(Deep::new(6));

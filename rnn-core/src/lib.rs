@@ -280,7 +280,8 @@ pub mod sequential;
 pub use bytemuck;
 pub use float::{AllocError, CacheAligned, Float, ZeroInit};
 pub use kernels::{
-    FusedCell, KernelChoice, SimdPath, kernel_choice, sigmoid_slice, simd_path, tanh_slice,
+    FusedBlock, FusedCell, KernelChoice, SimdPath, kernel_choice, sigmoid_slice, simd_path,
+    tanh_slice,
 };
 pub use layer::Layer;
 pub use network::{BpttError, LengthError, Network, NonFinite, Online, Remember, Sequencer};

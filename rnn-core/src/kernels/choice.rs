@@ -1,6 +1,6 @@
 //! Which kernels run on this machine: the instruction-set path ([`simd_path`]: what the CPU
-//! has, capped by `RNN_SIMD`) and, on the AVX-512 path, the register width of each fused cell,
-//! chosen by measurement ([`kernel_choice`]).
+//! has, capped by `RNN_SIMD`) and, on the AVX-512 path, the register width of each fused cell
+//! and fused block, chosen by measurement ([`kernel_choice`]).
 //!
 //! # Why measure, and what
 //!
@@ -18,8 +18,17 @@
 //! (`lstm_step`), which is not timed itself: on that Xeon it agrees (`LSTM(1, 2)`'s step
 //! alone 47-53 ns in 256 bits, 68-72 in 512).
 //!
-//! The cost: 0.5-1.5 ms once per process on that Xeon (four pairs of timings, most of it the
-//! batched cells; `kernel_choice().cost_us` reports it), nothing after. The cells compute the same
+//! The fused blocks of `Online::process_block` ([`FusedBlock`]) are timed on their own, per
+//! sample over a block: on a Zen 4 (AMD EPYC, family 25 model 17) the batch-1 LSTM cells
+//! measure within noise of each other (121 against 122 ns), so that choice flips between
+//! processes, and the blocks of up to eight units that followed it ran 20 % slower when it
+//! came out wide (`LSTM(1, 8)`: 47 against 57 ns per sample); a cell of nine to sixteen units
+//! has a 512-bit register block that beats the step's kernels there (71 against 83 ns at
+//! sixteen units), which nothing else measures.
+//!
+//! The cost: 0.5-1.5 ms once per process on that Xeon, 0.75-0.95 ms on that Zen 4 (six pairs
+//! of timings, most of it the batched cells; `kernel_choice().cost_us` reports it), nothing
+//! after. The cells compute the same
 //! bits in both widths (each lane runs the same operations; tested in `lstm_cell`, `lstm_step` and `gru_cell`),
 //! so the choice, which can differ between runs when two widths are within noise, never changes a
 //! result. The products are not chosen so: their two widths differ in the last bits of the backward
@@ -148,6 +157,37 @@ impl FusedCell {
     }
 }
 
+/// A fused block of `Online::process_block` (an `LSTM(1, H)` cell or two and a one-output
+/// head over a block of samples) whose kernel is chosen by measurement on the AVX-512 path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FusedBlock {
+    /// Cells of up to eight units, one register per gate: 256 or 512 bits wide (the same
+    /// bits).
+    Small,
+    /// A cell of nine to sixteen units: the step's own kernels (the AVX2 matrix-vector
+    /// product, the fused cell, the head's product) per sample, or one 512-bit register per
+    /// gate with the state kept in registers across the block (the same bits).
+    Medium,
+}
+
+impl FusedBlock {
+    /// Both blocks.
+    pub const ALL: [Self; 2] = [Self::Small, Self::Medium];
+
+    /// The bit of [`KernelChoice::state`] that says the block runs 512 bits wide.
+    const fn wide_bit(self) -> u8 {
+        WIDE_SHIFT << (4 + self as u8)
+    }
+
+    /// What the block is, for `Display`.
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Small => "LSTM blocks to 8 units",
+            Self::Medium => "9-16 units",
+        }
+    }
+}
+
 /// The low bits of [`KernelChoice::state`]: the path as `SimdPath as u8 + 1` (0: not chosen).
 const PATH_BITS: u8 = 0b11;
 /// The first of the "runs wide" bits of [`KernelChoice::state`] (see [`FusedCell::wide_bit`]).
@@ -165,6 +205,10 @@ pub struct KernelChoice {
     /// Nanoseconds per call of each cell `[AVX2, AVX-512]`, in the order `[LSTM at batch 1,
     /// LSTM batched, GRU at batch 1, GRU batched]`, where they were measured.
     pub timings_ns: Option<[[f32; 2]; 4]>,
+    /// Nanoseconds per sample of each fused block `[256-bit, 512-bit]` (for
+    /// [`FusedBlock::Medium`]: `[the step's kernels, 512-bit registers]`), in the order of
+    /// [`FusedBlock::ALL`], where they were measured.
+    pub block_timings_ns: Option<[[f32; 2]; 2]>,
     /// What the measurement took, in microseconds (0 where nothing was measured).
     pub cost_us: f32,
 }
@@ -226,6 +270,22 @@ impl KernelChoice {
     }
 }
 
+impl KernelChoice {
+    /// The path `block` runs: [`SimdPath::Avx512`] where it runs 512 bits wide, else the
+    /// process's path capped at [`SimdPath::Avx2`] (for [`FusedBlock::Medium`], the step's
+    /// kernels).
+    #[must_use]
+    pub const fn block(&self, block: FusedBlock) -> SimdPath {
+        if self.state & block.wide_bit() != 0 {
+            SimdPath::Avx512
+        } else if (self.path() as u8) < SimdPath::Avx2 as u8 {
+            self.path()
+        } else {
+            SimdPath::Avx2
+        }
+    }
+}
+
 impl fmt::Display for KernelChoice {
     /// One line: `avx512, measured (products avx2 at batch 1, avx512 batched; LSTM cell avx2
     /// at batch 1, avx512 batched; GRU cell ...)`, and the measurement where there was one.
@@ -247,6 +307,9 @@ impl fmt::Display for KernelChoice {
                 self.cell(cell, 2)
             )?;
         }
+        for block in FusedBlock::ALL {
+            write!(f, "; {} {}", block.name(), self.block(block))?;
+        }
         f.write_str(")")?;
         if let Some(t) = self.timings_ns {
             write!(
@@ -259,6 +322,13 @@ impl fmt::Display for KernelChoice {
                 .zip(t)
             {
                 write!(f, " {name} {narrow:.0}/{wide:.0}")?;
+            }
+            f.write_str("]")?;
+        }
+        if let Some(t) = self.block_timings_ns {
+            f.write_str(" [ns per sample:")?;
+            for (name, [narrow, wide]) in ["blocks to 8 units", "9-16 units"].iter().zip(t) {
+                write!(f, " {name} {narrow:.1}/{wide:.1}")?;
             }
             f.write_str("]")?;
         }
@@ -298,6 +368,7 @@ pub fn kernel_choice() -> KernelChoice {
         state: SimdPath::Baseline as u8 + 1,
         best: SimdPath::Baseline,
         timings_ns: None,
+        block_timings_ns: None,
         cost_us: 0.0,
     }
 }
@@ -311,6 +382,17 @@ pub(crate) fn wide_cell<const B: usize>(cell: FusedCell) -> bool {
         s => s,
     };
     state & cell.wide_bit(B > 1) != 0
+}
+
+/// Whether `block` runs 512 bits wide (a relaxed load after the first call).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[inline(always)]
+pub(crate) fn wide_block(block: FusedBlock) -> bool {
+    let state = match STATE.load(Ordering::Relaxed) {
+        0 => detect(),
+        s => s,
+    };
+    state & block.wide_bit() != 0
 }
 
 /// [`KernelChoice::state`] once chosen, 0 before.
@@ -332,12 +414,14 @@ fn detect() -> u8 {
         let measure = path == SimdPath::Avx512
             && std::env::var("RNN_CALIBRATE").ok().as_deref() != Some("off");
         let mut state = path as u8 + 1;
-        let (mut timings_ns, mut cost_us) = (None, 0.0);
+        let (mut timings_ns, mut block_timings_ns, mut cost_us) = (None, None, 0.0);
         if measure {
             let start = std::time::Instant::now();
             let t = calibrate::timings();
+            let blocks = calibrate::block_timings();
             cost_us = start.elapsed().as_secs_f32() * 1e6;
             timings_ns = Some(t);
+            block_timings_ns = Some(blocks);
             for (k, cell) in FusedCell::ALL.into_iter().enumerate() {
                 for batched in [false, true] {
                     if prefer_wide(t[2 * k + usize::from(batched)]) {
@@ -345,15 +429,24 @@ fn detect() -> u8 {
                     }
                 }
             }
+            for (block, t) in FusedBlock::ALL.into_iter().zip(blocks) {
+                if prefer_wide(t) {
+                    state |= block.wide_bit();
+                }
+            }
         } else if path == SimdPath::Avx512 {
             for cell in FusedCell::ALL {
                 state |= cell.wide_bit(false) | cell.wide_bit(true);
+            }
+            for block in FusedBlock::ALL {
+                state |= block.wide_bit();
             }
         }
         KernelChoice {
             state,
             best,
             timings_ns,
+            block_timings_ns,
             cost_us,
         }
     });
@@ -382,7 +475,7 @@ fn cpu_path() -> (SimdPath, SimdPath) {
 /// The measurement behind the cells' widths (see the module docs).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod calibrate {
-    use super::super::{gemv, gru_cell, lstm_cell};
+    use super::super::{gemv, gru_cell, lstm_block, lstm_cell};
     use core::hint::black_box;
     use std::time::Instant;
     use std::{vec, vec::Vec};
@@ -459,6 +552,53 @@ mod calibrate {
             }
             black_box(&mut h);
         })
+    }
+
+    /// Nanoseconds per sample `[narrow, wide]` of each [`super::FusedBlock`]: `LSTM(1, 8)`
+    /// and `LSTM(1, 16)`, each with a `Linear(H, 1)` head, over 32 samples per call, with
+    /// the activations a network has by default.
+    pub(super) fn block_timings() -> [[f32; 2]; 2] {
+        [block::<8, 32>(), block::<16, 64>()]
+    }
+
+    /// [`block_timings`] for `H` units (`G = 4H`).
+    fn block<const H: usize, const G: usize>() -> [f32; 2] {
+        const N: usize = 32;
+        let (w_ih, w_hh, b) = (values(G, 1), values(G * H, 2), values(G, 3));
+        let (zero, head) = (vec![0.0; G], values(H, 4));
+        let (mut h, mut c) = (values(H, 5), values(H, 6));
+        let (mut h_next, mut c_next) = (vec![0.0; H], vec![0.0; H]);
+        let signal = values(N, 7);
+        let mut samples = signal.clone();
+        let [narrow, wide] = pair(4, |wide| {
+            samples.copy_from_slice(&signal);
+            let mut a = lstm_block::CellArgs {
+                w_ih: &w_ih,
+                w_hh: &w_hh,
+                b_ih: &b,
+                b_hh: &zero,
+                h_prev: &h,
+                c_prev: &c,
+                h: &mut h_next,
+                c: &mut c_next,
+            };
+            let head = lstm_block::HeadArgs { w: &head, b: 0.1 };
+            // SAFETY: `timings`' contract (the CPU has AVX-512F, AVX2 and FMA); the slices
+            // have the kernels' shapes.
+            unsafe {
+                match (H <= lstm_block::MAX_REGISTER_H, wide) {
+                    (_, true) => lstm_block::one_avx512::<H, false>(&mut a, &head, &mut samples),
+                    (true, false) => lstm_block::one::<H, false>(&mut a, &head, &mut samples),
+                    (false, false) => {
+                        lstm_block::steps::<H, G, false>(false, &mut a, &head, &mut samples);
+                    }
+                }
+            }
+            black_box(&mut samples);
+            h.copy_from_slice(&h_next);
+            c.copy_from_slice(&c_next);
+        });
+        [narrow / N as f32, wide / N as f32]
     }
 
     /// The LSTM cell alone on 64 units by a batch of 16.
@@ -559,10 +699,17 @@ mod tests {
                 bits.push(bit);
             }
         }
+        for block in FusedBlock::ALL {
+            let bit = block.wide_bit();
+            assert_eq!(bit & PATH_BITS, 0);
+            assert!(bit != 0 && !bits.contains(&bit));
+            bits.push(bit);
+        }
         let choice = KernelChoice {
             state: (SimdPath::Avx512 as u8 + 1) | FusedCell::Gru.wide_bit(true),
             best: SimdPath::Avx512,
             timings_ns: None,
+            block_timings_ns: None,
             cost_us: 0.0,
         };
         assert_eq!(choice.why(), "RNN_CALIBRATE=off");
@@ -578,6 +725,14 @@ mod tests {
         assert_eq!(choice.cell(FusedCell::Gru, 32), SimdPath::Avx512);
         assert_eq!(choice.cell(FusedCell::Gru, 1), SimdPath::Avx2);
         assert_eq!(choice.cell(FusedCell::Lstm, 32), SimdPath::Avx2);
+        let block = KernelChoice {
+            state: choice.state | FusedBlock::Medium.wide_bit(),
+            ..choice
+        };
+        assert_eq!(block.block(FusedBlock::Medium), SimdPath::Avx512);
+        assert_eq!(block.block(FusedBlock::Small), SimdPath::Avx2);
+        assert_eq!(block.cell(FusedCell::Lstm, 1), SimdPath::Avx2);
+        assert_eq!(capped.block(FusedBlock::Small), SimdPath::Avx2);
     }
 
     /// The choice is the path's, cells wide only on the AVX-512 path, wide everywhere there
@@ -602,9 +757,24 @@ mod tests {
                 }
             }
         }
+        for block in FusedBlock::ALL {
+            let ran = choice.block(block);
+            match choice.path() {
+                SimdPath::Avx512 if off => assert_eq!(ran, SimdPath::Avx512),
+                SimdPath::Avx512 => {
+                    let t = choice.block_timings_ns.expect("measured")[block as usize];
+                    assert_eq!(ran == SimdPath::Avx512, prefer_wide(t), "{t:?}");
+                }
+                path => assert_eq!(ran, path),
+            }
+        }
         assert_eq!(
             choice.timings_ns.is_some(),
             choice.path() == SimdPath::Avx512 && !off
+        );
+        assert_eq!(
+            choice.block_timings_ns.is_some(),
+            choice.timings_ns.is_some()
         );
         assert!(choice.path() <= choice.best());
         let capped = std::env::var("RNN_SIMD").is_ok_and(|v| v == "avx2" || v == "baseline");

@@ -5,7 +5,7 @@
 //! a layer's own pointwise loop a second time for AVX2.
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-use super::choice::{FusedCell, use_avx2, wide_cell};
+use super::choice::{FusedBlock, FusedCell, use_avx2, wide_block, wide_cell};
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use super::{gru_cell, logsoftmax, lstm_block, lstm_cell, lstm_step, simd};
 use crate::Float;
@@ -126,9 +126,9 @@ pub(crate) fn lstm_step_simd<const I: usize, const H: usize>(
 
 /// An `LSTM(1, H)` cell and a `Linear(H, 1)` head over a block of samples in place (`G =
 /// 4H`; `lstm_block`): the bits of stepping the two layers, with the fast activations if
-/// `fast`, in the width the batch-1 cell uses (the same bits in both); `false` (nothing
-/// done) if this CPU has not got AVX2 and FMA or `H` is above `lstm_block::MAX_H`. Panics if
-/// a slice is shorter than its shape.
+/// `fast`, by the kernel [`kernel_choice`] measured fastest for the block's size (the same
+/// bits by every one); `false` (nothing done) if this CPU has not got AVX2 and FMA or `H` is
+/// above `lstm_block::MAX_H`. Panics if a slice is shorter than its shape.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
     fast: bool,
@@ -139,17 +139,23 @@ pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
     if H > lstm_block::MAX_H {
         return false;
     }
-    let wide = wide_cell::<1>(FusedCell::Lstm);
-    // SAFETY: as in `lstm_cell_simd`; the kernels check the lengths.
+    let cell_wide = wide_cell::<1>(FusedCell::Lstm);
+    let wide = if H <= lstm_block::MAX_REGISTER_H {
+        wide_block(FusedBlock::Small)
+    } else {
+        H <= lstm_block::MAX_WIDE_REGISTER_H && wide_block(FusedBlock::Medium)
+    };
+    // SAFETY: as in `lstm_cell_simd` (`wide` only where the CPU has AVX-512F); the kernels
+    // check the lengths.
     on_avx2(|| unsafe {
         use lstm_block::{one, one_avx512, steps};
         match (H <= lstm_block::MAX_REGISTER_H, wide, fast) {
             (true, false, false) => one::<H, false>(cell, head, samples),
             (true, false, true) => one::<H, true>(cell, head, samples),
-            (true, true, false) => one_avx512::<H, false>(cell, head, samples),
-            (true, true, true) => one_avx512::<H, true>(cell, head, samples),
-            (false, _, false) => steps::<H, G, false>(wide, cell, head, samples),
-            (false, _, true) => steps::<H, G, true>(wide, cell, head, samples),
+            (_, true, false) => one_avx512::<H, false>(cell, head, samples),
+            (_, true, true) => one_avx512::<H, true>(cell, head, samples),
+            (false, false, false) => steps::<H, G, false>(cell_wide, cell, head, samples),
+            (false, false, true) => steps::<H, G, true>(cell_wide, cell, head, samples),
         }
     })
 }
@@ -167,7 +173,7 @@ pub(crate) fn lstm_stack_simd<const H1: usize, const H2: usize>(
     if H1 > lstm_block::MAX_REGISTER_H || H2 > lstm_block::MAX_REGISTER_H {
         return false;
     }
-    let wide = wide_cell::<1>(FusedCell::Lstm);
+    let wide = wide_block(FusedBlock::Small);
     // SAFETY: as in `lstm_cell_simd`; the kernels check the lengths.
     on_avx2(|| unsafe {
         use lstm_block::{two, two_avx512};

@@ -15,19 +15,35 @@
 //! fewer (`LSTM(1, 2)` in 256 bits) holds its four gates in one register: one activation
 //! instead of four, the sigmoid's and `tanh`'s constants per lane. Two stacked cells run one
 //! sample apart (the first on `t + 1` beside the second on `t`, as `process_block` pipelines
-//! a chain), so their chains overlap. From nine to 64 units ([`MAX_H`]) a block calls the
-//! step's own kernels (`gemv`, the fused cell, `gemv`) on buffers of its own, so the same
-//! bits by construction, without the engine around them.
+//! a chain), so their chains overlap. From nine to sixteen units
+//! ([`MAX_WIDE_REGISTER_H`]) a cell fits one 512-bit register per gate: [`one_avx512`] keeps
+//! it there as above, with `gemv`'s split of each row's sum (two accumulators for up to seven
+//! vectors of eight rows, one above) and the head's columns from the ninth into accumulators
+//! `0..` again. On a Zen 4 (AMD EPYC, family 25 model 17) that took NAM's nano 1x12 and
+//! feather 1x16 from 73-81 to 63-71 ns per sample (exact) and 63 to 52 (nano, fast), where
+//! the step's kernels (below) spend about 800 instructions per sample; 256-bit registers
+//! (two per gate and the activations' constants in 16 registers) had measured 1.18x slower
+//! than those kernels on an Intel Xeon. Whether it runs is measured
+//! (`kernels::choice::FusedBlock::Medium`), as is the width of the blocks to eight units
+//! (`FusedBlock::Small`: on that Zen 4 256 bits, 47 against 57 ns per sample at eight
+//! units). Up to 64 units ([`MAX_H`]) a block otherwise calls the step's own kernels
+//! (`gemv`, the fused cell, `gemv`) on buffers of its own, so the same bits by construction,
+//! without the engine around them.
 //!
-//! Tested against the step kernels per sample (every size to eight, both widths, exact and
-//! fast) and, through the networks, against `step`.
+//! Tested against the step kernels per sample (every size to eight in both widths, 9, 12,
+//! 14, 15 and 16 units in 512 bits, exact and fast) and, through the networks, against
+//! `step`.
 
 use super::lstm_step::{cell, update};
 use super::simd::{Avx2, Avx512, Lanes, Rational, lanes_where, rational_lanes, sigmoid_n};
 use super::{gemv, lstm_cell};
 
-/// The largest cell a block keeps in registers: one register of eight lanes per gate.
+/// The largest cell a block keeps in 256-bit registers: one register of eight lanes per gate.
 pub(crate) const MAX_REGISTER_H: usize = 8;
+
+/// The largest cell a block keeps in 512-bit registers ([`one_avx512`]): one register of
+/// sixteen lanes per gate.
+pub(crate) const MAX_WIDE_REGISTER_H: usize = 16;
 
 /// The largest cell a block runs at all (the step's kernels on buffers on the stack, bounded
 /// by this: 2.3 KB at 64 units).
@@ -152,10 +168,10 @@ impl<L: Lanes, const I: usize, const H: usize> Regs<L, I, H> {
                     for k in 0..H {
                         pre[q] = L::fmadd(self.w_h[q][k], hs[k], pre[q]);
                     }
-                } else {
-                    // `gemv::nn`, four vectors of rows: column `k` of each product (the
-                    // input's, then the state's) into accumulator `k % 2`, the two added at
-                    // the end.
+                } else if const { gemv_split(H) == 2 } {
+                    // `gemv::nn`, four to seven vectors of rows: column `k` of each product
+                    // (the input's, then the state's) into accumulator `k % 2`, the two added
+                    // at the end.
                     let mut acc = [pre[q], L::zero()];
                     for k in 0..I {
                         acc[k % 2] = L::fmadd(self.w_x[q][k], x[k], acc[k % 2]);
@@ -164,6 +180,14 @@ impl<L: Lanes, const I: usize, const H: usize> Regs<L, I, H> {
                         acc[k % 2] = L::fmadd(self.w_h[q][k], hs[k], acc[k % 2]);
                     }
                     pre[q] = L::add(acc[0], acc[1]);
+                } else {
+                    // `gemv::nn`, eight to twelve vectors of rows: one accumulator.
+                    for k in 0..I {
+                        pre[q] = L::fmadd(self.w_x[q][k], x[k], pre[q]);
+                    }
+                    for k in 0..H {
+                        pre[q] = L::fmadd(self.w_h[q][k], hs[k], pre[q]);
+                    }
                 }
             }
             pre
@@ -171,11 +195,19 @@ impl<L: Lanes, const I: usize, const H: usize> Regs<L, I, H> {
     }
 }
 
+/// How many accumulators `gemv::nn` splits the sum of each row of an LSTM's `4H` gate rows
+/// into (`H >= 8`): two for four to seven vectors of eight rows, one for eight to twelve.
+const fn gemv_split(h: usize) -> usize {
+    if (4 * h).div_ceil(8) <= 7 { 2 } else { 1 }
+}
+
 /// A one-output head as `gemv::nn` runs it (eight accumulators, one per column, the first
 /// from `0 + b`, added in order; `+ 0` for the unused ones below eight columns).
 struct Head<L: Lanes, const H: usize> {
     w: L::V,
     start: L::V,
+    /// Columns 8.. (into accumulators 0..), if `H > 8`.
+    w_hi: [f32; 8],
 }
 
 impl<L: Lanes, const H: usize> Head<L, H> {
@@ -186,9 +218,14 @@ impl<L: Lanes, const H: usize> Head<L, H> {
         assert!(a.w.len() >= H);
         // SAFETY: checked above; masked lanes.
         unsafe {
+            let mut w_hi = [0.0; 8];
+            for (k, w) in w_hi.iter_mut().enumerate().take(H.saturating_sub(8)) {
+                *w = a.w[8 + k];
+            }
             Self {
-                w: L::load_part(a.w.as_ptr(), H),
+                w: L::load_part(a.w.as_ptr(), H.min(8)),
                 start: L::load_part([0.0f32 + a.b].as_ptr(), 1),
+                w_hi,
             }
         }
     }
@@ -202,8 +239,21 @@ impl<L: Lanes, const H: usize> Head<L, H> {
         let mut lanes = [0.0f32; 16];
         // SAFETY: `lanes` holds 16 >= W values; the caller's contract.
         unsafe { L::store(lanes.as_mut_ptr(), L::fmadd(self.w, h, self.start)) };
+        if H > 8 {
+            use core::arch::x86_64::{_mm_cvtss_f32, _mm_fmadd_ss, _mm_set_ss};
+            let mut hs = [0.0f32; 16];
+            // SAFETY: as above; the CPU has FMA (the caller's contract: `L`'s features).
+            unsafe {
+                L::store(hs.as_mut_ptr(), h);
+                for k in 8..H {
+                    let acc = _mm_set_ss(lanes[k - 8]);
+                    let w = _mm_set_ss(self.w_hi[k - 8]);
+                    lanes[k - 8] = _mm_cvtss_f32(_mm_fmadd_ss(w, _mm_set_ss(hs[k]), acc));
+                }
+            }
+        }
         let mut y = lanes[0];
-        for v in &lanes[1..H] {
+        for v in &lanes[1..H.min(8)] {
             y += *v;
         }
         if H < 8 { y + 0.0 } else { y }
@@ -332,7 +382,7 @@ pub(super) fn one<const H: usize, const FAST: bool>(
     unsafe { one_lanes::<Avx2, H, FAST>(cell, head, samples) }
 }
 
-/// [`one`] in AVX-512F registers.
+/// [`one`] in AVX-512F registers, for cells of up to [`MAX_WIDE_REGISTER_H`] units.
 #[target_feature(enable = "avx512f")]
 pub(super) fn one_avx512<const H: usize, const FAST: bool>(
     cell: &mut CellArgs<'_>,
@@ -353,8 +403,8 @@ unsafe fn one_lanes<L: Lanes, const H: usize, const FAST: bool>(
     head: &HeadArgs<'_>,
     samples: &mut [f32],
 ) {
-    assert!(H <= MAX_REGISTER_H);
-    // SAFETY (every call): the caller's contract; `H <= 8 <= W`.
+    assert!(H <= L::W);
+    // SAFETY (every call): the caller's contract; `H <= W`.
     unsafe {
         let out = Head::<L, H>::load(head);
         let mut s = state::<L, H>(a.h_prev, a.c_prev);
@@ -531,11 +581,12 @@ mod tests {
 
         /// One step as `Lstm::forward` runs it at batch 1: the fused small step below
         /// eight units, else `gemv` then the fused cell; the state moves on.
-        fn step<const I: usize, const H: usize, const FAST: bool>(
+        fn step<const I: usize, const H: usize, const G: usize, const FAST: bool>(
             &mut self,
             wide: bool,
             x: &[f32],
         ) {
+            assert!(H < 8 || G == 4 * H);
             let [w_ih, w_hh, b_ih, b_hh] = &self.w;
             let mut gates = vec![0.0; 4 * H];
             let (mut c, mut tanh_c, mut h) = (vec![0.0; H], vec![0.0; H], vec![0.0; H]);
@@ -557,7 +608,7 @@ mod tests {
                     };
                     crate::kernels::lstm_step::step_of_width::<I, H, FAST>(wide, &mut args);
                 } else {
-                    gemv::nn::<32, I, H>(
+                    gemv::nn::<G, I, H>(
                         [w_ih, x],
                         [w_hh, &self.h],
                         [Some(b_ih), Some(b_hh)],
@@ -605,7 +656,7 @@ mod tests {
 
     /// [`one`] against the step and the head per sample: the outputs' and the final
     /// state's bits.
-    fn one_against_steps<const H: usize, const FAST: bool>(wide: bool, seed: u64) {
+    fn one_against_steps<const H: usize, const G: usize, const FAST: bool>(wide: bool, seed: u64) {
         let mut rng = Rng::new(seed);
         let mut cell = Cell::new(&mut rng, 1, H);
         let (w, b) = (weights(&mut rng, H), weights(&mut rng, 1)[0]);
@@ -625,7 +676,7 @@ mod tests {
         let stepped: Vec<f32> = xs
             .iter()
             .map(|&x| {
-                cell.step::<1, H, FAST>(wide, &[x]);
+                cell.step::<1, H, G, FAST>(wide, &[x]);
                 head_of::<H>(&w, b, &cell.h)
             })
             .collect();
@@ -673,9 +724,9 @@ mod tests {
         let stepped: Vec<f32> = xs
             .iter()
             .map(|&x| {
-                first.step::<1, H1, FAST>(wide, &[x]);
+                first.step::<1, H1, 32, FAST>(wide, &[x]);
                 let h = first.h.clone();
-                second.step::<H1, H2, FAST>(wide, &h);
+                second.step::<H1, H2, 32, FAST>(wide, &h);
                 head_of::<H2>(&w, b, &second.h)
             })
             .collect();
@@ -686,20 +737,29 @@ mod tests {
 
     #[test]
     fn a_block_of_one_cell_gives_the_bits_of_the_steps() {
-        fn check<const H: usize>(wide: bool) {
+        fn check<const H: usize, const G: usize>(wide: bool) {
             for seed in 0..3 {
-                one_against_steps::<H, false>(wide, seed);
-                one_against_steps::<H, true>(wide, seed);
+                one_against_steps::<H, G, false>(wide, seed);
+                one_against_steps::<H, G, true>(wide, seed);
             }
         }
         for &wide in widths() {
-            check::<1>(wide);
-            check::<2>(wide);
-            check::<3>(wide);
-            check::<4>(wide);
-            check::<5>(wide);
-            check::<7>(wide);
-            check::<8>(wide);
+            check::<1, 4>(wide);
+            check::<2, 8>(wide);
+            check::<3, 12>(wide);
+            check::<4, 16>(wide);
+            check::<5, 20>(wide);
+            check::<7, 28>(wide);
+            check::<8, 32>(wide);
+        }
+        // Nine to sixteen units: 512-bit registers only (`gemv`'s two accumulators to 14
+        // units, one from 15).
+        if both_widths() {
+            check::<9, 36>(true);
+            check::<12, 48>(true);
+            check::<14, 56>(true);
+            check::<15, 60>(true);
+            check::<16, 64>(true);
         }
     }
 

@@ -50,7 +50,7 @@ mod products;
 pub(crate) mod simd;
 mod tiles;
 
-pub use choice::{FusedCell, KernelChoice, SimdPath, kernel_choice, simd_path};
+pub use choice::{FusedBlock, FusedCell, KernelChoice, SimdPath, kernel_choice, simd_path};
 pub(crate) use fused::pointwise;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) use fused::{
