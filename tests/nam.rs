@@ -292,9 +292,9 @@ fn pipelined_blocks_of_stacked_layers_are_steps_bit_for_bit() {
 
 network! {
     /// The shapes of the fused block (`rnn_core::block`): one cell and a one-output head, to
-    /// eight units (state in registers), from nine to sixteen (512-bit registers or the
-    /// step's kernels, as measured) and above (the step's kernels), on rings of two
-    /// (`seq_len = 1`) and five slots.
+    /// eight units (state in registers), from nine to 32 (512-bit registers or the step's
+    /// kernels, as measured) and above (the step's kernels), on rings of two (`seq_len = 1`)
+    /// and five slots.
     pub Amp1<seq_len = 1> = Sequential[ LSTM(1, 1), Linear(1, 1) ];
     pub Amp2<seq_len = 1> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
     pub Amp7<seq_len = 4> = Sequential[ LSTM(1, 7), Linear(7, 1) ];
@@ -302,6 +302,7 @@ network! {
     pub Amp12<seq_len = 1> = Sequential[ LSTM(1, 12), Linear(12, 1) ];
     pub Amp16<seq_len = 4> = Sequential[ LSTM(1, 16), Linear(16, 1) ];
     pub Amp24<seq_len = 4> = Sequential[ LSTM(1, 24), Linear(24, 1) ];
+    pub Amp32<seq_len = 1> = Sequential[ LSTM(1, 32), Linear(32, 1) ];
     /// Above the fused block's 64 units: stepped.
     pub Amp65<seq_len = 4> = Sequential[ LSTM(1, 65), Linear(65, 1) ];
     /// Two stacked cells and a head (NAM's two-layer models), small and unequal, and written
@@ -340,6 +341,7 @@ fn fused_blocks_of_a_cell_and_its_head_are_steps_bit_for_bit() {
     each_mode(Amp12::new(3));
     each_mode(Amp16::new(3));
     each_mode(Amp24::new(3));
+    each_mode(Amp32::new(3));
     each_mode(Amp65::new(3));
     each_mode(Lite::new(3));
     each_mode(Stack35::new(3));

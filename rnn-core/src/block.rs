@@ -17,10 +17,10 @@
 //! kernels are `kernels::lstm_block`'s):
 //! - an `LSTM(1, H)` cell and an affine head with one output (`Linear(H, 1)`): up to eight
 //!   units the state stays in registers (a cell of `4H` lanes or fewer with its four gates
-//!   in one register); from nine to sixteen units in 512-bit registers where the CPU has
-//!   AVX-512 and that was measured faster ([`crate::kernel_choice`]), else, and up to 64
-//!   units, the block calls the step's own kernels on buffers of its own, without the engine
-//!   around them;
+//!   in one register); from nine to sixteen units, and at 31 and 32, in 512-bit registers
+//!   where the CPU has AVX-512 and that was measured faster ([`crate::kernel_choice`]);
+//!   else, up to 64 units, the block calls the step's own kernels on buffers of its own,
+//!   without the engine around them;
 //! - two stacked cells (`LSTM(1, H1)`, `LSTM(H1, H2)`, up to eight units each) and such a
 //!   head, in registers, the first cell one sample ahead of the second as `process_block`
 //!   pipelines a chain ([`Layer::forward_step_skewed`]).

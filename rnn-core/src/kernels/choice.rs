@@ -22,13 +22,14 @@
 //! sample over a block: on a Zen 4 (AMD EPYC, family 25 model 17) the batch-1 LSTM cells
 //! measure within noise of each other (121 against 122 ns), so that choice flips between
 //! processes, and the blocks of up to eight units that followed it ran 20 % slower when it
-//! came out wide (`LSTM(1, 8)`: 47 against 57 ns per sample); a cell of nine to sixteen units
-//! has a 512-bit register block that beats the step's kernels there (71 against 83 ns at
-//! sixteen units), which nothing else measures.
+//! came out wide (`LSTM(1, 8)`: 47 against 57 ns per sample); cells of nine to sixteen units
+//! and of 31-32 have 512-bit register blocks that beat the step's kernels there (12 and 16
+//! units summed: 134 against 149-162 ns; 32 units: 155 against 178-182), which nothing else
+//! measures.
 //!
-//! The cost: 0.5-1.5 ms once per process on that Xeon, 0.75-0.95 ms on that Zen 4 (six pairs
-//! of timings, most of it the batched cells; `kernel_choice().cost_us` reports it), nothing
-//! after. The cells compute the same
+//! The cost: 0.5-1.5 ms once per process on that Xeon (before the blocks), 0.93-1.02 ms on
+//! that Zen 4 (eight pairs of timings, most of it the batched cells;
+//! `kernel_choice().cost_us` reports it), nothing after. The cells compute the same
 //! bits in both widths (each lane runs the same operations; tested in `lstm_cell`, `lstm_step` and `gru_cell`),
 //! so the choice, which can differ between runs when two widths are within noise, never changes a
 //! result. The products are not chosen so: their two widths differ in the last bits of the backward
@@ -40,7 +41,7 @@
 
 use core::fmt;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU16, Ordering};
 
 /// The instruction sets the kernels use on this machine, from the least to the most capable;
 /// see [`simd_path`].
@@ -73,8 +74,8 @@ impl SimdPath {
         }
     }
 
-    /// The path stored as `self as u8 + 1` in the low bits of [`KernelChoice::state`].
-    const fn from_code(code: u8) -> Self {
+    /// The path stored as `self as u16 + 1` in the low bits of [`KernelChoice::state`].
+    const fn from_code(code: u16) -> Self {
         match code {
             3 => Self::Avx512,
             2 => Self::Avx2,
@@ -144,8 +145,8 @@ impl FusedCell {
 
     /// The bit of [`KernelChoice::state`] that says the cell runs 512 bits wide at batch 1
     /// (`batched` false) or above.
-    const fn wide_bit(self, batched: bool) -> u8 {
-        WIDE_SHIFT << ((self as u8) * 2 + batched as u8)
+    const fn wide_bit(self, batched: bool) -> u16 {
+        WIDE_SHIFT << ((self as u16) * 2 + batched as u16)
     }
 
     /// `LSTM` or `GRU`.
@@ -168,15 +169,18 @@ pub enum FusedBlock {
     /// product, the fused cell, the head's product) per sample, or one 512-bit register per
     /// gate with the state kept in registers across the block (the same bits).
     Medium,
+    /// A cell of 31 or 32 units: the step's own kernels per sample, or two 512-bit registers
+    /// per gate with the state kept in registers across the block (the same bits).
+    Large,
 }
 
 impl FusedBlock {
-    /// Both blocks.
-    pub const ALL: [Self; 2] = [Self::Small, Self::Medium];
+    /// Every block.
+    pub const ALL: [Self; 3] = [Self::Small, Self::Medium, Self::Large];
 
     /// The bit of [`KernelChoice::state`] that says the block runs 512 bits wide.
-    const fn wide_bit(self) -> u8 {
-        WIDE_SHIFT << (4 + self as u8)
+    const fn wide_bit(self) -> u16 {
+        WIDE_SHIFT << (4 + self as u16)
     }
 
     /// What the block is, for `Display`.
@@ -184,14 +188,15 @@ impl FusedBlock {
         match self {
             Self::Small => "LSTM blocks to 8 units",
             Self::Medium => "9-16 units",
+            Self::Large => "31-32 units",
         }
     }
 }
 
-/// The low bits of [`KernelChoice::state`]: the path as `SimdPath as u8 + 1` (0: not chosen).
-const PATH_BITS: u8 = 0b11;
+/// The low bits of [`KernelChoice::state`]: the path as `SimdPath as u16 + 1` (0: not chosen).
+const PATH_BITS: u16 = 0b11;
 /// The first of the "runs wide" bits of [`KernelChoice::state`] (see [`FusedCell::wide_bit`]).
-const WIDE_SHIFT: u8 = 0b100;
+const WIDE_SHIFT: u16 = 0b100;
 
 /// What runs in this process: the path and, for each fused cell at batch 1 and above, the
 /// register width; with the measurement it was chosen by (see the `kernels::choice` module's
@@ -199,16 +204,17 @@ const WIDE_SHIFT: u8 = 0b100;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct KernelChoice {
     /// The path and the width bits, as the kernels read them.
-    state: u8,
+    state: u16,
     /// The CPU's best path, before `RNN_SIMD` capped it.
     best: SimdPath,
     /// Nanoseconds per call of each cell `[AVX2, AVX-512]`, in the order `[LSTM at batch 1,
     /// LSTM batched, GRU at batch 1, GRU batched]`, where they were measured.
     pub timings_ns: Option<[[f32; 2]; 4]>,
     /// Nanoseconds per sample of each fused block `[256-bit, 512-bit]` (for
-    /// [`FusedBlock::Medium`]: `[the step's kernels, 512-bit registers]`), in the order of
+    /// [`FusedBlock::Medium`] and [`FusedBlock::Large`]: `[the step's kernels, 512-bit
+    /// registers]`; Medium's the sum of 12 and 16 units), in the order of
     /// [`FusedBlock::ALL`], where they were measured.
-    pub block_timings_ns: Option<[[f32; 2]; 2]>,
+    pub block_timings_ns: Option<[[f32; 2]; 3]>,
     /// What the measurement took, in microseconds (0 where nothing was measured).
     pub cost_us: f32,
 }
@@ -272,8 +278,8 @@ impl KernelChoice {
 
 impl KernelChoice {
     /// The path `block` runs: [`SimdPath::Avx512`] where it runs 512 bits wide, else the
-    /// process's path capped at [`SimdPath::Avx2`] (for [`FusedBlock::Medium`], the step's
-    /// kernels).
+    /// process's path capped at [`SimdPath::Avx2`] (for [`FusedBlock::Medium`] and
+    /// [`FusedBlock::Large`], the step's kernels).
     #[must_use]
     pub const fn block(&self, block: FusedBlock) -> SimdPath {
         if self.state & block.wide_bit() != 0 {
@@ -327,7 +333,10 @@ impl fmt::Display for KernelChoice {
         }
         if let Some(t) = self.block_timings_ns {
             f.write_str(" [ns per sample:")?;
-            for (name, [narrow, wide]) in ["blocks to 8 units", "9-16 units"].iter().zip(t) {
+            for (name, [narrow, wide]) in ["blocks to 8 units", "12 + 16 units", "32 units"]
+                .iter()
+                .zip(t)
+            {
                 write!(f, " {name} {narrow:.1}/{wide:.1}")?;
             }
             f.write_str("]")?;
@@ -365,7 +374,7 @@ pub fn kernel_choice() -> KernelChoice {
         }
     }
     KernelChoice {
-        state: SimdPath::Baseline as u8 + 1,
+        state: SimdPath::Baseline as u16 + 1,
         best: SimdPath::Baseline,
         timings_ns: None,
         block_timings_ns: None,
@@ -397,7 +406,7 @@ pub(crate) fn wide_block(block: FusedBlock) -> bool {
 
 /// [`KernelChoice::state`] once chosen, 0 before.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-static STATE: AtomicU8 = AtomicU8::new(0);
+static STATE: AtomicU16 = AtomicU16::new(0);
 
 /// The choice, made once per process (other threads asking meanwhile wait for it).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -408,12 +417,12 @@ static CHOICE: std::sync::OnceLock<KernelChoice> = std::sync::OnceLock::new();
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[cold]
 #[inline(never)]
-fn detect() -> u8 {
+fn detect() -> u16 {
     let choice = CHOICE.get_or_init(|| {
         let (best, path) = cpu_path();
         let measure = path == SimdPath::Avx512
             && std::env::var("RNN_CALIBRATE").ok().as_deref() != Some("off");
-        let mut state = path as u8 + 1;
+        let mut state = path as u16 + 1;
         let (mut timings_ns, mut block_timings_ns, mut cost_us) = (None, None, 0.0);
         if measure {
             let start = std::time::Instant::now();
@@ -554,11 +563,14 @@ mod calibrate {
         })
     }
 
-    /// Nanoseconds per sample `[narrow, wide]` of each [`super::FusedBlock`]: `LSTM(1, 8)`
-    /// and `LSTM(1, 16)`, each with a `Linear(H, 1)` head, over 32 samples per call, with
-    /// the activations a network has by default.
-    pub(super) fn block_timings() -> [[f32; 2]; 2] {
-        [block::<8, 32>(), block::<16, 64>()]
+    /// Nanoseconds per sample `[narrow, wide]` of each [`super::FusedBlock`]: `LSTM(1, 8)`;
+    /// `LSTM(1, 12)` and `LSTM(1, 16)` summed (NAM's nano and feather: the register block's
+    /// lead over the step's kernels is larger at 12 units, where `gemv` splits each row's
+    /// sum in two, than at 16); `LSTM(1, 32)`; each with a `Linear(H, 1)` head, two calls of
+    /// 32 samples per timing, with the activations a network has by default.
+    pub(super) fn block_timings() -> [[f32; 2]; 3] {
+        let ([a, b], [c, d]) = (block::<12, 48>(), block::<16, 64>());
+        [block::<8, 32>(), [a + c, b + d], block::<32, 128>()]
     }
 
     /// [`block_timings`] for `H` units (`G = 4H`).
@@ -570,7 +582,7 @@ mod calibrate {
         let (mut h_next, mut c_next) = (vec![0.0; H], vec![0.0; H]);
         let signal = values(N, 7);
         let mut samples = signal.clone();
-        let [narrow, wide] = pair(4, |wide| {
+        let [narrow, wide] = pair(2, |wide| {
             samples.copy_from_slice(&signal);
             let mut a = lstm_block::CellArgs {
                 w_ih: &w_ih,
@@ -587,6 +599,9 @@ mod calibrate {
             // have the kernels' shapes.
             unsafe {
                 match (H <= lstm_block::MAX_REGISTER_H, wide) {
+                    (_, true) if H > lstm_block::MAX_WIDE_REGISTER_H => {
+                        lstm_block::two_part_avx512::<H, false>(&mut a, &head, &mut samples);
+                    }
                     (_, true) => lstm_block::one_avx512::<H, false>(&mut a, &head, &mut samples),
                     (true, false) => lstm_block::one::<H, false>(&mut a, &head, &mut samples),
                     (false, false) => {
@@ -706,7 +721,7 @@ mod tests {
             bits.push(bit);
         }
         let choice = KernelChoice {
-            state: (SimdPath::Avx512 as u8 + 1) | FusedCell::Gru.wide_bit(true),
+            state: (SimdPath::Avx512 as u16 + 1) | FusedCell::Gru.wide_bit(true),
             best: SimdPath::Avx512,
             timings_ns: None,
             block_timings_ns: None,
@@ -716,7 +731,7 @@ mod tests {
         assert_eq!(choice.products(1), SimdPath::Avx2);
         assert_eq!(choice.products(32), SimdPath::Avx512);
         let capped = KernelChoice {
-            state: SimdPath::Avx2 as u8 + 1,
+            state: SimdPath::Avx2 as u16 + 1,
             ..choice
         };
         assert_eq!(capped.why(), "capped by RNN_SIMD");

@@ -142,8 +142,10 @@ pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
     let cell_wide = wide_cell::<1>(FusedCell::Lstm);
     let wide = if H <= lstm_block::MAX_REGISTER_H {
         wide_block(FusedBlock::Small)
+    } else if H <= lstm_block::MAX_WIDE_REGISTER_H {
+        wide_block(FusedBlock::Medium)
     } else {
-        H <= lstm_block::MAX_WIDE_REGISTER_H && wide_block(FusedBlock::Medium)
+        (const { lstm_block::two_part_fits(H) }) && wide_block(FusedBlock::Large)
     };
     // SAFETY: as in `lstm_cell_simd` (`wide` only where the CPU has AVX-512F); the kernels
     // check the lengths.
@@ -152,6 +154,12 @@ pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
         match (H <= lstm_block::MAX_REGISTER_H, wide, fast) {
             (true, false, false) => one::<H, false>(cell, head, samples),
             (true, false, true) => one::<H, true>(cell, head, samples),
+            (false, true, false) if H > lstm_block::MAX_WIDE_REGISTER_H => {
+                lstm_block::two_part_avx512::<H, false>(cell, head, samples);
+            }
+            (false, true, true) if H > lstm_block::MAX_WIDE_REGISTER_H => {
+                lstm_block::two_part_avx512::<H, true>(cell, head, samples);
+            }
             (_, true, false) => one_avx512::<H, false>(cell, head, samples),
             (_, true, true) => one_avx512::<H, true>(cell, head, samples),
             (false, false, false) => steps::<H, G, false>(cell_wide, cell, head, samples),

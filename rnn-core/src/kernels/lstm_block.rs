@@ -19,20 +19,22 @@
 //! ([`MAX_WIDE_REGISTER_H`]) a cell fits one 512-bit register per gate: [`one_avx512`] keeps
 //! it there as above, with `gemv`'s split of each row's sum (two accumulators for up to seven
 //! vectors of eight rows, one above) and the head's columns from the ninth into accumulators
-//! `0..` again. On a Zen 4 (AMD EPYC, family 25 model 17) that took NAM's nano 1x12 and
-//! feather 1x16 from 73-81 to 63-71 ns per sample (exact) and 63 to 52 (nano, fast), where
-//! the step's kernels (below) spend about 800 instructions per sample; 256-bit registers
-//! (two per gate and the activations' constants in 16 registers) had measured 1.18x slower
-//! than those kernels on an Intel Xeon. Whether it runs is measured
-//! (`kernels::choice::FusedBlock::Medium`), as is the width of the blocks to eight units
-//! (`FusedBlock::Small`: on that Zen 4 256 bits, 47 against 57 ns per sample at eight
-//! units). Up to 64 units ([`MAX_H`]) a block otherwise calls the step's own kernels
-//! (`gemv`, the fused cell, `gemv`) on buffers of its own, so the same bits by construction,
-//! without the engine around them.
+//! `0..` again; at 31 and 32 units, two registers per gate ([`two_part_avx512`], `W_hh` read
+//! from the layer each step). Whether they run is measured (`kernels::choice::FusedBlock`),
+//! as is the width of the blocks to eight units. On a Zen 4 (AMD EPYC, family 25 model 17),
+//! ns per sample in the calibration (exact): 12 and 16 units summed 149-162 by the step's
+//! kernels, 134-135 in registers; 32 units 178-182 and 154-155; eight units 47 in 256 bits,
+//! 57 in 512. (256-bit registers for 9-16 units, two per gate with the activations'
+//! constants in 16 registers, had measured 1.18x slower than the step's kernels on an Intel
+//! Xeon; at 17-24 units two 512-bit registers per gate leave the second half empty or more,
+//! a third more multiply-adds than the step's kernels: slower on that Zen 4.) Up to 64 units
+//! ([`MAX_H`]) a block otherwise calls the step's own kernels (`gemv`, the fused cell,
+//! `gemv`) on buffers of its own, so the same bits by construction, without the engine
+//! around them.
 //!
-//! Tested against the step kernels per sample (every size to eight in both widths, 9, 12,
-//! 14, 15 and 16 units in 512 bits, exact and fast) and, through the networks, against
-//! `step`.
+//! Tested against the step kernels per sample (every size to eight in both widths; 9, 12,
+//! 14, 15, 16, 31 and 32 units in 512 bits; exact and fast) and, through the networks,
+//! against `step`.
 
 use super::lstm_step::{cell, update};
 use super::simd::{Avx2, Avx512, Lanes, Rational, lanes_where, rational_lanes, sigmoid_n};
@@ -425,6 +427,118 @@ unsafe fn one_lanes<L: Lanes, const H: usize, const FAST: bool>(
     }
 }
 
+/// `samples` in place through an `LSTM(1, H)` cell of 31 or 32 units ([`two_part_fits`])
+/// and its head: two registers per gate (units `0..W` and
+/// `W..H`), the state in registers across the block, `W_hh`'s columns read from the layer
+/// each step (`4H x H` is 36-64 KB of registers' worth), `gemv`'s one accumulator per row
+/// (eight vectors of rows and more), the head by `gemv` itself on `h` stored. Panics if a
+/// slice is shorter than its shape or `H` is out of that range.
+#[target_feature(enable = "avx512f")]
+pub(super) fn two_part_avx512<const H: usize, const FAST: bool>(
+    cell: &mut CellArgs<'_>,
+    head: &HeadArgs<'_>,
+    samples: &mut [f32],
+) {
+    // SAFETY: the CPU has AVX-512F (this function's features).
+    unsafe { two_part_lanes::<Avx512, H, FAST>(cell, head, samples) }
+}
+
+/// Whether [`two_part_avx512`] runs a cell of `h` units: 31 or 32, where two registers of
+/// sixteen lanes per gate are (almost) full and `gemv::nn` sums every gate row in one chain
+/// (a block of eight vectors of rows and one of eight, both unsplit). From 17 to 24 units
+/// `gemv` sums in one chain too, but the second register of each gate is half empty or
+/// less: at 24 units a third more multiply-adds than the step's 256-bit kernels, measured
+/// slower on a Zen 4 (164-166 against 149-155 ns per sample); 25-30 end in a block of five
+/// to seven vectors, split in two, whose rows share registers with the others'.
+pub(crate) const fn two_part_fits(h: usize) -> bool {
+    let vectors = (4 * h).div_ceil(8);
+    let last = if vectors <= 12 {
+        vectors
+    } else {
+        vectors - 8 * ((vectors - 5) / 8)
+    };
+    h + 1 >= 2 * MAX_WIDE_REGISTER_H && h <= 2 * MAX_WIDE_REGISTER_H && last >= 8
+}
+
+/// [`two_part_avx512`] with lanes `L`.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+#[expect(
+    clippy::needless_range_loop,
+    reason = "indices over constant ranges unroll into straight code (see `Regs::pre`)"
+)]
+unsafe fn two_part_lanes<L: Lanes, const H: usize, const FAST: bool>(
+    a: &mut CellArgs<'_>,
+    head: &HeadArgs<'_>,
+    samples: &mut [f32],
+) {
+    assert!(L::W == MAX_WIDE_REGISTER_H && two_part_fits(H) && head.w.len() >= H);
+    a.check::<1, H>();
+    let g = 4 * H;
+    let width = [L::W, H - L::W];
+    // SAFETY (every access): checked above; part `p` of a gate is `width[p]` lanes, masked.
+    unsafe {
+        let get = |at: *const f32, p: usize| L::load_part(at.add(p * L::W), width[p]);
+        let mut start = [[L::zero(); 2]; 4];
+        let mut w_x = [[L::zero(); 2]; 4];
+        for q in 0..4 {
+            for p in 0..2 {
+                let at = q * H;
+                // `gemv`: the biases added to a zero accumulator.
+                let b = L::add(L::zero(), get(a.b_ih.as_ptr().add(at), p));
+                start[q][p] = L::add(b, get(a.b_hh.as_ptr().add(at), p));
+                w_x[q][p] = get(a.w_ih.as_ptr().add(at), p);
+            }
+        }
+        let w_hh = a.w_hh.as_ptr();
+        let mut h = [get(a.h_prev.as_ptr(), 0), get(a.h_prev.as_ptr(), 1)];
+        let mut c = [get(a.c_prev.as_ptr(), 0), get(a.c_prev.as_ptr(), 1)];
+        let mut hs = [0.0f32; 32];
+        let k_end = core::hint::black_box(H);
+        for x in samples.iter_mut() {
+            let xv = L::splat(*x);
+            let mut pre = [[L::zero(); 2]; 4];
+            for q in 0..4 {
+                for p in 0..2 {
+                    pre[q][p] = L::fmadd(w_x[q][p], xv, start[q][p]);
+                }
+            }
+            // A loop over the columns (not unrolled: each pass loads its eight columns).
+            for k in 0..k_end {
+                let hk = L::splat_lane(h[k / L::W], k % L::W);
+                let col = w_hh.add(k * g);
+                for q in 0..4 {
+                    for p in 0..2 {
+                        pre[q][p] = L::fmadd(get(col.add(q * H), p), hk, pre[q][p]);
+                    }
+                }
+            }
+            for p in 0..2 {
+                let gates = [pre[0][p], pre[1][p], pre[2][p], pre[3][p]];
+                let [.., c_new, _, h_new] = cell::<L, FAST>(gates, c[p]);
+                (c[p], h[p]) = (c_new, h_new);
+            }
+            L::store(hs.as_mut_ptr(), h[0]);
+            L::store_part(hs.as_mut_ptr().add(L::W), h[1], width[1]);
+            let mut y = [0.0f32];
+            gemv::nn::<1, H, 0>(
+                [head.w, &hs[..H]],
+                [&[], &[]],
+                [Some(&[head.b]), None],
+                &mut y,
+                false,
+            );
+            *x = y[0];
+        }
+        for p in 0..2 {
+            L::store_part(a.h.as_mut_ptr().add(p * L::W), h[p], width[p]);
+            L::store_part(a.c.as_mut_ptr().add(p * L::W), c[p], width[p]);
+        }
+    }
+}
+
 /// `samples` in place through an `LSTM(1, H1)` cell, an `LSTM(H1, H2)` cell and a head
 /// (`H1, H2 <=` [`MAX_REGISTER_H`]), the first cell one sample ahead of the second (see the
 /// module docs), with the fast activations if `FAST`. Panics if a slice is shorter than its
@@ -667,7 +781,9 @@ mod tests {
         unsafe {
             let mut args = cell.args(&mut out);
             let head_args = HeadArgs { w: &w, b };
-            if wide {
+            if wide && H > MAX_WIDE_REGISTER_H {
+                two_part_avx512::<H, FAST>(&mut args, &head_args, &mut block);
+            } else if wide {
                 one_avx512::<H, FAST>(&mut args, &head_args, &mut block);
             } else {
                 one::<H, FAST>(&mut args, &head_args, &mut block);
@@ -760,6 +876,39 @@ mod tests {
             check::<14, 56>(true);
             check::<15, 60>(true);
             check::<16, 64>(true);
+            // Two registers per gate.
+            check::<31, 124>(true);
+            check::<32, 128>(true);
+        }
+    }
+
+    /// [`two_part_fits`] holds for 31 and 32 units, where every gate row of `gemv::nn` is
+    /// one chain: its blocks of rows as `nn` runs them (eight vectors at a time, then the
+    /// rest), each block's split as `nn`'s match gives it.
+    #[test]
+    fn two_registers_per_gate_where_gemv_sums_each_row_in_one_chain() {
+        fn split(vectors: usize) -> usize {
+            match vectors {
+                1 => 8,
+                2 => 4,
+                3 => 3,
+                4..=7 => 2,
+                _ => 1,
+            }
+        }
+        for h in 1..=64usize {
+            let vectors = (4 * h).div_ceil(8);
+            let mut blocks = std::vec::Vec::new();
+            let mut left = vectors;
+            while left > 12 {
+                blocks.push(8);
+                left -= 8;
+            }
+            blocks.push(left);
+            let one_chain = blocks.iter().all(|&v| split(v) == 1);
+            assert!(one_chain || !(17..=24).contains(&h));
+            let want = (31..=32).contains(&h) && one_chain;
+            assert_eq!(two_part_fits(h), want, "{h} units: blocks {blocks:?}");
         }
     }
 
