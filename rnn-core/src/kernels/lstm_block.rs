@@ -428,11 +428,11 @@ unsafe fn one_lanes<L: Lanes, const H: usize, const FAST: bool>(
 }
 
 /// `samples` in place through an `LSTM(1, H)` cell of 31 or 32 units ([`two_part_fits`])
-/// and its head: two registers per gate (units `0..W` and
-/// `W..H`), the state in registers across the block, `W_hh`'s columns read from the layer
-/// each step (`4H x H` is 36-64 KB of registers' worth), `gemv`'s one accumulator per row
-/// (eight vectors of rows and more), the head by `gemv` itself on `h` stored. Panics if a
-/// slice is shorter than its shape or `H` is out of that range.
+/// and its head: two registers per gate (units `0..W` and `W..H`), the state in registers
+/// across the block, `W_hh`'s columns read from the layer each step (16 KB at 32 units: 256
+/// registers' worth, so no copy of them is kept), `gemv`'s one accumulator per row, the head
+/// by `gemv` itself on `h` stored. Panics if a slice is shorter than its shape or `H` is out
+/// of that range.
 #[target_feature(enable = "avx512f")]
 pub(super) fn two_part_avx512<const H: usize, const FAST: bool>(
     cell: &mut CellArgs<'_>,
