@@ -69,22 +69,22 @@ pub(crate) fn nn<const M: usize, const K1: usize, const K2: usize>(
     // reads and writes rows `row..row + 8 V`, or `row..M` if its last vector is partial.
     unsafe {
         for e in 0..eights {
-            nn_block::<M, K1, K2, 8, 1, false>(&p, 64 * e);
+            nn_block::<M, K1, K2, 8, { split(8) }, false>(&p, 64 * e);
         }
         match const { M.div_ceil(8) - 8 * eight_blocks(M) } {
             0 => {}
-            1 => nn_block::<M, K1, K2, 1, 8, true>(&p, row),
-            2 => nn_block::<M, K1, K2, 2, 4, true>(&p, row),
-            3 => nn_block::<M, K1, K2, 3, 3, true>(&p, row),
-            4 => nn_block::<M, K1, K2, 4, 2, true>(&p, row),
-            5 => nn_block::<M, K1, K2, 5, 2, true>(&p, row),
-            6 => nn_block::<M, K1, K2, 6, 2, true>(&p, row),
-            7 => nn_block::<M, K1, K2, 7, 2, true>(&p, row),
-            8 => nn_block::<M, K1, K2, 8, 1, true>(&p, row),
-            9 => nn_block::<M, K1, K2, 9, 1, true>(&p, row),
-            10 => nn_block::<M, K1, K2, 10, 1, true>(&p, row),
-            11 => nn_block::<M, K1, K2, 11, 1, true>(&p, row),
-            _ => nn_block::<M, K1, K2, 12, 1, true>(&p, row),
+            1 => nn_block::<M, K1, K2, 1, { split(1) }, true>(&p, row),
+            2 => nn_block::<M, K1, K2, 2, { split(2) }, true>(&p, row),
+            3 => nn_block::<M, K1, K2, 3, { split(3) }, true>(&p, row),
+            4 => nn_block::<M, K1, K2, 4, { split(4) }, true>(&p, row),
+            5 => nn_block::<M, K1, K2, 5, { split(5) }, true>(&p, row),
+            6 => nn_block::<M, K1, K2, 6, { split(6) }, true>(&p, row),
+            7 => nn_block::<M, K1, K2, 7, { split(7) }, true>(&p, row),
+            8 => nn_block::<M, K1, K2, 8, { split(8) }, true>(&p, row),
+            9 => nn_block::<M, K1, K2, 9, { split(9) }, true>(&p, row),
+            10 => nn_block::<M, K1, K2, 10, { split(10) }, true>(&p, row),
+            11 => nn_block::<M, K1, K2, 11, { split(11) }, true>(&p, row),
+            _ => nn_block::<M, K1, K2, 12, { split(12) }, true>(&p, row),
         }
     }
 }
@@ -151,6 +151,30 @@ unsafe fn row_columns<const K: usize>(mut acc: __m256, a: *const f32, x: *const 
 const fn eight_blocks(m: usize) -> usize {
     let vectors = m.div_ceil(8);
     if vectors <= 12 { 0 } else { (vectors - 5) / 8 }
+}
+
+/// How many accumulators [`nn`] splits each row's sum into in a block of `vectors` vectors of
+/// rows: at least eight independent chains in the block, so that both FMA units stay busy.
+const fn split(vectors: usize) -> usize {
+    match vectors {
+        1 => 8,
+        2 => 4,
+        3 => 3,
+        4..=7 => 2,
+        _ => 1,
+    }
+}
+
+/// The split ([`split`]) of every row of [`nn`] for `m` rows, if all its blocks share one:
+/// what a kernel that repeats `nn`'s sums lane by lane (`lstm_block`'s register blocks)
+/// must reproduce.
+pub(crate) const fn uniform_split(m: usize) -> Option<usize> {
+    let last = split(m.div_ceil(8) - 8 * eight_blocks(m));
+    if eight_blocks(m) == 0 || last == split(8) {
+        Some(last)
+    } else {
+        None
+    }
 }
 
 /// `V` vectors of rows from `row`, with `SPLIT` accumulators per vector taking every

@@ -197,10 +197,13 @@ impl<L: Lanes, const I: usize, const H: usize> Regs<L, I, H> {
     }
 }
 
-/// How many accumulators `gemv::nn` splits the sum of each row of an LSTM's `4H` gate rows
-/// into (`H >= 8`): two for four to seven vectors of eight rows, one for eight to twelve.
+/// How many accumulators `gemv::nn` splits the sum of each of an LSTM's `4H` gate rows into
+/// (`H >= 8`, where it is the same for every row up to 24 units); 0 where the rows differ.
 const fn gemv_split(h: usize) -> usize {
-    if (4 * h).div_ceil(8) <= 7 { 2 } else { 1 }
+    match gemv::uniform_split(4 * h) {
+        Some(split) => split,
+        None => 0,
+    }
 }
 
 /// A one-output head as `gemv::nn` runs it (eight accumulators, one per column, the first
@@ -451,13 +454,7 @@ pub(super) fn two_part_avx512<const H: usize, const FAST: bool>(
 /// slower on a Zen 4 (164-166 against 149-155 ns per sample); 25-30 end in a block of five
 /// to seven vectors, split in two, whose rows share registers with the others'.
 pub(crate) const fn two_part_fits(h: usize) -> bool {
-    let vectors = (4 * h).div_ceil(8);
-    let last = if vectors <= 12 {
-        vectors
-    } else {
-        vectors - 8 * ((vectors - 5) / 8)
-    };
-    h + 1 >= 2 * MAX_WIDE_REGISTER_H && h <= 2 * MAX_WIDE_REGISTER_H && last >= 8
+    h + 1 >= 2 * MAX_WIDE_REGISTER_H && h <= 2 * MAX_WIDE_REGISTER_H && gemv_split(h) == 1
 }
 
 /// [`two_part_avx512`] with lanes `L`.
