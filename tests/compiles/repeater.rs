@@ -5,7 +5,7 @@ network! {
     pub Captioner<seq_len = 6, batch = 2> = Repeater[ GRU(8, 16), Linear(16, 5), LogSoftMax ];
 }
 
-fn main() {
+pub fn main() {
     let mut net = Captioner::new(1);
     let code = SMatrix::<f32, 8, 2>::from_element(0.3);
     let words = net.forward(&code).to_vec();

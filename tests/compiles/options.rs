@@ -13,7 +13,8 @@ network! {
     pub Undocumented<seq_len = 1> = Sequential[ Linear(1, 1) ];
 }
 
-fn main() {
+/// Runs the case: builds each network and uses it.
+pub fn main() {
     let mut net = Tagger64::new(1);
     let x = [SMatrix::<f64, 10, 32>::zeros(); 8];
     let y: &[SMatrix<f64, 5, 32>] = net.forward(&x);

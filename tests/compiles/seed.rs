@@ -5,7 +5,7 @@ network! {
     pub Tagger<seq_len = 8> = Sequential[ LSTM(10, 20), Linear(20, 5), LogSoftMax ];
 }
 
-fn main() {
+pub fn main() {
     let mut net = Tagger::new(42);
     let crit = SequencerCriterion::new(ClassNll::default());
     let inputs = [SMatrix::<f32, 10, 1>::zeros(); 8];

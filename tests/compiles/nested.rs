@@ -9,8 +9,15 @@ network! {
     ];
 }
 
-fn main() {
+pub fn main() {
     let net = Nested::new(0);
-    let names: Vec<String> = net.parameters().iter().map(|p| p.name.to_string()).collect();
-    assert_eq!(names[4..], ["1.0.weight", "1.0.bias", "1.2.0.weight", "1.2.0.bias"]);
+    let names: Vec<String> = net
+        .parameters()
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    assert_eq!(
+        names[4..],
+        ["1.0.weight", "1.0.bias", "1.2.0.weight", "1.2.0.bias"]
+    );
 }

@@ -8,7 +8,7 @@ network! {
     ];
 }
 
-fn main() {
+pub fn main() {
     let mut net = All::new(3);
     let y = net.forward(&[SMatrix::<f32, 4, 3>::zeros(); 2]);
     assert!(y.iter().all(|m| m.iter().all(|v| v.is_finite())));

@@ -5,9 +5,13 @@ network! {
     pub Deepest<seq_len = 2> = Sequential[ Linear(2, 2), Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Sequential[ Linear(2, 2) ] ] ] ] ] ] ] ] ] ] ] ] ] ] ] ];
 }
 
-fn main() {
+pub fn main() {
     let net = Deepest::new(0);
-    let names: Vec<String> = net.parameters().iter().map(|p| p.name.to_string()).collect();
+    let names: Vec<String> = net
+        .parameters()
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
     assert_eq!(names[0], "0.weight");
     assert_eq!(names[2], format!("1.{}weight", "0.".repeat(15)));
     let bytes = rnn_core::io::to_safetensors(&net).expect("whole names save");

@@ -11,7 +11,7 @@ network! {
     ];
 }
 
-fn main() {
+pub fn main() {
     let mut amp = Amp::new(1);
     let dry = [SMatrix::<f32, 1, 1>::from_element(0.1); 32];
     let wet = amp.forward(&dry);

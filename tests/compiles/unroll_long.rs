@@ -5,7 +5,7 @@ network! {
     pub Long<seq_len = 300, unroll = full> = Sequential[ RNN(2, 3), Linear(3, 2) ];
 }
 
-fn main() {
+pub fn main() {
     let mut net = Long::new(0);
     let x = [SMatrix::<f32, 2, 1>::from_element(0.5); 300];
     let g = [SMatrix::<f32, 2, 1>::from_element(1.0); 300];

@@ -14,7 +14,7 @@ network! {
     ];
 }
 
-fn main() {
+pub fn main() {
     let mut net = Tagger::new(1);
     assert_eq!(net.parameters()[0].value.shape(), (4 * HIDDEN, IN));
     let x = [SMatrix::<f32, IN, 1>::from_element(0.5); 8];

@@ -15,10 +15,12 @@ network! {
     pub Both<seq_len = 5> = Sequential[ LookupTable(9, 4), BiSequencer[ LSTM(4, 3) ], Linear(6, 9) ];
 }
 
-fn main() {
+pub fn main() {
     let mut lm = CharLm::new(1);
     let tok = |i: usize| Class::<VOCAB>::new(i % VOCAB).expect("in range");
-    let xs: Vec<[Class<VOCAB>; 4]> = (0..16).map(|t| [tok(t), tok(t + 1), tok(t + 2), tok(3)]).collect();
+    let xs: Vec<[Class<VOCAB>; 4]> = (0..16)
+        .map(|t| [tok(t), tok(t + 1), tok(t + 2), tok(3)])
+        .collect();
     let ys = lm.forward(&xs).to_vec();
     let g: &[SMatrix<f32, 8, 4>] = lm.backward(&xs, &ys);
     assert_eq!(g.len(), 16);

@@ -18,14 +18,18 @@ network! {
     ];
 }
 
-fn main() {
+pub fn main() {
     let mut net = BiTagger::new(1);
     let xs = vec![SMatrix::<f32, 4, 2>::from_element(0.5); 5];
     let ys = net.forward(&xs).to_vec();
     assert_eq!(ys.len(), 5);
     let grads = vec![SMatrix::<f32, 3, 2>::from_element(0.1); 5];
     net.backward(&xs, &grads);
-    assert!(net.parameters().iter().any(|p| p.name == "0.weight_hh_reverse"));
+    assert!(
+        net.parameters()
+            .iter()
+            .any(|p| p.name == "0.weight_hh_reverse")
+    );
     let mut deep = Deep::new(2);
     let out: &[SMatrix<f32, 6, 1>] = deep.forward(&[SMatrix::from_element(1.0); 3]);
     assert_eq!(out.len(), 3);
