@@ -3,7 +3,7 @@
 //! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `gru_b1_train`,
 //! `seed_b1_online_train` and `lstm128_b32_online_train` (`step`s then `backward_step`s),
 //! `conv_b1_step` and `conv_b1_online_train` (three causal convolutions, dilations 1, 2, 4),
-//! `amp_gru16_step`, `amp_lstm32_step`, `amp_lstm{2,16,32}_block(_fast)` and `amp_lite_block(_fast)` (`process_block`), `{gru128,lstm128,lstm256}_b32_step` (online, batch 32), `seed_b1_train_split` and
+//! `amp_gru16_step`, `amp_lstm32_step`, `amp_lstm{2,8,16,24,32}_block(_fast)` and `amp_lite_block(_fast)` (`process_block`), `{gru128,lstm128,lstm256}_b32_step` (online, batch 32), `seed_b1_train_split` and
 //! `{lstm256,lstm128,gru128,seed}_b32_train_split` (time per phase),
 //! `{lstm256,lstm128,gru128,seed}_b32_sequence` (whole forwards, evaluation mode), `seed_b1_zero_grad` and `seed_b1_update` (one
 //! parameter pass per "step"), `no_lsm_step` and `lstm_step` (the seed network without its last layers, to see
@@ -31,8 +31,12 @@ network! {
     AmpLstm2<seq_len = 1> = Sequential[ LSTM(1, 2), Linear(2, 1) ];
     /// NAM's "lite" shape (two stacked cells), run by `process_block`.
     AmpLite<seq_len = 1> = Sequential[ LSTM(1, 8), LSTM(8, 8), Linear(8, 1) ];
+    /// The largest cell of one register per gate in 256 bits, run by `process_block`.
+    AmpLstm8<seq_len = 1> = Sequential[ LSTM(1, 8), Linear(8, 1) ];
     /// NAM's "feather" shape, run by `process_block`.
     AmpLstm16<seq_len = 1> = Sequential[ LSTM(1, 16), Linear(16, 1) ];
+    /// NAM's "standard" shape, run by `process_block`.
+    AmpLstm24<seq_len = 1> = Sequential[ LSTM(1, 24), Linear(24, 1) ];
     /// A small WaveNet-style stack of causal convolutions (dilations 1, 2, 4).
     ConvStack<seq_len = 16> = Sequential[
         Conv1d(10, 16, 3), Tanh, Conv1d(16, 16, 3, dilation = 2), Tanh,
@@ -222,8 +226,12 @@ fn main() {
         "amp_lstm2_block_fast" => run_blocks(AmpLstm2::new(1), n, true),
         "amp_lite_block" => run_blocks(AmpLite::new(1), n, false),
         "amp_lite_block_fast" => run_blocks(AmpLite::new(1), n, true),
+        "amp_lstm8_block" => run_blocks(AmpLstm8::new(1), n, false),
+        "amp_lstm8_block_fast" => run_blocks(AmpLstm8::new(1), n, true),
         "amp_lstm16_block" => run_blocks(AmpLstm16::new(1), n, false),
         "amp_lstm16_block_fast" => run_blocks(AmpLstm16::new(1), n, true),
+        "amp_lstm24_block" => run_blocks(AmpLstm24::new(1), n, false),
+        "amp_lstm24_block_fast" => run_blocks(AmpLstm24::new(1), n, true),
         "amp_lstm32_block" => run_blocks(AmpLstm32::new(1), n, false),
         "amp_lstm32_block_fast" => run_blocks(AmpLstm32::new(1), n, true),
         "seed_b1_train_split" => train_split(SeedB1::new(1), &inputs::<10, 1>(2), n),

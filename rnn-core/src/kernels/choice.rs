@@ -53,9 +53,10 @@ pub enum SimdPath {
     /// AVX2 with FMA: intrinsics for the batched products, the batch-1 matrix-vector
     /// products, the fused LSTM and GRU cells and LogSoftMax.
     Avx2,
-    /// AVX-512F on top of AVX2: the batched products (`W x` for batches above 1, their
-    /// transposes and the weight gradients) in 512-bit registers, and the fused cells in the
-    /// width measured fastest ([`kernel_choice`]); the rest as [`SimdPath::Avx2`].
+    /// AVX-512F and AVX-512VL on top of AVX2: the batched products (`W x` for batches above
+    /// 1, their transposes and the weight gradients) in 512-bit registers, the fused cells
+    /// and blocks in the width measured fastest ([`kernel_choice`]), the blocks of up to eight
+    /// units in 256 bits with AVX-512VL's 32 registers; the rest as [`SimdPath::Avx2`].
     Avx512,
 }
 
@@ -162,8 +163,8 @@ impl FusedCell {
 /// head over a block of samples) whose kernel is chosen by measurement on the AVX-512 path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FusedBlock {
-    /// Cells of up to eight units, one register per gate: 256 or 512 bits wide (the same
-    /// bits).
+    /// Cells of up to eight units, one register per gate: 256 bits wide (with AVX-512VL's 32
+    /// registers where the path is [`SimdPath::Avx512`]) or 512 (the same bits).
     Small,
     /// A cell of nine to sixteen units: the step's own kernels (the AVX2 matrix-vector
     /// product, the fused cell, the head's product) per sample, or one 512-bit register per
@@ -279,7 +280,8 @@ impl KernelChoice {
 impl KernelChoice {
     /// The path `block` runs: [`SimdPath::Avx512`] where it runs 512 bits wide, else the
     /// process's path capped at [`SimdPath::Avx2`] (for [`FusedBlock::Medium`] and
-    /// [`FusedBlock::Large`], the step's kernels).
+    /// [`FusedBlock::Large`], the step's kernels; [`FusedBlock::Small`] runs its 256-bit
+    /// registers with AVX-512VL's encoding where the process's path is `Avx512`).
     #[must_use]
     pub const fn block(&self, block: FusedBlock) -> SimdPath {
         if self.state & block.wide_bit() != 0 {
@@ -467,7 +469,9 @@ fn detect() -> u16 {
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 fn cpu_path() -> (SimdPath, SimdPath) {
     let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-    let best = if avx2 && std::is_x86_feature_detected!("avx512f") {
+    let avx512 =
+        std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl");
+    let best = if avx2 && avx512 {
         SimdPath::Avx512
     } else if avx2 {
         SimdPath::Avx2
@@ -496,7 +500,7 @@ mod calibrate {
     /// `[AVX2, AVX-512]` nanoseconds per call of each cell, in the order of
     /// `KernelChoice::timings_ns`.
     ///
-    /// Must run only on a CPU with AVX-512F, AVX2 and FMA.
+    /// Must run only on a CPU with AVX-512F, AVX-512VL, AVX2 and FMA.
     pub(super) fn timings() -> [[f32; 2]; 4] {
         // The batch-1 pairs first: after heavy 512-bit work a core can stay in a lower power
         // state for a while, which a batch-1 step that runs no such code never sees.
@@ -595,15 +599,15 @@ mod calibrate {
                 c: &mut c_next,
             };
             let head = lstm_block::HeadArgs { w: &head, b: 0.1 };
-            // SAFETY: `timings`' contract (the CPU has AVX-512F, AVX2 and FMA); the slices
-            // have the kernels' shapes.
+            // SAFETY: `timings`' contract (the CPU has AVX-512F, AVX-512VL, AVX2 and FMA); the
+            // slices have the kernels' shapes.
             unsafe {
                 match (H <= lstm_block::MAX_REGISTER_H, wide) {
                     (_, true) if H > lstm_block::MAX_WIDE_REGISTER_H => {
                         lstm_block::two_part_avx512::<H, false>(&mut a, &head, &mut samples);
                     }
                     (_, true) => lstm_block::one_avx512::<H, false>(&mut a, &head, &mut samples),
-                    (true, false) => lstm_block::one::<H, false>(&mut a, &head, &mut samples),
+                    (true, false) => lstm_block::one_vl::<H, false>(&mut a, &head, &mut samples),
                     (false, false) => {
                         lstm_block::steps::<H, G, false>(false, &mut a, &head, &mut samples);
                     }

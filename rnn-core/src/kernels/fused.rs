@@ -5,7 +5,7 @@
 //! a layer's own pointwise loop a second time for AVX2.
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-use super::choice::{FusedBlock, FusedCell, use_avx2, wide_block, wide_cell};
+use super::choice::{FusedBlock, FusedCell, SimdPath, simd_path, use_avx2, wide_block, wide_cell};
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use super::{gru_cell, logsoftmax, lstm_block, lstm_cell, lstm_step, simd};
 use crate::Float;
@@ -140,6 +140,8 @@ pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
         return false;
     }
     let cell_wide = wide_cell::<1>(FusedCell::Lstm);
+    // The 256-bit blocks to eight units with AVX-512VL's 32 registers where the path has it.
+    let vl = simd_path() == SimdPath::Avx512;
     let wide = if H <= lstm_block::MAX_REGISTER_H {
         wide_block(FusedBlock::Small)
     } else if H <= lstm_block::MAX_WIDE_REGISTER_H {
@@ -147,11 +149,13 @@ pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
     } else {
         (const { lstm_block::two_part_fits(H) }) && wide_block(FusedBlock::Large)
     };
-    // SAFETY: as in `lstm_cell_simd` (`wide` only where the CPU has AVX-512F); the kernels
-    // check the lengths.
+    // SAFETY: as in `lstm_cell_simd` (`wide` only where the CPU has AVX-512F, `vl` only where
+    // it has AVX-512F and AVX-512VL); the kernels check the lengths.
     on_avx2(|| unsafe {
         use lstm_block::{one, one_avx512, steps};
         match (H <= lstm_block::MAX_REGISTER_H, wide, fast) {
+            (true, false, false) if vl => lstm_block::one_vl::<H, false>(cell, head, samples),
+            (true, false, true) if vl => lstm_block::one_vl::<H, true>(cell, head, samples),
             (true, false, false) => one::<H, false>(cell, head, samples),
             (true, false, true) => one::<H, true>(cell, head, samples),
             (false, true, false) if H > lstm_block::MAX_WIDE_REGISTER_H => {
@@ -181,11 +185,17 @@ pub(crate) fn lstm_stack_simd<const H1: usize, const H2: usize>(
     if H1 > lstm_block::MAX_REGISTER_H || H2 > lstm_block::MAX_REGISTER_H {
         return false;
     }
-    let wide = wide_block(FusedBlock::Small);
-    // SAFETY: as in `lstm_cell_simd`; the kernels check the lengths.
+    let (wide, vl) = (
+        wide_block(FusedBlock::Small),
+        simd_path() == SimdPath::Avx512,
+    );
+    // SAFETY: as in `lstm_cell_simd` (`vl` only where the CPU has AVX-512F and AVX-512VL);
+    // the kernels check the lengths.
     on_avx2(|| unsafe {
         use lstm_block::{two, two_avx512};
         match (wide, fast) {
+            (false, false) if vl => lstm_block::two_vl::<H1, H2, false>(cells, head, samples),
+            (false, true) if vl => lstm_block::two_vl::<H1, H2, true>(cells, head, samples),
             (false, false) => two::<H1, H2, false>(cells, head, samples),
             (false, true) => two::<H1, H2, true>(cells, head, samples),
             (true, false) => two_avx512::<H1, H2, false>(cells, head, samples),

@@ -21,13 +21,17 @@
 //! vectors of eight rows, one above) and the head's columns from the ninth into accumulators
 //! `0..` again; at 31 and 32 units, two registers per gate ([`two_part_avx512`], `W_hh` read
 //! from the layer each step). Whether they run is measured (`kernels::choice::FusedBlock`),
-//! as is the width of the blocks to eight units. On a Zen 4 (AMD EPYC, family 25 model 17),
+//! as is the width of the blocks to eight units (256 bits with AVX-512VL's 32 registers
+//! where the CPU has them: [`two_vl`], [`one_vl`]). On a Zen 4 (AMD EPYC, family 25 model 17),
 //! ns per sample in the calibration (exact): 12 and 16 units summed 149-162 by the step's
 //! kernels, 134-135 in registers; 32 units 178-182 and 154-155; eight units 47 in 256 bits,
 //! 57 in 512. (256-bit registers for 9-16 units, two per gate with the activations'
 //! constants in 16 registers, had measured 1.18x slower than the step's kernels on an Intel
 //! Xeon; at 17-24 units two 512-bit registers per gate leave the second half empty or more,
-//! a third more multiply-adds than the step's kernels: slower on that Zen 4.) Up to 64 units
+//! a third more multiply-adds than the step's kernels: slower on that Zen 4; packed sixteen
+//! gate rows to a register, six at 24 units with per-lane activation constants, 1.04-1.08x
+//! slower with the exact activations and 0.96-0.98x with the fast ones: each sample's 150
+//! multiply-adds and six activations wait for the last `h`, whatever the layout.) Up to 64 units
 //! ([`MAX_H`]) a block otherwise calls the step's own kernels (`gemv`, the fused cell,
 //! `gemv`) on buffers of its own, so the same bits by construction, without the engine
 //! around them.
@@ -561,6 +565,36 @@ pub(super) fn two_avx512<const H1: usize, const H2: usize, const FAST: bool>(
     unsafe { two_lanes::<Avx512, H1, H2, FAST>(cells, head, samples) }
 }
 
+/// [`two`] in 256-bit registers with AVX-512VL's encoding (the same operations): 32
+/// registers, and constants broadcast from memory inside the instructions that use them.
+/// With AVX2's 16, NAM's lite model (`LSTM(1, 8)`, `LSTM(8, 8)`) reloaded its weights,
+/// spilled the lanes of `h` it broadcasts and re-broadcast the activations' constants every
+/// sample: 302 memory operands per sample, 184 here (llvm-mca's count); on a Zen 4 (AMD
+/// EPYC, family 25 model 17) 0.84-0.90x the time per sample, exact and fast.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(super) fn two_vl<const H1: usize, const H2: usize, const FAST: bool>(
+    cells: [&mut CellArgs<'_>; 2],
+    head: &HeadArgs<'_>,
+    samples: &mut [f32],
+) {
+    // SAFETY: the CPU has AVX-512F and AVX-512VL, hence AVX2 and FMA (this function's
+    // features).
+    unsafe { two_lanes::<Avx2, H1, H2, FAST>(cells, head, samples) }
+}
+
+/// [`one`] in 256-bit registers with AVX-512VL's encoding (see [`two_vl`]): on that Zen 4
+/// `LSTM(1, 8)` 0.94-0.97x the time per sample with the fast activations, level with the
+/// exact ones and at two units.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(super) fn one_vl<const H: usize, const FAST: bool>(
+    cell: &mut CellArgs<'_>,
+    head: &HeadArgs<'_>,
+    samples: &mut [f32],
+) {
+    // SAFETY: as in `two_vl`.
+    unsafe { one_lanes::<Avx2, H, FAST>(cell, head, samples) }
+}
+
 /// [`two`] with lanes `L`.
 ///
 /// # Safety
@@ -772,20 +806,30 @@ mod tests {
         let mut cell = Cell::new(&mut rng, 1, H);
         let (w, b) = (weights(&mut rng, H), weights(&mut rng, 1)[0]);
         let xs = pre_activations(&mut rng, 37);
-        let mut out = [vec![0.0; H], vec![0.0; H]];
-        let mut block = xs.clone();
-        // SAFETY: the callers checked the CPU's features.
-        unsafe {
-            let mut args = cell.args(&mut out);
-            let head_args = HeadArgs { w: &w, b };
-            if wide && H > MAX_WIDE_REGISTER_H {
-                two_part_avx512::<H, FAST>(&mut args, &head_args, &mut block);
-            } else if wide {
-                one_avx512::<H, FAST>(&mut args, &head_args, &mut block);
-            } else {
-                one::<H, FAST>(&mut args, &head_args, &mut block);
-            }
-        }
+        // The 256-bit block in AVX2's encoding and, where the CPU has it, AVX-512VL's.
+        let narrow: &[bool] = if wide { &[false] } else { vl() };
+        let runs: Vec<_> = narrow
+            .iter()
+            .map(|&vl| {
+                let mut out = [vec![0.0; H], vec![0.0; H]];
+                let mut block = xs.clone();
+                // SAFETY: the callers checked the CPU's features (`vl()`: AVX-512VL).
+                unsafe {
+                    let mut args = cell.args(&mut out);
+                    let head_args = HeadArgs { w: &w, b };
+                    if wide && H > MAX_WIDE_REGISTER_H {
+                        two_part_avx512::<H, FAST>(&mut args, &head_args, &mut block);
+                    } else if wide {
+                        one_avx512::<H, FAST>(&mut args, &head_args, &mut block);
+                    } else if vl {
+                        one_vl::<H, FAST>(&mut args, &head_args, &mut block);
+                    } else {
+                        one::<H, FAST>(&mut args, &head_args, &mut block);
+                    }
+                }
+                (block, out)
+            })
+            .collect();
         let stepped: Vec<f32> = xs
             .iter()
             .map(|&x| {
@@ -793,12 +837,24 @@ mod tests {
                 head_of::<H>(&w, b, &cell.h)
             })
             .collect();
-        assert_eq!(bits([&block]), bits([&stepped]), "{H} {FAST} {wide}");
-        assert_eq!(
-            bits([&out[0], &out[1]]),
-            bits([&cell.h, &cell.c]),
-            "{H} {FAST}"
-        );
+        for (block, out) in runs {
+            assert_eq!(bits([&block]), bits([&stepped]), "{H} {FAST} {wide}");
+            assert_eq!(
+                bits([&out[0], &out[1]]),
+                bits([&cell.h, &cell.c]),
+                "{H} {FAST}"
+            );
+        }
+    }
+
+    /// Whether to run the 256-bit blocks in AVX2's encoding (`false`) and AVX-512VL's
+    /// (`true`): the latter where the CPU has it.
+    fn vl() -> &'static [bool] {
+        if std::is_x86_feature_detected!("avx512vl") && both_widths() {
+            &[false, true]
+        } else {
+            &[false]
+        }
     }
 
     /// The head of `H` columns as `Linear` runs it.
@@ -819,21 +875,33 @@ mod tests {
         let mut second = Cell::new(&mut rng, H1, H2);
         let (w, b) = (weights(&mut rng, H2), weights(&mut rng, 1)[0]);
         let xs = pre_activations(&mut rng, 37);
-        let (mut out_a, mut out_b) = (
-            [vec![0.0; H1], vec![0.0; H1]],
-            [vec![0.0; H2], vec![0.0; H2]],
-        );
-        let mut block = xs.clone();
-        // SAFETY: the callers checked the CPU's features.
-        unsafe {
-            let (mut a, mut b2) = (first.args(&mut out_a), second.args(&mut out_b));
-            let head_args = HeadArgs { w: &w, b };
-            if wide {
-                two_avx512::<H1, H2, FAST>([&mut a, &mut b2], &head_args, &mut block);
-            } else {
-                two::<H1, H2, FAST>([&mut a, &mut b2], &head_args, &mut block);
-            }
-        }
+        let narrow: &[bool] = if wide { &[false] } else { vl() };
+        let runs: Vec<_> = narrow
+            .iter()
+            .map(|&vl| {
+                let (mut out_a, mut out_b) = (
+                    [vec![0.0; H1], vec![0.0; H1]],
+                    [vec![0.0; H2], vec![0.0; H2]],
+                );
+                let mut block = xs.clone();
+                // SAFETY: the callers checked the CPU's features (`vl()`: AVX-512VL).
+                unsafe {
+                    let (mut a, mut b2) = (first.args(&mut out_a), second.args(&mut out_b));
+                    let cells = [&mut a, &mut b2];
+                    let head_args = HeadArgs { w: &w, b };
+                    if wide {
+                        two_avx512::<H1, H2, FAST>(cells, &head_args, &mut block);
+                    } else if vl {
+                        two_vl::<H1, H2, FAST>(cells, &head_args, &mut block);
+                    } else {
+                        two::<H1, H2, FAST>(cells, &head_args, &mut block);
+                    }
+                }
+                let [a, b] = out_a;
+                let [c, d] = out_b;
+                (block, [a, b, c, d])
+            })
+            .collect();
         let stepped: Vec<f32> = xs
             .iter()
             .map(|&x| {
@@ -843,9 +911,11 @@ mod tests {
                 head_of::<H2>(&w, b, &second.h)
             })
             .collect();
-        assert_eq!(bits([&block]), bits([&stepped]), "{H1} {H2} {FAST} {wide}");
-        let got = bits([&out_a[0], &out_a[1], &out_b[0], &out_b[1]]);
-        assert_eq!(got, bits([&first.h, &first.c, &second.h, &second.c]));
+        for (block, [a, b, c, d]) in runs {
+            assert_eq!(bits([&block]), bits([&stepped]), "{H1} {H2} {FAST} {wide}");
+            let got = bits([&a, &b, &c, &d]);
+            assert_eq!(got, bits([&first.h, &first.c, &second.h, &second.c]));
+        }
     }
 
     #[test]

@@ -189,7 +189,9 @@ mod tests {
         let best = {
             let avx2 =
                 std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-            match (avx2, std::is_x86_feature_detected!("avx512f")) {
+            let avx512 = std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512vl");
+            match (avx2, avx512) {
                 (true, true) => SimdPath::Avx512,
                 (true, false) => SimdPath::Avx2,
                 _ => SimdPath::Baseline,
