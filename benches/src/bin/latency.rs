@@ -10,7 +10,9 @@
 //! monotonic clock over the whole run), whose reading costs far less than a clock call; the
 //! line "timer alone" is the same measurement around nothing: what every figure includes;
 //! "arithmetic alone" times a fixed chain of register arithmetic, whose tails are the
-//! machine's (interrupts, a virtual machine's host), not the library's.
+//! machine's (interrupts, a virtual machine's host), not the library's: one as long as an
+//! online step, one as long as a block (a longer call is likelier to contain an interruption,
+//! so a block's tails are compared with the second).
 //! The input changes at every step (a slow sine), so nothing is cached between steps.
 
 use rnn_core::prelude::*;
@@ -59,12 +61,13 @@ fn ticks(origin: Instant) -> u64 {
     }
 }
 
-/// A dependent chain of 256 multiply-adds in registers (about 1000 cycles): what the machine's
-/// own interruptions do to a step that touches no memory.
+/// A dependent chain of `LEN` multiply-adds in registers (256: about 1000 cycles, an online
+/// step's length; 2048: about 8000, a 64-sample block's): what the machine's own
+/// interruptions do to a call of that length that touches no memory.
 #[inline(never)]
-fn spin(k: usize) -> f64 {
+fn spin<const LEN: usize>(k: usize) -> f64 {
     let mut x = k as f64 * 1e-9;
-    for _ in 0..256 {
+    for _ in 0..LEN {
         x = x.mul_add(0.999, 1e-3);
     }
     x
@@ -110,7 +113,11 @@ fn main() {
         ("timer alone", time(n, |k| _ = black_box(k))),
         (
             "arithmetic alone (a chain of 256 multiply-adds)",
-            time(n, |k| _ = black_box(spin(k))),
+            time(n, |k| _ = black_box(spin::<256>(k))),
+        ),
+        (
+            "arithmetic alone, a block's length (2048 multiply-adds, n / 64 calls)",
+            time(n / 64, |k| _ = black_box(spin::<2048>(k))),
         ),
         (
             "seed: LSTM(10, 20) -> Linear(20, 5) -> LogSoftMax",
