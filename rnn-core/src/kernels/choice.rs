@@ -131,6 +131,15 @@ pub(crate) fn use_avx2() -> bool {
     simd_path() >= SimdPath::Avx2
 }
 
+/// Whether the path is [`SimdPath::Avx512`], whose CPU has AVX-512F and AVX-512VL (the
+/// 256-bit blocks then run in AVX-512VL's encoding); a relaxed atomic load after the first
+/// call.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[inline(always)]
+pub(crate) fn use_avx512() -> bool {
+    simd_path() == SimdPath::Avx512
+}
+
 /// A fused recurrent cell whose register width is chosen by measurement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FusedCell {

@@ -5,7 +5,7 @@
 //! a layer's own pointwise loop a second time for AVX2.
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-use super::choice::{FusedBlock, FusedCell, SimdPath, simd_path, use_avx2, wide_block, wide_cell};
+use super::choice::{FusedBlock, FusedCell, use_avx2, use_avx512, wide_block, wide_cell};
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use super::{gru_cell, logsoftmax, lstm_block, lstm_cell, lstm_step, simd};
 use crate::Float;
@@ -141,7 +141,7 @@ pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
     }
     let cell_wide = wide_cell::<1>(FusedCell::Lstm);
     // The 256-bit blocks to eight units with AVX-512VL's 32 registers where the path has it.
-    let vl = simd_path() == SimdPath::Avx512;
+    let vl = use_avx512();
     let wide = if H <= lstm_block::MAX_REGISTER_H {
         wide_block(FusedBlock::Small)
     } else if H <= lstm_block::MAX_WIDE_REGISTER_H {
@@ -185,10 +185,7 @@ pub(crate) fn lstm_stack_simd<const H1: usize, const H2: usize>(
     if H1 > lstm_block::MAX_REGISTER_H || H2 > lstm_block::MAX_REGISTER_H {
         return false;
     }
-    let (wide, vl) = (
-        wide_block(FusedBlock::Small),
-        simd_path() == SimdPath::Avx512,
-    );
+    let (wide, vl) = (wide_block(FusedBlock::Small), use_avx512());
     // SAFETY: as in `lstm_cell_simd` (`vl` only where the CPU has AVX-512F and AVX-512VL);
     // the kernels check the lengths.
     on_avx2(|| unsafe {

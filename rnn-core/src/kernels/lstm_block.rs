@@ -29,8 +29,8 @@
 //! constants in 16 registers, had measured 1.18x slower than the step's kernels on an Intel
 //! Xeon; at 17-24 units two 512-bit registers per gate leave the second half empty or more,
 //! a third more multiply-adds than the step's kernels: slower on that Zen 4; packed sixteen
-//! gate rows to a register, six at 24 units with per-lane activation constants, 1.04-1.08x
-//! slower with the exact activations and 0.96-0.98x with the fast ones: each sample's 150
+//! gate rows to a register, six at 24 units with per-lane activation constants, 1.04-1.11x
+//! slower with the exact activations and 0.95-0.98x with the fast ones: each sample's 150
 //! multiply-adds and six activations wait for the last `h`, whatever the layout.) Up to 64 units
 //! ([`MAX_H`]) a block otherwise calls the step's own kernels (`gemv`, the fused cell,
 //! `gemv`) on buffers of its own, so the same bits by construction, without the engine
