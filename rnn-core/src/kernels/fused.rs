@@ -127,8 +127,10 @@ pub(crate) fn lstm_step_simd<const I: usize, const H: usize>(
 /// An `LSTM(1, H)` cell and a `Linear(H, 1)` head over a block of samples in place (`G =
 /// 4H`; `lstm_block`): the bits of stepping the two layers, with the fast activations if
 /// `fast`, by the kernel [`kernel_choice`] measured fastest for the block's size (the same
-/// bits by every one); `false` (nothing done) if this CPU has not got AVX2 and FMA or `H` is
-/// above `lstm_block::MAX_H`. Panics if a slice is shorter than its shape.
+/// bits by every one; at 24 units `lstm_block::staged`, measured against the step's kernels
+/// on a Zen 4, not timed per process: see its docs); `false`
+/// (nothing done) if this CPU has not got AVX2 and FMA or `H` is above `lstm_block::MAX_H`.
+/// Panics if a slice is shorter than its shape.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
     fast: bool,
@@ -169,6 +171,20 @@ pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
                 lstm_block::one_columns_avx512::<H, true>(cell, head, samples);
             }
             (_, true, true) => one_avx512::<H, true>(cell, head, samples),
+            (false, false, false) if const { lstm_block::staged_runs(H) } => {
+                if vl {
+                    lstm_block::staged_vl::<H, false>(cell, head, samples);
+                } else {
+                    lstm_block::staged::<H, false>(cell, head, samples);
+                }
+            }
+            (false, false, true) if const { lstm_block::staged_runs(H) } => {
+                if vl {
+                    lstm_block::staged_vl::<H, true>(cell, head, samples);
+                } else {
+                    lstm_block::staged::<H, true>(cell, head, samples);
+                }
+            }
             (false, false, false) => steps::<H, G, false>(cell_wide, cell, head, samples),
             (false, false, true) => steps::<H, G, true>(cell_wide, cell, head, samples),
         }
