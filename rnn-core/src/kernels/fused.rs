@@ -127,10 +127,10 @@ pub(crate) fn lstm_step_simd<const I: usize, const H: usize>(
 /// An `LSTM(1, H)` cell and a `Linear(H, 1)` head over a block of samples in place (`G =
 /// 4H`; `lstm_block`): the bits of stepping the two layers, with the fast activations if
 /// `fast`, by the kernel [`kernel_choice`] measured fastest for the block's size (the same
-/// bits by every one; at 24 units `lstm_block::staged`, measured against the step's kernels
-/// on a Zen 4, not timed per process: see its docs); `false`
-/// (nothing done) if this CPU has not got AVX2 and FMA or `H` is above `lstm_block::MAX_H`.
-/// Panics if a slice is shorter than its shape.
+/// bits by every one; at 24 units, and at 16 with the fast activations and AVX-512VL,
+/// `lstm_block::staged`, measured against the others on a Zen 4, not timed per process: see
+/// `lstm_block::staged_runs`); `false` (nothing done) if this CPU has not got AVX2 and FMA or
+/// `H` is above `lstm_block::MAX_H`. Panics if a slice is shorter than its shape.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
     fast: bool,
@@ -156,6 +156,12 @@ pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
     on_avx2(|| unsafe {
         use lstm_block::{one, one_avx512, steps};
         match (H <= lstm_block::MAX_REGISTER_H, wide, fast) {
+            _ if lstm_block::staged_runs(H, fast, vl) => match (vl, fast) {
+                (true, false) => lstm_block::staged_vl::<H, false>(cell, head, samples),
+                (true, true) => lstm_block::staged_vl::<H, true>(cell, head, samples),
+                (false, false) => lstm_block::staged::<H, false>(cell, head, samples),
+                (false, true) => lstm_block::staged::<H, true>(cell, head, samples),
+            },
             (true, false, false) if vl => lstm_block::one_vl::<H, false>(cell, head, samples),
             (true, false, true) if vl => lstm_block::one_vl::<H, true>(cell, head, samples),
             (true, false, false) => one::<H, false>(cell, head, samples),
@@ -167,41 +173,12 @@ pub(crate) fn lstm_block_simd<const H: usize, const G: usize>(
                 lstm_block::two_part_avx512::<H, true>(cell, head, samples);
             }
             (_, true, false) => one_avx512::<H, false>(cell, head, samples),
-            (_, true, true) if BUILT_FOR_AVX2 && const { lstm_block::columns_fit(H) } => {
-                lstm_block::one_columns_avx512::<H, true>(cell, head, samples);
-            }
             (_, true, true) => one_avx512::<H, true>(cell, head, samples),
-            (false, false, false) if const { lstm_block::staged_runs(H) } => {
-                if vl {
-                    lstm_block::staged_vl::<H, false>(cell, head, samples);
-                } else {
-                    lstm_block::staged::<H, false>(cell, head, samples);
-                }
-            }
-            (false, false, true) if const { lstm_block::staged_runs(H) } => {
-                if vl {
-                    lstm_block::staged_vl::<H, true>(cell, head, samples);
-                } else {
-                    lstm_block::staged::<H, true>(cell, head, samples);
-                }
-            }
             (false, false, false) => steps::<H, G, false>(cell_wide, cell, head, samples),
             (false, false, true) => steps::<H, G, true>(cell_wide, cell, head, samples),
         }
     })
 }
-
-/// Whether this crate was compiled for a CPU with AVX2 (`-C target-cpu=native` on one, or
-/// `x86-64-v3`), where the 15-16 unit register block with the fast activations (NAM's
-/// feather) reads `W_hh` in a loop (`lstm_block::one_columns_avx512`): LLVM spills the
-/// unrolled block's registers in such builds. On a Zen 4 (AMD EPYC, family 25 model 17),
-/// `benches`' `nam` bench, feather fast: x86-64-v3 73.7-74.3 -> 60.5-61.7 ns per sample,
-/// native 71.5-87.9 -> 61.7-62.2; in the default build the loop was 1.02-1.06x slower than
-/// the unrolled block, so it is not used there (a choice at compile time: the default
-/// build's code is unchanged). With the exact activations the unrolled block stays (the
-/// loop 1.02-1.05x slower in either build).
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-const BUILT_FOR_AVX2: bool = cfg!(target_feature = "avx2");
 
 /// An `LSTM(1, H1)` cell, an `LSTM(H1, H2)` cell and a `Linear(H2, 1)` head over a block of
 /// samples in place (`lstm_block::two`), as [`lstm_block_simd`]; `false` (nothing done) if

@@ -19,11 +19,10 @@
 //! ([`MAX_WIDE_REGISTER_H`]) a cell fits one 512-bit register per gate: [`one_avx512`] keeps
 //! it there as above, with `gemv`'s split of each row's sum (two accumulators for up to seven
 //! vectors of eight rows, one above) and the head's columns from the ninth into accumulators
-//! `0..` again (at 15 and 16 units with the fast activations in builds for AVX2 CPUs,
-//! `W_hh` read in a loop from a copy in the frame instead: [`one_columns_avx512`]); at 24
-//! units, the step's kernels' operations in 256-bit registers, each group of eight units'
-//! columns of the next sample's product started while the cell works on the next group
-//! ([`staged`]); at 31 and 32 units, two registers per gate ([`two_part_avx512`], `W_hh` read
+//! `0..` again; at 24 units, and at 16 with the fast activations, the step's kernels'
+//! operations in 256-bit registers, each group of eight units' columns of the next sample's
+//! product started while the cell works on the next group ([`staged`], [`staged_runs`]); at
+//! 31 and 32 units, two registers per gate ([`two_part_avx512`], `W_hh` read
 //! from the layer each step). Whether they run is measured (`kernels::choice::FusedBlock`),
 //! as is the width of the blocks to eight units (256 bits with AVX-512VL's 32 registers
 //! where the CPU has them: [`two_vl`], [`one_vl`]). On a Zen 4 (AMD EPYC, family 25 model 17),
@@ -36,14 +35,13 @@
 //! gate rows to a register, six at 24 units with per-lane activation constants, 1.04-1.11x
 //! slower with the exact activations and 0.95-0.98x with the fast ones: each sample's 150
 //! multiply-adds and six activations all waited for the last `h`; [`staged`] overlaps them
-//! instead.) Up to 64 units
-//! ([`MAX_H`]) a block otherwise calls the step's own kernels (`gemv`, the fused cell,
+//! instead.) Up to 64 units ([`MAX_H`]) a block otherwise calls the step's own kernels (`gemv`, the fused cell,
 //! `gemv`) on buffers of its own, so the same bits by construction, without the engine
 //! around them.
 //!
 //! Tested against the step kernels per sample (every size to eight in both widths; 9, 12,
-//! 14, 15, 16, 31 and 32 units in 512 bits, 15 and 16 in both forms; [`staged`] at 16 and
-//! 24 in both encodings; exact and fast) and, through the networks, against `step`.
+//! 14, 15, 16, 31 and 32 units in 512 bits; [`staged`] at 16 and 24 in both encodings;
+//! exact and fast) and, through the networks, against `step`.
 
 use super::lstm_step::{cell, update};
 use super::simd::{Avx2, Avx512, Lanes, Rational, lanes_where, rational_lanes, sigmoid_n};
@@ -202,112 +200,6 @@ impl<L: Lanes, const I: usize, const H: usize> Regs<L, I, H> {
                 }
             }
             pre
-        }
-    }
-}
-
-/// An `LSTM(1, H)` cell of 15 or 16 units ([`columns_fit`]) in one 512-bit register per
-/// gate, as [`Regs`] runs it (the same operations per lane, so the same bits), but with
-/// `W_hh`'s columns read from a copy in the kernel's frame in a loop, two columns a pass, that
-/// the compiler does not unroll ([`one_columns_avx512`]).
-///
-/// Why: unrolled, with `W_hh`'s 64 columns as loop-invariant values, the compiler places them,
-/// the sixteen lane broadcasts of `h` and the fast activations' constants in 32 registers as
-/// its tuning sees fit. Built for a CPU with AVX2 (`-C target-cpu=native` or `x86-64-v3`) on a
-/// Zen 4 (AMD EPYC, family 25 model 17), it spilled the broadcasts, and feather's fast block
-/// took 76-91 ns per sample against 66 in the default build. The copy sits at a fixed offset
-/// from the kernel's own stack stores: read from the layer (whose `W_hh` at 16 units is one
-/// page-aligned 4 KB page) the loop's loads 4K-aliased those stores at an offset that varied
-/// per process, and it ran 1.2x slower in some processes.
-struct Columns<L: Lanes, const H: usize> {
-    /// As [`Regs::start`].
-    start: [L::V; 4],
-    /// `W_ih`'s one column, per gate.
-    w_x: [L::V; 4],
-    /// `W_hh`, `4H x H`, as the layer stores it (column-major).
-    w_hh: WhhCopy,
-}
-
-/// A copy of `W_hh` for [`Columns`], of up to 16 units: 4 KB.
-#[repr(align(64))]
-struct WhhCopy([f32; 4 * MAX_WIDE_REGISTER_H * MAX_WIDE_REGISTER_H]);
-
-/// Whether [`one_columns_avx512`] runs a cell of `h` units: 15 or 16, where one 512-bit
-/// register holds a gate and `gemv::nn` sums every gate row in one chain.
-pub(crate) const fn columns_fit(h: usize) -> bool {
-    h > MAX_REGISTER_H && h <= MAX_WIDE_REGISTER_H && gemv_split(h) == 1
-}
-
-impl<L: Lanes, const H: usize> Columns<L, H> {
-    /// Loads the parameters of `a` (checked: [`CellArgs::check`]).
-    ///
-    /// # Safety
-    /// The CPU has `L`'s features; `H <= W`.
-    #[inline(always)]
-    unsafe fn load(a: &CellArgs<'_>) -> Self {
-        a.check::<1, H>();
-        assert!(columns_fit(H) && H <= L::W);
-        // SAFETY (every access): checked above; `H <= W` lanes, masked.
-        let get = |at: *const f32| unsafe { L::load_part(at, H) };
-        unsafe {
-            let mut r = Self {
-                start: [L::zero(); 4],
-                w_x: [L::zero(); 4],
-                w_hh: WhhCopy([0.0; 4 * MAX_WIDE_REGISTER_H * MAX_WIDE_REGISTER_H]),
-            };
-            r.w_hh.0[..4 * H * H].copy_from_slice(&a.w_hh[..4 * H * H]);
-            for q in 0..4 {
-                let at = q * H;
-                let b = [a.b_ih.as_ptr().add(at), a.b_hh.as_ptr().add(at)];
-                r.start[q] = L::add(L::add(L::zero(), get(b[0])), get(b[1]));
-                r.w_x[q] = get(a.w_ih.as_ptr().add(at));
-            }
-            r
-        }
-    }
-
-    /// One step from input `x` and `[h, c]`: `[h, c]` after it. `k_end` is `H`, hidden from
-    /// the compiler so that the column loop stays a loop.
-    ///
-    /// # Safety
-    /// The CPU has `L`'s features; `k_end == H`.
-    #[inline(always)]
-    #[expect(
-        clippy::needless_range_loop,
-        reason = "indices over constant ranges unroll into straight code (see `Regs::pre`)"
-    )]
-    unsafe fn step<const FAST: bool>(&self, x: f32, k_end: usize, [h, c]: [L::V; 2]) -> [L::V; 2] {
-        // SAFETY: the caller's contract (`k < k_end == H` for every column read, inside the
-        // copy's `4H x H` values).
-        unsafe {
-            // `gemv::nn`: the input's column, then the state's in order, one chain per row.
-            let (g, w_hh) = (4 * H, self.w_hh.0.as_ptr());
-            let xv = L::splat(x);
-            let mut pre = [L::zero(); 4];
-            for q in 0..4 {
-                pre[q] = L::fmadd(self.w_x[q], xv, self.start[q]);
-            }
-            let mut k = 0;
-            while k + 1 < k_end {
-                let (h0, h1) = (L::splat_lane(h, k), L::splat_lane(h, k + 1));
-                let col = w_hh.add(k * g);
-                for q in 0..4 {
-                    pre[q] = L::fmadd(L::load_part(col.add(q * H), H), h0, pre[q]);
-                }
-                for q in 0..4 {
-                    pre[q] = L::fmadd(L::load_part(col.add(g + q * H), H), h1, pre[q]);
-                }
-                k += 2;
-            }
-            if k < k_end {
-                let hk = L::splat_lane(h, k);
-                let col = w_hh.add(k * g);
-                for q in 0..4 {
-                    pre[q] = L::fmadd(L::load_part(col.add(q * H), H), hk, pre[q]);
-                }
-            }
-            let [.., c, _, h] = cell::<L, FAST>(pre, c);
-            [h, c]
         }
     }
 }
@@ -513,43 +405,25 @@ pub(super) fn one_avx512<const H: usize, const FAST: bool>(
     unsafe { one_lanes::<Avx512, H, FAST>(cell, head, samples) }
 }
 
-/// [`one_avx512`] for 15 or 16 units ([`columns_fit`]) with `W_hh` read in a loop from a
-/// copy in the frame ([`Columns`]): the same bits. Panics if a slice is shorter than its shape
-/// or `H` does not fit.
-#[target_feature(enable = "avx512f")]
-pub(super) fn one_columns_avx512<const H: usize, const FAST: bool>(
-    a: &mut CellArgs<'_>,
-    head: &HeadArgs<'_>,
-    samples: &mut [f32],
-) {
-    // SAFETY: the CPU has AVX-512F (this function's features); `H <= 16` (checked by `load`).
-    unsafe {
-        let out = Head::<Avx512, H>::load(head);
-        let mut s = state::<Avx512, H>(a.h_prev, a.c_prev);
-        let r = Columns::<Avx512, H>::load(a);
-        let k_end = core::hint::black_box(H);
-        for x in samples.iter_mut() {
-            s = r.step::<FAST>(*x, k_end, s);
-            *x = out.apply(s[0]);
-        }
-        store::<Avx512, H>(a, s);
-    }
-}
-
 /// Whether [`staged`] runs a cell of `h` units: 16 or 24, whole 256-bit registers of units
 /// per gate, where `gemv::nn` sums every gate row in one chain (8 and 12 vectors of rows).
-/// Dispatched at 24 ([`staged_runs`]).
+/// Where it runs: [`staged_runs`].
 pub(crate) const fn staged_fits(h: usize) -> bool {
     h.is_multiple_of(8) && h >= 16 && h <= 24 && gemv_split(h) == 1
 }
 
-/// Whether a block of `h` units runs [`staged`]: 24 (NAM's standard). At 16 the 512-bit
-/// register block runs where it measured faster; on the AVX2 path, measured on a Zen 4 with
-/// `RNN_SIMD=avx2`, `staged` against the step's kernels at 16 units was 1.03-1.04x slower at
-/// best and 0.81-0.83x in the median (the step's kernels varied more between processes): not
-/// a clear win, so 16 keeps the step's kernels there.
-pub(crate) const fn staged_runs(h: usize) -> bool {
-    staged_fits(h) && h > MAX_WIDE_REGISTER_H
+/// Whether a block of `h` units runs [`staged`] (with the fast activations if `fast`, in
+/// AVX-512VL's encoding if `vl`): at 24 units (NAM's standard) always; at 16 (feather) with
+/// the fast activations in AVX-512VL's encoding, where on a Zen 4 (AMD EPYC, family 25 model
+/// 17) it took 0.88x the time of the 512-bit register block in the `nam` bench (53.6-54.1
+/// against 60.8-67.1 ns per sample) and 0.85x in a `-C target-cpu=native` build, where that
+/// block spills (52.4-53.2 against 61.7-64.4 with its best form, `W_hh` read in a loop). With
+/// the exact activations at 16 units the register block stays (`staged` 1.09-1.11x its
+/// time); in AVX2's encoding against the step's kernels at 16 units (`RNN_SIMD=avx2`),
+/// `staged` was 1.03-1.04x slower at best and 0.81-0.83x in the median (the step's kernels
+/// varied more between processes): not a clear win, so they stay there.
+pub(crate) const fn staged_runs(h: usize, fast: bool, vl: bool) -> bool {
+    staged_fits(h) && (h > MAX_WIDE_REGISTER_H || (fast && vl))
 }
 
 /// The most 256-bit registers of gate rows [`staged`] holds: `4 * 24 / 8`.
@@ -1188,13 +1062,9 @@ mod tests {
         let mut cell = Cell::new(&mut rng, 1, H);
         let (w, b) = (weights(&mut rng, H), weights(&mut rng, 1)[0]);
         let xs = pre_activations(&mut rng, 37);
-        // The 256-bit block in AVX2's encoding and, where the CPU has it, AVX-512VL's; the
-        // 512-bit one unrolled and, at 15 and 16 units, with `W_hh` in a loop (`Columns`).
-        let variants: &[bool] = match (wide, columns_fit(H)) {
-            (false, _) => vl(),
-            (true, false) => &[false],
-            (true, true) => &[false, true],
-        };
+        // The 256-bit block in AVX2's encoding and, where the CPU has it, AVX-512VL's; at 16
+        // and 24 units, the staged block in both.
+        let variants: &[bool] = if wide { &[false] } else { vl() };
         let staged_too = !wide && staged_fits(H);
         let runs: Vec<_> = variants
             .iter()
@@ -1207,8 +1077,6 @@ mod tests {
                     let head_args = HeadArgs { w: &w, b };
                     if wide && H > MAX_WIDE_REGISTER_H {
                         two_part_avx512::<H, FAST>(&mut args, &head_args, &mut block);
-                    } else if wide && variant {
-                        one_columns_avx512::<H, FAST>(&mut args, &head_args, &mut block);
                     } else if wide {
                         one_avx512::<H, FAST>(&mut args, &head_args, &mut block);
                     } else if staged_too && variant {
