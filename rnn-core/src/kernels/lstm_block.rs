@@ -421,7 +421,11 @@ pub(crate) const fn staged_fits(h: usize) -> bool {
 /// the exact activations at 16 units the register block stays (`staged` 1.09-1.11x its
 /// time); in AVX2's encoding against the step's kernels at 16 units (`RNN_SIMD=avx2`),
 /// `staged` was 1.03-1.04x slower at best and 0.81-0.83x in the median (the step's kernels
-/// varied more between processes): not a clear win, so they stay there.
+/// varied more between processes): not a clear win, so they stay there. Not timed per
+/// process: a calibration of the 16-unit choice (the register block against `staged`, as
+/// `kernels::choice` times the blocks) measured `staged` at 63-76 ns in 3 of 8 processes
+/// against 54-55 in the others (with `W_hh` page-aligned as a network's too), while the
+/// network's block ran at 53 in every process that chose it: the fixed choice was steadier.
 pub(crate) const fn staged_runs(h: usize, fast: bool, vl: bool) -> bool {
     staged_fits(h) && (h > MAX_WIDE_REGISTER_H || (fast && vl))
 }
