@@ -43,7 +43,7 @@
 //! 14, 15, 16, 31 and 32 units in 512 bits; [`staged`] at 16 and 24 in both encodings;
 //! exact and fast) and, through the networks, against `step`.
 
-use super::lstm_step::{cell, update};
+use super::lstm_step::{cell, cell2, update};
 use super::simd::{Avx2, Avx512, Lanes, Rational, lanes_where, rational_lanes, sigmoid_n};
 use super::{gemv, lstm_cell};
 
@@ -568,6 +568,27 @@ impl<L: Lanes> Staged<'_, L> {
         }
     }
 
+    /// [`Staged::cell`] on groups `U` and `U + 1` at once.
+    ///
+    /// # Safety
+    /// The CPU has `L`'s features; `U + 1 < H / 8`.
+    #[inline(always)]
+    unsafe fn cells<const H: usize, const FAST: bool, const U: usize>(&mut self) {
+        let g = H / 8;
+        // SAFETY: the caller's contract.
+        unsafe {
+            let acc = self.acc;
+            let pre = |u: usize| [acc[u], acc[g + u], acc[2 * g + u], acc[3 * g + u]];
+            let [[c0, h0], [c1, h1]] =
+                cell2::<L, FAST>([pre(U), pre(U + 1)], [self.c[U], self.c[U + 1]]);
+            (self.c[U], self.c[U + 1]) = (c0, c1);
+            L::store(self.h.0.as_mut_ptr().add(8 * U), h0);
+            L::store(self.h.0.as_mut_ptr().add(8 * U + 8), h1);
+            *self.y = L::fmadd(self.w_head[U], h0, *self.y);
+            *self.y = L::fmadd(self.w_head[U + 1], h1, *self.y);
+        }
+    }
+
     /// Columns `8U..8U + 8` of the next sample's product (units `8U..` of `h`).
     ///
     /// # Safety
@@ -633,17 +654,22 @@ unsafe fn staged_lanes<L: Lanes, const H: usize, const FAST: bool>(
             };
             // Each group's columns after the next group's cell in program order, so that
             // the core has the cell's long chains to run beside the columns' multiply-adds
-            // (cell, cell, columns, cell, columns, columns: 0.75-0.81x the time of cell,
-            // columns per group in turn with the exact activations; 0.94-0.97x fast).
-            s.cell::<H, FAST, 0>();
-            s.cell::<H, FAST, 1>();
-            s.columns::<H, 0>();
+            // (at 24 units: cell, cell, columns, cell, columns, columns ran 0.75-0.81x the
+            // time of cell, columns per group in turn with the exact activations, 0.94-0.97x
+            // fast; the last two groups' cells as one, their chains interleaved, then 0.91x
+            // exact and 0.98x fast in the `nam` bench. At 16 units both cells as one was
+            // 1.03x slower there.)
             if groups > 2 {
-                s.cell::<H, FAST, 2>();
-            }
-            s.columns::<H, 1>();
-            if groups > 2 {
+                s.cell::<H, FAST, 0>();
+                s.cells::<H, FAST, 1>();
+                s.columns::<H, 0>();
+                s.columns::<H, 1>();
                 s.columns::<H, 2>();
+            } else {
+                s.cell::<H, FAST, 0>();
+                s.cell::<H, FAST, 1>();
+                s.columns::<H, 0>();
+                s.columns::<H, 1>();
             }
             // The head's accumulators added in order, as `gemv::nn` ends.
             let mut lanes = [0.0f32; 8];

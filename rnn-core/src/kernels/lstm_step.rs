@@ -159,6 +159,51 @@ pub(super) unsafe fn cell<L: Lanes, const FAST: bool>(
     }
 }
 
+/// [`cell`] on two groups of units at once (their activations' chains interleaved): `[c_t,
+/// h_t]` of each, the same operations lane by lane.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+pub(super) unsafe fn cell2<L: Lanes, const FAST: bool>(
+    pre: [[L::V; 4]; 2],
+    c_prev: [L::V; 2],
+) -> [[L::V; 2]; 2] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let [[i0, f0, g0, o0], [i1, f1, g1, o1]] = pre;
+        let [i0, f0, g0, o0, i1, f1, g1, o1] = if FAST {
+            let [i0, f0, o0, i1, f1, o1] = sigmoid_fast_n::<L, 6>([i0, f0, o0, i1, f1, o1]);
+            let [g0, g1] = tanh_fast_n::<L, 2>([g0, g1]);
+            [i0, f0, g0, o0, i1, f1, g1, o1]
+        } else {
+            let (one, two) = (L::splat(1.0), L::splat(2.0));
+            let s = sigmoid_n::<L, 8>([i0, f0, L::mul(two, g0), o0, i1, f1, L::mul(two, g1), o1]);
+            let [i0, f0, g0, o0, i1, f1, g1, o1] = s;
+            [
+                i0,
+                f0,
+                L::fmsub(two, g0, one),
+                o0,
+                i1,
+                f1,
+                L::fmsub(two, g1, one),
+                o1,
+            ]
+        };
+        let c = [
+            L::fmadd(f0, c_prev[0], L::mul(i0, g0)),
+            L::fmadd(f1, c_prev[1], L::mul(i1, g1)),
+        ];
+        let t = if FAST {
+            tanh_fast_n::<L, 2>(c)
+        } else {
+            tanh_n::<L, 2>(c)
+        };
+        [[c[0], L::mul(o0, t[0])], [c[1], L::mul(o1, t[1])]]
+    }
+}
+
 /// `[c_t, tanh(c_t), h_t]` from the activated gates and `c_{t-1}` (lane by lane).
 ///
 /// # Safety
