@@ -35,9 +35,9 @@
 //! gate rows to a register, six at 24 units with per-lane activation constants, 1.04-1.11x
 //! slower with the exact activations and 0.95-0.98x with the fast ones: each sample's 150
 //! multiply-adds and six activations all waited for the last `h`; [`staged`] overlaps them
-//! instead.) Up to 64 units ([`MAX_H`]) a block otherwise calls the step's own kernels (`gemv`, the fused cell,
-//! `gemv`) on buffers of its own, so the same bits by construction, without the engine
-//! around them.
+//! instead.) Up to 64 units ([`MAX_H`]) a block otherwise calls the step's own kernels
+//! (`gemv`, the fused cell, `gemv`) on buffers of its own, so the same bits by construction,
+//! without the engine around them.
 //!
 //! Tested against the step kernels per sample (every size to eight in both widths; 9, 12,
 //! 14, 15, 16, 31 and 32 units in 512 bits; [`staged`] at 16 and 24 in both encodings;
@@ -550,21 +550,37 @@ struct Staged<'a, L: Lanes> {
 }
 
 impl<L: Lanes> Staged<'_, L> {
+    /// The gate rows' sums `[i, f, g, o]` of units `8u..8u + 8`.
+    #[inline(always)]
+    fn pre<const H: usize>(&self, u: usize) -> [L::V; 4] {
+        let (acc, g) = (self.acc, H / 8);
+        [acc[u], acc[g + u], acc[2 * g + u], acc[3 * g + u]]
+    }
+
+    /// Keeps the new `c` and `h` of units `8u..8u + 8` and adds their head terms.
+    ///
+    /// # Safety
+    /// The CPU has `L`'s features; `u < H / 8`.
+    #[inline(always)]
+    unsafe fn keep(&mut self, u: usize, [c, h]: [L::V; 2]) {
+        self.c[u] = c;
+        // SAFETY: the caller's contract (`8u + 8 <= 24`).
+        unsafe {
+            L::store(self.h.0.as_mut_ptr().add(8 * u), h);
+            *self.y = L::fmadd(self.w_head[u], h, *self.y);
+        }
+    }
+
     /// The cell of units `8U..8U + 8`: `c`, `h` and the head's terms.
     ///
     /// # Safety
     /// The CPU has `L`'s features; `U < H / 8`.
     #[inline(always)]
     unsafe fn cell<const H: usize, const FAST: bool, const U: usize>(&mut self) {
-        let g = H / 8;
         // SAFETY: the caller's contract.
         unsafe {
-            let acc = self.acc;
-            let pre = [acc[U], acc[g + U], acc[2 * g + U], acc[3 * g + U]];
-            let [.., c, _, h] = cell::<L, FAST>(pre, self.c[U]);
-            self.c[U] = c;
-            L::store(self.h.0.as_mut_ptr().add(8 * U), h);
-            *self.y = L::fmadd(self.w_head[U], h, *self.y);
+            let [.., c, _, h] = cell::<L, FAST>(self.pre::<H>(U), self.c[U]);
+            self.keep(U, [c, h]);
         }
     }
 
@@ -574,18 +590,12 @@ impl<L: Lanes> Staged<'_, L> {
     /// The CPU has `L`'s features; `U + 1 < H / 8`.
     #[inline(always)]
     unsafe fn cells<const H: usize, const FAST: bool, const U: usize>(&mut self) {
-        let g = H / 8;
         // SAFETY: the caller's contract.
         unsafe {
-            let acc = self.acc;
-            let pre = |u: usize| [acc[u], acc[g + u], acc[2 * g + u], acc[3 * g + u]];
-            let [[c0, h0], [c1, h1]] =
-                cell2::<L, FAST>([pre(U), pre(U + 1)], [self.c[U], self.c[U + 1]]);
-            (self.c[U], self.c[U + 1]) = (c0, c1);
-            L::store(self.h.0.as_mut_ptr().add(8 * U), h0);
-            L::store(self.h.0.as_mut_ptr().add(8 * U + 8), h1);
-            *self.y = L::fmadd(self.w_head[U], h0, *self.y);
-            *self.y = L::fmadd(self.w_head[U + 1], h1, *self.y);
+            let pre = [self.pre::<H>(U), self.pre::<H>(U + 1)];
+            let [first, second] = cell2::<L, FAST>(pre, [self.c[U], self.c[U + 1]]);
+            self.keep(U, first);
+            self.keep(U + 1, second);
         }
     }
 
@@ -640,7 +650,7 @@ unsafe fn staged_lanes<L: Lanes, const H: usize, const FAST: bool>(
             staged_columns::<L, H>(&mut acc, w_hh, &h, 0, H);
         }
         for t in 0..n {
-            let next_x = if t + 1 < n { samples[t + 1] } else { 0.0 };
+            let next_x = samples.get(t + 1).copied().unwrap_or(0.0);
             let mut next = staged_input::<L>(&start, &w_x, next_x, rows);
             let mut y = head_start;
             let mut s = Staged::<L> {
