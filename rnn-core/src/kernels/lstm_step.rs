@@ -159,8 +159,8 @@ pub(super) unsafe fn cell<L: Lanes, const FAST: bool>(
     }
 }
 
-/// [`cell`] on two groups of units at once (their activations' chains interleaved): `[c_t,
-/// h_t]` of each, the same operations lane by lane.
+/// [`cell`] on two groups of units, or two cells, at once (their activations' chains
+/// interleaved): `[c_t, h_t]` of each, the same operations lane by lane.
 ///
 /// # Safety
 /// The CPU has `L`'s features.
