@@ -3,7 +3,10 @@
 //! seed_b1_step 2000000`. Cases: `seed_b1_step`, `seed_b1_train`, `gru_b1_train`,
 //! `seed_b1_online_train` and `lstm128_b32_online_train` (`step`s then `backward_step`s),
 //! `conv_b1_step` and `conv_b1_online_train` (three causal convolutions, dilations 1, 2, 4),
-//! `amp_gru16_step`, `amp_lstm32_step`, `amp_lstm{2,8,16,24,32}_block(_fast)` and `amp_lite_block(_fast)` (`process_block`), `{gru128,lstm128,lstm256}_b32_step` (online, batch 32), `seed_b1_train_split` and
+//! `amp_gru16_step`, `amp_lstm{2,16,32}_step`, `amp_lstm{2,8,16,24,32}_block(_fast)` and
+//! `amp_lite_block(_fast)` (`process_block`, 64 samples), `amp_{lstm2,lstm16,lite}_block1`
+//! (blocks of `BLOCK_LEN` samples, default 1: a call's fixed cost),
+//! `{gru128,lstm128,lstm256}_b32_step` (online, batch 32), `seed_b1_train_split` and
 //! `{lstm256,lstm128,gru128,seed}_b32_train_split` (time per phase),
 //! `{lstm256,lstm128,gru128,seed}_b32_sequence` (whole forwards, evaluation mode), `seed_b1_zero_grad` and `seed_b1_update` (one
 //! parameter pass per "step"), `no_lsm_step` and `lstm_step` (the seed network without its last layers, to see
@@ -46,14 +49,30 @@ network! {
 
 /// `process_block` over 64-sample blocks in evaluation mode, `n` samples in all, with the
 /// fast activations if `fast`.
-fn run_blocks<N>(mut net: N, n: usize, fast: bool)
+fn run_blocks<N>(net: N, n: usize, fast: bool)
+where
+    N: Online + Network<Scalar = f32, Input = SMatrix<f32, 1, 1>, Output = SMatrix<f32, 1, 1>>,
+{
+    run_blocks_of(net, n, 64, fast);
+}
+
+/// `BLOCK_LEN` from the environment (default, and in place of 0: 1).
+fn block_len() -> usize {
+    std::env::var("BLOCK_LEN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+/// [`run_blocks`] over blocks of `len` samples.
+fn run_blocks_of<N>(mut net: N, n: usize, len: usize, fast: bool)
 where
     N: Online + Network<Scalar = f32, Input = SMatrix<f32, 1, 1>, Output = SMatrix<f32, 1, 1>>,
 {
     net.evaluate();
     net.set_fast_activations(fast);
-    let mut block: Vec<f32> = (0..64).map(|k| (k as f32 * 0.1).sin() * 0.5).collect();
-    for _ in 0..n / 64 {
+    let mut block: Vec<f32> = (0..len).map(|k| (k as f32 * 0.1).sin() * 0.5).collect();
+    for _ in 0..n / len {
         net.process_block(black_box(&mut block));
         for v in &mut block {
             *v = v.clamp(-0.9, 0.9);
@@ -222,6 +241,11 @@ fn main() {
         }
         "amp_gru16_step" => run_steps(AmpGru16::new(1), n),
         "amp_lstm32_step" => run_steps(AmpLstm32::new(1), n),
+        "amp_lstm2_step" => run_steps(AmpLstm2::new(1), n),
+        "amp_lstm16_step" => run_steps(AmpLstm16::new(1), n),
+        "amp_lstm2_block1" => run_blocks_of(AmpLstm2::new(1), n, block_len(), false),
+        "amp_lstm16_block1" => run_blocks_of(AmpLstm16::new(1), n, block_len(), false),
+        "amp_lite_block1" => run_blocks_of(AmpLite::new(1), n, block_len(), false),
         "amp_lstm2_block" => run_blocks(AmpLstm2::new(1), n, false),
         "amp_lstm2_block_fast" => run_blocks(AmpLstm2::new(1), n, true),
         "amp_lite_block" => run_blocks(AmpLite::new(1), n, false),
