@@ -41,19 +41,18 @@ const STAGED_ROWS: usize = 12;
 /// Panics if a slice is shorter than its shape or `H` does not fit.
 ///
 /// Why: stepped (the step's kernels per sample, as [`steps`](super::steps) runs them), the
-/// matrix-vector product and the cell are two phases that each wait for the other: the
-/// product's 300 multiply-adds (24 units) need all of `h`, the cell all of the product, and
-/// each phase alone is bound by the two FMA pipes (on a Zen 4, per `llvm-mca`, about 150
-/// cycles for the product and 125-190 for the fast cell's rational activations and
-/// divisions), so a sample took their sum plus both phases' latency tails (about 410 cycles,
-/// 112 ns). Here the next sample's product starts on units 0-7 while the cell still works on 8-23: on that
-/// Zen 4 (AMD EPYC, family 25 model 17) NAM's standard `LSTM(1, 24)` block ran 0.76-0.83x
-/// the time with the fast activations and 0.95-0.97x with the exact ones in the profile
-/// binary, 0.72-0.81x and 0.85-0.93x in the `nam` bench (BENCHMARKS.md); in AVX2's encoding
-/// (`RNN_SIMD=avx2`) 0.74-0.85x fast, and exact 0.94x in the median but 1.05x at the best of
-/// seven processes each (the step's kernels varied more between processes).
-/// The gates stay in registers (twelve), `h` is stored for the products' broadcasts, and
-/// the last sample of a block sums a product nobody reads (`x = 0`).
+/// matrix-vector product and the cell are two phases that each wait for the other: the product's
+/// 300 multiply-adds (24 units) need all of `h`, the cell all of the product, and each phase alone
+/// is bound by the two FMA pipes (on a Zen 4, per `llvm-mca`, about 150 cycles for the product and
+/// 125-190 for the fast cell's rational activations and divisions), so a sample took their sum plus
+/// both phases' latency tails (about 410 cycles, 112 ns). Here the next sample's product starts on
+/// units 0-7 while the cell still works on 8-23: on that Zen 4 (AMD EPYC, family 25 model 17) NAM's
+/// standard `LSTM(1, 24)` block ran 0.76-0.83x the time with the fast activations and 0.95-0.97x
+/// with the exact ones in the profile binary, 0.72-0.81x and 0.85-0.93x in the `nam` bench
+/// (BENCHMARKS.md); in AVX2's encoding (`RNN_SIMD=avx2`) 0.74-0.85x fast, and exact 0.94x in the
+/// median but 1.05x at the best of seven processes each (the step's kernels varied more between
+/// processes). The gates stay in registers (twelve), `h` is stored for the products' broadcasts,
+/// and the last sample of a block sums a product nobody reads (`x = 0`).
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn staged<const H: usize, const FAST: bool>(
     a: &mut CellArgs<'_>,
