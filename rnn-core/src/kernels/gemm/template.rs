@@ -398,6 +398,12 @@ macro_rules! products {
         /// of one part, from `from` on in the order of the sums (parts, their steps, their
         /// columns), until [`KC`] columns are visited or the product ends; `at` counts the
         /// columns visited before the run. Returns where the walk stopped.
+        ///
+        /// Its callers have the kernel's target features themselves and mark `run`
+        /// `#[inline(always)]`: a closure gets the features of the function it is written in,
+        /// and none there left each primitive in it a call whenever the optimiser did not
+        /// inline the closure first (the AVX2 path's training steps, 21x slower in one build:
+        /// `lstm128_b32_train_split` 4.66 ms against 0.22 ms on a Zen 4).
         #[inline(always)]
         fn runs<const P: usize>(
             p: &Nn<'_, P>,
@@ -442,7 +448,8 @@ macro_rules! products {
         ///
         /// # Safety
         /// As [`nn_rows`] with `rows = RV * L`.
-        #[inline(always)]
+        #[inline]
+        #[target_feature(enable = $feature)]
         unsafe fn nn_rows_packed<const P: usize>(p: &Nn<'_, P>, i: usize, n: usize) {
             const R: usize = $rv * L;
             let mut panel = core::mem::MaybeUninit::<[[f32; R]; KC]>::uninit();
@@ -457,15 +464,20 @@ macro_rules! products {
             // every copy stays inside `panel`, and the tiles read only the columns copied.
             unsafe {
                 loop {
-                    let to = runs(p, from, |_, (a, _), k0, k1, at| {
-                        for kk in k0..k1 {
-                            let src = a.add(kk * p.m + i);
-                            let dst = buf.add((at + kk - k0) * R);
-                            for r in 0..$rv {
-                                storeu(dst.add(r * L), loadu(src.add(r * L)));
+                    let to = runs(
+                        p,
+                        from,
+                        #[inline(always)]
+                        |_, (a, _), k0, k1, at| {
+                            for kk in k0..k1 {
+                                let src = a.add(kk * p.m + i);
+                                let dst = buf.add((at + kk - k0) * R);
+                                for r in 0..$rv {
+                                    storeu(dst.add(r * L), loadu(src.add(r * L)));
+                                }
                             }
-                        }
-                    });
+                        },
+                    );
                     if to == from {
                         if first {
                             // No columns at all: the tiles are their start.
@@ -493,7 +505,8 @@ macro_rules! products {
         ///
         /// # Safety
         /// As [`nn_tile`]; `buf` holds the panel [`runs`] from `from` visits.
-        #[inline(always)]
+        #[inline]
+        #[target_feature(enable = $feature)]
         unsafe fn nn_tile_packed<const P: usize>(
             p: &Nn<'_, P>,
             buf: *const f32,
@@ -507,17 +520,22 @@ macro_rules! products {
             // SAFETY: the caller's contract: every pointer below stays inside its operand.
             unsafe {
                 let mut acc = tile_start::<$rv, $nr, P>(p, start, i, j, R, cols);
-                runs(p, from, |part, (_, b), k0, k1, at| {
-                    let b = b.add(j * part.bcs);
-                    for kk in k0..k1 {
-                        let col = buf.add((at + kk - k0) * R);
-                        let mut av = [zero(); $rv];
-                        for (r, v) in av.iter_mut().enumerate() {
-                            *v = loadu(col.add(r * L));
+                runs(
+                    p,
+                    from,
+                    #[inline(always)]
+                    |part, (_, b), k0, k1, at| {
+                        let b = b.add(j * part.bcs);
+                        for kk in k0..k1 {
+                            let col = buf.add((at + kk - k0) * R);
+                            let mut av = [zero(); $rv];
+                            for (r, v) in av.iter_mut().enumerate() {
+                                *v = loadu(col.add(r * L));
+                            }
+                            tile_fma(&mut acc, &av, b.add(kk * part.brs), part.bcs, cols);
                         }
-                        tile_fma(&mut acc, &av, b.add(kk * part.brs), part.bcs, cols);
-                    }
-                });
+                    },
+                );
                 tile_store(p, &acc, i, j, R, cols);
             }
         }
@@ -724,6 +742,24 @@ macro_rules! products {
             }
         }
 
+        /// `lanes` values from `p`: a whole vector, or the first `lanes < L`, masked. (A
+        /// function, not a closure: a closure gets none of the kernel's target features, so
+        /// unless the optimiser happens to inline it first, the primitives in it stay calls.)
+        ///
+        /// # Safety
+        /// `lanes` values from `p` are readable.
+        #[inline(always)]
+        unsafe fn load_lanes(p: *const f32, lanes: usize) -> V {
+            // SAFETY: the caller's contract.
+            unsafe {
+                if lanes == L {
+                    loadu(p)
+                } else {
+                    load_part(p, lanes)
+                }
+            }
+        }
+
         /// Adds `L` values of `k` (or the last `lanes < L`) from `pa` (`ma` columns `k` apart)
         /// times those from `pb` (`nb` columns) into `acc`.
         ///
@@ -741,19 +777,12 @@ macro_rules! products {
         ) -> [[V; TN]; TM] {
             // SAFETY: the caller's contract.
             unsafe {
-                let load = |p: *const f32| {
-                    if lanes == L {
-                        loadu(p)
-                    } else {
-                        load_part(p, lanes)
-                    }
-                };
                 let mut bv = [zero(); TN];
                 for (r, v) in bv.iter_mut().enumerate().take(nb) {
-                    *v = load(pb.add(r * k));
+                    *v = load_lanes(pb.add(r * k), lanes);
                 }
                 for (q, row) in acc.iter_mut().enumerate().take(ma) {
-                    let av = load(pa.add(q * k));
+                    let av = load_lanes(pa.add(q * k), lanes);
                     for (v, &b) in row.iter_mut().zip(&bv).take(nb) {
                         *v = fmadd(av, b, *v);
                     }
