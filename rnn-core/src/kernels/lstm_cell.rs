@@ -108,11 +108,10 @@ unsafe fn group<
     // SAFETY: the caller's contract; a partial block's masked lanes are neither read nor
     // written.
     unsafe {
-        let gate = |k: usize| each!(L, NG, |q| u.get(u.gate::<4>(p[0], k, q), q));
-        let i = sigmoid_of::<L, NG, FAST>(gate(0));
-        let f = sigmoid_of::<L, NG, FAST>(gate(1));
-        let g = tanh_gate_of::<L, NG, FAST>(gate(2));
-        let o = sigmoid_of::<L, NG, FAST>(gate(3));
+        let i = sigmoid_of::<L, NG, FAST>(gate(u, p[0], 0));
+        let f = sigmoid_of::<L, NG, FAST>(gate(u, p[0], 1));
+        let g = tanh_gate_of::<L, NG, FAST>(gate(u, p[0], 2));
+        let o = sigmoid_of::<L, NG, FAST>(gate(u, p[0], 3));
         let c = each!(L, NG, |q| L::fmadd(
             f[q],
             u.get(u.unit(p[1], q), q),
@@ -128,6 +127,21 @@ unsafe fn group<
             u.put(u.unit(p[4], q), q, L::mul(o[q], tanh_c[q]));
         }
     }
+}
+
+/// Gate `k` of the group's blocks from the gates at `gates`. (A function, not a closure: a
+/// closure does not get the target features of the kernel it is inlined into.)
+///
+/// # Safety
+/// As [`group`].
+#[inline(always)]
+unsafe fn gate<L: Lanes, const H: usize, const NG: usize, const LAST_PARTIAL: bool>(
+    u: UnitGroup<L, H, NG, LAST_PARTIAL>,
+    gates: *mut f32,
+    k: usize,
+) -> [L::V; NG] {
+    // SAFETY: the caller's contract.
+    unsafe { each!(L, NG, |q| u.get(u.gate::<4>(gates, k, q), q)) }
 }
 
 #[cfg(test)]

@@ -27,10 +27,11 @@ impl<L: Lanes, const I: usize, const H: usize> Regs<L, I, H> {
     unsafe fn load(a: &CellArgs<'_>) -> Self {
         a.check::<I, H>();
         let g = 4 * H;
+        // No closures in these kernels (`array::from_fn` and the like): a closure does not get
+        // the target features of the kernel it is inlined into, so unless the optimiser
+        // inlines it first, the intrinsics in it stay calls (gemm's AVX2 products ran 21x
+        // slower so in one build).
         // SAFETY (every access): checked above; `H <= W` lanes, masked.
-        let get = |at: *const f32| unsafe { L::load_part(at, H) };
-        // No closures beyond `get` in these kernels (`array::from_fn` and the like): they do
-        // not inherit the target features, and the intrinsics in them become calls.
         unsafe {
             let mut r = Self {
                 start: [L::zero(); 4],
@@ -41,15 +42,18 @@ impl<L: Lanes, const I: usize, const H: usize> Regs<L, I, H> {
                 let at = q * H;
                 let b = [a.b_ih.as_ptr().add(at), a.b_hh.as_ptr().add(at)];
                 r.start[q] = if H < 8 {
-                    L::add(get(b[0]), get(b[1]))
+                    L::add(L::load_part(b[0], H), L::load_part(b[1], H))
                 } else {
-                    L::add(L::add(L::zero(), get(b[0])), get(b[1]))
+                    L::add(
+                        L::add(L::zero(), L::load_part(b[0], H)),
+                        L::load_part(b[1], H),
+                    )
                 };
                 for (k, w) in r.w_x[q].iter_mut().enumerate() {
-                    *w = get(a.w_ih.as_ptr().add(k * g + at));
+                    *w = L::load_part(a.w_ih.as_ptr().add(k * g + at), H);
                 }
                 for (k, w) in r.w_h[q].iter_mut().enumerate() {
-                    *w = get(a.w_hh.as_ptr().add(k * g + at));
+                    *w = L::load_part(a.w_hh.as_ptr().add(k * g + at), H);
                 }
             }
             r
@@ -132,15 +136,17 @@ impl<L: Lanes, const H: usize> Packed<L, H> {
     unsafe fn load(a: &CellArgs<'_>) -> Self {
         a.check::<1, H>();
         // SAFETY (every access): checked above; `4H <= W` lanes, masked.
-        let all = |at: *const f32| unsafe { L::load_part(at, 4 * H) };
         unsafe {
             let mut w_h = [L::zero(); H];
             for (k, w) in w_h.iter_mut().enumerate() {
-                *w = all(a.w_hh.as_ptr().add(k * 4 * H));
+                *w = L::load_part(a.w_hh.as_ptr().add(k * 4 * H), 4 * H);
             }
             Self {
-                start: L::add(all(a.b_ih.as_ptr()), all(a.b_hh.as_ptr())),
-                w_x: all(a.w_ih.as_ptr()),
+                start: L::add(
+                    L::load_part(a.b_ih.as_ptr(), 4 * H),
+                    L::load_part(a.b_hh.as_ptr(), 4 * H),
+                ),
+                w_x: L::load_part(a.w_ih.as_ptr(), 4 * H),
                 w_h,
                 rational: Rational::<L>::of_lanes(&const { rational_lanes((2 * H, 3 * H)) }),
                 scale: L::load(const { lanes_where(2 * H, 3 * H, 2.0, 1.0) }.as_ptr()),

@@ -53,21 +53,26 @@ unsafe fn two_part_lanes<L: Lanes, const H: usize, const FAST: bool>(
     let width = [L::W, H - L::W];
     // SAFETY (every access): checked above; part `p` of a gate is `width[p]` lanes, masked.
     unsafe {
-        let get = |at: *const f32, p: usize| L::load_part(at.add(p * L::W), width[p]);
         let mut start = [[L::zero(); 2]; 4];
         let mut w_x = [[L::zero(); 2]; 4];
         for q in 0..4 {
             for p in 0..2 {
                 let at = q * H;
                 // `gemv`: the biases added to a zero accumulator.
-                let b = L::add(L::zero(), get(a.b_ih.as_ptr().add(at), p));
-                start[q][p] = L::add(b, get(a.b_hh.as_ptr().add(at), p));
-                w_x[q][p] = get(a.w_ih.as_ptr().add(at), p);
+                let b = L::add(L::zero(), part::<L>(width, a.b_ih.as_ptr().add(at), p));
+                start[q][p] = L::add(b, part::<L>(width, a.b_hh.as_ptr().add(at), p));
+                w_x[q][p] = part::<L>(width, a.w_ih.as_ptr().add(at), p);
             }
         }
         let w_hh = a.w_hh.as_ptr();
-        let mut h = [get(a.h_prev.as_ptr(), 0), get(a.h_prev.as_ptr(), 1)];
-        let mut c = [get(a.c_prev.as_ptr(), 0), get(a.c_prev.as_ptr(), 1)];
+        let mut h = [
+            part::<L>(width, a.h_prev.as_ptr(), 0),
+            part::<L>(width, a.h_prev.as_ptr(), 1),
+        ];
+        let mut c = [
+            part::<L>(width, a.c_prev.as_ptr(), 0),
+            part::<L>(width, a.c_prev.as_ptr(), 1),
+        ];
         let mut hs = [0.0f32; 32];
         let k_end = core::hint::black_box(H);
         for x in samples.iter_mut() {
@@ -84,7 +89,7 @@ unsafe fn two_part_lanes<L: Lanes, const H: usize, const FAST: bool>(
                 let col = w_hh.add(k * g);
                 for q in 0..4 {
                     for p in 0..2 {
-                        pre[q][p] = L::fmadd(get(col.add(q * H), p), hk, pre[q][p]);
+                        pre[q][p] = L::fmadd(part::<L>(width, col.add(q * H), p), hk, pre[q][p]);
                     }
                 }
             }
@@ -110,4 +115,15 @@ unsafe fn two_part_lanes<L: Lanes, const H: usize, const FAST: bool>(
             L::store_part(a.c.as_mut_ptr().add(p * L::W), c[p], width[p]);
         }
     }
+}
+
+/// Part `p` of a gate from `at`: lanes `p W..` for `width[p]` lanes, masked. (A function, not
+/// a closure: see `Regs::load`.)
+///
+/// # Safety
+/// The CPU has `L`'s features; `width[p]` values from `at + p W` are readable.
+#[inline(always)]
+unsafe fn part<L: Lanes>(width: [usize; 2], at: *const f32, p: usize) -> L::V {
+    // SAFETY: the caller's contract.
+    unsafe { L::load_part(at.add(p * L::W), width[p]) }
 }

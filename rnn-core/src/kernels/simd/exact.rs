@@ -39,14 +39,6 @@ pub(super) unsafe fn exp_signed_n<L: Lanes, const N: usize, const NEG: bool>(
 ) -> [L::V; N] {
     // SAFETY: the caller's contract.
     unsafe {
-        // `a r + c` on the true reduced argument `r`, given what is carried (`-r` if `NEG`).
-        let fma_r = |a: L::V, r: L::V, c: L::V| {
-            if NEG {
-                L::fnmadd(a, r, c)
-            } else {
-                L::fmadd(a, r, c)
-            }
-        };
         // xc = clamp(x) to [EXP_LOW, 88]; with NEG, xm = -clamp(-x) = clamp(x) to
         // [-88, -EXP_LOW] (x NaN: NaN either way).
         let xc = if NEG {
@@ -61,7 +53,7 @@ pub(super) unsafe fn exp_signed_n<L: Lanes, const N: usize, const NEG: bool>(
             ))
         };
         let (log2e, magic) = (L::splat(core::f32::consts::LOG2_E), L::splat(MAGIC));
-        let t = each!(L, N, |q| fma_r(xc[q], log2e, magic));
+        let t = each!(L, N, |q| fma_r::<L, NEG>(xc[q], log2e, magic));
         // 2^n from the integer in the low bits of t.
         let pow2 = each!(L, N, |q| L::pow2_magic(t[q]));
         let n = each!(L, N, |q| L::sub(t[q], L::splat(MAGIC)));
@@ -79,9 +71,21 @@ pub(super) unsafe fn exp_signed_n<L: Lanes, const N: usize, const NEG: bool>(
         // independent pairs, then two steps in r² (12 cycles of latency instead of
         // Horner's 20).
         let k = L::splat;
-        let p45 = each!(L, N, |q| fma_r(k(1.987_569_1e-4), r[q], k(1.398_2e-3)));
-        let p23 = each!(L, N, |q| fma_r(k(8.333_452e-3), r[q], k(4.166_579_6e-2)));
-        let p01 = each!(L, N, |q| fma_r(k(1.666_666_5e-1), r[q], k(5.000_000_1e-1)));
+        let p45 = each!(L, N, |q| fma_r::<L, NEG>(
+            k(1.987_569_1e-4),
+            r[q],
+            k(1.398_2e-3)
+        ));
+        let p23 = each!(L, N, |q| fma_r::<L, NEG>(
+            k(8.333_452e-3),
+            r[q],
+            k(4.166_579_6e-2)
+        ));
+        let p01 = each!(L, N, |q| fma_r::<L, NEG>(
+            k(1.666_666_5e-1),
+            r[q],
+            k(5.000_000_1e-1)
+        ));
         let p = each!(L, N, |q| L::fmadd(p45[q], z[q], p23[q]));
         let p = each!(L, N, |q| L::fmadd(p[q], z[q], p01[q]));
         // y = p z + r.
@@ -185,5 +189,23 @@ pub(crate) fn map<const TANH: bool>(xs: &mut [f32]) {
         // SAFETY: `buf` holds exactly 8 f32.
         unsafe { _mm256_storeu_ps(buf.as_mut_ptr(), f(_mm256_loadu_ps(buf.as_ptr()))) };
         tail.copy_from_slice(&buf[..tail.len()]);
+    }
+}
+
+/// `a r + c` on the true reduced argument `r` of [`exp_signed_n`], given what it carries (`-r`
+/// if `NEG`). (A function, not a closure: a closure does not get the target features of the
+/// kernel it is inlined into.)
+///
+/// # Safety
+/// The CPU has `L`'s features.
+#[inline(always)]
+unsafe fn fma_r<L: Lanes, const NEG: bool>(a: L::V, r: L::V, c: L::V) -> L::V {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if NEG {
+            L::fnmadd(a, r, c)
+        } else {
+            L::fmadd(a, r, c)
+        }
     }
 }

@@ -147,14 +147,29 @@ impl<L: Lanes> Rational<L> {
     /// The CPU has `L`'s features.
     #[inline(always)]
     pub(crate) unsafe fn of_lanes(t: &[[f32; 16]; 15]) -> Self {
-        // SAFETY: each row holds 16 >= W lanes; the caller's contract.
-        let get = |j: usize| unsafe { L::load(t[j].as_ptr()) };
-        Self {
-            clamp2: get(0),
-            clamp: [get(1), get(2)],
-            p: [get(3), get(4), get(5), get(6), get(7), get(8), get(9)],
-            q: [get(10), get(11), get(12), get(13)],
-            add: get(14),
+        // SAFETY: each row holds 16 >= W lanes; the caller's contract. (Loads written out, no
+        // closure: see `lstm_block`'s `Regs::load`.)
+        unsafe {
+            Self {
+                clamp2: L::load(t[0].as_ptr()),
+                clamp: [L::load(t[1].as_ptr()), L::load(t[2].as_ptr())],
+                p: [
+                    L::load(t[3].as_ptr()),
+                    L::load(t[4].as_ptr()),
+                    L::load(t[5].as_ptr()),
+                    L::load(t[6].as_ptr()),
+                    L::load(t[7].as_ptr()),
+                    L::load(t[8].as_ptr()),
+                    L::load(t[9].as_ptr()),
+                ],
+                q: [
+                    L::load(t[10].as_ptr()),
+                    L::load(t[11].as_ptr()),
+                    L::load(t[12].as_ptr()),
+                    L::load(t[13].as_ptr()),
+                ],
+                add: L::load(t[14].as_ptr()),
+            }
         }
     }
 
