@@ -401,9 +401,10 @@ macro_rules! products {
         ///
         /// Its callers have the kernel's target features themselves and mark `run`
         /// `#[inline(always)]`: a closure gets the features of the function it is written in,
-        /// and none there left each primitive in it a call whenever the optimiser did not
-        /// inline the closure first (the AVX2 path's training steps, 21x slower in one build:
-        /// `lstm128_b32_train_split` 4.66 ms against 0.22 ms on a Zen 4).
+        /// and when that function had none, each primitive in the closure stayed a call
+        /// whenever the optimiser did not inline the closure first (the AVX2 path's training
+        /// steps, 21x slower in one build: `lstm128_b32_train_split` 4.66 ms against 0.20 ms
+        /// on a Zen 4).
         #[inline(always)]
         fn runs<const P: usize>(
             p: &Nn<'_, P>,
