@@ -17,6 +17,8 @@ rm -rf "$out" && mkdir -p "$out"
 # case and time steps per run (each run about 0.2-1 s on the chosen path)
 cases=(
     "seed_b1_step 1000000" "gru_step 1000000" "amp_gru16_step 1000000" "amp_lstm32_step 1000000"
+    "amp_lstm2_block 4000000" "amp_lstm16_block 2000000" "amp_lstm24_block 2000000"
+    "amp_lite_block 2000000"
     "seed_b1_train 400000" "gru_b1_train 400000"
     "seed_b32_sequence 64000" "lstm128_b32_sequence 8000" "gru128_b32_sequence 8000"
     "lstm256_b32_sequence 3200"
