@@ -743,24 +743,6 @@ macro_rules! products {
             }
         }
 
-        /// `lanes` values from `p`: a whole vector, or the first `lanes < L`, masked. (A
-        /// function, not a closure: a closure gets none of the kernel's target features, so
-        /// unless the optimiser happens to inline it first, the primitives in it stay calls.)
-        ///
-        /// # Safety
-        /// `lanes` values from `p` are readable.
-        #[inline(always)]
-        unsafe fn load_lanes(p: *const f32, lanes: usize) -> V {
-            // SAFETY: the caller's contract.
-            unsafe {
-                if lanes == L {
-                    loadu(p)
-                } else {
-                    load_part(p, lanes)
-                }
-            }
-        }
-
         /// Adds `L` values of `k` (or the last `lanes < L`) from `pa` (`ma` columns `k` apart)
         /// times those from `pb` (`nb` columns) into `acc`.
         ///
@@ -780,10 +762,10 @@ macro_rules! products {
             unsafe {
                 let mut bv = [zero(); TN];
                 for (r, v) in bv.iter_mut().enumerate().take(nb) {
-                    *v = load_lanes(pb.add(r * k), lanes);
+                    *v = load_rows(pb.add(r * k), lanes, 0);
                 }
                 for (q, row) in acc.iter_mut().enumerate().take(ma) {
-                    let av = load_lanes(pa.add(q * k), lanes);
+                    let av = load_rows(pa.add(q * k), lanes, 0);
                     for (v, &b) in row.iter_mut().zip(&bv).take(nb) {
                         *v = fmadd(av, b, *v);
                     }
