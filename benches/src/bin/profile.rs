@@ -61,6 +61,7 @@ fn block_len() -> usize {
     std::env::var("BLOCK_LEN")
         .ok()
         .and_then(|v| v.parse().ok())
+        .filter(|&len| len > 0)
         .unwrap_or(1)
 }
 

@@ -520,8 +520,8 @@ pub trait Online: Network {
     /// from sample to sample; NAM's 1x2 model 0.7x the time of the pipelined block with the
     /// fast activations, BENCHMARKS.md). Such a call has a fixed cost (the weights loaded for
     /// the block, on a Zen 4 about 45 ns at 1x2 and 135 ns at 1x16), so blocks of fewer than
-    /// about four samples cost more than [`Online::step`] per sample. Otherwise a `Sequential` of two or more layers is
-    /// pipelined over the block: its first layer runs
+    /// about four samples cost more than [`Online::step`] per sample. Otherwise a
+    /// `Sequential` of two or more layers is pipelined over the block: its first layer runs
     /// on sample `t + 1` beside the rest on sample `t` (see
     /// [`Layer::forward_step_skewed`](crate::Layer::forward_step_skewed)), which lets the core
     /// overlap two stacked cells' latency chains (`LSTM(1, 8) -> LSTM(8, 8) -> Linear(8, 1)`:
